@@ -1,0 +1,201 @@
+//! The ACL matcher of SPEC §4, pure and without regular expressions.
+//!
+//! An entry is split on `.` into words; `*` matches a run of characters inside one word, `#` a run
+//! across dots; the whole words `me`, `my_session` and `edit` also match the token's auth_id, its
+//! session uuid and `update`. Matching is dynamic programming over (pattern, input) positions, so
+//! a hostile entry such as `#a#a#a#a#b` costs O(pattern × input), never exponential time.
+
+/// Who holds the ACL: fills the `me` and `my_session` words.
+#[derive(Clone, Copy, Debug)]
+pub struct Holder<'a> {
+    pub auth_id: &'a str,
+    pub session_uuid: &'a str,
+}
+
+/// True when `acl` grants `required`: a positive entry matches it and no negative (`!`) entry does.
+pub fn grants(acl: &[String], required: &str, holder: Holder<'_>) -> bool {
+    let mut granted = false;
+    for entry in acl {
+        if let Some(negative) = entry.strip_prefix('!') {
+            if entry_matches(negative, required, holder) {
+                return false;
+            }
+        } else if !granted && entry_matches(entry, required, holder) {
+            granted = true;
+        }
+    }
+    granted
+}
+
+#[derive(Debug)]
+enum Piece<'a> {
+    Literal(u8),
+    /// Any run of bytes without a dot.
+    Star,
+    /// Any run of bytes.
+    Hash,
+    /// One of these whole strings.
+    Either(&'a str, &'a str),
+}
+
+fn compile<'a>(entry: &'a str, holder: Holder<'a>) -> Vec<Piece<'a>> {
+    let mut pieces = Vec::with_capacity(entry.len());
+    for (index, word) in entry.split('.').enumerate() {
+        if index > 0 {
+            pieces.push(Piece::Literal(b'.'));
+        }
+        match word {
+            "me" => pieces.push(Piece::Either("me", holder.auth_id)),
+            "my_session" => pieces.push(Piece::Either("my_session", holder.session_uuid)),
+            "edit" => pieces.push(Piece::Either("edit", "update")),
+            _ => pieces.extend(word.bytes().map(|byte| match byte {
+                b'*' => Piece::Star,
+                b'#' => Piece::Hash,
+                other => Piece::Literal(other),
+            })),
+        }
+    }
+    pieces
+}
+
+/// Whether one entry (without `!`) matches the whole of `required`.
+pub fn entry_matches(entry: &str, required: &str, holder: Holder<'_>) -> bool {
+    if entry == "#" {
+        return true;
+    }
+    let pieces = compile(entry, holder);
+    let input = required.as_bytes();
+    // reachable[i]: the pieces consumed so far can end at input position i.
+    let mut reachable = vec![false; input.len() + 1];
+    reachable[0] = true;
+    for piece in &pieces {
+        let mut next = vec![false; input.len() + 1];
+        for start in 0..=input.len() {
+            if !reachable[start] {
+                continue;
+            }
+            match piece {
+                Piece::Literal(byte) => {
+                    if input.get(start) == Some(byte) {
+                        next[start + 1] = true;
+                    }
+                }
+                Piece::Star => {
+                    next[start] = true;
+                    for end in start..input.len() {
+                        if input[end] == b'.' {
+                            break;
+                        }
+                        next[end + 1] = true;
+                    }
+                }
+                Piece::Hash => {
+                    for slot in next.iter_mut().skip(start) {
+                        *slot = true;
+                    }
+                    break; // every later position is already reachable
+                }
+                Piece::Either(first, second) => {
+                    for word in [first, second] {
+                        if !word.is_empty() && input[start..].starts_with(word.as_bytes()) {
+                            next[start + word.len()] = true;
+                        }
+                    }
+                }
+            }
+        }
+        if !next.contains(&true) {
+            return false;
+        }
+        reachable = next;
+    }
+    reachable[input.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOLDER: Holder<'static> = Holder {
+        auth_id: "123",
+        session_uuid: "sess-1",
+    };
+
+    fn acl(entries: &[&str]) -> Vec<String> {
+        entries.iter().map(|e| e.to_string()).collect()
+    }
+
+    fn check(entries: &[&str], required: &str) -> bool {
+        grants(&acl(entries), required, HOLDER)
+    }
+
+    #[test]
+    fn hash_after_dot_needs_a_further_word() {
+        assert!(check(&["foo.bar.#"], "foo.bar.toto"));
+        assert!(check(&["foo.bar.#"], "foo.bar.toto.tata"));
+        assert!(!check(&["foo.bar.#"], "foo.bar"));
+        assert!(!check(&["foo.bar.#"], "other.bar.toto"));
+    }
+
+    #[test]
+    fn star_stays_inside_one_word() {
+        assert!(check(&["foo.*.*"], "foo.bar.toto"));
+        assert!(!check(&["foo.*.*"], "foo.bar.toto.tata"));
+        assert!(check(&["foo.b*r"], "foo.br"));
+        assert!(!check(&["foo.b*r"], "foo.b.r"));
+    }
+
+    #[test]
+    fn me_matches_the_auth_id() {
+        assert!(check(&["foo.#.me"], "foo.bar.123"));
+        assert!(check(&["foo.#.me"], "foo.bar.me"));
+        assert!(!check(&["foo.#.me"], "foo.bar.456"));
+        assert!(!check(&["foo.*.456"], "foo.bar.me"));
+        assert!(!check(&["foo.#.me"], "foo.*.456"));
+    }
+
+    #[test]
+    fn my_session_and_edit_aliases() {
+        assert!(check(
+            &["auth.sessions.my_session.delete"],
+            "auth.sessions.sess-1.delete"
+        ));
+        assert!(!check(
+            &["auth.sessions.my_session.delete"],
+            "auth.sessions.sess-2.delete"
+        ));
+        assert!(check(&["confd.users.edit"], "confd.users.update"));
+        assert!(check(&["confd.users.edit"], "confd.users.edit"));
+        assert!(!check(&["confd.users.update"], "confd.users.edit"));
+    }
+
+    #[test]
+    fn negative_entries_win() {
+        assert!(check(&["foo.*.bar", "!foo.123.bar"], "foo.me.bar"));
+        assert!(!check(&["foo.*.bar", "!foo.123.bar"], "foo.123.bar"));
+        assert!(!check(&["!*.bar", "foo.bar"], "foo.bar"));
+        assert!(!check(&["foo.bar", "!*.bar"], "foo.bar"));
+    }
+
+    #[test]
+    fn lone_hash_grants_everything_and_matching_is_case_sensitive() {
+        assert!(check(&["#"], "anything.at.all"));
+        assert!(check(&["#"], ""));
+        assert!(!check(&["foo.bar"], "FOO.bar"));
+        assert!(!check(&[], "foo"));
+    }
+
+    #[test]
+    fn word_aliases_are_whole_words_only() {
+        assert!(!check(&["foo.meh"], "foo.123h"));
+        assert!(check(&["foo.meh"], "foo.meh"));
+        assert!(!check(&["foo.me"], "foo.1234"));
+    }
+
+    #[test]
+    fn hostile_entries_stay_fast() {
+        let entry = "#a".repeat(200) + "b";
+        let input = "a".repeat(5000);
+        assert!(!check(&[&entry], &input));
+    }
+}

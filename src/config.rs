@@ -1,0 +1,175 @@
+//! One configuration struct, layered: built-in defaults < config file (TOML) < `TESSERA_*` environment
+//! < command-line flags. Layering is done by `figment`, the crate Rocket uses for the same job.
+
+use std::fmt;
+use std::path::Path;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Every key a config file or a `TESSERA_*` variable may set.
+pub const KEYS: &[&str] = &[
+    "listen",
+    "database_url",
+    "default_token_lifetime",
+    "max_user_concurrent_sessions",
+    "token_cleanup_interval",
+    "default_user_policy",
+    "xivo_uuid",
+    "num_proxies",
+    "bootstrap_username",
+    "bootstrap_password",
+    "token_secret",
+];
+
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: String,
+    /// `sqlite://FILE` (embedded, the default) or `postgres://…`.
+    pub database_url: String,
+    /// Seconds an access token lives when the request names no `expiration`.
+    pub default_token_lifetime: u64,
+    /// Live sessions a `user` or `external_api` user may hold before logins get 429.
+    pub max_user_concurrent_sessions: u64,
+    /// Seconds between two purges of expired tokens.
+    pub token_cleanup_interval: u64,
+    /// Name of a policy whose ACL every token receives first.
+    pub default_user_policy: Option<String>,
+    /// Reported as `xivo_uuid` in token responses.
+    pub xivo_uuid: Option<String>,
+    /// Reverse proxies in front of Tessera whose `X-Forwarded-For` entries are trusted.
+    pub num_proxies: usize,
+    /// With `bootstrap_password`: an `internal` administrator (ACL `#`) ensured at start.
+    pub bootstrap_username: Option<String>,
+    pub bootstrap_password: Option<String>,
+    /// Key from which refresh-token values are derived. Unset: a key file beside the SQLite
+    /// database, or a key kept in the PostgreSQL database (see README).
+    pub token_secret: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:9497".into(),
+            database_url: "sqlite://tessera.db".into(),
+            default_token_lifetime: 7200,
+            max_user_concurrent_sessions: 100,
+            token_cleanup_interval: 60,
+            default_user_policy: None,
+            xivo_uuid: None,
+            num_proxies: 0,
+            bootstrap_username: None,
+            bootstrap_password: None,
+            token_secret: None,
+        }
+    }
+}
+
+/// Secrets are never printed, not even in debug logs.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("default_token_lifetime", &self.default_token_lifetime)
+            .field(
+                "max_user_concurrent_sessions",
+                &self.max_user_concurrent_sessions,
+            )
+            .field("token_cleanup_interval", &self.token_cleanup_interval)
+            .field("default_user_policy", &self.default_user_policy)
+            .field("xivo_uuid", &self.xivo_uuid)
+            .field("num_proxies", &self.num_proxies)
+            .field("bootstrap_username", &self.bootstrap_username)
+            .field("bootstrap_password", &redact(&self.bootstrap_password))
+            .field("token_secret", &redact(&self.token_secret))
+            .finish()
+    }
+}
+
+/// Hides the password of a database URL (`postgres://user:pw@host` → `postgres://user:***@host`).
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Values given on the command line: the top layer.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+impl Config {
+    /// Builds the configuration from every layer. Errors name the problem in one line.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                anyhow::bail!("cannot read config file {}", path.display());
+            }
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // wazo deployments set XIVO_UUID; TESSERA_XIVO_UUID wins over it.
+        figment = figment
+            .merge(Env::raw().only(&["XIVO_UUID"]).map(|_| "xivo_uuid".into()))
+            .merge(
+                Env::prefixed("TESSERA_")
+                    .filter(|key| KEYS.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))),
+            )
+            .merge(Serialized::defaults(overrides));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {}", one_line(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.default_token_lifetime == 0 || self.default_token_lifetime > 315_360_000 {
+            anyhow::bail!("invalid configuration: default_token_lifetime must be 1..=315360000");
+        }
+        if self.token_cleanup_interval == 0 {
+            anyhow::bail!("invalid configuration: token_cleanup_interval must be at least 1");
+        }
+        if self.bootstrap_username.is_some() != self.bootstrap_password.is_some() {
+            anyhow::bail!(
+                "invalid configuration: bootstrap_username and bootstrap_password go together"
+            );
+        }
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            anyhow::bail!(
+                "invalid configuration: database_url must start with sqlite: or postgres://"
+            );
+        }
+        Ok(())
+    }
+}
+
+fn one_line(error: &figment::Error) -> String {
+    error.to_string().replace('\n', " ")
+}

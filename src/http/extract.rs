@@ -1,0 +1,407 @@
+//! What handlers take from a request: Basic credentials, the caller's `X-Auth-Token` with a
+//! required ACL, the client address, path segments, list parameters and JSON bodies. Nothing
+//! here trusts the client: every failure is a 4xx value, never a panic.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine as _;
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+use super::error::ApiError;
+use crate::app::App;
+use crate::auth::service::token_grants;
+use crate::store::{ListParams, TokenRecord};
+
+/// `Authorization: Basic base64(login:password)`, split at the first `:`; both halves non-empty.
+/// The payload is read as UTF-8, else as Latin-1. Anything else means no credentials.
+pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.as_bytes();
+    let encoded = value.strip_prefix(b"Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim_ascii())
+        .ok()?;
+    let text = match String::from_utf8(decoded) {
+        Ok(text) => text,
+        Err(error) => error.into_bytes().iter().map(|&b| b as char).collect(),
+    };
+    let (login, password) = text.split_once(':')?;
+    if login.is_empty() || password.is_empty() {
+        return None;
+    }
+    Some((login.to_string(), password.to_string()))
+}
+
+/// The client address: the peer, or the `X-Forwarded-For` entry added by the outermost of
+/// `num_proxies` trusted proxies.
+pub fn remote_addr(headers: &HeaderMap, peer: SocketAddr, num_proxies: usize) -> String {
+    if num_proxies > 0 {
+        let forwarded: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
+        if forwarded.len() >= num_proxies {
+            if let Ok(ip) = forwarded[forwarded.len() - num_proxies].parse::<IpAddr>() {
+                return ip.to_string();
+            }
+        }
+    }
+    peer.ip().to_string()
+}
+
+/// A header as text; bytes that are not visible ASCII make it absent.
+pub fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `User-Agent`, lossily decoded.
+pub fn user_agent(headers: &HeaderMap) -> String {
+    headers
+        .get(axum::http::header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default()
+}
+
+/// The caller of a protected endpoint, authorised for the required ACL.
+#[derive(Debug)]
+pub struct Caller {
+    pub token: String,
+    pub record: TokenRecord,
+}
+
+impl Caller {
+    pub fn user_uuid(&self) -> &str {
+        &self.record.auth_id
+    }
+
+    pub fn grants(&self, access: &str) -> bool {
+        token_grants(&self.record, access)
+    }
+}
+
+fn unauthorized(token: Option<&str>, reason: &str, required: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized").details(json!({
+        "invalid_token": token,
+        "reason": reason,
+        "required_access": required,
+    }))
+}
+
+/// Reads `X-Auth-Token` (and nothing else), checks it is a live access token granting
+/// `required`, and that a `Wazo-Tenant` header, if any, names the token's tenant. 401 otherwise.
+pub async fn authorize(app: &App, headers: &HeaderMap, required: &str) -> Result<Caller, ApiError> {
+    let token = header_text(headers, "x-auth-token")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized(None, "not_found_or_expired", required))?;
+    let record = app
+        .validate(token)
+        .await?
+        .ok_or_else(|| unauthorized(Some(token), "not_found_or_expired", required))?;
+    let caller = Caller {
+        token: token.to_string(),
+        record,
+    };
+    if !caller.grants(required) {
+        return Err(unauthorized(Some(token), "missing_acl", required));
+    }
+    if let Some(tenant) = headers.get("wazo-tenant") {
+        let tenant_of_token = caller.record.metadata["tenant_uuid"].as_str().unwrap_or("");
+        if tenant.as_bytes() != tenant_of_token.as_bytes() {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized-tenant",
+                "Unauthorized tenant",
+            )
+            .details(json!({ "tenant_uuid": String::from_utf8_lossy(tenant.as_bytes()) })));
+        }
+    }
+    Ok(caller)
+}
+
+/// A path value in a required ACL: every `.` becomes `_`.
+pub fn acl_word(value: &str) -> String {
+    value.replace('.', "_")
+}
+
+/// The path's parameters, percent-decoded, in order. Undecodable ones: 404.
+pub struct Segments(pub Vec<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Segments {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found())?;
+        Ok(Segments(raw.iter().map(|(_, v)| v.to_string()).collect()))
+    }
+}
+
+impl Segments {
+    /// The `index`th segment, which must be a UUID (404 otherwise), in canonical form.
+    pub fn uuid(&self, index: usize) -> Result<String, ApiError> {
+        self.0
+            .get(index)
+            .and_then(|s| uuid::Uuid::parse_str(s).ok())
+            .map(|u| u.hyphenated().to_string())
+            .ok_or_else(ApiError::not_found)
+    }
+
+    pub fn text(&self, index: usize) -> Result<&str, ApiError> {
+        self.0
+            .get(index)
+            .map(String::as_str)
+            .ok_or_else(ApiError::not_found)
+    }
+}
+
+/// The query string as (key, value) pairs; undecodable bytes are replaced, never fatal.
+pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    raw.map(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+pub fn query_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `limit`, `offset`, `order`, `direction`, `search`, checked; `orderable` lists the columns.
+pub fn list_params(pairs: &[(String, String)], orderable: &[&str]) -> Result<ListParams, ApiError> {
+    let number = |key: &str| -> Result<Option<i64>, ApiError> {
+        match query_value(pairs, key) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .map(Some)
+                .ok_or_else(|| ApiError::invalid_data(key, "Not a valid non-negative integer.")),
+        }
+    };
+    let order = match query_value(pairs, "order") {
+        None | Some("") => None,
+        Some(column) if orderable.contains(&column) => Some(column.to_string()),
+        Some(_) => {
+            return Err(ApiError::invalid_data(
+                "order",
+                format!("Must be one of: {}.", orderable.join(", ")),
+            ))
+        }
+    };
+    let descending = match query_value(pairs, "direction") {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => {
+            return Err(ApiError::invalid_data(
+                "direction",
+                "Must be one of: asc, desc.",
+            ))
+        }
+    };
+    Ok(ListParams {
+        limit: number("limit")?,
+        offset: number("offset")?.unwrap_or(0),
+        order,
+        descending,
+        search: query_value(pairs, "search")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+    })
+}
+
+/// A boolean query filter as wazo clients send it (`True`, `true`, `1`, …).
+pub fn query_bool(pairs: &[(String, String)], key: &str) -> Result<Option<bool>, ApiError> {
+    match query_value(pairs, key) {
+        None => Ok(None),
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Some(true)),
+            "false" | "0" | "no" | "off" => Ok(Some(false)),
+            _ => Err(ApiError::invalid_data(key, "Not a valid boolean.")),
+        },
+    }
+}
+
+/// A JSON object body for the non-token endpoints. Anything but an object is 400.
+pub fn json_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
+    let bytes = body.map_err(body_rejection)?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Null) if bytes.is_empty() => Ok(Map::new()),
+        Ok(_) => Err(ApiError::invalid_data(
+            "_schema",
+            "Invalid input type: expected an object.",
+        )),
+        Err(_) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(Map::new()),
+        Err(_) => Err(ApiError::invalid_data("_schema", "Invalid JSON.")),
+    }
+}
+
+pub fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Request body too large",
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-data",
+            "Unreadable request body",
+        )
+    }
+}
+
+/// Field readers for JSON objects: absent is `Ok(None)`; a wrong type is 400 naming the field.
+pub struct Fields<'a>(pub &'a Map<String, Value>);
+
+impl Fields<'_> {
+    /// A string of `min..=max` characters; `null` allowed when `nullable`.
+    pub fn string(
+        &self,
+        key: &str,
+        min: usize,
+        max: usize,
+        nullable: bool,
+    ) -> Result<Option<String>, ApiError> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(Value::Null) if nullable => Ok(None),
+            Some(Value::String(s)) if (min..=max).contains(&s.chars().count()) => {
+                Ok(Some(s.clone()))
+            }
+            Some(_) => Err(ApiError::invalid_data(
+                key,
+                format!("Must be a string of {min} to {max} characters."),
+            )),
+        }
+    }
+
+    pub fn boolean(&self, key: &str) -> Result<Option<bool>, ApiError> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(ApiError::invalid_data(key, "Not a valid boolean.")),
+        }
+    }
+
+    /// A list of strings (an ACL).
+    pub fn strings(&self, key: &str, nullable: bool) -> Result<Option<Vec<String>>, ApiError> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(Value::Null) if nullable => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) if s.len() <= 1024 => Ok(s.clone()),
+                    _ => Err(ApiError::invalid_data(key, "Must be a list of strings.")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(ApiError::invalid_data(key, "Must be a list of strings.")),
+        }
+    }
+
+    /// One of `choices`.
+    pub fn choice(&self, key: &str, choices: &[&str]) -> Result<Option<String>, ApiError> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if choices.contains(&s.as_str()) => Ok(Some(s.clone())),
+            Some(_) => Err(ApiError::invalid_data(
+                key,
+                format!("Must be one of: {}.", choices.join(", ")),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with_auth(value: &[u8]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "authorization",
+            HeaderValue::from_bytes(value).expect("header"),
+        );
+        headers
+    }
+
+    fn basic(payload: &[u8]) -> HeaderMap {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(payload);
+        with_auth(format!("Basic {encoded}").as_bytes())
+    }
+
+    #[test]
+    fn splits_at_the_first_colon() {
+        assert_eq!(
+            basic_credentials(&basic(b"alice:pa:ss")),
+            Some(("alice".into(), "pa:ss".into()))
+        );
+    }
+
+    #[test]
+    fn empty_halves_mean_no_credentials() {
+        assert_eq!(basic_credentials(&basic(b":pw")), None);
+        assert_eq!(basic_credentials(&basic(b"alice:")), None);
+        assert_eq!(basic_credentials(&basic(b"alice")), None);
+        assert_eq!(basic_credentials(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn prefix_must_be_exact_and_base64_valid() {
+        assert_eq!(basic_credentials(&with_auth(b"basic YTpi")), None);
+        assert_eq!(basic_credentials(&with_auth(b"BasicYTpi")), None);
+        assert_eq!(basic_credentials(&with_auth(b"Bearer YTpi")), None);
+        assert_eq!(basic_credentials(&with_auth(b"Basic !!!not-base64")), None);
+        assert_eq!(
+            basic_credentials(&with_auth(b"Basic YTpi")),
+            Some(("a".into(), "b".into()))
+        );
+    }
+
+    #[test]
+    fn falls_back_to_latin1() {
+        assert_eq!(
+            basic_credentials(&basic(b"ren\xe9:caf\xe9")),
+            Some(("ren\u{e9}".into(), "caf\u{e9}".into()))
+        );
+        assert_eq!(
+            basic_credentials(&basic("ren\u{e9}:caf\u{e9}".as_bytes())),
+            Some(("ren\u{e9}".into(), "caf\u{e9}".into()))
+        );
+    }
+
+    #[test]
+    fn forwarded_for_is_trusted_only_through_configured_proxies() {
+        let peer: SocketAddr = "10.0.0.9:1234".parse().expect("addr");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.1.1.1, 2.2.2.2"),
+        );
+        assert_eq!(remote_addr(&headers, peer, 0), "10.0.0.9");
+        assert_eq!(remote_addr(&headers, peer, 1), "2.2.2.2");
+        assert_eq!(remote_addr(&headers, peer, 2), "1.1.1.1");
+        assert_eq!(remote_addr(&headers, peer, 3), "10.0.0.9");
+    }
+}

@@ -1,0 +1,99 @@
+//! The HTTP layer: the whole API under `/0.1` and `/api/auth/0.1`, and its tower layers.
+
+pub mod error;
+pub mod extract;
+mod policies;
+mod refresh_tokens;
+mod sessions;
+mod status;
+mod token;
+mod users;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, head, post, put};
+use axum::Router;
+
+use crate::app::AppState;
+use error::ApiError;
+
+/// Largest request body accepted; POST /token bodies are tiny, user and policy bodies small.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+fn api() -> Router<AppState> {
+    Router::new()
+        .route("/token", post(token::create))
+        .route(
+            "/token/{token}",
+            head(token::check)
+                .get(token::describe)
+                .delete(token::revoke),
+        )
+        .route("/token/{token}/scopes/check", post(token::check_scopes))
+        .route("/tokens", get(refresh_tokens::list_all))
+        .route("/users/me/tokens", get(refresh_tokens::list_mine))
+        .route(
+            "/users/me/tokens/{client_id}",
+            axum::routing::delete(refresh_tokens::delete_mine),
+        )
+        .route("/users/{uuid}/tokens", get(refresh_tokens::list_for_user))
+        .route(
+            "/users/{uuid}/tokens/{client_id}",
+            axum::routing::delete(refresh_tokens::delete_for_user),
+        )
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/{uuid}", axum::routing::delete(sessions::delete))
+        .route("/users/{uuid}/sessions", get(sessions::list_for_user))
+        .route(
+            "/users/{uuid}/sessions/{session_uuid}",
+            axum::routing::delete(sessions::delete_for_user),
+        )
+        .route("/users", post(users::create).get(users::list))
+        .route(
+            "/users/{uuid}",
+            get(users::get).put(users::update).delete(users::delete),
+        )
+        .route("/users/{uuid}/password", put(users::change_password))
+        .route("/policies", post(policies::create).get(policies::list))
+        .route(
+            "/policies/{uuid}",
+            get(policies::get)
+                .put(policies::update)
+                .delete(policies::delete),
+        )
+        .route(
+            "/policies/{uuid}/acl/{access}",
+            put(policies::add_access).delete(policies::remove_access),
+        )
+        .route("/users/{uuid}/policies", get(policies::list_for_user))
+        .route(
+            "/users/{uuid}/policies/{policy_uuid}",
+            put(policies::attach).delete(policies::detach),
+        )
+        .route("/status", get(status::status))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+    )
+}
+
+/// The whole service, ready to serve (tests start it on 127.0.0.1:0).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/0.1", api())
+        .nest("/api/auth/0.1", api())
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

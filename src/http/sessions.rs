@@ -1,0 +1,101 @@
+//! `/sessions` and `/users/{uuid}/sessions`: list and end sessions.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::extract::{authorize, list_params, query_pairs, Segments};
+use super::users::existing_user;
+use crate::app::{App, AppState};
+use crate::auth::token::format_rfc3339;
+use crate::store::{Session, SESSION_ORDER};
+
+fn session_json(session: &Session) -> Value {
+    json!({
+        "uuid": session.uuid,
+        "mobile": session.mobile,
+        "user_uuid": session.user_uuid,
+        "tenant_uuid": session.tenant_uuid,
+        "created_at": format_rfc3339(session.created_at),
+        "user_agent": session.user_agent,
+        "remote_addr": session.remote_addr,
+        "client_id": session.client_id,
+    })
+}
+
+async fn page(
+    app: &App,
+    user_uuid: Option<&str>,
+    query: Option<&str>,
+) -> Result<Json<Value>, ApiError> {
+    let params = list_params(&query_pairs(query), SESSION_ORDER)?;
+    let page = app.store.list_sessions(user_uuid, &params).await?;
+    Ok(Json(json!({
+        "total": page.total,
+        "filtered": page.filtered,
+        "items": page.items.iter().map(session_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// GET /sessions
+pub async fn list(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&app, &headers, "auth.sessions.read").await?;
+    page(&app, None, query.as_deref()).await
+}
+
+/// DELETE /sessions/{uuid}: 204, idempotent.
+pub async fn delete(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    path: Segments,
+) -> Result<StatusCode, ApiError> {
+    let uuid = path.uuid(0)?;
+    authorize(&app, &headers, &format!("auth.sessions.{uuid}.delete")).await?;
+    app.store.delete_session(&uuid, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// GET /users/{uuid}/sessions
+pub async fn list_for_user(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    path: Segments,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let user_uuid = path.uuid(0)?;
+    authorize(
+        &app,
+        &headers,
+        &format!("auth.users.{user_uuid}.sessions.read"),
+    )
+    .await?;
+    existing_user(&app, &user_uuid).await?;
+    page(&app, Some(&user_uuid), query.as_deref()).await
+}
+
+/// DELETE /users/{uuid}/sessions/{session_uuid}: 204, idempotent.
+pub async fn delete_for_user(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    path: Segments,
+) -> Result<StatusCode, ApiError> {
+    let user_uuid = path.uuid(0)?;
+    let session_uuid = path.uuid(1)?;
+    authorize(
+        &app,
+        &headers,
+        &format!("auth.users.{user_uuid}.sessions.{session_uuid}.delete"),
+    )
+    .await?;
+    existing_user(&app, &user_uuid).await?;
+    app.store
+        .delete_session(&session_uuid, Some(&user_uuid))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

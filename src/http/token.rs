@@ -1,0 +1,444 @@
+//! `/token`: issue (password or refresh-token grant), validate, describe, revoke, check scopes.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+use super::error::{ApiError, TokenError};
+use super::extract::{
+    basic_credentials, header_text, query_pairs, query_value, remote_addr, user_agent, Segments,
+};
+use crate::app::{App, AppState};
+use crate::auth::password::MAX_PASSWORD_BYTES;
+use crate::auth::service::{token_grants, AuthError, ClientContext, Issued};
+use crate::auth::token::{self, format_local, format_utc, MAX_EXPIRATION};
+use crate::store::TokenRecord;
+
+/// The POST /token body, checked.
+#[derive(Debug, Default, PartialEq)]
+pub struct TokenRequest {
+    pub expiration: Option<i64>,
+    pub offline: bool,
+    pub client_id: Option<String>,
+    pub refresh_token: Option<String>,
+}
+
+fn invalid(field: &str) -> TokenError {
+    TokenError::bad_request(format!("Invalid value supplied for field: {field}"))
+}
+
+/// `expiration`: whole seconds in 1..=ten years, as a number or a numeric string.
+fn parse_expiration(value: &Value) -> Result<i64, TokenError> {
+    let whole = |f: f64| (f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15).then_some(f as i64);
+    let seconds = match value {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(whole)),
+        Value::String(s) => {
+            let s = s.trim();
+            s.parse::<i64>()
+                .ok()
+                .or_else(|| s.parse::<f64>().ok().and_then(whole))
+        }
+        _ => None,
+    };
+    seconds
+        .filter(|n| (1..=MAX_EXPIRATION).contains(n))
+        .ok_or_else(|| invalid("expiration"))
+}
+
+fn string_field(
+    body: &Map<String, Value>,
+    key: &str,
+    max: usize,
+) -> Result<Option<String>, TokenError> {
+    match body.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= max => Ok(Some(s.clone())),
+        Some(_) => Err(invalid(key)),
+    }
+}
+
+/// Parses and checks the body of POST /token (SPEC §2).
+pub fn parse_token_request(bytes: &[u8]) -> Result<TokenRequest, TokenError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(TokenError::bad_request(
+            "Missing body: a JSON object is required",
+        ));
+    }
+    let body = match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => map,
+        Ok(Value::Null) => Map::new(),
+        Ok(Value::Array(items)) if items.is_empty() => Map::new(),
+        Ok(_) => {
+            return Err(TokenError::bad_request(
+                "Invalid body: a JSON object is required",
+            ))
+        }
+        Err(_) => return Err(TokenError::bad_request("Invalid body: unparsable JSON")),
+    };
+    let expiration = body.get("expiration").map(parse_expiration).transpose()?;
+    let offline = match body.get("access_type") {
+        None => false,
+        Some(Value::String(s)) if s == "online" => false,
+        Some(Value::String(s)) if s == "offline" => true,
+        Some(_) => return Err(invalid("access_type")),
+    };
+    let client_id = string_field(&body, "client_id", 1024)?;
+    let refresh_token = match body.get("refresh_token") {
+        None => None,
+        Some(Value::String(s)) if s.len() <= 1024 => Some(s.clone()),
+        Some(_) => return Err(invalid("refresh_token")),
+    };
+    let tenant_id = string_field(&body, "tenant_id", 1024)?;
+    let domain_name = string_field(&body, "domain_name", 1024)?;
+    if tenant_id.is_some() && domain_name.is_some() {
+        return Err(TokenError::bad_request(
+            "\"tenant_id\" and \"domain_name\" must be mutually exclusive",
+        ));
+    }
+    if offline && refresh_token.is_some() {
+        return Err(TokenError::bad_request(
+            "cannot use the \"access_type\" \"offline\" with a refresh token",
+        ));
+    }
+    if offline && client_id.is_none() {
+        return Err(TokenError::bad_request(
+            "\"client_id\" must be specified when using \"access_type\" is \"offline\"",
+        ));
+    }
+    if refresh_token.is_some() && client_id.is_none() {
+        return Err(TokenError::bad_request(
+            "\"client_id\" must be specified when using a \"refresh_token\"",
+        ));
+    }
+    Ok(TokenRequest {
+        expiration,
+        offline,
+        client_id,
+        refresh_token,
+    })
+}
+
+/// Content types whose body POST /token reads as JSON.
+fn readable_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE) else {
+        return true;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime.is_empty()
+        || mime == "application/json"
+        || mime.ends_with("+json")
+        || mime == "text/plain"
+        || mime == "application/octet-stream"
+        || mime == "application/x-www-form-urlencoded"
+}
+
+/// The token as JSON (POST and GET answer the same fields).
+fn token_body(app: &App, value: &str, record: &TokenRecord, refresh_token: Option<&str>) -> Value {
+    let mut data = json!({
+        "token": value,
+        "auth_id": record.auth_id,
+        "xivo_user_uuid": record.metadata.get("pbx_user_uuid").cloned().unwrap_or(Value::Null),
+        "xivo_uuid": app.config.xivo_uuid,
+        "issued_at": format_local(record.issued_at),
+        "expires_at": format_local(record.expires_at),
+        "utc_issued_at": format_utc(record.issued_at),
+        "utc_expires_at": format_utc(record.expires_at),
+        "acl": record.acl,
+        "metadata": record.metadata,
+        "session_uuid": record.session_uuid,
+        "remote_addr": record.remote_addr,
+        "user_agent": record.user_agent,
+    });
+    if let Some(refresh_token) = refresh_token {
+        data["refresh_token"] = json!(refresh_token);
+    }
+    json!({ "data": data })
+}
+
+fn from_auth_error(error: AuthError) -> TokenError {
+    match error {
+        AuthError::Failed => TokenError::authentication_failed(),
+        AuthError::TooManySessions(uuid) => TokenError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("User {uuid} has exceeded the maximum number of active sessions"),
+        ),
+        AuthError::Store(error) => error.into(),
+        AuthError::Internal(error) => error.into(),
+    }
+}
+
+/// POST /token
+pub async fn create(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, TokenError> {
+    let body =
+        body.map_err(|rejection| TokenError::new(rejection.status(), rejection.body_text()))?;
+    if !readable_content_type(&headers) {
+        return Err(TokenError::bad_request(
+            "Unsupported Content-Type: send JSON",
+        ));
+    }
+    let request = parse_token_request(&body)?;
+    let ctx = ClientContext {
+        remote_addr: remote_addr(&headers, peer, app.config.num_proxies),
+        user_agent: user_agent(&headers),
+        mobile: header_text(&headers, "wazo-session-type")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("mobile")),
+    };
+    let expiration = request
+        .expiration
+        .unwrap_or(app.config.default_token_lifetime as i64);
+
+    let (issued, login) = match (&request.refresh_token, &request.client_id) {
+        (Some(refresh_token), Some(client_id)) => {
+            let outcome = async {
+                let (refresh, user) = app.redeem_refresh_token(refresh_token, client_id).await?;
+                app.issue(&user, expiration, &ctx, None, Some(refresh))
+                    .await
+            }
+            .await;
+            (outcome, format!("refresh token of client {client_id}"))
+        }
+        _ => {
+            let Some((login, password)) = basic_credentials(&headers) else {
+                tracing::info!(remote_addr = %ctx.remote_addr, "login failed: no credentials");
+                return Err(TokenError::authentication_failed());
+            };
+            let outcome = async {
+                if password.len() > MAX_PASSWORD_BYTES || login.len() > 1024 {
+                    return Err(AuthError::Failed);
+                }
+                let user = app.authenticate(&login, &password).await?;
+                let offline = match (&request.client_id, request.offline) {
+                    (Some(client_id), true) => Some((client_id.as_str(), login.as_str())),
+                    _ => None,
+                };
+                app.issue(&user, expiration, &ctx, offline, None).await
+            }
+            .await;
+            (outcome, login)
+        }
+    };
+    let issued: Issued = match issued {
+        Ok(issued) => issued,
+        Err(error) => {
+            if matches!(error, AuthError::Failed) {
+                tracing::info!(login = %login, remote_addr = %ctx.remote_addr, "login failed");
+            }
+            return Err(from_auth_error(error));
+        }
+    };
+    tracing::info!(
+        login = %login,
+        remote_addr = %ctx.remote_addr,
+        token = %format!("XXXXXXXX-XXXX-XXXX-XXXX-XXXX{}", token::redacted(&issued.token)),
+        "token issued"
+    );
+    let body = token_body(
+        &app,
+        &issued.token,
+        &issued.record,
+        issued.refresh_token.as_deref(),
+    );
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        "wazo-sessions-revoked",
+        HeaderValue::from(issued.sessions_revoked),
+    );
+    Ok(response)
+}
+
+/// The `{token}` path segment; an undecodable one is a token that does not exist.
+fn token_in_path(path: Result<Segments, ApiError>) -> Result<String, TokenError> {
+    path.ok()
+        .and_then(|segments| segments.0.into_iter().next())
+        .ok_or_else(TokenError::no_such_token)
+}
+
+/// Looks up a token and applies the optional `scope` and `tenant` checks, in that order.
+async fn checked_token(
+    app: &App,
+    value: &str,
+    query: Option<&str>,
+) -> Result<TokenRecord, TokenError> {
+    let record = app
+        .validate(value)
+        .await?
+        .ok_or_else(TokenError::no_such_token)?;
+    let pairs = query_pairs(query);
+    if let Some(scope) = query_value(&pairs, "scope") {
+        if !token_grants(&record, scope) {
+            return Err(TokenError::new(
+                StatusCode::FORBIDDEN,
+                format!("Unauthorized for {scope}"),
+            ));
+        }
+    }
+    if let Some(tenant) = query_value(&pairs, "tenant") {
+        if record.metadata["tenant_uuid"].as_str() != Some(tenant) {
+            return Err(TokenError::new(
+                StatusCode::FORBIDDEN,
+                format!("Unauthorized for tenant {tenant}"),
+            ));
+        }
+    }
+    Ok(record)
+}
+
+/// HEAD /token/{token}
+pub async fn check(
+    State(app): State<AppState>,
+    path: Result<Segments, ApiError>,
+    RawQuery(query): RawQuery,
+) -> Result<StatusCode, TokenError> {
+    let value = token_in_path(path)?;
+    checked_token(&app, &value, query.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// GET /token/{token}
+pub async fn describe(
+    State(app): State<AppState>,
+    path: Result<Segments, ApiError>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, TokenError> {
+    let value = token_in_path(path)?;
+    let record = checked_token(&app, &value, query.as_deref()).await?;
+    Ok(Json(token_body(&app, &value, &record, None)))
+}
+
+/// DELETE /token/{token}: always a success, known token or not.
+pub async fn revoke(
+    State(app): State<AppState>,
+    path: Result<Segments, ApiError>,
+) -> Result<Json<Value>, TokenError> {
+    let value = token_in_path(path)?;
+    app.store.revoke_token(&token::digest(&value)).await?;
+    Ok(Json(json!({"data": {"message": "success"}})))
+}
+
+/// POST /token/{token}/scopes/check
+pub async fn check_scopes(
+    State(app): State<AppState>,
+    path: Result<Segments, ApiError>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, TokenError> {
+    let value = token_in_path(path)?;
+    let body =
+        body.map_err(|rejection| TokenError::new(rejection.status(), rejection.body_text()))?;
+    let request = match serde_json::from_slice::<Value>(&body) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            return Err(TokenError::bad_request(
+                "Invalid body: a JSON object is required",
+            ))
+        }
+    };
+    let scopes: Vec<&str> = match request.get("scopes") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().ok_or_else(|| invalid("scopes")))
+            .collect::<Result<_, _>>()?,
+        _ => return Err(invalid("scopes")),
+    };
+    let tenant = match request.get("tenant_uuid") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => return Err(invalid("tenant_uuid")),
+    };
+    let record = app
+        .validate(&value)
+        .await?
+        .ok_or_else(TokenError::no_such_token)?;
+    if let Some(tenant) = tenant {
+        if record.metadata["tenant_uuid"].as_str() != Some(tenant) {
+            return Err(TokenError::new(
+                StatusCode::FORBIDDEN,
+                format!("Unauthorized for tenant {tenant}"),
+            ));
+        }
+    }
+    let results: Map<String, Value> = scopes
+        .into_iter()
+        .map(|scope| (scope.to_string(), Value::Bool(token_grants(&record, scope))))
+        .collect();
+    Ok(Json(json!({ "scopes": results })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_forms_count_as_an_empty_object() {
+        for body in ["null", "{}", "[]"] {
+            assert_eq!(
+                parse_token_request(body.as_bytes()).ok(),
+                Some(TokenRequest::default())
+            );
+        }
+        for body in ["", "  ", "{", "5", "\"x\"", "[1]"] {
+            assert!(parse_token_request(body.as_bytes()).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn expiration_rules() {
+        let expiration = |v: &str| {
+            parse_token_request(format!("{{\"expiration\": {v}}}").as_bytes())
+                .map(|r| r.expiration)
+                .ok()
+                .flatten()
+        };
+        assert_eq!(expiration("3600"), Some(3600));
+        assert_eq!(expiration("\"3600\""), Some(3600));
+        assert_eq!(expiration("3600.0"), Some(3600));
+        assert_eq!(expiration("315360000"), Some(315_360_000));
+        for bad in [
+            "0",
+            "-1",
+            "315360001",
+            "true",
+            "null",
+            "1.5",
+            "\"abc\"",
+            "[]",
+            "1e300",
+        ] {
+            assert_eq!(expiration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn grant_combinations() {
+        let parse = |v: &str| parse_token_request(v.as_bytes());
+        assert!(parse(r#"{"access_type": "offline"}"#).is_err());
+        assert!(
+            parse(r#"{"access_type": "offline", "client_id": "a", "refresh_token": "r"}"#).is_err()
+        );
+        assert!(parse(r#"{"refresh_token": "r"}"#).is_err());
+        assert!(parse(r#"{"access_type": "sometimes"}"#).is_err());
+        assert!(parse(r#"{"client_id": ""}"#).is_err());
+        assert!(parse(r#"{"tenant_id": "t", "domain_name": "d"}"#).is_err());
+        assert!(parse(r#"{"backend": "wazo_user", "unknown": [1]}"#).is_ok());
+        let offline = parse(r#"{"access_type": "offline", "client_id": "a"}"#).expect("ok");
+        assert!(offline.offline);
+    }
+}

@@ -1,0 +1,266 @@
+//! `/users`: create, list, read, update, delete, change password.
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::extract::{
+    authorize, json_object, list_params, query_pairs, query_value, Fields, Segments,
+};
+use crate::app::{App, AppState};
+use crate::auth::password::MAX_PASSWORD_BYTES;
+use crate::store::{NewUser, StoreError, User, UserUpdate, USER_FILTERS, USER_ORDER};
+
+const PURPOSES: &[&str] = &["user", "internal", "external_api"];
+const AUTHENTICATION_METHODS: &[&str] = &["default", "native", "ldap", "saml"];
+
+pub fn user_json(user: &User) -> Value {
+    json!({
+        "uuid": user.uuid,
+        "username": user.username,
+        "firstname": user.firstname,
+        "lastname": user.lastname,
+        "emails": user.emails.iter().map(|e| json!({
+            "uuid": e.uuid,
+            "address": e.address,
+            "main": e.main,
+            "confirmed": e.confirmed,
+        })).collect::<Vec<_>>(),
+        "enabled": user.enabled,
+        "purpose": user.purpose,
+        "tenant_uuid": user.tenant_uuid,
+        "authentication_method": user.authentication_method,
+    })
+}
+
+/// The user named in the path, or 404 `unknown-user`.
+pub async fn existing_user(app: &App, uuid: &str) -> Result<User, ApiError> {
+    app.store
+        .get_user(uuid)
+        .await?
+        .ok_or_else(|| ApiError::unknown_user(uuid))
+}
+
+fn conflict(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Conflict(constraint) => {
+            let field = if constraint.contains("email") {
+                "email_address"
+            } else if constraint.contains("username") {
+                "username"
+            } else {
+                "uuid"
+            };
+            ApiError::conflict(
+                "users",
+                json!({ field: {"constraint_id": "unique", "message": format!("The {field} is already in use")} }),
+            )
+        }
+        other => other.into(),
+    }
+}
+
+/// Refuses a login that would clash with another user's username or e-mail (any case).
+async fn ensure_login_free(
+    app: &App,
+    login: Option<&str>,
+    field: &str,
+    except: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(login) = login else { return Ok(()) };
+    let taken = app
+        .store
+        .find_login_owner(login)
+        .await?
+        .is_some_and(|owner| Some(owner.as_str()) != except);
+    if taken {
+        return Err(ApiError::conflict(
+            "users",
+            json!({ field: {"constraint_id": "unique", "message": format!("The {field} is already in use")} }),
+        ));
+    }
+    Ok(())
+}
+
+fn email_address(fields: &Fields<'_>) -> Result<Option<String>, ApiError> {
+    let address = fields.string("email_address", 3, 320, true)?;
+    match address {
+        Some(a) if !a.contains('@') || a.chars().any(char::is_whitespace) => Err(
+            ApiError::invalid_data("email_address", "Not a valid email address."),
+        ),
+        other => Ok(other),
+    }
+}
+
+/// POST /users
+pub async fn create(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&app, &headers, "auth.users.create").await?;
+    let body = json_object(body)?;
+    let fields = Fields(&body);
+    let uuid = match fields.string("uuid", 1, 64, true)? {
+        Some(s) => uuid::Uuid::parse_str(&s)
+            .map_err(|_| ApiError::invalid_data("uuid", "Not a valid UUID."))?
+            .hyphenated()
+            .to_string(),
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let username = fields.string("username", 1, 256, true)?;
+    let password = fields.string("password", 1, MAX_PASSWORD_BYTES, true)?;
+    let email_address = email_address(&fields)?;
+    let new = NewUser {
+        uuid,
+        tenant_uuid: app.top_tenant.clone(),
+        firstname: fields.string("firstname", 0, 128, true)?,
+        lastname: fields.string("lastname", 0, 128, true)?,
+        purpose: fields
+            .choice("purpose", PURPOSES)?
+            .unwrap_or_else(|| "user".into()),
+        enabled: fields.boolean("enabled")?.unwrap_or(true),
+        authentication_method: fields
+            .choice("authentication_method", AUTHENTICATION_METHODS)?
+            .unwrap_or_else(|| "default".into()),
+        password_hash: match &password {
+            Some(password) => Some(app.hasher.hash(password).await?),
+            None => None,
+        },
+        username,
+        email_address,
+        created_at: app.clock.now_micros(),
+    };
+    ensure_login_free(&app, new.username.as_deref(), "username", None).await?;
+    ensure_login_free(&app, new.email_address.as_deref(), "email_address", None).await?;
+    app.store.create_user(&new).await.map_err(conflict)?;
+    let user = existing_user(&app, &new.uuid).await?;
+    Ok(Json(user_json(&user)))
+}
+
+/// GET /users
+pub async fn list(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&app, &headers, "auth.users.read").await?;
+    let pairs = query_pairs(query.as_deref());
+    let params = list_params(&pairs, USER_ORDER)?;
+    let filters: Vec<(&str, &str)> = USER_FILTERS
+        .iter()
+        .filter_map(|column| query_value(&pairs, column).map(|value| (*column, value)))
+        .collect();
+    let page = app.store.list_users(&filters, &params).await?;
+    Ok(Json(json!({
+        "total": page.total,
+        "filtered": page.filtered,
+        "items": page.items.iter().map(user_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// GET /users/{uuid}
+pub async fn get(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    path: Segments,
+) -> Result<Json<Value>, ApiError> {
+    let uuid = path.uuid(0)?;
+    authorize(&app, &headers, &format!("auth.users.{uuid}.read")).await?;
+    Ok(Json(user_json(&existing_user(&app, &uuid).await?)))
+}
+
+/// PUT /users/{uuid}: replaces username, names, purpose, enabled, authentication method.
+/// Disabling a user ends its sessions.
+pub async fn update(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    path: Segments,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let uuid = path.uuid(0)?;
+    authorize(&app, &headers, &format!("auth.users.{uuid}.update")).await?;
+    let body = json_object(body)?;
+    let fields = Fields(&body);
+    let current = existing_user(&app, &uuid).await?;
+    let update = UserUpdate {
+        username: fields.string("username", 1, 256, true)?,
+        firstname: fields.string("firstname", 0, 128, true)?,
+        lastname: fields.string("lastname", 0, 128, true)?,
+        purpose: fields
+            .choice("purpose", PURPOSES)?
+            .unwrap_or(current.purpose),
+        enabled: fields.boolean("enabled")?.unwrap_or(true),
+        authentication_method: fields
+            .choice("authentication_method", AUTHENTICATION_METHODS)?
+            .unwrap_or(current.authentication_method),
+    };
+    ensure_login_free(&app, update.username.as_deref(), "username", Some(&uuid)).await?;
+    if !app
+        .store
+        .update_user(&uuid, &update)
+        .await
+        .map_err(conflict)?
+    {
+        return Err(ApiError::unknown_user(&uuid));
+    }
+    Ok(Json(user_json(&existing_user(&app, &uuid).await?)))
+}
+
+/// DELETE /users/{uuid}
+pub async fn delete(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    path: Segments,
+) -> Result<StatusCode, ApiError> {
+    let uuid = path.uuid(0)?;
+    authorize(&app, &headers, &format!("auth.users.{uuid}.delete")).await?;
+    if !app.store.delete_user(&uuid).await? {
+        return Err(ApiError::unknown_user(&uuid));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// PUT /users/{uuid}/password: `old_password` must match; ends the user's sessions.
+pub async fn change_password(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    path: Segments,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let uuid = path.uuid(0)?;
+    authorize(
+        &app,
+        &headers,
+        &format!("auth.users.{uuid}.password.update"),
+    )
+    .await?;
+    let body = json_object(body)?;
+    let fields = Fields(&body);
+    let required = |key: &str| -> Result<String, ApiError> {
+        fields
+            .string(key, 1, MAX_PASSWORD_BYTES, false)?
+            .ok_or_else(|| ApiError::invalid_data(key, "Missing data for required field."))
+    };
+    let old_password = required("old_password")?;
+    let new_password = required("new_password")?;
+    let user = existing_user(&app, &uuid).await?;
+    if !app
+        .hasher
+        .verify(&old_password, user.password_hash.as_deref())
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication-failed",
+            "Authentication Failed",
+        ));
+    }
+    let hash = app.hasher.hash(&new_password).await?;
+    app.store.set_password(&uuid, &hash).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,232 @@
+//! Persistence: one `Store` over sqlx's `Any` driver, PostgreSQL or SQLite chosen by the URL scheme.
+//! The SQL is written once, in the dialect both accept (`$n` parameters, `ON CONFLICT`, `RETURNING`).
+
+mod lists;
+mod policies;
+mod tokens;
+mod users;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Transaction};
+use tokio::sync::{Mutex, MutexGuard};
+
+pub use lists::{ListParams, Page};
+pub use policies::POLICY_ORDER;
+pub use policies::{NewPolicy, Policy};
+pub use tokens::{
+    IssueRequest, IssuedToken, OfflineGrant, RefreshToken, Session, TokenRecord, REFRESH_ORDER,
+    SESSION_ORDER,
+};
+pub use users::{Email, NewUser, User, UserUpdate};
+pub use users::{USER_FILTERS, USER_ORDER};
+
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (the constraint's name).
+    #[error("conflict on {0}")]
+    Conflict(String),
+    /// The database cannot be reached or did not answer in time.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.constraint().unwrap_or("unique").to_string())
+            }
+            sqlx::Error::Database(db) if db.message().contains("UNIQUE constraint failed") => {
+                StoreError::Conflict(db.message().to_string())
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
+            _ => StoreError::Other(error.to_string()),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A boolean column: BOOLEAN on PostgreSQL, INTEGER 0/1 on SQLite (which `Any` cannot map).
+fn flag(row: &sqlx::any::AnyRow, column: &str) -> StoreResult<bool> {
+    use sqlx::Row;
+    match row.try_get::<bool, _>(column) {
+        Ok(value) => Ok(value),
+        Err(_) => Ok(row.try_get::<i64, _>(column)? != 0),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer: writes queue here rather than failing with SQLITE_BUSY when a
+    /// read transaction upgrades. PostgreSQL needs no such lock.
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction (and, on SQLite, the writer's turn).
+pub struct WriteTx<'a> {
+    pub tx: Transaction<'static, Any>,
+    _turn: Option<MutexGuard<'a, ()>>,
+}
+
+impl WriteTx<'_> {
+    pub async fn commit(self) -> StoreResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Connects (creating a SQLite file when missing) and runs the embedded migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{sep}mode=rwc")
+            }
+            _ => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| anyhow::anyhow!("invalid database URL: {e}"))?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Postgres => (cores * 4).max(8),
+                Backend::Sqlite => (cores * 2).max(4),
+            })
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        use sqlx::Executor;
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot connect to database {}: {e}",
+                    crate::config::redact_url(&url)
+                )
+            })?;
+        let store = Store {
+            pool,
+            backend,
+            write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+        };
+        let _turn = self.writer_turn().await;
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    async fn writer_turn(&self) -> Option<MutexGuard<'_, ()>> {
+        match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
+    }
+
+    /// Begins a write transaction: every multi-row write goes through one.
+    pub async fn begin_write(&self) -> StoreResult<WriteTx<'_>> {
+        let turn = self.writer_turn().await;
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, _turn: turn })
+    }
+
+    /// True when the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// The value of a setting, created with `make` on first use (safe when instances race).
+    pub async fn setting_or_insert(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> String,
+    ) -> StoreResult<String> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(make())
+        .execute(&mut *w.tx)
+        .await?;
+        let value: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_one(&mut *w.tx)
+            .await?;
+        w.commit().await?;
+        Ok(value)
+    }
+
+    /// The uuid of the top tenant, created at first start.
+    pub async fn ensure_top_tenant(&self) -> StoreResult<String> {
+        let uuid = self
+            .setting_or_insert("top_tenant_uuid", || uuid::Uuid::new_v4().to_string())
+            .await?;
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO tenants (uuid, name, parent_uuid) VALUES ($1, 'master', $1) \
+             ON CONFLICT (uuid) DO NOTHING",
+        )
+        .bind(&uuid)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok(uuid)
+    }
+}

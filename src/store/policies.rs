@@ -1,0 +1,225 @@
+//! Policies (named ACL lists) and their attachment to users.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::lists::{ListParams, ListQuery, Page};
+use super::{Store, StoreError, StoreResult};
+
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub uuid: String,
+    pub tenant_uuid: String,
+    pub name: String,
+    pub slug: String,
+    pub description: Option<String>,
+    pub acl: Vec<String>,
+    pub read_only: bool,
+    pub shared: bool,
+}
+
+pub struct NewPolicy {
+    pub uuid: String,
+    pub tenant_uuid: String,
+    pub name: String,
+    pub slug: String,
+    pub description: Option<String>,
+    pub acl: Vec<String>,
+    pub shared: bool,
+}
+
+pub const POLICY_ORDER: &[&str] = &["name", "slug", "description", "uuid", "read_only"];
+
+const POLICY_COLUMNS: &str = "uuid, tenant_uuid, name, slug, description, acl, read_only, shared";
+
+fn policy_from_row(row: &AnyRow) -> StoreResult<Policy> {
+    let acl: String = row.try_get("acl")?;
+    Ok(Policy {
+        uuid: row.try_get("uuid")?,
+        tenant_uuid: row.try_get("tenant_uuid")?,
+        name: row.try_get("name")?,
+        slug: row.try_get("slug")?,
+        description: row.try_get("description")?,
+        acl: serde_json::from_str(&acl).map_err(|e| StoreError::Other(e.to_string()))?,
+        read_only: super::flag(row, "read_only")?,
+        shared: super::flag(row, "shared")?,
+    })
+}
+
+fn acl_json(acl: &[String]) -> String {
+    serde_json::Value::from(acl.to_vec()).to_string()
+}
+
+impl Store {
+    pub async fn create_policy(&self, new: &NewPolicy) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO policies (uuid, tenant_uuid, name, slug, description, acl, read_only, shared) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&new.uuid)
+        .bind(&new.tenant_uuid)
+        .bind(&new.name)
+        .bind(&new.slug)
+        .bind(&new.description)
+        .bind(acl_json(&new.acl))
+        .bind(false)
+        .bind(new.shared)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await
+    }
+
+    pub async fn get_policy(&self, uuid: &str) -> StoreResult<Option<Policy>> {
+        let row = sqlx::query(&format!(
+            "SELECT {POLICY_COLUMNS} FROM policies WHERE uuid = $1 OR slug = $1 LIMIT 1"
+        ))
+        .bind(uuid)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| policy_from_row(&row)).transpose()
+    }
+
+    pub async fn find_policy_by_name(&self, name: &str) -> StoreResult<Option<Policy>> {
+        let row = sqlx::query(&format!(
+            "SELECT {POLICY_COLUMNS} FROM policies WHERE lower(name) = lower($1) OR lower(slug) = lower($1) \
+             ORDER BY name LIMIT 1"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| policy_from_row(&row)).transpose()
+    }
+
+    pub async fn list_policies(&self, params: &ListParams) -> StoreResult<Page<Policy>> {
+        self.list_page(
+            ListQuery {
+                table: "policies",
+                select: POLICY_COLUMNS,
+                filter: "",
+                binds: &[],
+                search_columns: &["name", "slug", "description"],
+                order_columns: POLICY_ORDER,
+            },
+            params,
+            policy_from_row,
+        )
+        .await
+    }
+
+    /// Replaces name, description and ACL. False when there is no such policy.
+    pub async fn update_policy(
+        &self,
+        uuid: &str,
+        name: &str,
+        description: Option<&str>,
+        acl: &[String],
+    ) -> StoreResult<bool> {
+        let mut w = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE policies SET name = $2, description = $3, acl = $4 WHERE uuid = $1",
+        )
+        .bind(uuid)
+        .bind(name)
+        .bind(description)
+        .bind(acl_json(acl))
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(changed > 0)
+    }
+
+    /// Adds (`add`) or removes one ACL entry, read and written in one transaction.
+    pub async fn edit_policy_acl(&self, uuid: &str, access: &str, add: bool) -> StoreResult<bool> {
+        let mut w = self.begin_write().await?;
+        let acl: Option<String> = sqlx::query_scalar("SELECT acl FROM policies WHERE uuid = $1")
+            .bind(uuid)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        let Some(acl) = acl else {
+            return Ok(false);
+        };
+        let mut acl: Vec<String> =
+            serde_json::from_str(&acl).map_err(|e| StoreError::Other(e.to_string()))?;
+        if add {
+            if !acl.iter().any(|entry| entry == access) {
+                acl.push(access.to_string());
+            }
+        } else {
+            acl.retain(|entry| entry != access);
+        }
+        sqlx::query("UPDATE policies SET acl = $2 WHERE uuid = $1")
+            .bind(uuid)
+            .bind(acl_json(&acl))
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn delete_policy(&self, uuid: &str) -> StoreResult<bool> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("DELETE FROM user_policies WHERE policy_uuid = $1")
+            .bind(uuid)
+            .execute(&mut *w.tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM policies WHERE uuid = $1")
+            .bind(uuid)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        w.commit().await?;
+        Ok(deleted > 0)
+    }
+
+    /// The user's policies, in the order they were attached.
+    pub async fn user_policies(&self, user_uuid: &str) -> StoreResult<Vec<Policy>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM policies p JOIN user_policies up ON up.policy_uuid = p.uuid \
+             WHERE up.user_uuid = $1 ORDER BY up.position",
+            POLICY_COLUMNS
+                .split(", ")
+                .map(|c| format!("p.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(user_uuid)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(policy_from_row).collect()
+    }
+
+    pub async fn attach_policy(&self, user_uuid: &str, policy_uuid: &str) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        let next: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(position), 0) + 1 FROM user_policies WHERE user_uuid = $1",
+        )
+        .bind(user_uuid)
+        .fetch_one(&mut *w.tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO user_policies (user_uuid, policy_uuid, position) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_uuid, policy_uuid) DO NOTHING",
+        )
+        .bind(user_uuid)
+        .bind(policy_uuid)
+        .bind(next)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await
+    }
+
+    pub async fn detach_policy(&self, user_uuid: &str, policy_uuid: &str) -> StoreResult<bool> {
+        let mut w = self.begin_write().await?;
+        let deleted =
+            sqlx::query("DELETE FROM user_policies WHERE user_uuid = $1 AND policy_uuid = $2")
+                .bind(user_uuid)
+                .bind(policy_uuid)
+                .execute(&mut *w.tx)
+                .await?
+                .rows_affected();
+        w.commit().await?;
+        Ok(deleted > 0)
+    }
+}

@@ -1,0 +1,407 @@
+//! Sessions, access tokens (by digest) and refresh tokens (by digest).
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::lists::{ListParams, ListQuery, Page};
+use super::{Store, StoreError, StoreResult};
+
+/// A live access token, as read back for validation.
+#[derive(Clone, Debug)]
+pub struct TokenRecord {
+    pub session_uuid: String,
+    pub auth_id: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub acl: Vec<String>,
+    pub metadata: serde_json::Value,
+    pub remote_addr: String,
+    pub user_agent: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct RefreshToken {
+    pub uuid: String,
+    pub client_id: String,
+    pub user_uuid: String,
+    pub tenant_uuid: String,
+    pub mobile: bool,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub uuid: String,
+    pub user_uuid: String,
+    pub tenant_uuid: String,
+    pub mobile: bool,
+    pub created_at: i64,
+    pub user_agent: String,
+    pub remote_addr: String,
+    pub client_id: Option<String>,
+}
+
+/// An offline login: find or create the (user, client_id) refresh token.
+pub struct OfflineGrant {
+    /// Uuid and value digest to use if a new refresh token is created.
+    pub new_uuid: String,
+    pub new_digest: Vec<u8>,
+    pub client_id: String,
+    pub login: String,
+}
+
+/// Everything written when a token is issued, in one transaction.
+pub struct IssueRequest {
+    pub token_digest: Vec<u8>,
+    pub session_uuid: String,
+    pub user_uuid: String,
+    pub tenant_uuid: String,
+    pub mobile: bool,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub acl: Vec<String>,
+    pub metadata: serde_json::Value,
+    pub remote_addr: String,
+    pub user_agent: String,
+    /// The refresh token a refresh grant used.
+    pub from_refresh_token: Option<RefreshToken>,
+    pub offline: Option<OfflineGrant>,
+}
+
+pub struct IssuedToken {
+    /// The uuid of the refresh token row created or found by an offline login.
+    pub refresh_token_uuid: Option<String>,
+    pub sessions_revoked: u64,
+}
+
+const REFRESH_COLUMNS: &str = "uuid, client_id, user_uuid, tenant_uuid, mobile, created_at";
+pub const REFRESH_ORDER: &[&str] = &["created_at", "client_id", "mobile"];
+const SESSION_COLUMNS: &str =
+    "uuid, user_uuid, tenant_uuid, mobile, created_at, user_agent, remote_addr, client_id";
+pub const SESSION_ORDER: &[&str] = &["created_at", "mobile", "uuid", "user_uuid"];
+
+fn refresh_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
+    Ok(RefreshToken {
+        uuid: row.try_get("uuid")?,
+        client_id: row.try_get("client_id")?,
+        user_uuid: row.try_get("user_uuid")?,
+        tenant_uuid: row.try_get("tenant_uuid")?,
+        mobile: super::flag(row, "mobile")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn session_from_row(row: &AnyRow) -> StoreResult<Session> {
+    Ok(Session {
+        uuid: row.try_get("uuid")?,
+        user_uuid: row.try_get("user_uuid")?,
+        tenant_uuid: row.try_get("tenant_uuid")?,
+        mobile: super::flag(row, "mobile")?,
+        created_at: row.try_get("created_at")?,
+        user_agent: row.try_get("user_agent")?,
+        remote_addr: row.try_get("remote_addr")?,
+        client_id: row.try_get("client_id")?,
+    })
+}
+
+fn json_error(error: serde_json::Error) -> StoreError {
+    StoreError::Other(error.to_string())
+}
+
+/// Ends the sessions of every token minted from a refresh token, then deletes the refresh token.
+/// Returns the number of sessions ended.
+async fn purge_refresh_token(tx: &mut Transaction<'static, Any>, uuid: &str) -> StoreResult<u64> {
+    let ended = sqlx::query(
+        "DELETE FROM sessions WHERE uuid IN \
+         (SELECT session_uuid FROM tokens WHERE refresh_token_uuid = $1)",
+    )
+    .bind(uuid)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    sqlx::query("DELETE FROM refresh_tokens WHERE uuid = $1")
+        .bind(uuid)
+        .execute(&mut **tx)
+        .await?;
+    Ok(ended)
+}
+
+impl Store {
+    /// Writes a session, its token and, for an offline login, the refresh token, applying the
+    /// mobile rules of SPEC §2: all or nothing.
+    pub async fn issue_token(&self, request: &IssueRequest) -> StoreResult<IssuedToken> {
+        let mut w = self.begin_write().await?;
+        let mut revoked = 0;
+        let mut refresh_uuid = request.from_refresh_token.as_ref().map(|r| r.uuid.clone());
+        let mut client_id = request
+            .from_refresh_token
+            .as_ref()
+            .map(|r| r.client_id.clone());
+
+        if let Some(offline) = &request.offline {
+            if request.mobile {
+                // A mobile login replaces the (user, client_id) refresh token with a new one.
+                let existing: Option<String> = sqlx::query_scalar(
+                    "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2",
+                )
+                .bind(&request.user_uuid)
+                .bind(&offline.client_id)
+                .fetch_optional(&mut *w.tx)
+                .await?;
+                if let Some(uuid) = existing {
+                    revoked += purge_refresh_token(&mut w.tx, &uuid).await?;
+                }
+            }
+            sqlx::query(
+                "INSERT INTO refresh_tokens (uuid, digest, client_id, user_uuid, tenant_uuid, mobile, \
+                 created_at, login, user_agent, remote_addr) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (user_uuid, client_id) DO NOTHING",
+            )
+            .bind(&offline.new_uuid)
+            .bind(&offline.new_digest)
+            .bind(&offline.client_id)
+            .bind(&request.user_uuid)
+            .bind(&request.tenant_uuid)
+            .bind(request.mobile)
+            .bind(request.issued_at)
+            .bind(&offline.login)
+            .bind(&request.user_agent)
+            .bind(&request.remote_addr)
+            .execute(&mut *w.tx)
+            .await?;
+            let uuid: String = sqlx::query_scalar(
+                "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2",
+            )
+            .bind(&request.user_uuid)
+            .bind(&offline.client_id)
+            .fetch_one(&mut *w.tx)
+            .await?;
+            if request.mobile {
+                // Only one mobile refresh token per user: the others go, with their sessions.
+                let others: Vec<String> = sqlx::query_scalar(
+                    "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND mobile = $2 AND uuid <> $3",
+                )
+                .bind(&request.user_uuid)
+                .bind(true)
+                .bind(&uuid)
+                .fetch_all(&mut *w.tx)
+                .await?;
+                for other in others {
+                    revoked += purge_refresh_token(&mut w.tx, &other).await?;
+                }
+            }
+            refresh_uuid = Some(uuid);
+            client_id = Some(offline.client_id.clone());
+        }
+
+        sqlx::query(
+            "INSERT INTO sessions (uuid, user_uuid, tenant_uuid, mobile, created_at, user_agent, \
+             remote_addr, client_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&request.session_uuid)
+        .bind(&request.user_uuid)
+        .bind(&request.tenant_uuid)
+        .bind(request.mobile)
+        .bind(request.issued_at)
+        .bind(&request.user_agent)
+        .bind(&request.remote_addr)
+        .bind(&client_id)
+        .execute(&mut *w.tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO tokens (digest, session_uuid, auth_id, issued_at, expires_at, acl, metadata, \
+             remote_addr, user_agent, refresh_token_uuid) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&request.token_digest)
+        .bind(&request.session_uuid)
+        .bind(&request.user_uuid)
+        .bind(request.issued_at)
+        .bind(request.expires_at)
+        .bind(serde_json::to_string(&request.acl).map_err(json_error)?)
+        .bind(request.metadata.to_string())
+        .bind(&request.remote_addr)
+        .bind(&request.user_agent)
+        .bind(&refresh_uuid)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await?;
+        Ok(IssuedToken {
+            refresh_token_uuid: request.offline.as_ref().and(refresh_uuid),
+            sessions_revoked: revoked,
+        })
+    }
+
+    /// The unexpired token with this digest.
+    pub async fn find_token(&self, digest: &[u8], now: i64) -> StoreResult<Option<TokenRecord>> {
+        let row = sqlx::query(
+            "SELECT session_uuid, auth_id, issued_at, expires_at, acl, metadata, remote_addr, user_agent \
+             FROM tokens WHERE digest = $1 AND expires_at > $2",
+        )
+        .bind(digest)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let acl: String = row.try_get("acl")?;
+        let metadata: String = row.try_get("metadata")?;
+        Ok(Some(TokenRecord {
+            session_uuid: row.try_get("session_uuid")?,
+            auth_id: row.try_get("auth_id")?,
+            issued_at: row.try_get("issued_at")?,
+            expires_at: row.try_get("expires_at")?,
+            acl: serde_json::from_str(&acl).map_err(json_error)?,
+            metadata: serde_json::from_str(&metadata).map_err(json_error)?,
+            remote_addr: row.try_get("remote_addr")?,
+            user_agent: row.try_get("user_agent")?,
+        }))
+    }
+
+    /// Revokes a token by ending its session (which deletes the token).
+    pub async fn revoke_token(&self, digest: &[u8]) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("DELETE FROM sessions WHERE uuid IN (SELECT session_uuid FROM tokens WHERE digest = $1)")
+            .bind(digest)
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await
+    }
+
+    /// Deletes up to `batch` expired tokens with their sessions; returns how many sessions went.
+    pub async fn purge_expired(&self, now: i64, batch: i64) -> StoreResult<u64> {
+        let mut w = self.begin_write().await?;
+        let purged = sqlx::query(&format!(
+            "DELETE FROM sessions WHERE uuid IN \
+             (SELECT session_uuid FROM tokens WHERE expires_at <= $1 LIMIT {batch})"
+        ))
+        .bind(now)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(purged)
+    }
+
+    /// Sessions of the user holding a token that has not expired.
+    pub async fn count_live_sessions(&self, user_uuid: &str, now: i64) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT session_uuid) FROM tokens WHERE auth_id = $1 AND expires_at > $2",
+        )
+        .bind(user_uuid)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn find_refresh_token(&self, digest: &[u8]) -> StoreResult<Option<RefreshToken>> {
+        let row = sqlx::query(&format!(
+            "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE digest = $1"
+        ))
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| refresh_from_row(&row)).transpose()
+    }
+
+    /// Refresh tokens, of one user or of all; `mobile` filters on the flag.
+    pub async fn list_refresh_tokens(
+        &self,
+        user_uuid: Option<&str>,
+        mobile: Option<bool>,
+        params: &ListParams,
+    ) -> StoreResult<Page<RefreshToken>> {
+        let mut conditions = Vec::new();
+        let mut binds = Vec::new();
+        if let Some(user) = user_uuid {
+            conditions.push("user_uuid = $1".to_string());
+            binds.push(user);
+        }
+        if let Some(mobile) = mobile {
+            conditions.push(format!(
+                "mobile = {}",
+                if mobile { "TRUE" } else { "FALSE" }
+            ));
+        }
+        let filter = conditions.join(" AND ");
+        self.list_page(
+            ListQuery {
+                table: "refresh_tokens",
+                select: REFRESH_COLUMNS,
+                filter: &filter,
+                binds: &binds,
+                search_columns: &["client_id"],
+                order_columns: REFRESH_ORDER,
+            },
+            params,
+            refresh_from_row,
+        )
+        .await
+    }
+
+    /// Deletes the (user, client_id) refresh token; false when there is none. Sessions stay.
+    pub async fn delete_refresh_token(
+        &self,
+        user_uuid: &str,
+        client_id: &str,
+    ) -> StoreResult<bool> {
+        let mut w = self.begin_write().await?;
+        let deleted =
+            sqlx::query("DELETE FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2")
+                .bind(user_uuid)
+                .bind(client_id)
+                .execute(&mut *w.tx)
+                .await?
+                .rows_affected();
+        w.commit().await?;
+        Ok(deleted > 0)
+    }
+
+    pub async fn list_sessions(
+        &self,
+        user_uuid: Option<&str>,
+        params: &ListParams,
+    ) -> StoreResult<Page<Session>> {
+        let binds: Vec<&str> = user_uuid.into_iter().collect();
+        self.list_page(
+            ListQuery {
+                table: "sessions",
+                select: SESSION_COLUMNS,
+                filter: if user_uuid.is_some() {
+                    "user_uuid = $1"
+                } else {
+                    ""
+                },
+                binds: &binds,
+                search_columns: &["user_agent", "remote_addr", "client_id"],
+                order_columns: SESSION_ORDER,
+            },
+            params,
+            session_from_row,
+        )
+        .await
+    }
+
+    pub async fn get_session(&self, uuid: &str) -> StoreResult<Option<Session>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE uuid = $1"
+        ))
+        .bind(uuid)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| session_from_row(&row)).transpose()
+    }
+
+    /// Ends a session (its tokens go with it). Idempotent.
+    pub async fn delete_session(&self, uuid: &str, user_uuid: Option<&str>) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        let query = match user_uuid {
+            Some(user) => sqlx::query("DELETE FROM sessions WHERE uuid = $1 AND user_uuid = $2")
+                .bind(uuid)
+                .bind(user),
+            None => sqlx::query("DELETE FROM sessions WHERE uuid = $1").bind(uuid),
+        };
+        query.execute(&mut *w.tx).await?;
+        w.commit().await
+    }
+}

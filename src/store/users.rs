@@ -1,0 +1,278 @@
+//! Users and their e-mail addresses.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::lists::{ListParams, ListQuery, Page};
+use super::{Store, StoreResult};
+
+#[derive(Clone, Debug)]
+pub struct Email {
+    pub uuid: String,
+    pub address: String,
+    pub main: bool,
+    pub confirmed: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub uuid: String,
+    pub tenant_uuid: String,
+    pub username: Option<String>,
+    pub firstname: Option<String>,
+    pub lastname: Option<String>,
+    pub password_hash: Option<String>,
+    pub purpose: String,
+    pub enabled: bool,
+    pub authentication_method: String,
+    pub emails: Vec<Email>,
+}
+
+pub struct NewUser {
+    pub uuid: String,
+    pub tenant_uuid: String,
+    pub username: Option<String>,
+    pub firstname: Option<String>,
+    pub lastname: Option<String>,
+    pub password_hash: Option<String>,
+    pub purpose: String,
+    pub enabled: bool,
+    pub authentication_method: String,
+    pub email_address: Option<String>,
+    pub created_at: i64,
+}
+
+pub struct UserUpdate {
+    pub username: Option<String>,
+    pub firstname: Option<String>,
+    pub lastname: Option<String>,
+    pub purpose: String,
+    pub enabled: bool,
+    pub authentication_method: String,
+}
+
+pub const USER_ORDER: &[&str] = &["username", "firstname", "lastname", "uuid", "purpose"];
+pub const USER_FILTERS: &[&str] = &["uuid", "username", "firstname", "lastname", "purpose"];
+
+const USER_COLUMNS: &str = "uuid, tenant_uuid, username, firstname, lastname, password_hash, \
+                            purpose, enabled, authentication_method";
+
+fn user_from_row(row: &AnyRow) -> StoreResult<User> {
+    Ok(User {
+        uuid: row.try_get("uuid")?,
+        tenant_uuid: row.try_get("tenant_uuid")?,
+        username: row.try_get("username")?,
+        firstname: row.try_get("firstname")?,
+        lastname: row.try_get("lastname")?,
+        password_hash: row.try_get("password_hash")?,
+        purpose: row.try_get("purpose")?,
+        enabled: super::flag(row, "enabled")?,
+        authentication_method: row.try_get("authentication_method")?,
+        emails: Vec::new(),
+    })
+}
+
+impl Store {
+    pub async fn create_user(&self, new: &NewUser) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO users (uuid, tenant_uuid, username, firstname, lastname, password_hash, \
+             purpose, enabled, authentication_method, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&new.uuid)
+        .bind(&new.tenant_uuid)
+        .bind(&new.username)
+        .bind(&new.firstname)
+        .bind(&new.lastname)
+        .bind(&new.password_hash)
+        .bind(&new.purpose)
+        .bind(new.enabled)
+        .bind(&new.authentication_method)
+        .bind(new.created_at)
+        .execute(&mut *w.tx)
+        .await?;
+        if let Some(address) = &new.email_address {
+            sqlx::query(
+                "INSERT INTO emails (uuid, user_uuid, address, main, confirmed) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(&new.uuid)
+            .bind(address)
+            .bind(true)
+            .bind(true)
+            .execute(&mut *w.tx)
+            .await?;
+        }
+        w.commit().await
+    }
+
+    async fn with_emails(&self, mut user: User) -> StoreResult<User> {
+        let rows = sqlx::query(
+            "SELECT uuid, address, main, confirmed FROM emails WHERE user_uuid = $1 ORDER BY address",
+        )
+        .bind(&user.uuid)
+        .fetch_all(&self.pool)
+        .await?;
+        user.emails = rows
+            .iter()
+            .map(|row| {
+                Ok(Email {
+                    uuid: row.try_get("uuid")?,
+                    address: row.try_get("address")?,
+                    main: super::flag(row, "main")?,
+                    confirmed: super::flag(row, "confirmed")?,
+                })
+            })
+            .collect::<StoreResult<_>>()?;
+        Ok(user)
+    }
+
+    pub async fn get_user(&self, uuid: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE uuid = $1"))
+            .bind(uuid)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(self.with_emails(user_from_row(&row)?).await?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower($1)"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| user_from_row(&row)).transpose()
+    }
+
+    /// The enabled user whose username, or a confirmed e-mail address, is `login` (any case).
+    pub async fn find_login_user(&self, login: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE enabled = $2 AND (lower(username) = lower($1) \
+             OR uuid IN (SELECT user_uuid FROM emails WHERE lower(address) = lower($1) AND confirmed = $2)) \
+             LIMIT 1"
+        ))
+        .bind(login)
+        .bind(true)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| user_from_row(&row)).transpose()
+    }
+
+    /// Users matching every `(column, value)` filter exactly (columns checked by the caller).
+    pub async fn list_users(
+        &self,
+        filters: &[(&str, &str)],
+        params: &ListParams,
+    ) -> StoreResult<Page<User>> {
+        let filter = filters
+            .iter()
+            .enumerate()
+            .map(|(i, (column, _))| format!("{column} = ${}", i + 1))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let binds: Vec<&str> = filters.iter().map(|(_, value)| *value).collect();
+        let page = self
+            .list_page(
+                ListQuery {
+                    table: "users",
+                    select: USER_COLUMNS,
+                    filter: &filter,
+                    binds: &binds,
+                    search_columns: &["username", "firstname", "lastname", "uuid"],
+                    order_columns: USER_ORDER,
+                },
+                params,
+                user_from_row,
+            )
+            .await?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for user in page.items {
+            items.push(self.with_emails(user).await?);
+        }
+        Ok(Page { items, ..page })
+    }
+
+    /// Replaces the editable fields. Disabling a user ends its sessions in the same transaction.
+    pub async fn update_user(&self, uuid: &str, update: &UserUpdate) -> StoreResult<bool> {
+        let mut w = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE users SET username = $2, firstname = $3, lastname = $4, purpose = $5, enabled = $6, \
+             authentication_method = $7 WHERE uuid = $1",
+        )
+        .bind(uuid)
+        .bind(&update.username)
+        .bind(&update.firstname)
+        .bind(&update.lastname)
+        .bind(&update.purpose)
+        .bind(update.enabled)
+        .bind(&update.authentication_method)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        if changed > 0 && !update.enabled {
+            sqlx::query("DELETE FROM sessions WHERE user_uuid = $1")
+                .bind(uuid)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.commit().await?;
+        Ok(changed > 0)
+    }
+
+    /// Sets a new password hash and ends the user's sessions; refresh tokens stay.
+    pub async fn set_password(&self, uuid: &str, password_hash: &str) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE uuid = $1")
+            .bind(uuid)
+            .bind(password_hash)
+            .execute(&mut *w.tx)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_uuid = $1")
+            .bind(uuid)
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await
+    }
+
+    /// Deletes a user with its e-mails, sessions, tokens, refresh tokens and policy links.
+    pub async fn delete_user(&self, uuid: &str) -> StoreResult<bool> {
+        let mut w = self.begin_write().await?;
+        for statement in [
+            "DELETE FROM sessions WHERE user_uuid = $1",
+            "DELETE FROM refresh_tokens WHERE user_uuid = $1",
+            "DELETE FROM emails WHERE user_uuid = $1",
+            "DELETE FROM user_policies WHERE user_uuid = $1",
+        ] {
+            sqlx::query(statement)
+                .bind(uuid)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        let deleted = sqlx::query("DELETE FROM users WHERE uuid = $1")
+            .bind(uuid)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        w.commit().await?;
+        Ok(deleted > 0)
+    }
+}
+
+impl Store {
+    /// The uuid of the user whose username or any e-mail address is `login` (any case).
+    pub async fn find_login_owner(&self, login: &str) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT uuid FROM users WHERE lower(username) = lower($1) \
+             UNION SELECT user_uuid FROM emails WHERE lower(address) = lower($1) LIMIT 1",
+        )
+        .bind(login)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}
