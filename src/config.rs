@@ -110,6 +110,32 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Keys whose environment values are taken verbatim: figment would read `TESSERA_BOOTSTRAP_PASSWORD=0123`
+/// as the number 123.
+const TEXT_KEYS: &[&str] = &[
+    "listen",
+    "database_url",
+    "default_user_policy",
+    "xivo_uuid",
+    "bootstrap_username",
+    "bootstrap_password",
+    "token_secret",
+];
+
+/// The text keys set in the environment. wazo deployments set `XIVO_UUID`; `TESSERA_XIVO_UUID` wins.
+fn text_environment() -> std::collections::BTreeMap<&'static str, String> {
+    let mut values = std::collections::BTreeMap::new();
+    if let Ok(value) = std::env::var("XIVO_UUID") {
+        values.insert("xivo_uuid", value);
+    }
+    for key in TEXT_KEYS {
+        if let Ok(value) = std::env::var(format!("TESSERA_{}", key.to_ascii_uppercase())) {
+            values.insert(*key, value);
+        }
+    }
+    values
+}
+
 /// Values given on the command line: the top layer.
 #[derive(Debug, Default, Serialize)]
 pub struct Overrides {
@@ -131,13 +157,12 @@ impl Config {
                 .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
             figment = figment.merge(Toml::file_exact(path));
         }
-        // wazo deployments set XIVO_UUID; TESSERA_XIVO_UUID wins over it.
         figment = figment
-            .merge(Env::raw().only(&["XIVO_UUID"]).map(|_| "xivo_uuid".into()))
-            .merge(
-                Env::prefixed("TESSERA_")
-                    .filter(|key| KEYS.iter().any(|k| key.as_str().eq_ignore_ascii_case(k))),
-            )
+            .merge(Env::prefixed("TESSERA_").filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                KEYS.contains(&key.as_str()) && !TEXT_KEYS.contains(&key.as_str())
+            }))
+            .merge(Serialized::defaults(text_environment()))
             .merge(Serialized::defaults(overrides));
         let config: Config = figment
             .extract()
@@ -172,4 +197,36 @@ impl Config {
 
 fn one_line(error: &figment::Error) -> String {
     error.to_string().replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_loads_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/tessera.toml");
+        let from_file: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file_exact(&path))
+            .extract()
+            .expect("example configuration loads");
+        assert_eq!(from_file, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let error = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string("bogus = 1"))
+            .extract::<Config>();
+        assert!(error.is_err());
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://tessera:hunter2@db:5432/auth"),
+            "postgres://tessera:***@db:5432/auth"
+        );
+        assert_eq!(redact_url("sqlite://tessera.db"), "sqlite://tessera.db");
+    }
 }
