@@ -20,18 +20,22 @@ CREATE TABLE users (
     purpose               TEXT NOT NULL,
     enabled               BOOLEAN NOT NULL,
     authentication_method TEXT NOT NULL,
-    created_at            BIGINT NOT NULL
+    created_at            BIGINT NOT NULL,
+    -- Lower-cased in Rust (Unicode-aware on both stores, unlike SQLite's lower()).
+    username_key          TEXT,
+    search_text           TEXT NOT NULL
 );
-CREATE UNIQUE INDEX users_username_lower ON users (lower(username));
+CREATE UNIQUE INDEX users_username_key ON users (username_key);
 
 CREATE TABLE emails (
     uuid      TEXT PRIMARY KEY,
     user_uuid TEXT NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
     address   TEXT NOT NULL,
     main      BOOLEAN NOT NULL,
-    confirmed BOOLEAN NOT NULL
+    confirmed BOOLEAN NOT NULL,
+    address_key TEXT NOT NULL
 );
-CREATE UNIQUE INDEX emails_address_lower ON emails (lower(address));
+CREATE UNIQUE INDEX emails_address_key ON emails (address_key);
 CREATE INDEX emails_user ON emails (user_uuid);
 
 CREATE TABLE policies (
@@ -42,10 +46,12 @@ CREATE TABLE policies (
     description TEXT,
     acl         TEXT NOT NULL,
     read_only   BOOLEAN NOT NULL,
-    shared      BOOLEAN NOT NULL
+    shared      BOOLEAN NOT NULL,
+    name_key    TEXT NOT NULL,
+    search_text TEXT NOT NULL
 );
-CREATE UNIQUE INDEX policies_tenant_name ON policies (tenant_uuid, lower(name));
-CREATE UNIQUE INDEX policies_tenant_slug ON policies (tenant_uuid, lower(slug));
+CREATE UNIQUE INDEX policies_tenant_name ON policies (tenant_uuid, name_key);
+CREATE UNIQUE INDEX policies_slug ON policies (slug);
 
 CREATE TABLE user_policies (
     user_uuid   TEXT NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
@@ -66,6 +72,7 @@ CREATE TABLE refresh_tokens (
     login       TEXT NOT NULL,
     user_agent  TEXT NOT NULL,
     remote_addr TEXT NOT NULL,
+    search_text TEXT NOT NULL,
     UNIQUE (user_uuid, client_id)
 );
 
@@ -77,7 +84,8 @@ CREATE TABLE sessions (
     created_at  BIGINT NOT NULL,
     user_agent  TEXT NOT NULL,
     remote_addr TEXT NOT NULL,
-    client_id   TEXT
+    client_id   TEXT,
+    search_text TEXT NOT NULL
 );
 CREATE INDEX sessions_user ON sessions (user_uuid);
 

@@ -98,12 +98,8 @@ impl App {
         from_refresh: Option<RefreshToken>,
     ) -> Result<Issued, AuthError> {
         let now = self.clock.now_micros();
-        if matches!(user.purpose.as_str(), "user" | "external_api") {
-            let live = self.store.count_live_sessions(&user.uuid, now).await?;
-            if live >= self.config.max_user_concurrent_sessions as i64 {
-                return Err(AuthError::TooManySessions(user.uuid.clone()));
-            }
-        }
+        let session_limit = matches!(user.purpose.as_str(), "user" | "external_api")
+            .then_some(i64::try_from(self.config.max_user_concurrent_sessions).unwrap_or(i64::MAX));
         let acl = self.user_acl(user).await?;
         let pbx_user_uuid = (user.purpose == "user").then(|| user.uuid.clone());
         let metadata = json!({
@@ -138,8 +134,13 @@ impl App {
             user_agent: ctx.user_agent.clone(),
             from_refresh_token: from_refresh,
             offline,
+            session_limit,
         };
-        let issued = self.store.issue_token(&request).await?;
+        let issued = self
+            .store
+            .issue_token(&request)
+            .await?
+            .ok_or_else(|| AuthError::TooManySessions(user.uuid.clone()))?;
         let refresh_token = issued
             .refresh_token_uuid
             .map(|uuid| self.refresh_key.value_for(&uuid));

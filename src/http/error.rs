@@ -162,6 +162,7 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_) => {
                 ApiError::new(status, "service-unavailable", status_reason(status))
             }
+            StoreError::Invalid(_) => ApiError::new(status, "invalid-data", status_reason(status)),
             StoreError::Other(_) => ApiError::new(status, "internal-error", status_reason(status)),
         }
     }
@@ -171,6 +172,7 @@ impl From<StoreError> for ApiError {
 fn store_status(error: &StoreError) -> StatusCode {
     match error {
         StoreError::Conflict(_) => StatusCode::CONFLICT,
+        StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
         StoreError::Unavailable(message) => {
             tracing::warn!(%message, "database unavailable");
             StatusCode::SERVICE_UNAVAILABLE
@@ -186,6 +188,7 @@ fn status_reason(status: StatusCode) -> &'static str {
     match status {
         StatusCode::SERVICE_UNAVAILABLE => "Service unavailable: the database does not answer",
         StatusCode::CONFLICT => "Conflict",
+        StatusCode::BAD_REQUEST => "Invalid value in the request",
         _ => "Internal server error",
     }
 }

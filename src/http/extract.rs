@@ -30,7 +30,7 @@ pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
         Err(error) => error.into_bytes().iter().map(|&b| b as char).collect(),
     };
     let (login, password) = text.split_once(':')?;
-    if login.is_empty() || password.is_empty() {
+    if login.is_empty() || password.is_empty() || text.contains('\0') {
         return None;
     }
     Some((login.to_string(), password.to_string()))
@@ -159,6 +159,7 @@ impl Segments {
         self.0
             .get(index)
             .map(String::as_str)
+            .filter(|s| !s.contains('\0'))
             .ok_or_else(ApiError::not_found)
     }
 }
@@ -167,6 +168,7 @@ impl Segments {
 pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
     raw.map(|q| {
         form_urlencoded::parse(q.as_bytes())
+            .filter(|(k, v)| !k.contains('\0') && !v.contains('\0'))
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect()
     })
@@ -284,7 +286,9 @@ impl Fields<'_> {
         match self.0.get(key) {
             None => Ok(None),
             Some(Value::Null) if nullable => Ok(None),
-            Some(Value::String(s)) if (min..=max).contains(&s.chars().count()) => {
+            Some(Value::String(s))
+                if (min..=max).contains(&s.chars().count()) && !s.contains('\0') =>
+            {
                 Ok(Some(s.clone()))
             }
             Some(_) => Err(ApiError::invalid_data(
@@ -310,7 +314,7 @@ impl Fields<'_> {
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|item| match item {
-                    Value::String(s) if s.len() <= 1024 => Ok(s.clone()),
+                    Value::String(s) if s.len() <= 1024 && !s.contains('\0') => Ok(s.clone()),
                     _ => Err(ApiError::invalid_data(key, "Must be a list of strings.")),
                 })
                 .collect::<Result<Vec<_>, _>>()

@@ -58,7 +58,11 @@ fn string_field(
 ) -> Result<Option<String>, TokenError> {
     match body.get(key) {
         None => Ok(None),
-        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= max => Ok(Some(s.clone())),
+        Some(Value::String(s))
+            if !s.is_empty() && s.chars().count() <= max && !s.contains('\0') =>
+        {
+            Ok(Some(s.clone()))
+        }
         Some(_) => Err(invalid(key)),
     }
 }

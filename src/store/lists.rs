@@ -14,14 +14,17 @@ pub struct ListParams {
     pub search: Option<String>,
 }
 
-/// What a list reads: `filter` is a WHERE condition over `binds` ($1…); search is a
-/// case-insensitive substring over `search_columns`; order is one of `order_columns` (first: default).
+/// What a list reads. `scope` (over `scope_binds`, `$1`…) bounds `total`; `narrow` (over
+/// `narrow_binds`, numbered after them) and the search bound only `filtered` and the items. Search is
+/// a case-insensitive substring of the row's `search_text`; order is one of `order_columns` (first: default).
+#[derive(Default)]
 pub(super) struct ListQuery<'a> {
     pub table: &'a str,
     pub select: &'a str,
-    pub filter: &'a str,
-    pub binds: &'a [&'a str],
-    pub search_columns: &'a [&'a str],
+    pub scope: &'a str,
+    pub scope_binds: &'a [&'a str],
+    pub narrow: &'a str,
+    pub narrow_binds: &'a [&'a str],
     pub order_columns: &'a [&'a str],
 }
 
@@ -36,7 +39,7 @@ pub struct Page<T> {
 fn like_pattern(search: &str) -> String {
     let mut pattern = String::with_capacity(search.len() + 2);
     pattern.push('%');
-    for c in search.to_lowercase().chars() {
+    for c in super::fold(search).chars() {
         if matches!(c, '%' | '_' | '\\') {
             pattern.push('\\');
         }
@@ -54,72 +57,73 @@ impl Store {
         params: &ListParams,
         map: fn(&AnyRow) -> StoreResult<T>,
     ) -> StoreResult<Page<T>> {
-        let ListQuery {
-            table,
-            select,
-            filter,
-            binds,
-            search_columns,
-            order_columns,
-        } = list;
-        let base = if filter.is_empty() { "TRUE" } else { filter };
-        let search_clause = match &params.search {
-            Some(_) => {
-                let index = binds.len() + 1;
-                let alternatives: Vec<String> = search_columns
-                    .iter()
-                    .map(|c| format!("lower(COALESCE({c}, '')) LIKE ${index} ESCAPE '\\'"))
-                    .collect();
-                format!("({})", alternatives.join(" OR "))
+        let or_true = |condition: &str| {
+            if condition.is_empty() {
+                "TRUE".to_string()
+            } else {
+                format!("({condition})")
             }
-            None => "TRUE".to_string(),
         };
+        let scope = or_true(list.scope);
+        let pattern = params.search.as_deref().map(like_pattern);
+        let search = match pattern {
+            Some(_) => {
+                let index = list.scope_binds.len() + list.narrow_binds.len() + 1;
+                format!("search_text LIKE ${index} ESCAPE '\\'")
+            }
+            None => String::new(),
+        };
+        let selected = format!(
+            "{scope} AND {} AND {}",
+            or_true(list.narrow),
+            or_true(&search)
+        );
         let order = match &params.order {
-            Some(column) if order_columns.contains(&column.as_str()) => column.as_str(),
+            Some(column) if list.order_columns.contains(&column.as_str()) => column.as_str(),
             Some(column) => {
                 return Err(StoreError::Other(format!("unknown order column {column}")))
             }
-            None => order_columns.first().copied().unwrap_or("1"),
+            None => list.order_columns.first().copied().unwrap_or("1"),
         };
         let direction = if params.descending { "DESC" } else { "ASC" };
-        let limit = params.limit.unwrap_or(i64::MAX);
-        let pattern = params.search.as_deref().map(like_pattern);
-
-        let count = |condition: String, with_search: bool| {
-            let sql = format!("SELECT COUNT(*) FROM {table} WHERE {condition}");
-            let pattern = pattern.clone().filter(|_| with_search);
-            async move {
-                let mut query = sqlx::query_scalar::<_, i64>(&sql);
-                for bind in binds {
-                    query = query.bind(*bind);
-                }
-                if let Some(pattern) = pattern {
-                    query = query.bind(pattern);
-                }
-                query.fetch_one(&self.pool).await
-            }
+        let all_binds = || {
+            list.scope_binds
+                .iter()
+                .chain(list.narrow_binds)
+                .copied()
+                .chain(pattern.as_deref())
         };
-        let total = count(base.to_string(), false).await?;
-        let filtered = count(format!("{base} AND {search_clause}"), true).await?;
 
-        let sql = format!(
-            "SELECT {select} FROM {table} WHERE {base} AND {search_clause} \
-             ORDER BY {order} {direction} LIMIT {limit} OFFSET {}",
+        let total_sql = format!("SELECT COUNT(*) FROM {} WHERE {scope}", list.table);
+        let mut total = sqlx::query_scalar::<_, i64>(&total_sql);
+        for bind in list.scope_binds {
+            total = total.bind(*bind);
+        }
+        let total = total.fetch_one(&self.pool).await?;
+
+        let count_sql = format!("SELECT COUNT(*) FROM {} WHERE {selected}", list.table);
+        let mut filtered = sqlx::query_scalar::<_, i64>(&count_sql);
+        for bind in all_binds() {
+            filtered = filtered.bind(bind);
+        }
+        let filtered = filtered.fetch_one(&self.pool).await?;
+
+        let items_sql = format!(
+            "SELECT {} FROM {} WHERE {selected} ORDER BY {order} {direction} LIMIT {} OFFSET {}",
+            list.select,
+            list.table,
+            params.limit.unwrap_or(i64::MAX),
             params.offset
         );
-        let mut query = sqlx::query(&sql);
-        for bind in binds {
-            query = query.bind(*bind);
+        let mut items = sqlx::query(&items_sql);
+        for bind in all_binds() {
+            items = items.bind(bind);
         }
-        if let Some(pattern) = &pattern {
-            query = query.bind(pattern.as_str());
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        let items = rows.iter().map(map).collect::<StoreResult<Vec<T>>>()?;
+        let rows = items.fetch_all(&self.pool).await?;
         Ok(Page {
             total,
             filtered,
-            items,
+            items: rows.iter().map(map).collect::<StoreResult<Vec<T>>>()?,
         })
     }
 }

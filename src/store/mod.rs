@@ -32,6 +32,9 @@ pub enum StoreError {
     /// A unique constraint refused the write (the constraint's name).
     #[error("conflict on {0}")]
     Conflict(String),
+    /// The request carried a value the database refuses (a client error).
+    #[error("invalid value: {0}")]
+    Invalid(String),
     /// The database cannot be reached or did not answer in time.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -48,6 +51,15 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.message().contains("UNIQUE constraint failed") => {
                 StoreError::Conflict(db.message().to_string())
             }
+            // Text PostgreSQL cannot hold (NUL bytes) or values past its limits: the client's fault.
+            sqlx::Error::Database(db)
+                if matches!(
+                    db.code().as_deref(),
+                    Some("22021" | "22P05" | "54000" | "22001")
+                ) =>
+            {
+                StoreError::Invalid(db.message().to_string())
+            }
             sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
@@ -59,6 +71,22 @@ impl From<sqlx::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The case-folded form of a login, e-mail or name, computed here rather than with SQL `lower()`,
+/// which SQLite applies to ASCII only: both stores then compare exactly alike.
+pub fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// What `search` matches: the searchable fields of a row, folded, one per line.
+fn search_text(fields: &[Option<&str>]) -> String {
+    fields
+        .iter()
+        .flatten()
+        .map(|field| fold(field))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 /// A boolean column: BOOLEAN on PostgreSQL, INTEGER 0/1 on SQLite (which `Any` cannot map).
 fn flag(row: &sqlx::any::AnyRow, column: &str) -> StoreResult<bool> {

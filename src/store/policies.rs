@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::lists::{ListParams, ListQuery, Page};
-use super::{Store, StoreError, StoreResult};
+use super::{fold, search_text, Store, StoreError, StoreResult};
 
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -54,8 +54,8 @@ impl Store {
     pub async fn create_policy(&self, new: &NewPolicy) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
         sqlx::query(
-            "INSERT INTO policies (uuid, tenant_uuid, name, slug, description, acl, read_only, shared) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO policies (uuid, tenant_uuid, name, slug, description, acl, read_only, shared, \
+             name_key, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&new.uuid)
         .bind(&new.tenant_uuid)
@@ -65,6 +65,12 @@ impl Store {
         .bind(acl_json(&new.acl))
         .bind(false)
         .bind(new.shared)
+        .bind(fold(&new.name))
+        .bind(search_text(&[
+            Some(&new.name),
+            Some(&new.slug),
+            new.description.as_deref(),
+        ]))
         .execute(&mut *w.tx)
         .await?;
         w.commit().await
@@ -82,9 +88,10 @@ impl Store {
 
     pub async fn find_policy_by_name(&self, name: &str) -> StoreResult<Option<Policy>> {
         let row = sqlx::query(&format!(
-            "SELECT {POLICY_COLUMNS} FROM policies WHERE lower(name) = lower($1) OR lower(slug) = lower($1) \
+            "SELECT {POLICY_COLUMNS} FROM policies WHERE name_key = $1 OR slug = $2 \
              ORDER BY name LIMIT 1"
         ))
+        .bind(fold(name))
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
@@ -96,10 +103,8 @@ impl Store {
             ListQuery {
                 table: "policies",
                 select: POLICY_COLUMNS,
-                filter: "",
-                binds: &[],
-                search_columns: &["name", "slug", "description"],
                 order_columns: POLICY_ORDER,
+                ..ListQuery::default()
             },
             params,
             policy_from_row,
@@ -116,13 +121,21 @@ impl Store {
         acl: &[String],
     ) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
+        let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM policies WHERE uuid = $1")
+            .bind(uuid)
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        let Some(slug) = slug else { return Ok(false) };
         let changed = sqlx::query(
-            "UPDATE policies SET name = $2, description = $3, acl = $4 WHERE uuid = $1",
+            "UPDATE policies SET name = $2, description = $3, acl = $4, name_key = $5, \
+             search_text = $6 WHERE uuid = $1",
         )
         .bind(uuid)
         .bind(name)
         .bind(description)
         .bind(acl_json(acl))
+        .bind(fold(name))
+        .bind(search_text(&[Some(name), Some(&slug), description]))
         .execute(&mut *w.tx)
         .await?
         .rows_affected();

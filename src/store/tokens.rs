@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::lists::{ListParams, ListQuery, Page};
-use super::{Store, StoreError, StoreResult};
+use super::{search_text, Backend, Store, StoreError, StoreResult};
 
 /// A live access token, as read back for validation.
 #[derive(Clone, Debug)]
@@ -66,6 +66,8 @@ pub struct IssueRequest {
     /// The refresh token a refresh grant used.
     pub from_refresh_token: Option<RefreshToken>,
     pub offline: Option<OfflineGrant>,
+    /// Live sessions the user may already hold; `None`: unlimited.
+    pub session_limit: Option<i64>,
 }
 
 pub struct IssuedToken {
@@ -128,9 +130,29 @@ async fn purge_refresh_token(tx: &mut Transaction<'static, Any>, uuid: &str) -> 
 
 impl Store {
     /// Writes a session, its token and, for an offline login, the refresh token, applying the
-    /// mobile rules of SPEC §2: all or nothing.
-    pub async fn issue_token(&self, request: &IssueRequest) -> StoreResult<IssuedToken> {
+    /// mobile rules of SPEC §2: all or nothing. `None`: the user is at its session limit.
+    pub async fn issue_token(&self, request: &IssueRequest) -> StoreResult<Option<IssuedToken>> {
         let mut w = self.begin_write().await?;
+        if let Some(limit) = request.session_limit {
+            // Count under a lock on the user, so that concurrent logins cannot all pass the
+            // check (SQLite writers are already serialised by the store).
+            if self.backend == Backend::Postgres {
+                sqlx::query("SELECT uuid FROM users WHERE uuid = $1 FOR UPDATE")
+                    .bind(&request.user_uuid)
+                    .execute(&mut *w.tx)
+                    .await?;
+            }
+            let live: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM tokens WHERE auth_id = $1 AND expires_at > $2",
+            )
+            .bind(&request.user_uuid)
+            .bind(request.issued_at)
+            .fetch_one(&mut *w.tx)
+            .await?;
+            if live >= limit {
+                return Ok(None);
+            }
+        }
         let mut revoked = 0;
         let mut refresh_uuid = request.from_refresh_token.as_ref().map(|r| r.uuid.clone());
         let mut client_id = request
@@ -154,8 +176,8 @@ impl Store {
             }
             sqlx::query(
                 "INSERT INTO refresh_tokens (uuid, digest, client_id, user_uuid, tenant_uuid, mobile, \
-                 created_at, login, user_agent, remote_addr) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 created_at, login, user_agent, remote_addr, search_text) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
                  ON CONFLICT (user_uuid, client_id) DO NOTHING",
             )
             .bind(&offline.new_uuid)
@@ -168,6 +190,7 @@ impl Store {
             .bind(&offline.login)
             .bind(&request.user_agent)
             .bind(&request.remote_addr)
+            .bind(search_text(&[Some(&offline.client_id)]))
             .execute(&mut *w.tx)
             .await?;
             let uuid: String = sqlx::query_scalar(
@@ -197,7 +220,7 @@ impl Store {
 
         sqlx::query(
             "INSERT INTO sessions (uuid, user_uuid, tenant_uuid, mobile, created_at, user_agent, \
-             remote_addr, client_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             remote_addr, client_id, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&request.session_uuid)
         .bind(&request.user_uuid)
@@ -207,6 +230,11 @@ impl Store {
         .bind(&request.user_agent)
         .bind(&request.remote_addr)
         .bind(&client_id)
+        .bind(search_text(&[
+            Some(&request.user_agent),
+            Some(&request.remote_addr),
+            client_id.as_deref(),
+        ]))
         .execute(&mut *w.tx)
         .await?;
         sqlx::query(
@@ -227,10 +255,10 @@ impl Store {
         .execute(&mut *w.tx)
         .await?;
         w.commit().await?;
-        Ok(IssuedToken {
+        Ok(Some(IssuedToken {
             refresh_token_uuid: request.offline.as_ref().and(refresh_uuid),
             sessions_revoked: revoked,
-        })
+        }))
     }
 
     /// The unexpired token with this digest.
@@ -283,17 +311,6 @@ impl Store {
         Ok(purged)
     }
 
-    /// Sessions of the user holding a token that has not expired.
-    pub async fn count_live_sessions(&self, user_uuid: &str, now: i64) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT session_uuid) FROM tokens WHERE auth_id = $1 AND expires_at > $2",
-        )
-        .bind(user_uuid)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
     pub async fn find_refresh_token(&self, digest: &[u8]) -> StoreResult<Option<RefreshToken>> {
         let row = sqlx::query(&format!(
             "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE digest = $1"
@@ -311,27 +328,25 @@ impl Store {
         mobile: Option<bool>,
         params: &ListParams,
     ) -> StoreResult<Page<RefreshToken>> {
-        let mut conditions = Vec::new();
-        let mut binds = Vec::new();
-        if let Some(user) = user_uuid {
-            conditions.push("user_uuid = $1".to_string());
-            binds.push(user);
-        }
-        if let Some(mobile) = mobile {
-            conditions.push(format!(
-                "mobile = {}",
-                if mobile { "TRUE" } else { "FALSE" }
-            ));
-        }
-        let filter = conditions.join(" AND ");
+        let scope_binds: Vec<&str> = user_uuid.into_iter().collect();
+        let narrow = match mobile {
+            Some(true) => "mobile = TRUE",
+            Some(false) => "mobile = FALSE",
+            None => "",
+        };
         self.list_page(
             ListQuery {
                 table: "refresh_tokens",
                 select: REFRESH_COLUMNS,
-                filter: &filter,
-                binds: &binds,
-                search_columns: &["client_id"],
+                scope: if user_uuid.is_some() {
+                    "user_uuid = $1"
+                } else {
+                    ""
+                },
+                scope_binds: &scope_binds,
+                narrow,
                 order_columns: REFRESH_ORDER,
+                ..ListQuery::default()
             },
             params,
             refresh_from_row,
@@ -362,19 +377,19 @@ impl Store {
         user_uuid: Option<&str>,
         params: &ListParams,
     ) -> StoreResult<Page<Session>> {
-        let binds: Vec<&str> = user_uuid.into_iter().collect();
+        let scope_binds: Vec<&str> = user_uuid.into_iter().collect();
         self.list_page(
             ListQuery {
                 table: "sessions",
                 select: SESSION_COLUMNS,
-                filter: if user_uuid.is_some() {
+                scope: if user_uuid.is_some() {
                     "user_uuid = $1"
                 } else {
                     ""
                 },
-                binds: &binds,
-                search_columns: &["user_agent", "remote_addr", "client_id"],
+                scope_binds: &scope_binds,
                 order_columns: SESSION_ORDER,
+                ..ListQuery::default()
             },
             params,
             session_from_row,

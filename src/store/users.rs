@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::lists::{ListParams, ListQuery, Page};
-use super::{Store, StoreResult};
+use super::{fold, search_text, Store, StoreResult};
 
 #[derive(Clone, Debug)]
 pub struct Email {
@@ -77,8 +77,8 @@ impl Store {
         let mut w = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO users (uuid, tenant_uuid, username, firstname, lastname, password_hash, \
-             purpose, enabled, authentication_method, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             purpose, enabled, authentication_method, created_at, username_key, search_text) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&new.uuid)
         .bind(&new.tenant_uuid)
@@ -90,18 +90,27 @@ impl Store {
         .bind(new.enabled)
         .bind(&new.authentication_method)
         .bind(new.created_at)
+        .bind(new.username.as_deref().map(fold))
+        .bind(search_text(&[
+            new.username.as_deref(),
+            new.firstname.as_deref(),
+            new.lastname.as_deref(),
+            Some(&new.uuid),
+            new.email_address.as_deref(),
+        ]))
         .execute(&mut *w.tx)
         .await?;
         if let Some(address) = &new.email_address {
             sqlx::query(
-                "INSERT INTO emails (uuid, user_uuid, address, main, confirmed) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO emails (uuid, user_uuid, address, main, confirmed, address_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(uuid::Uuid::new_v4().to_string())
             .bind(&new.uuid)
             .bind(address)
             .bind(true)
             .bind(true)
+            .bind(fold(address))
             .execute(&mut *w.tx)
             .await?;
         }
@@ -142,9 +151,9 @@ impl Store {
 
     pub async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
         let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower($1)"
+            "SELECT {USER_COLUMNS} FROM users WHERE username_key = $1"
         ))
-        .bind(username)
+        .bind(fold(username))
         .fetch_optional(&self.pool)
         .await?;
         row.map(|row| user_from_row(&row)).transpose()
@@ -153,11 +162,11 @@ impl Store {
     /// The enabled user whose username, or a confirmed e-mail address, is `login` (any case).
     pub async fn find_login_user(&self, login: &str) -> StoreResult<Option<User>> {
         let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE enabled = $2 AND (lower(username) = lower($1) \
-             OR uuid IN (SELECT user_uuid FROM emails WHERE lower(address) = lower($1) AND confirmed = $2)) \
+            "SELECT {USER_COLUMNS} FROM users WHERE enabled = $2 AND (username_key = $1 \
+             OR uuid IN (SELECT user_uuid FROM emails WHERE address_key = $1 AND confirmed = $2)) \
              LIMIT 1"
         ))
-        .bind(login)
+        .bind(fold(login))
         .bind(true)
         .fetch_optional(&self.pool)
         .await?;
@@ -170,22 +179,22 @@ impl Store {
         filters: &[(&str, &str)],
         params: &ListParams,
     ) -> StoreResult<Page<User>> {
-        let filter = filters
+        let narrow = filters
             .iter()
             .enumerate()
             .map(|(i, (column, _))| format!("{column} = ${}", i + 1))
             .collect::<Vec<_>>()
             .join(" AND ");
-        let binds: Vec<&str> = filters.iter().map(|(_, value)| *value).collect();
+        let narrow_binds: Vec<&str> = filters.iter().map(|(_, value)| *value).collect();
         let page = self
             .list_page(
                 ListQuery {
                     table: "users",
                     select: USER_COLUMNS,
-                    filter: &filter,
-                    binds: &binds,
-                    search_columns: &["username", "firstname", "lastname", "uuid"],
+                    narrow: &narrow,
+                    narrow_binds: &narrow_binds,
                     order_columns: USER_ORDER,
+                    ..ListQuery::default()
                 },
                 params,
                 user_from_row,
@@ -201,9 +210,21 @@ impl Store {
     /// Replaces the editable fields. Disabling a user ends its sessions in the same transaction.
     pub async fn update_user(&self, uuid: &str, update: &UserUpdate) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
+        let addresses: Vec<String> =
+            sqlx::query_scalar("SELECT address FROM emails WHERE user_uuid = $1")
+                .bind(uuid)
+                .fetch_all(&mut *w.tx)
+                .await?;
+        let mut searched = vec![
+            update.username.as_deref(),
+            update.firstname.as_deref(),
+            update.lastname.as_deref(),
+            Some(uuid),
+        ];
+        searched.extend(addresses.iter().map(|a| Some(a.as_str())));
         let changed = sqlx::query(
             "UPDATE users SET username = $2, firstname = $3, lastname = $4, purpose = $5, enabled = $6, \
-             authentication_method = $7 WHERE uuid = $1",
+             authentication_method = $7, username_key = $8, search_text = $9 WHERE uuid = $1",
         )
         .bind(uuid)
         .bind(&update.username)
@@ -212,6 +233,8 @@ impl Store {
         .bind(&update.purpose)
         .bind(update.enabled)
         .bind(&update.authentication_method)
+        .bind(update.username.as_deref().map(fold))
+        .bind(search_text(&searched))
         .execute(&mut *w.tx)
         .await?
         .rows_affected();
@@ -268,10 +291,10 @@ impl Store {
     /// The uuid of the user whose username or any e-mail address is `login` (any case).
     pub async fn find_login_owner(&self, login: &str) -> StoreResult<Option<String>> {
         Ok(sqlx::query_scalar(
-            "SELECT uuid FROM users WHERE lower(username) = lower($1) \
-             UNION SELECT user_uuid FROM emails WHERE lower(address) = lower($1) LIMIT 1",
+            "SELECT uuid FROM users WHERE username_key = $1 \
+             UNION SELECT user_uuid FROM emails WHERE address_key = $1 LIMIT 1",
         )
-        .bind(login)
+        .bind(fold(login))
         .fetch_optional(&self.pool)
         .await?)
     }

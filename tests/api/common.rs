@@ -1,0 +1,546 @@
+//! Test harness: a real Tessera server on 127.0.0.1:0, backed by a fresh SQLite file or a fresh
+//! PostgreSQL database, driven over HTTP with reqwest.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use reqwest::{Client, Method, RequestBuilder, Response};
+use serde_json::{json, Value};
+
+pub const ADMIN_USERNAME: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "admin-secret:pw";
+pub const PREFIX: &str = "/api/auth/0.1";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs `async fn NAME(store: Store)` once per store: `NAME::sqlite` and `NAME::postgres`.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Store::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Store::Postgres).await
+            }
+        }
+    )+};
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub client: Client,
+    pub store: Store,
+    server: Option<tessera::RunningServer>,
+    _dir: tempfile::TempDir,
+    pg_database: Option<String>,
+}
+
+const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub async fn start(store: Store) -> TestServer {
+    start_with(store, |_| {}).await
+}
+
+/// Starts a server after `tweak` has adjusted its configuration.
+pub async fn start_with(store: Store, tweak: impl FnOnce(&mut tessera::Config)) -> TestServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (database_url, pg_database) = match store {
+        Store::Sqlite => (
+            format!("sqlite://{}", dir.path().join("tessera.db").display()),
+            None,
+        ),
+        Store::Postgres => {
+            let name = format!("tessera_test_{}", uuid::Uuid::new_v4().simple());
+            pg_admin(&format!("CREATE DATABASE {name}")).await;
+            (
+                format!("postgres://postgres@127.0.0.1:5432/{name}"),
+                Some(name),
+            )
+        }
+    };
+    let mut config = tessera::Config {
+        listen: "127.0.0.1:0".into(),
+        database_url,
+        bootstrap_username: Some(ADMIN_USERNAME.into()),
+        bootstrap_password: Some(ADMIN_PASSWORD.into()),
+        ..Default::default()
+    };
+    tweak(&mut config);
+    let server = tessera::RunningServer::start(config)
+        .await
+        .expect("server starts");
+    TestServer {
+        addr: server.local_addr(),
+        client: Client::new(),
+        store,
+        server: Some(server),
+        _dir: dir,
+        pg_database,
+    }
+}
+
+/// Runs one statement on the PostgreSQL maintenance database; PostgreSQL must be up: tests fail, never skip.
+async fn pg_admin(statement: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(PG_ADMIN_URL)
+        .await
+        .expect("PostgreSQL must be running at 127.0.0.1:5432 (user postgres, trust auth)");
+    sqlx::query(statement)
+        .execute(&mut conn)
+        .await
+        .expect("admin statement");
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+        if let Some(name) = self.pg_database.take() {
+            // Drop the per-test database from a thread of its own: Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(pg_admin(&format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+impl TestServer {
+    /// `http://127.0.0.1:PORT/api/auth/0.1` + path.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}{}", self.addr, PREFIX, path)
+    }
+
+    /// `http://127.0.0.1:PORT` + path, for paths outside the prefix.
+    pub fn raw_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// A password login; returns the whole response.
+    pub async fn login(&self, username: &str, password: &str, body: Value) -> Response {
+        self.request(Method::POST, "/token")
+            .basic_auth(username, Some(password))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A password login that must succeed; returns `data`.
+    pub async fn login_ok(&self, username: &str, password: &str, body: Value) -> Value {
+        let response = self.login(username, password, body).await;
+        assert_eq!(response.status(), 200, "login of {username} failed");
+        response.json::<Value>().await.expect("json")["data"].clone()
+    }
+
+    /// A fresh access token of the bootstrap administrator (ACL `#`).
+    pub async fn admin_token(&self) -> String {
+        self.login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, json!({}))
+            .await["token"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    }
+
+    /// Creates a user through the API (as the administrator) and returns its JSON.
+    pub async fn create_user(&self, username: &str, password: &str) -> Value {
+        let admin = self.admin_token().await;
+        self.create_user_with(&admin, json!({"username": username, "password": password}))
+            .await
+    }
+
+    pub async fn create_user_with(&self, token: &str, body: Value) -> Value {
+        let response = self
+            .request(Method::POST, "/users")
+            .header("X-Auth-Token", token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "user creation failed");
+        response.json().await.expect("json")
+    }
+
+    /// Creates a policy with `acl` (as the administrator) and returns its JSON.
+    pub async fn create_policy(&self, name: &str, acl: &[&str]) -> Value {
+        let admin = self.admin_token().await;
+        let response = self
+            .request(Method::POST, "/policies")
+            .header("X-Auth-Token", &admin)
+            .json(&json!({"name": name, "acl": acl}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "policy creation failed");
+        response.json().await.expect("json")
+    }
+
+    /// Attaches a policy to a user (as the administrator).
+    pub async fn attach_policy(&self, user_uuid: &str, policy_uuid: &str) {
+        let admin = self.admin_token().await;
+        let response = self
+            .request(
+                Method::PUT,
+                &format!("/users/{user_uuid}/policies/{policy_uuid}"),
+            )
+            .header("X-Auth-Token", &admin)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 204, "attach policy failed");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers added for the suite.
+// ---------------------------------------------------------------------------------------------
+
+/// One HTTP exchange, fully read: status, headers, raw text and the body parsed as JSON
+/// (`Value::Null` when the body is empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub body: Value,
+    pub is_json: bool,
+}
+
+impl Reply {
+    pub async fn read(response: Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let (body, is_json) = match serde_json::from_slice::<Value>(&bytes) {
+            Ok(v) => (v, true),
+            Err(_) => (Value::Null, false),
+        };
+        Reply {
+            status,
+            headers,
+            text,
+            body,
+            is_json,
+        }
+    }
+
+    /// `body["data"]`.
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// The string at `v`, or a panic naming it.
+pub fn s(v: &Value) -> String {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v}"))
+        .to_string()
+}
+
+/// Asserts the token-endpoint error shape: `{"reason": [..], "timestamp": [float], "status_code": N}`.
+pub fn assert_token_error(reply: &Reply, status: u16, context: &str) {
+    assert_eq!(reply.status, status, "{context}: body {}", reply.text);
+    let body = &reply.body;
+    let reason = body["reason"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{context}: no reason array in {}", reply.text));
+    assert!(
+        !reason.is_empty() && reason.iter().all(Value::is_string),
+        "{context}: reason must be a list of strings: {}",
+        reply.text
+    );
+    let timestamp = body["timestamp"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{context}: no timestamp array in {}", reply.text));
+    assert!(
+        timestamp.len() == 1 && timestamp[0].is_number(),
+        "{context}: timestamp must be [float]: {}",
+        reply.text
+    );
+    assert_eq!(
+        body["status_code"],
+        json!(status),
+        "{context}: status_code in {}",
+        reply.text
+    );
+}
+
+/// Asserts a 401 `Authentication Failed` of POST /token.
+pub fn assert_auth_failed(reply: &Reply, context: &str) {
+    assert_token_error(reply, 401, context);
+    assert_eq!(
+        reply.body["reason"],
+        json!(["Authentication Failed"]),
+        "{context}: reason"
+    );
+}
+
+/// Asserts the general error shape: `{"message", "error_id", "details": {..}, "timestamp": float}`.
+pub fn assert_api_error(reply: &Reply, status: u16, context: &str) {
+    assert_eq!(reply.status, status, "{context}: body {}", reply.text);
+    let body = &reply.body;
+    assert!(
+        body["message"].is_string(),
+        "{context}: message in {}",
+        reply.text
+    );
+    assert!(
+        body["error_id"].is_string(),
+        "{context}: error_id in {}",
+        reply.text
+    );
+    assert!(
+        body["details"].is_object(),
+        "{context}: details object in {}",
+        reply.text
+    );
+    assert!(
+        body["timestamp"].is_number(),
+        "{context}: timestamp number in {}",
+        reply.text
+    );
+}
+
+/// Asserts a 401 of a protected endpoint (`error_id` `unauthorized`).
+pub fn assert_unauthorized(reply: &Reply, context: &str) {
+    assert_api_error(reply, 401, context);
+    assert_eq!(reply.body["error_id"], json!("unauthorized"), "{context}");
+}
+
+/// Asserts that the reply is an error (4xx, never 5xx) with a JSON object body.
+pub fn assert_json_client_error(reply: &Reply, context: &str) {
+    assert!(
+        (400..500).contains(&reply.status),
+        "{context}: expected a 4xx, got {} {}",
+        reply.status,
+        reply.text
+    );
+    assert!(
+        reply.is_json && reply.body.is_object(),
+        "{context}: error body must be a JSON object, got {:?}",
+        reply.text
+    );
+}
+
+/// Parses a time of a token response, asserting the format `%Y-%m-%dT%H:%M:%S.%6f` (no zone).
+pub fn parse_time(value: &Value, context: &str) -> chrono::NaiveDateTime {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("{context}: time must be a string, got {value}"));
+    assert_eq!(
+        text.len(),
+        26,
+        "{context}: `{text}` is not %Y-%m-%dT%H:%M:%S.%f"
+    );
+    chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.6f")
+        .unwrap_or_else(|e| panic!("{context}: `{text}` does not parse: {e}"))
+}
+
+pub fn is_uuid(value: &Value) -> bool {
+    value
+        .as_str()
+        .is_some_and(|s| uuid::Uuid::parse_str(s).is_ok() && s.len() == 36)
+}
+
+pub fn basic(login: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{login}:{password}"))
+    )
+}
+
+impl TestServer {
+    pub async fn send(&self, builder: RequestBuilder) -> Reply {
+        Reply::read(builder.send().await.expect("request")).await
+    }
+
+    /// A request with an optional `X-Auth-Token` and an optional JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut builder = self.request(method, path);
+        if let Some(token) = token {
+            builder = builder.header("X-Auth-Token", token);
+        }
+        if let Some(body) = body {
+            builder = builder.json(&body);
+        }
+        self.send(builder).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    /// POST /token with a body and no credentials.
+    pub async fn post_token(&self, body: Value) -> Reply {
+        self.send(self.request(Method::POST, "/token").json(&body))
+            .await
+    }
+
+    /// A password login, returning the whole reply.
+    pub async fn login_reply(&self, username: &str, password: &str, body: Value) -> Reply {
+        Reply::read(self.login(username, password, body).await).await
+    }
+
+    /// The refresh-token grant (no Basic credentials).
+    pub async fn grant(&self, refresh_token: &str, client_id: &str) -> Reply {
+        self.post_token(json!({"refresh_token": refresh_token, "client_id": client_id}))
+            .await
+    }
+
+    /// Status of `HEAD /token/{token}` with an optional scope and tenant.
+    pub async fn head_token(&self, token: &str, scope: Option<&str>, tenant: Option<&str>) -> u16 {
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        if let Some(scope) = scope {
+            query.push(("scope", scope));
+        }
+        if let Some(tenant) = tenant {
+            query.push(("tenant", tenant));
+        }
+        self.request(Method::HEAD, &format!("/token/{token}"))
+            .query(&query)
+            .send()
+            .await
+            .expect("request")
+            .status()
+            .as_u16()
+    }
+
+    /// Creates a user (no password hashing when `password` is `None`) with the given token.
+    pub async fn create_user_as(
+        &self,
+        token: &str,
+        username: &str,
+        password: Option<&str>,
+    ) -> Value {
+        let mut body = json!({ "username": username });
+        if let Some(password) = password {
+            body["password"] = json!(password);
+        }
+        self.create_user_with(token, body).await
+    }
+
+    pub async fn create_policy_as(&self, token: &str, name: &str, acl: &[&str]) -> Value {
+        let reply = self
+            .call(
+                Method::POST,
+                "/policies",
+                Some(token),
+                Some(json!({"name": name, "acl": acl})),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "policy creation failed: {}", reply.text);
+        reply.body
+    }
+
+    pub async fn attach_policy_as(&self, token: &str, user_uuid: &str, policy_uuid: &str) {
+        let reply = self
+            .call(
+                Method::PUT,
+                &format!("/users/{user_uuid}/policies/{policy_uuid}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 204, "attach policy failed: {}", reply.text);
+    }
+
+    /// A user with password, holding one policy with `acl`; returns the user's JSON.
+    pub async fn user_with_acl(
+        &self,
+        admin: &str,
+        username: &str,
+        password: &str,
+        acl: &[&str],
+    ) -> Value {
+        let user = self.create_user_as(admin, username, Some(password)).await;
+        let policy = self
+            .create_policy_as(admin, &format!("{username}-policy"), acl)
+            .await;
+        self.attach_policy_as(admin, &s(&user["uuid"]), &s(&policy["uuid"]))
+            .await;
+        user
+    }
+
+    /// A password login that must succeed; returns the access token.
+    pub async fn token_of(&self, username: &str, password: &str) -> String {
+        s(&self.login_ok(username, password, json!({})).await["token"])
+    }
+}
+
+impl TestServer {
+    /// Everything the database holds, as text: the raw SQLite files (database, WAL, journal), or
+    /// every row of every PostgreSQL table cast to text. For "never stored" checks.
+    pub async fn database_dump(&self) -> String {
+        match &self.pg_database {
+            None => {
+                let mut dump = Vec::new();
+                for entry in std::fs::read_dir(self._dir.path()).expect("read tempdir") {
+                    let path = entry.expect("entry").path();
+                    if path.is_file() {
+                        dump.extend(std::fs::read(&path).unwrap_or_default());
+                    }
+                }
+                String::from_utf8_lossy(&dump).into_owned()
+            }
+            Some(name) => {
+                use sqlx::{Connection, Row};
+                let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+                let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+                let tables: Vec<String> = sqlx::query(
+                    "SELECT table_name::text FROM information_schema.tables \
+                     WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .expect("tables")
+                .iter()
+                .map(|row| row.get::<String, _>(0))
+                .collect();
+                let mut dump = String::new();
+                for table in tables {
+                    let rows = sqlx::query(&format!("SELECT t::text FROM \"{table}\" t"))
+                        .fetch_all(&mut conn)
+                        .await
+                        .expect("rows");
+                    for row in rows {
+                        dump.push_str(&row.get::<String, _>(0));
+                        dump.push('\n');
+                    }
+                }
+                dump
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! What Tessera does better (SPEC §8): no stored token values or passwords, Argon2id at OWASP cost,
+//! constant-cost failed logins, validation not starved by login storms, no 500 on NUL bytes.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::both_stores;
+use crate::common::{self, basic, s, Store, ADMIN_PASSWORD, ADMIN_USERNAME};
+
+both_stores!(
+    token_values_and_passwords_are_never_stored,
+    passwords_are_hashed_with_argon2id_at_owasp_cost,
+    unknown_login_costs_like_a_wrong_password,
+    login_storm_does_not_starve_validation,
+    nul_characters_never_cause_a_500,
+);
+
+async fn token_values_and_passwords_are_never_stored(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    srv.create_user_as(&admin, "stored-user-name", Some("Plain-Text-Secret-42"))
+        .await;
+    let login = srv
+        .login_ok(
+            "stored-user-name",
+            "Plain-Text-Secret-42",
+            json!({"access_type": "offline", "client_id": "app"}),
+        )
+        .await;
+    let minted = srv.grant(&s(&login["refresh_token"]), "app").await;
+    assert_eq!(minted.status, 200);
+    let dump = srv.database_dump().await;
+    assert!(
+        dump.contains("stored-user-name"),
+        "sanity: the dump holds the data"
+    );
+    for (what, secret) in [
+        ("access token", s(&login["token"])),
+        ("refresh token", s(&login["refresh_token"])),
+        ("granted access token", s(&minted.data()["token"])),
+        ("admin token", admin.clone()),
+        ("password", "Plain-Text-Secret-42".to_string()),
+        ("bootstrap password", ADMIN_PASSWORD.to_string()),
+    ] {
+        assert!(!dump.contains(&secret), "the {what} is stored in clear");
+        let simple = secret.replace('-', "");
+        assert!(
+            !dump.contains(&simple),
+            "the {what} is stored (without dashes)"
+        );
+    }
+    // The session uuid is not a secret and is stored: the search does see uuids.
+    assert!(
+        dump.contains(&s(&login["session_uuid"]))
+            || dump.contains(&s(&login["session_uuid"]).replace('-', "")),
+        "sanity: session uuids are found in the dump"
+    );
+}
+
+async fn passwords_are_hashed_with_argon2id_at_owasp_cost(store: Store) {
+    let srv = common::start(store).await;
+    let dump = srv.database_dump().await;
+    let start = dump
+        .find("$argon2id$")
+        .expect("an Argon2id PHC hash is stored for the bootstrap administrator");
+    let hash: String = dump[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || "$=,+/".contains(*c))
+        .take(200)
+        .collect();
+    // $argon2id$v=19$m=19456,t=2,p=1$salt$hash
+    let params = hash
+        .split('$')
+        .find(|part| part.starts_with("m="))
+        .unwrap_or_else(|| panic!("no parameters in {hash}"));
+    let mut m = 0;
+    let mut t = 0;
+    let mut p = 0;
+    for pair in params.split(',') {
+        let (key, value) = pair.split_once('=').expect("key=value");
+        let value: u32 = value.parse().unwrap_or(0);
+        match key {
+            "m" => m = value,
+            "t" => t = value,
+            "p" => p = value,
+            _ => {}
+        }
+    }
+    assert!(
+        m >= 19 * 1024 && t >= 2 && p >= 1,
+        "Argon2id parameters below OWASP (19 MiB, 2 passes, 1 lane): {params}"
+    );
+}
+
+async fn unknown_login_costs_like_a_wrong_password(store: Store) {
+    let srv = common::start(store).await;
+    // Warm up connections and caches.
+    srv.login_reply(ADMIN_USERNAME, "wrong", json!({})).await;
+    let mut wrong = Vec::new();
+    let mut unknown = Vec::new();
+    for n in 0..4 {
+        let started = Instant::now();
+        let reply = srv.login_reply(ADMIN_USERNAME, "wrong", json!({})).await;
+        wrong.push(started.elapsed());
+        assert_eq!(reply.status, 401);
+        let started = Instant::now();
+        let reply = srv
+            .login_reply(&format!("nobody-{n}"), "wrong", json!({}))
+            .await;
+        unknown.push(started.elapsed());
+        assert_eq!(reply.status, 401);
+    }
+    wrong.sort();
+    unknown.sort();
+    let (wrong, unknown) = (wrong[1], unknown[1]);
+    assert!(
+        unknown * 3 >= wrong,
+        "an unknown login ({unknown:?}) must cost about as much as a wrong password ({wrong:?})"
+    );
+}
+
+async fn login_storm_does_not_starve_validation(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let url = srv.url("/token");
+    let storm_started = Instant::now();
+    let storm: Vec<_> = (0..24)
+        .map(|_| {
+            let client = srv.client.clone();
+            let url = url.clone();
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .header("Authorization", basic(ADMIN_USERNAME, "wrong-password"))
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let validation_started = Instant::now();
+    for _ in 0..5 {
+        assert_eq!(srv.head_token(&admin, None, None).await, 204);
+    }
+    let validation = validation_started.elapsed();
+    for login in storm {
+        let status = login.await.expect("join").expect("request");
+        assert!(status == 401 || status == 429, "storm login: {status}");
+    }
+    let storm_elapsed = storm_started.elapsed();
+    assert!(
+        validation * 2 < storm_elapsed || validation < Duration::from_millis(100),
+        "5 validations took {validation:?} during a login storm of {storm_elapsed:?}"
+    );
+}
+
+async fn nul_characters_never_cause_a_500(store: Store) {
+    use base64::Engine;
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let mut failures = Vec::new();
+    let mut check = |what: &str, reply: &common::Reply| {
+        if reply.status >= 500 || !reply.is_json && reply.status >= 400 {
+            failures.push(format!("{what}: {} {}", reply.status, reply.text));
+        }
+    };
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    for credentials in [&b"\x00:\x00"[..], b"admin\x00:pw", b"admin:pw\x00"] {
+        let reply = srv
+            .send(
+                srv.request(Method::POST, "/token")
+                    .header("Authorization", format!("Basic {}", b64(credentials)))
+                    .json(&json!({})),
+            )
+            .await;
+        check(&format!("Basic {credentials:?}"), &reply);
+    }
+    let nul = "a\u{0}b";
+    let bodies = [
+        (
+            "POST /token client_id",
+            json!({"access_type": "offline", "client_id": nul}),
+        ),
+        (
+            "POST /token refresh grant",
+            json!({"refresh_token": nul, "client_id": nul}),
+        ),
+    ];
+    for (what, body) in bodies {
+        let reply = srv.login_reply(ADMIN_USERNAME, ADMIN_PASSWORD, body).await;
+        check(what, &reply);
+    }
+    let grant = srv.grant(nul, "app").await;
+    check("refresh grant with NUL token", &grant);
+    for (what, body) in [
+        ("POST /users username", json!({"username": nul})),
+        (
+            "POST /users email",
+            json!({"username": "e", "email_address": "a\u{0}@b.c"}),
+        ),
+        (
+            "POST /users firstname",
+            json!({"username": "f", "firstname": nul}),
+        ),
+        (
+            "POST /users password",
+            json!({"username": "p", "password": nul}),
+        ),
+    ] {
+        let reply = srv
+            .call(Method::POST, "/users", Some(&admin), Some(body))
+            .await;
+        check(what, &reply);
+    }
+    for (what, body) in [
+        ("POST /policies name", json!({"name": nul, "acl": []})),
+        ("POST /policies acl", json!({"name": "n", "acl": [nul]})),
+    ] {
+        let reply = srv
+            .call(Method::POST, "/policies", Some(&admin), Some(body))
+            .await;
+        check(what, &reply);
+    }
+    for path in [
+        "/users?search=%00",
+        "/policies?search=%00",
+        "/sessions?search=%00",
+        "/tokens?search=%00",
+        "/users/me/tokens?search=%00",
+        "/users?order=%00",
+    ] {
+        let reply = srv.get(path, &admin).await;
+        check(&format!("GET {path}"), &reply);
+    }
+    for (method, path) in [
+        (Method::DELETE, "/users/me/tokens/a%00b"),
+        (Method::GET, "/token/a%00b"),
+        (Method::DELETE, "/token/a%00b"),
+    ] {
+        let reply = srv.call(method.clone(), path, Some(&admin), None).await;
+        check(&format!("{method} {path}"), &reply);
+    }
+    let scopes = srv
+        .call(
+            Method::POST,
+            &format!("/token/{admin}/scopes/check"),
+            None,
+            Some(json!({"scopes": [nul], "tenant_uuid": nul})),
+        )
+        .await;
+    check("scopes/check with NUL", &scopes);
+    let head = srv.head_token(&admin, Some(nul), Some(nul)).await;
+    if head >= 500 {
+        failures.push(format!("HEAD /token?scope=NUL&tenant=NUL: {head}"));
+    }
+    assert!(failures.is_empty(), "NUL bytes: {failures:#?}");
+}

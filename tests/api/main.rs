@@ -1,0 +1,18 @@
+//! Black-box tests: every test starts a real server and drives it over HTTP, once on SQLite and
+//! once on PostgreSQL (`both_stores!`).
+mod common;
+
+mod acl;
+mod hardening;
+mod hostile_input;
+mod lists;
+mod policies;
+mod protected;
+mod purge;
+mod races;
+mod refresh_tokens;
+mod routing;
+mod sessions;
+mod token_create;
+mod users;
+mod validation;

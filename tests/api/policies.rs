@@ -1,0 +1,381 @@
+//! Policies: CRUD, ACL entries, attaching to users, and no privilege escalation (SPEC §1, §4, §6).
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::both_stores;
+use crate::common::{self, assert_api_error, is_uuid, s, Reply, Store, TestServer};
+
+async fn policy_acl(srv: &TestServer, admin: &str, uuid: &str) -> Value {
+    let reply = srv.get(&format!("/policies/{uuid}"), admin).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.body["acl"].clone()
+}
+
+fn assert_refused(reply: &Reply, context: &str) {
+    assert!(
+        (400..500).contains(&reply.status),
+        "{context}: must be refused, got {} {}",
+        reply.status,
+        reply.text
+    );
+    assert!(reply.is_json, "{context}: JSON error: {}", reply.text);
+}
+
+both_stores!(
+    create_policy_returns_every_field,
+    get_list_update_delete_policy,
+    unknown_or_malformed_policy_is_404,
+    add_and_remove_acl_entries,
+    attach_and_detach_policies_to_users,
+    cannot_create_policy_with_more_than_own_acl,
+    cannot_update_or_add_acl_beyond_own_acl,
+    cannot_remove_entries_not_held,
+    create_policy_rejects_bad_fields,
+);
+
+async fn create_policy_returns_every_field(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let reply = srv
+        .call(
+            Method::POST,
+            "/policies",
+            Some(&admin),
+            Some(json!({"name": "Agents Policy", "description": "for agents", "acl": ["a.b", "c.#"]})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let policy = &reply.body;
+    for field in [
+        "uuid",
+        "name",
+        "slug",
+        "description",
+        "acl",
+        "tenant_uuid",
+        "read_only",
+        "shared",
+    ] {
+        assert!(policy.get(field).is_some(), "{field} missing from {policy}");
+    }
+    assert!(is_uuid(&policy["uuid"]));
+    assert_eq!(policy["name"], json!("Agents Policy"));
+    assert_eq!(policy["description"], json!("for agents"));
+    assert_eq!(policy["acl"], json!(["a.b", "c.#"]));
+    assert!(policy["slug"].is_string(), "slug: {policy}");
+    assert!(is_uuid(&policy["tenant_uuid"]));
+    assert_eq!(policy["read_only"], json!(false));
+    assert!(policy["shared"].is_boolean());
+}
+
+async fn get_list_update_delete_policy(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let policy = srv.create_policy_as(&admin, "crud-policy", &["x.y"]).await;
+    let uuid = s(&policy["uuid"]);
+    let got = srv.get(&format!("/policies/{uuid}"), &admin).await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    assert_eq!(got.body, policy, "GET answers what POST answered");
+    let list = srv.get("/policies?search=crud-policy", &admin).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    assert_eq!(list.body["filtered"], json!(1));
+    assert_eq!(list.body["items"][0]["uuid"], json!(uuid));
+    let updated = srv
+        .call(
+            Method::PUT,
+            &format!("/policies/{uuid}"),
+            Some(&admin),
+            Some(json!({"name": "crud-renamed", "description": "d", "acl": ["p.q", "r.s"]})),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    assert_eq!(updated.body["name"], json!("crud-renamed"));
+    assert_eq!(updated.body["acl"], json!(["p.q", "r.s"]));
+    assert_eq!(policy_acl(&srv, &admin, &uuid).await, json!(["p.q", "r.s"]));
+    let deleted = srv
+        .call(
+            Method::DELETE,
+            &format!("/policies/{uuid}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    let gone = srv.get(&format!("/policies/{uuid}"), &admin).await;
+    assert_api_error(&gone, 404, "deleted policy");
+}
+
+async fn unknown_or_malformed_policy_is_404(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let unknown = uuid::Uuid::new_v4();
+    for (method, path) in [
+        (Method::GET, format!("/policies/{unknown}")),
+        (Method::DELETE, format!("/policies/{unknown}")),
+        (Method::PUT, format!("/policies/{unknown}/acl/a.b")),
+        (Method::DELETE, format!("/policies/{unknown}/acl/a.b")),
+        (Method::GET, "/policies/not-a-uuid".to_string()),
+        (Method::DELETE, "/policies/12345".to_string()),
+    ] {
+        let reply = srv.call(method.clone(), &path, Some(&admin), None).await;
+        assert_api_error(&reply, 404, &format!("{method} {path}"));
+    }
+    let put = srv
+        .call(
+            Method::PUT,
+            &format!("/policies/{unknown}"),
+            Some(&admin),
+            Some(json!({"name": "n", "acl": []})),
+        )
+        .await;
+    assert_api_error(&put, 404, "PUT unknown policy");
+}
+
+async fn add_and_remove_acl_entries(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let policy = srv.create_policy_as(&admin, "entries", &["a.b"]).await;
+    let uuid = s(&policy["uuid"]);
+    let add = srv
+        .call(
+            Method::PUT,
+            &format!("/policies/{uuid}/acl/c.d.*"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(add.status, 204, "{}", add.text);
+    assert_eq!(
+        policy_acl(&srv, &admin, &uuid).await,
+        json!(["a.b", "c.d.*"])
+    );
+    let hash = srv
+        .call(
+            Method::PUT,
+            &format!("/policies/{uuid}/acl/e.%23"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(hash.status, 204, "encoded # entry: {}", hash.text);
+    let remove = srv
+        .call(
+            Method::DELETE,
+            &format!("/policies/{uuid}/acl/a.b"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(remove.status, 204, "{}", remove.text);
+    assert_eq!(
+        policy_acl(&srv, &admin, &uuid).await,
+        json!(["c.d.*", "e.#"])
+    );
+}
+
+async fn attach_and_detach_policies_to_users(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let user = srv.create_user_as(&admin, "fay", None).await;
+    let user_uuid = s(&user["uuid"]);
+    let policy = srv.create_policy_as(&admin, "attached", &["a.b"]).await;
+    let policy_uuid = s(&policy["uuid"]);
+    let path = format!("/users/{user_uuid}/policies");
+    let empty = srv.get(&path, &admin).await;
+    assert_eq!(empty.status, 200, "{}", empty.text);
+    assert_eq!(empty.body["total"], json!(0));
+    srv.attach_policy_as(&admin, &user_uuid, &policy_uuid).await;
+    let listed = srv.get(&path, &admin).await;
+    assert_eq!(listed.body["total"], json!(1), "{}", listed.text);
+    assert_eq!(listed.body["items"][0]["uuid"], json!(policy_uuid));
+    assert_eq!(listed.body["items"][0]["name"], json!("attached"));
+    let detach = srv
+        .call(
+            Method::DELETE,
+            &format!("{path}/{policy_uuid}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(detach.status, 204, "{}", detach.text);
+    assert_eq!(srv.get(&path, &admin).await.body["total"], json!(0));
+    let unknown_policy = srv
+        .call(
+            Method::PUT,
+            &format!("{path}/{}", uuid::Uuid::new_v4()),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_api_error(&unknown_policy, 404, "attach an unknown policy");
+    let unknown_user = srv
+        .call(
+            Method::PUT,
+            &format!("/users/{}/policies/{policy_uuid}", uuid::Uuid::new_v4()),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_api_error(&unknown_user, 404, "attach to an unknown user");
+    assert_eq!(unknown_user.body["error_id"], json!("unknown-user"));
+    let unknown_list = srv
+        .get(&format!("/users/{}/policies", uuid::Uuid::new_v4()), &admin)
+        .await;
+    assert_api_error(&unknown_list, 404, "policies of an unknown user");
+    assert_eq!(unknown_list.body["error_id"], json!("unknown-user"));
+}
+
+/// A user whose token holds `acl`; returns its token.
+async fn limited_token(srv: &TestServer, admin: &str, acl: &[&str]) -> String {
+    srv.user_with_acl(admin, "limited", "limited-pw", acl).await;
+    srv.token_of("limited", "limited-pw").await
+}
+
+async fn filtered(srv: &TestServer, admin: &str, name: &str) -> Value {
+    srv.get(&format!("/policies?search={name}"), admin)
+        .await
+        .body["filtered"]
+        .clone()
+}
+
+async fn cannot_create_policy_with_more_than_own_acl(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let token = limited_token(&srv, &admin, &["auth.policies.create", "foo.*"]).await;
+    for (name, acl) in [
+        ("escalate-hash", json!(["#"])),
+        ("escalate-other", json!(["bar.baz"])),
+        ("escalate-mixed", json!(["foo.x", "auth.users.create"])),
+        ("escalate-deeper", json!(["foo.x.y"])),
+    ] {
+        let reply = srv
+            .call(
+                Method::POST,
+                "/policies",
+                Some(&token),
+                Some(json!({"name": name, "acl": acl})),
+            )
+            .await;
+        assert_refused(&reply, &format!("create {name} with {acl}"));
+        assert_eq!(
+            filtered(&srv, &admin, name).await,
+            json!(0),
+            "{name} must not exist"
+        );
+    }
+    let reply = srv
+        .call(
+            Method::POST,
+            "/policies",
+            Some(&token),
+            Some(json!({"name": "within-means", "acl": ["foo.x", "auth.policies.create"]})),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "entries it holds: {}", reply.text);
+}
+
+async fn cannot_update_or_add_acl_beyond_own_acl(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let token = limited_token(&srv, &admin, &["auth.policies.*.update", "foo.bar"]).await;
+    let policy = srv.create_policy_as(&admin, "target", &["foo.bar"]).await;
+    let uuid = s(&policy["uuid"]);
+    let put = srv
+        .call(
+            Method::PUT,
+            &format!("/policies/{uuid}"),
+            Some(&token),
+            Some(json!({"name": "target", "acl": ["foo.bar", "#"]})),
+        )
+        .await;
+    assert_refused(&put, "update with #");
+    let add = srv
+        .call(
+            Method::PUT,
+            &format!("/policies/{uuid}/acl/foo.baz"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_refused(&add, "add foo.baz");
+    assert_eq!(policy_acl(&srv, &admin, &uuid).await, json!(["foo.bar"]));
+    let ok = srv
+        .call(
+            Method::PUT,
+            &format!("/policies/{uuid}"),
+            Some(&token),
+            Some(json!({"name": "target", "acl": []})),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "update within means: {}", ok.text);
+    let add_held = srv
+        .call(
+            Method::PUT,
+            &format!("/policies/{uuid}/acl/foo.bar"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        add_held.status, 204,
+        "add an entry it holds: {}",
+        add_held.text
+    );
+    assert_eq!(policy_acl(&srv, &admin, &uuid).await, json!(["foo.bar"]));
+}
+
+async fn cannot_remove_entries_not_held(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let token = limited_token(&srv, &admin, &["auth.policies.*.update", "foo.bar"]).await;
+    let policy = srv
+        .create_policy_as(&admin, "target", &["foo.bar", "secret.thing"])
+        .await;
+    let uuid = s(&policy["uuid"]);
+    let remove = srv
+        .call(
+            Method::DELETE,
+            &format!("/policies/{uuid}/acl/secret.thing"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_refused(&remove, "remove an entry not held");
+    assert_eq!(
+        policy_acl(&srv, &admin, &uuid).await,
+        json!(["foo.bar", "secret.thing"])
+    );
+    let remove_held = srv
+        .call(
+            Method::DELETE,
+            &format!("/policies/{uuid}/acl/foo.bar"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(remove_held.status, 204, "{}", remove_held.text);
+    assert_eq!(
+        policy_acl(&srv, &admin, &uuid).await,
+        json!(["secret.thing"])
+    );
+}
+
+async fn create_policy_rejects_bad_fields(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    for body in [
+        json!({"acl": ["a"]}),
+        json!({"name": 5, "acl": []}),
+        json!({"name": "p", "acl": "a.b"}),
+        json!({"name": "p", "acl": [1]}),
+        json!({"name": "p", "acl": [null]}),
+        json!({"name": "p", "description": 7}),
+        json!([]),
+    ] {
+        let reply = srv
+            .call(Method::POST, "/policies", Some(&admin), Some(body.clone()))
+            .await;
+        assert_api_error(&reply, 400, &format!("body {body}"));
+    }
+}

@@ -1,0 +1,114 @@
+//! Concurrent requests must keep the invariants: one refresh token per (user, client_id), unique
+//! usernames, the session limit, and never a 500 (SPEC §2, §6, §8).
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::both_stores;
+use crate::common::{self, basic, Store, TestServer, ADMIN_PASSWORD, ADMIN_USERNAME};
+
+/// Sends `n` identical requests at once; returns (status, body) of each.
+async fn burst(
+    srv: &TestServer,
+    n: usize,
+    method: Method,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Value,
+) -> Vec<(u16, Value)> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let mut builder = srv.client.request(method.clone(), srv.url(path));
+            for (name, value) in headers {
+                builder = builder.header(*name, value);
+            }
+            let builder = builder.json(&body);
+            tokio::spawn(async move {
+                let response = builder.send().await.expect("request");
+                let status = response.status().as_u16();
+                let body = response.json::<Value>().await.unwrap_or(Value::Null);
+                (status, body)
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("join"));
+    }
+    results
+}
+
+both_stores!(
+    concurrent_offline_logins_share_one_refresh_token,
+    concurrent_user_creation_with_one_username,
+    concurrent_logins_respect_the_session_limit,
+);
+
+async fn concurrent_offline_logins_share_one_refresh_token(store: Store) {
+    let srv = common::start(store).await;
+    let results = burst(
+        &srv,
+        4,
+        Method::POST,
+        "/token",
+        &[("Authorization", basic(ADMIN_USERNAME, ADMIN_PASSWORD))],
+        json!({"access_type": "offline", "client_id": "raced"}),
+    )
+    .await;
+    let mut values = Vec::new();
+    for (status, body) in &results {
+        assert_eq!(*status, 200, "concurrent offline login: {body}");
+        values.push(body["data"]["refresh_token"].clone());
+    }
+    assert!(
+        values.windows(2).all(|w| w[0] == w[1]),
+        "one refresh token per (user, client_id): {values:?}"
+    );
+    let admin = srv.admin_token().await;
+    let list = srv.get("/users/me/tokens", &admin).await;
+    assert_eq!(list.body["total"], json!(1), "{}", list.text);
+}
+
+async fn concurrent_user_creation_with_one_username(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let results = burst(
+        &srv,
+        6,
+        Method::POST,
+        "/users",
+        &[("X-Auth-Token", admin.clone())],
+        json!({"username": "raced-name"}),
+    )
+    .await;
+    let created = results.iter().filter(|(status, _)| *status == 200).count();
+    let conflicts = results.iter().filter(|(status, _)| *status == 409).count();
+    assert_eq!(
+        (created, conflicts),
+        (1, 5),
+        "exactly one creation, the rest 409: {results:?}"
+    );
+}
+
+async fn concurrent_logins_respect_the_session_limit(store: Store) {
+    let srv = common::start_with(store, |cfg| cfg.max_user_concurrent_sessions = 2).await;
+    srv.create_user("racer", "racer-pw").await;
+    let results = burst(
+        &srv,
+        10,
+        Method::POST,
+        "/token",
+        &[("Authorization", basic("racer", "racer-pw"))],
+        json!({}),
+    )
+    .await;
+    let ok = results.iter().filter(|(status, _)| *status == 200).count();
+    assert!(
+        results
+            .iter()
+            .all(|(status, _)| *status == 200 || *status == 429),
+        "{results:?}"
+    );
+    assert!(ok <= 2, "{ok} sessions opened with a limit of 2");
+    assert!(ok >= 1, "at least one login succeeds");
+}
