@@ -72,7 +72,16 @@ fn api() -> Router<AppState> {
             put(policies::attach).delete(policies::detach),
         )
         .route("/status", get(status::status))
+        .route("/api/api.yml", get(openapi))
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// The OpenAPI description of this API.
+async fn openapi() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/yaml")],
+        include_str!("api.yml"),
+    )
 }
 
 async fn not_found() -> ApiError {
