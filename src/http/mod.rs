@@ -2,6 +2,8 @@
 
 pub mod error;
 pub mod extract;
+mod harden;
+mod health;
 mod policies;
 mod refresh_tokens;
 mod sessions;
@@ -101,8 +103,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/0.1", api())
         .nest("/api/auth/0.1", api())
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(harden::harden))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -38,6 +38,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub client: Client,
     pub store: Store,
+    pub database_url: String,
     server: Option<tessera::RunningServer>,
     _dir: tempfile::TempDir,
     pg_database: Option<String>,
@@ -74,6 +75,7 @@ pub async fn start_with(store: Store, tweak: impl FnOnce(&mut tessera::Config)) 
         ..Default::default()
     };
     tweak(&mut config);
+    let database_url = config.database_url.clone();
     let server = tessera::RunningServer::start(config)
         .await
         .expect("server starts");
@@ -81,6 +83,7 @@ pub async fn start_with(store: Store, tweak: impl FnOnce(&mut tessera::Config)) 
         addr: server.local_addr(),
         client: Client::new(),
         store,
+        database_url,
         server: Some(server),
         _dir: dir,
         pg_database,

@@ -3,7 +3,9 @@
 mod common;
 
 mod acl;
+mod cli;
 mod hardening;
+mod headers;
 mod hostile_input;
 mod lists;
 mod policies;

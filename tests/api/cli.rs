@@ -1,0 +1,188 @@
+//! The `tessera` command line: user management reading passwords from standard input, bootstrap
+//! idempotence across restarts, and one-line errors with a non-zero exit.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::json;
+
+use crate::both_stores;
+use crate::common::{self, Store, ADMIN_PASSWORD, ADMIN_USERNAME};
+
+/// Runs `tessera ARGS…` with `stdin` on standard input and no TESSERA_* from the test's environment.
+fn tessera(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .env_remove("TESSERA_BOOTSTRAP_USERNAME")
+        .env_remove("TESSERA_BOOTSTRAP_PASSWORD")
+        .env("TESSERA_LOG_LEVEL", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tessera runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("tessera exits")
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).trim().to_string()
+}
+
+async fn user_add_and_passwd_read_the_password_from_stdin(store: Store) {
+    let srv = common::start(store).await;
+    let db = srv.database_url.clone();
+    let added = tessera(
+        &[
+            "--database-url",
+            &db,
+            "user",
+            "add",
+            "carol",
+            "--purpose",
+            "user",
+        ],
+        "pw from:stdin\n",
+    );
+    assert!(added.status.success(), "user add: {}", stderr_of(&added));
+    let uuid = String::from_utf8_lossy(&added.stdout).trim().to_string();
+    let data = srv.login_ok("carol", "pw from:stdin", json!({})).await;
+    assert_eq!(data["auth_id"], json!(uuid));
+
+    let changed = tessera(
+        &["--database-url", &db, "user", "passwd", "carol"],
+        "new-pw\r\n",
+    );
+    assert!(
+        changed.status.success(),
+        "user passwd: {}",
+        stderr_of(&changed)
+    );
+    assert_eq!(
+        srv.login("carol", "pw from:stdin", json!({}))
+            .await
+            .status(),
+        401
+    );
+    srv.login_ok("carol", "new-pw", json!({})).await;
+
+    let listed = tessera(&["--database-url", &db, "user", "list"], "");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("carol"));
+
+    let duplicate = tessera(&["--database-url", &db, "user", "add", "CAROL"], "x\n");
+    assert!(!duplicate.status.success());
+    let no_password = tessera(&["--database-url", &db, "user", "add", "dave"], "");
+    assert!(
+        !no_password.status.success(),
+        "an empty password is refused"
+    );
+}
+
+async fn bootstrap_is_idempotent_across_restarts(store: Store) {
+    let srv = common::start(store).await;
+    for _ in 0..2 {
+        let again = tessera::RunningServer::start(tessera::Config {
+            listen: "127.0.0.1:0".into(),
+            database_url: srv.database_url.clone(),
+            bootstrap_username: Some(ADMIN_USERNAME.into()),
+            bootstrap_password: Some(ADMIN_PASSWORD.into()),
+            ..Default::default()
+        })
+        .await
+        .expect("restart");
+        again.shutdown().await;
+    }
+    let admin = srv.admin_token().await;
+    let users = srv
+        .request(reqwest::Method::GET, "/users")
+        .header("X-Auth-Token", &admin)
+        .query(&[("username", ADMIN_USERNAME)])
+        .send()
+        .await
+        .expect("request")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    assert_eq!(users["filtered"], 1, "one bootstrap admin: {users}");
+    let policies = &users["items"][0];
+    assert_eq!(policies["purpose"], "internal");
+}
+
+both_stores!(
+    user_add_and_passwd_read_the_password_from_stdin,
+    bootstrap_is_idempotent_across_restarts
+);
+
+fn assert_one_line_failure(output: &Output, mentions: &str) {
+    assert!(!output.status.success(), "must fail: {}", stderr_of(output));
+    let stderr = stderr_of(output);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(mentions),
+        "{stderr} should mention {mentions}"
+    );
+}
+
+#[test]
+fn bad_configuration_is_one_line_and_non_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.toml");
+    assert_one_line_failure(
+        &tessera(
+            &["--config", missing.to_str().expect("path"), "check-config"],
+            "",
+        ),
+        "missing.toml",
+    );
+    let unknown = dir.path().join("unknown.toml");
+    std::fs::write(&unknown, "colour = \"blue\"\n").expect("write");
+    assert_one_line_failure(
+        &tessera(
+            &["--config", unknown.to_str().expect("path"), "check-config"],
+            "",
+        ),
+        "colour",
+    );
+    assert_one_line_failure(
+        &tessera(&["--database-url", "mysql://nope", "check-config"], ""),
+        "database_url",
+    );
+    let wrong_flag = tessera(&["serve", "--no-such-flag"], "");
+    assert_eq!(wrong_flag.status.code(), Some(2));
+    assert!(stderr_of(&wrong_flag).starts_with("error: unexpected argument '--no-such-flag'"));
+}
+
+#[test]
+fn unreachable_database_is_one_line_and_non_zero() {
+    assert_one_line_failure(
+        &tessera(
+            &[
+                "--database-url",
+                "postgres://postgres@127.0.0.1:1/none",
+                "migrate",
+            ],
+            "",
+        ),
+        "cannot connect to database",
+    );
+}
+
+#[test]
+fn check_config_redacts_secrets() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("check-config")
+        .env("TESSERA_BOOTSTRAP_USERNAME", "root")
+        .env("TESSERA_BOOTSTRAP_PASSWORD", "0123-very-secret")
+        .env("TESSERA_TOKEN_SECRET", "s3cr3t-key")
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("root"));
+    assert!(!printed.contains("0123-very-secret") && !printed.contains("s3cr3t-key"));
+}
