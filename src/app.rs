@@ -15,6 +15,8 @@ pub struct App {
     pub(crate) refresh_key: RefreshKey,
     pub top_tenant: String,
     pub clock: Clock,
+    /// Counters and histograms, exposed on `metrics_listen` when set.
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub type AppState = Arc<App>;
@@ -27,8 +29,10 @@ impl App {
         let store = Store::connect(&config.database_url).await?;
         let refresh_key = refresh_key(&config, &store).await?;
         let top_tenant = store.ensure_top_tenant().await?;
+        let metrics = crate::metrics::Metrics::new();
         let app = App {
-            hasher: PasswordHasher::new()?,
+            hasher: PasswordHasher::new()?.with_timing(metrics.password_hash_histogram()),
+            metrics,
             config,
             store,
             refresh_key,

@@ -21,6 +21,7 @@ pub const KEYS: &[&str] = &[
     "bootstrap_username",
     "bootstrap_password",
     "token_secret",
+    "metrics_listen",
 ];
 
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
@@ -48,6 +49,9 @@ pub struct Config {
     /// Key from which refresh-token values are derived. Unset: a key file beside the SQLite
     /// database, or a key kept in the PostgreSQL database (see README).
     pub token_secret: Option<String>,
+    /// Address of the Prometheus `/metrics` listener (e.g. `127.0.0.1:9498`); unset: no metrics
+    /// listener. Never the public port.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for Config {
@@ -64,6 +68,7 @@ impl Default for Config {
             bootstrap_username: None,
             bootstrap_password: None,
             token_secret: None,
+            metrics_listen: None,
         }
     }
 }
@@ -87,6 +92,7 @@ impl fmt::Debug for Config {
             .field("bootstrap_username", &self.bootstrap_username)
             .field("bootstrap_password", &redact(&self.bootstrap_password))
             .field("token_secret", &redact(&self.token_secret))
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -120,6 +126,7 @@ const TEXT_KEYS: &[&str] = &[
     "bootstrap_username",
     "bootstrap_password",
     "token_secret",
+    "metrics_listen",
 ];
 
 /// The text keys set in the environment. wazo deployments set `XIVO_UUID`; `TESSERA_XIVO_UUID` wins.
@@ -172,6 +179,11 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if self.metrics_listen.as_deref() == Some(self.listen.as_str())
+            && !self.listen.ends_with(":0")
+        {
+            anyhow::bail!("invalid configuration: metrics_listen must not be the listen address");
+        }
         if self.default_token_lifetime == 0 || self.default_token_lifetime > 315_360_000 {
             anyhow::bail!("invalid configuration: default_token_lifetime must be 1..=315360000");
         }

@@ -3,7 +3,9 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod healthcheck;
 pub mod http;
+pub mod metrics;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -39,8 +41,10 @@ pub async fn purge_expired(app: &App) -> Result<u64, store::StoreError> {
 /// A server started in the background: the HTTP listener and the purge loop.
 pub struct RunningServer {
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    stop_purge: tokio::sync::watch::Sender<bool>,
 }
 
 impl RunningServer {
@@ -53,14 +57,31 @@ impl RunningServer {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let local_addr = listener.local_addr()?;
+        let metrics_listener = match &state.config.metrics_listen {
+            Some(address) => Some(
+                tokio::net::TcpListener::bind(address)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {address} (metrics): {e}"))?,
+            ),
+            None => None,
+        };
+        let metrics_addr = match &metrics_listener {
+            Some(listener) => Some(listener.local_addr()?),
+            None => None,
+        };
 
+        // Stopped between purges only, so that a shutdown lets the purge under way finish.
+        let (stop_purge, mut purge_stopped) = tokio::sync::watch::channel(false);
         let purger = {
             let state = state.clone();
             tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(interval);
                 ticks.tick().await;
                 loop {
-                    ticks.tick().await;
+                    tokio::select! {
+                        _ = ticks.tick() => {}
+                        _ = purge_stopped.changed() => return,
+                    }
                     match purge_expired(&state).await {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(sessions = n, "purged expired tokens"),
@@ -69,6 +90,15 @@ impl RunningServer {
                 }
             })
         };
+        // The metrics listener stops with the rest (aborted once the API has drained).
+        let metrics = metrics_listener.map(|listener| {
+            let service = metrics::router(state.clone());
+            tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, service).await {
+                    tracing::error!(%error, "metrics listener stopped");
+                }
+            })
+        });
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
         let server = tokio::spawn(async move {
@@ -80,10 +110,15 @@ impl RunningServer {
             }
         });
         tracing::info!(address = %local_addr, "tessera listening");
+        if let Some(address) = metrics_addr {
+            tracing::info!(%address, "metrics at /metrics");
+        }
         Ok(RunningServer {
             local_addr,
-            tasks: vec![server, purger],
+            metrics_addr,
+            tasks: [server, purger].into_iter().chain(metrics).collect(),
             shutdown: Some(shutdown),
+            stop_purge,
         })
     }
 
@@ -91,14 +126,24 @@ impl RunningServer {
         self.local_addr
     }
 
-    /// Stops accepting, lets requests in flight finish, and stops the purge loop.
+    /// The metrics listener's address, when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// Stops accepting, lets requests in flight finish, lets a purge under way finish and stops the
+    /// purge loop, then stops the metrics listener.
     pub async fn shutdown(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        let mut tasks = std::mem::take(&mut self.tasks);
-        if let Some(server) = tasks.first_mut() {
+        let mut tasks = std::mem::take(&mut self.tasks).into_iter();
+        if let Some(server) = tasks.next() {
             let _ = server.await;
+        }
+        let _ = self.stop_purge.send(true);
+        if let Some(purger) = tasks.next() {
+            let _ = purger.await;
         }
         for task in tasks {
             task.abort();

@@ -44,6 +44,13 @@ enum Command {
     Token(TokenCommand),
     /// Load and check the configuration, print it (secrets redacted) and exit.
     CheckConfig,
+    /// Probe a running server's /health/ready: exit 0 when it answers 200, else 1 (for HEALTHCHECK).
+    Healthcheck {
+        /// Server to probe (default: the configured `listen`, 0.0.0.0 probed as 127.0.0.1);
+        /// /health/ready is appended when the URL has no path.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -75,13 +82,23 @@ fn init_logging() {
     let filter = std::env::var("RUST_LOG")
         .or_else(|_| std::env::var("TESSERA_LOG_LEVEL"))
         .unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(filter)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    // TESSERA_LOG_FORMAT=json: one JSON object per line, the event's fields at the top level and
+    // the request span (method, route, request_id) under "span".
+    if std::env::var("TESSERA_LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json")) {
+        logs.json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        logs.init();
+    }
 }
 
 /// One line of standard input, without its line ending.
@@ -96,6 +113,10 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Healthcheck { url: Some(url) } = &cli.command {
+        // An explicit URL needs no configuration: the probe works even where none loads.
+        return healthcheck(url).await;
+    }
     let listen = match &cli.command {
         Command::Serve { listen } => listen.clone(),
         _ => None,
@@ -119,6 +140,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::CheckConfig => println!("{config:#?}"),
+        Command::Healthcheck { .. } => {
+            healthcheck(&tessera::healthcheck::url_for_listen(&config.listen)).await?
+        }
         Command::Token(TokenCommand::Purge) => {
             let app = App::new(config).await?;
             let purged = tessera::purge_expired(&app).await?;
@@ -127,6 +151,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(command) => user_command(App::new(config).await?, command).await?,
     }
     Ok(())
+}
+
+/// One line either way: `ready` on standard output, or the reason as the error.
+async fn healthcheck(url: &str) -> anyhow::Result<()> {
+    match tessera::healthcheck::probe(url).await? {
+        200 => {
+            println!("ready: {url} answered 200");
+            Ok(())
+        }
+        status => anyhow::bail!("not ready: {url} answered {status}"),
+    }
 }
 
 async fn user_command(app: App, command: UserCommand) -> anyhow::Result<()> {

@@ -2,4 +2,5 @@
 pub mod acl;
 pub mod password;
 pub mod service;
+pub mod throttle;
 pub mod token;

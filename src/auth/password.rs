@@ -23,6 +23,8 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
     dummy_hash: Arc<str>,
+    /// Where the time of each Argon2 computation goes (the metrics' histogram), when set.
+    timing: Option<prometheus_client::metrics::histogram::Histogram>,
 }
 
 fn argon2() -> Argon2<'static> {
@@ -55,7 +57,17 @@ impl PasswordHasher {
         Ok(PasswordHasher {
             permits: Arc::new(Semaphore::new(cores)),
             dummy_hash: dummy_hash.into(),
+            timing: None,
         })
+    }
+
+    /// Records the time of every hash and verification into `histogram` (seconds).
+    pub fn with_timing(
+        mut self,
+        histogram: prometheus_client::metrics::histogram::Histogram,
+    ) -> Self {
+        self.timing = Some(histogram);
+        self
     }
 
     async fn run_blocking<T: Send + 'static>(
@@ -63,7 +75,16 @@ impl PasswordHasher {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> anyhow::Result<T> {
         let _permit = self.permits.acquire().await?;
-        Ok(tokio::task::spawn_blocking(work).await?)
+        let timing = self.timing.clone();
+        Ok(tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let result = work();
+            if let Some(histogram) = timing {
+                histogram.observe(started.elapsed().as_secs_f64());
+            }
+            result
+        })
+        .await?)
     }
 
     pub async fn hash(&self, password: &str) -> anyhow::Result<String> {

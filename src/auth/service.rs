@@ -57,6 +57,20 @@ impl App {
         value: &str,
         client_id: &str,
     ) -> Result<(RefreshToken, User), AuthError> {
+        let redeemed = self.find_refresh_grant(value, client_id).await;
+        self.metrics.refresh_grant(match &redeemed {
+            Ok(_) => "success",
+            Err(AuthError::Failed) => "failed",
+            Err(_) => "error",
+        });
+        redeemed
+    }
+
+    async fn find_refresh_grant(
+        &self,
+        value: &str,
+        client_id: &str,
+    ) -> Result<(RefreshToken, User), AuthError> {
         let refresh = self
             .store
             .find_refresh_token(&token::digest(value))

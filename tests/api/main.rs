@@ -8,6 +8,7 @@ mod hardening;
 mod headers;
 mod hostile_input;
 mod lists;
+mod ops;
 mod policies;
 mod protected;
 mod purge;
