@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::auth::password::PasswordHasher;
+use crate::auth::throttle::{Throttle, ThrottlePolicy};
 use crate::auth::token::{Clock, RefreshKey};
+use crate::cache::TokenCache;
 use crate::config::Config;
 use crate::store::{Backend, NewPolicy, NewUser, Store};
 
@@ -17,6 +20,10 @@ pub struct App {
     pub clock: Clock,
     /// Counters and histograms, exposed on `metrics_listen` when set.
     pub metrics: crate::metrics::Metrics,
+    /// Failed-login counts (brute-force protection).
+    pub throttle: Throttle,
+    /// The optional validation cache.
+    pub cache: Option<TokenCache>,
 }
 
 pub type AppState = Arc<App>;
@@ -33,11 +40,18 @@ impl App {
         let app = App {
             hasher: PasswordHasher::new()?.with_timing(metrics.password_hash_histogram()),
             metrics,
-            config,
             store,
             refresh_key,
             top_tenant,
             clock: Clock,
+            throttle: Throttle::new(throttle_policy(&config)),
+            cache: (config.token_cache_size > 0).then(|| {
+                TokenCache::new(
+                    config.token_cache_size,
+                    Duration::from_secs(config.token_cache_ttl),
+                )
+            }),
+            config,
         };
         app.bootstrap().await?;
         Ok(app)
@@ -119,6 +133,16 @@ impl App {
         self.store.attach_policy(&user, &policy).await?;
         tracing::info!(username = %username, "bootstrap administrator ready");
         Ok(())
+    }
+}
+
+fn throttle_policy(config: &Config) -> ThrottlePolicy {
+    ThrottlePolicy {
+        login_failures: config.bruteforce_login_failures,
+        address_failures: config.bruteforce_address_failures,
+        base_delay: Duration::from_secs(config.bruteforce_base_delay),
+        max_delay: Duration::from_secs(config.bruteforce_max_delay),
+        forget_after: Duration::from_secs(config.bruteforce_forget_after),
     }
 }
 

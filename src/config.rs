@@ -22,6 +22,13 @@ pub const KEYS: &[&str] = &[
     "bootstrap_password",
     "token_secret",
     "metrics_listen",
+    "bruteforce_login_failures",
+    "bruteforce_address_failures",
+    "bruteforce_base_delay",
+    "bruteforce_max_delay",
+    "bruteforce_forget_after",
+    "token_cache_size",
+    "token_cache_ttl",
 ];
 
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
@@ -52,6 +59,20 @@ pub struct Config {
     /// Address of the Prometheus `/metrics` listener (e.g. `127.0.0.1:9498`); unset: no metrics
     /// listener. Never the public port.
     pub metrics_listen: Option<String>,
+    /// Failed logins of one login before its attempts get 429 (0: no per-login limit).
+    pub bruteforce_login_failures: u32,
+    /// Failed logins from one address before its attempts get 429 (0: no per-address limit).
+    pub bruteforce_address_failures: u32,
+    /// Seconds of the first delay; it doubles with each further failure…
+    pub bruteforce_base_delay: u64,
+    /// …up to this many seconds.
+    pub bruteforce_max_delay: u64,
+    /// Seconds without failures after which a count is forgotten.
+    pub bruteforce_forget_after: u64,
+    /// Token records kept in the in-process validation cache (0: no cache).
+    pub token_cache_size: u64,
+    /// Longest seconds a token stays cached (never past its expiry).
+    pub token_cache_ttl: u64,
 }
 
 impl Default for Config {
@@ -69,6 +90,13 @@ impl Default for Config {
             bootstrap_password: None,
             token_secret: None,
             metrics_listen: None,
+            bruteforce_login_failures: 5,
+            bruteforce_address_failures: 30,
+            bruteforce_base_delay: 1,
+            bruteforce_max_delay: 300,
+            bruteforce_forget_after: 900,
+            token_cache_size: 0,
+            token_cache_ttl: 60,
         }
     }
 }
@@ -93,6 +121,16 @@ impl fmt::Debug for Config {
             .field("bootstrap_password", &redact(&self.bootstrap_password))
             .field("token_secret", &redact(&self.token_secret))
             .field("metrics_listen", &self.metrics_listen)
+            .field("bruteforce_login_failures", &self.bruteforce_login_failures)
+            .field(
+                "bruteforce_address_failures",
+                &self.bruteforce_address_failures,
+            )
+            .field("bruteforce_base_delay", &self.bruteforce_base_delay)
+            .field("bruteforce_max_delay", &self.bruteforce_max_delay)
+            .field("bruteforce_forget_after", &self.bruteforce_forget_after)
+            .field("token_cache_size", &self.token_cache_size)
+            .field("token_cache_ttl", &self.token_cache_ttl)
             .finish()
     }
 }
@@ -186,6 +224,11 @@ impl Config {
         }
         if self.default_token_lifetime == 0 || self.default_token_lifetime > 315_360_000 {
             anyhow::bail!("invalid configuration: default_token_lifetime must be 1..=315360000");
+        }
+        if self.bruteforce_base_delay > self.bruteforce_max_delay {
+            anyhow::bail!(
+                "invalid configuration: bruteforce_base_delay must not exceed bruteforce_max_delay"
+            );
         }
         if self.token_cleanup_interval == 0 {
             anyhow::bail!("invalid configuration: token_cleanup_interval must be at least 1");

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod healthcheck;
 pub mod http;
@@ -99,6 +100,9 @@ impl RunningServer {
                 }
             })
         });
+        // Other instances' revocations reach this one's validation cache through PostgreSQL.
+        let follower = (state.cache.is_some() && state.store.backend() == store::Backend::Postgres)
+            .then(|| tokio::spawn(cache::follow_invalidations(state.clone())));
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
         let server = tokio::spawn(async move {
@@ -116,7 +120,11 @@ impl RunningServer {
         Ok(RunningServer {
             local_addr,
             metrics_addr,
-            tasks: [server, purger].into_iter().chain(metrics).collect(),
+            tasks: [server, purger]
+                .into_iter()
+                .chain(metrics)
+                .chain(follower)
+                .collect(),
             shutdown: Some(shutdown),
             stop_purge,
         })

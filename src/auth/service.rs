@@ -1,11 +1,14 @@
 //! The token rules of SPEC §2–§3: password and refresh-token grants, issuing, validating.
 //! No HTTP here: callers pass plain values and get domain errors.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::acl::{self, Holder};
 use super::token::{self, RefreshKey};
 use crate::app::App;
+use crate::cache::Invalidation;
 use crate::store::{IssueRequest, OfflineGrant, RefreshToken, StoreError, TokenRecord, User};
 
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +158,9 @@ impl App {
             .issue_token(&request)
             .await?
             .ok_or_else(|| AuthError::TooManySessions(user.uuid.clone()))?;
+        if issued.sessions_revoked > 0 {
+            self.invalidate(Invalidation::User(user.uuid.clone())).await;
+        }
         let refresh_token = issued
             .refresh_token_uuid
             .map(|uuid| self.refresh_key.value_for(&uuid));
@@ -176,10 +182,32 @@ impl App {
     }
 
     /// The live access token with this value. Refresh tokens live elsewhere and never match.
-    pub async fn validate(&self, value: &str) -> Result<Option<TokenRecord>, StoreError> {
-        self.store
-            .find_token(&token::digest(value), self.clock.now_micros())
-            .await
+    /// With the cache on, a hit costs no database round trip; a miss fills it.
+    pub async fn validate(&self, value: &str) -> Result<Option<Arc<TokenRecord>>, StoreError> {
+        let digest = token::digest(value);
+        let now = self.clock.now_micros();
+        let Some(cache) = &self.cache else {
+            return Ok(self.store.find_token(&digest, now).await?.map(Arc::new));
+        };
+        if let Some(record) = cache.get(&digest, now) {
+            return Ok(Some(record));
+        }
+        let generation = cache.generation();
+        let record = self.store.find_token(&digest, now).await?.map(Arc::new);
+        if let Some(record) = &record {
+            cache.insert(digest, record.clone(), generation);
+        }
+        Ok(record)
+    }
+
+    /// Makes tokens stop validating at once here and, on PostgreSQL, on every instance.
+    pub async fn invalidate(&self, invalidation: Invalidation) {
+        if let Some(cache) = &self.cache {
+            cache.apply(&invalidation);
+        }
+        if let Err(error) = self.store.notify_invalidation(&invalidation.encode()).await {
+            tracing::warn!(%error, "could not notify other instances of an invalidation");
+        }
     }
 
     pub fn refresh_key(&self) -> &RefreshKey {

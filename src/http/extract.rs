@@ -73,7 +73,7 @@ pub fn user_agent(headers: &HeaderMap) -> String {
 #[derive(Debug)]
 pub struct Caller {
     pub token: String,
-    pub record: TokenRecord,
+    pub record: std::sync::Arc<TokenRecord>,
 }
 
 impl Caller {

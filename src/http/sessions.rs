@@ -10,6 +10,7 @@ use super::extract::{authorize, list_params, query_pairs, Segments};
 use super::users::existing_user;
 use crate::app::{App, AppState};
 use crate::auth::token::format_rfc3339;
+use crate::cache::Invalidation;
 use crate::store::{Session, SESSION_ORDER};
 
 fn session_json(session: &Session) -> Value {
@@ -58,6 +59,7 @@ pub async fn delete(
     let uuid = path.uuid(0)?;
     authorize(&app, &headers, &format!("auth.sessions.{uuid}.delete")).await?;
     app.store.delete_session(&uuid, None).await?;
+    app.invalidate(Invalidation::Session(uuid)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -97,5 +99,6 @@ pub async fn delete_for_user(
     app.store
         .delete_session(&session_uuid, Some(&user_uuid))
         .await?;
+    app.invalidate(Invalidation::Session(session_uuid)).await;
     Ok(StatusCode::NO_CONTENT)
 }

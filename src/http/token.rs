@@ -1,6 +1,7 @@
 //! `/token`: issue (password or refresh-token grant), validate, describe, revoke, check scopes.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -18,6 +19,7 @@ use crate::app::{App, AppState};
 use crate::auth::password::MAX_PASSWORD_BYTES;
 use crate::auth::service::{token_grants, AuthError, ClientContext, Issued};
 use crate::auth::token::{self, format_local, format_utc, MAX_EXPIRATION};
+use crate::cache::Invalidation;
 use crate::store::TokenRecord;
 
 /// The POST /token body, checked.
@@ -210,6 +212,20 @@ pub async fn create(
         .expiration
         .unwrap_or(app.config.default_token_lifetime as i64);
 
+    // Brute-force protection: the login (password grant) and the address are held back after
+    // repeated failures, before any hashing.
+    let password_login = match (&request.refresh_token, &request.client_id) {
+        (Some(_), Some(_)) => None,
+        _ => basic_credentials(&headers).map(|(login, _)| login),
+    };
+    if let Err(wait) = app
+        .throttle
+        .check(password_login.as_deref(), &ctx.remote_addr)
+    {
+        tracing::info!(login = ?password_login, remote_addr = %ctx.remote_addr, "login held back");
+        return Ok(too_many_attempts(wait));
+    }
+
     let (issued, login) = match (&request.refresh_token, &request.client_id) {
         (Some(refresh_token), Some(client_id)) => {
             let outcome = async {
@@ -245,10 +261,15 @@ pub async fn create(
         Err(error) => {
             if matches!(error, AuthError::Failed) {
                 tracing::info!(login = %login, remote_addr = %ctx.remote_addr, "login failed");
+                app.throttle
+                    .failure(password_login.as_deref(), &ctx.remote_addr);
             }
             return Err(from_auth_error(error));
         }
     };
+    if let Some(login) = &password_login {
+        app.throttle.success(login, &ctx.remote_addr);
+    }
     tracing::info!(
         login = %login,
         remote_addr = %ctx.remote_addr,
@@ -276,12 +297,26 @@ fn token_in_path(path: Result<Segments, ApiError>) -> Result<String, TokenError>
         .ok_or_else(TokenError::no_such_token)
 }
 
+/// 429 with `Retry-After` (whole seconds, at least 1) for a held-back login or address.
+fn too_many_attempts(wait: std::time::Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = TokenError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many failed attempts: retry later",
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert("retry-after", HeaderValue::from(seconds.max(1)));
+    response
+}
+
 /// Looks up a token and applies the optional `scope` and `tenant` checks, in that order.
 async fn checked_token(
     app: &App,
     value: &str,
     query: Option<&str>,
-) -> Result<TokenRecord, TokenError> {
+) -> Result<Arc<TokenRecord>, TokenError> {
     let record = app
         .validate(value)
         .await?
@@ -334,7 +369,10 @@ pub async fn revoke(
     path: Result<Segments, ApiError>,
 ) -> Result<Json<Value>, TokenError> {
     let value = token_in_path(path)?;
-    app.store.revoke_token(&token::digest(&value)).await?;
+    let digest = token::digest(&value);
+    app.store.revoke_token(&digest).await?;
+    app.invalidate(Invalidation::Token(hex::encode(digest)))
+        .await;
     Ok(Json(json!({"data": {"message": "success"}})))
 }
 

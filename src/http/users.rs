@@ -13,6 +13,7 @@ use super::extract::{
 };
 use crate::app::{App, AppState};
 use crate::auth::password::MAX_PASSWORD_BYTES;
+use crate::cache::Invalidation;
 use crate::store::{NewUser, StoreError, User, UserUpdate, USER_FILTERS, USER_ORDER};
 
 const PURPOSES: &[&str] = &["user", "internal", "external_api"];
@@ -208,6 +209,7 @@ pub async fn update(
     {
         return Err(ApiError::unknown_user(&uuid));
     }
+    app.invalidate(Invalidation::User(uuid.clone())).await;
     Ok(Json(user_json(&existing_user(&app, &uuid).await?)))
 }
 
@@ -222,6 +224,7 @@ pub async fn delete(
     if !app.store.delete_user(&uuid).await? {
         return Err(ApiError::unknown_user(&uuid));
     }
+    app.invalidate(Invalidation::User(uuid)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -262,5 +265,6 @@ pub async fn change_password(
     }
     let hash = app.hasher.hash(&new_password).await?;
     app.store.set_password(&uuid, &hash).await?;
+    app.invalidate(Invalidation::User(uuid)).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -27,6 +27,9 @@ pub use users::{USER_FILTERS, USER_ORDER};
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
+/// The PostgreSQL NOTIFY channel carrying validation-cache invalidations between instances.
+pub const INVALIDATION_CHANNEL: &str = "tessera_invalidation";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique constraint refused the write (the constraint's name).
@@ -212,6 +215,18 @@ impl Store {
         let turn = self.writer_turn().await;
         let tx = self.pool.begin().await?;
         Ok(WriteTx { tx, _turn: turn })
+    }
+
+    /// Tells every instance listening on PostgreSQL that tokens stopped being valid (no-op on SQLite).
+    pub async fn notify_invalidation(&self, payload: &str) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(INVALIDATION_CHANNEL)
+                .bind(payload)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     /// True when the database answers.

@@ -3,6 +3,8 @@
 mod common;
 
 mod acl;
+mod bruteforce;
+mod cache;
 mod cli;
 mod hardening;
 mod headers;
