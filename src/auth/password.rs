@@ -4,12 +4,14 @@
 //! queues here instead of starving the executor that serves token validation. An unknown login is
 //! verified against a dummy hash, so it costs the same time as a wrong password.
 
-use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use prometheus_client::metrics::histogram::Histogram;
+use tokio::sync::oneshot;
 
 /// OWASP's minimum for Argon2id: 19 MiB, 2 passes, 1 lane.
 const MEMORY_KIB: u32 = 19 * 1024;
@@ -19,12 +21,31 @@ const LANES: u32 = 1;
 /// Longest password accepted; longer ones are refused before any hashing.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
+/// Hashes waiting for a worker, per core; past that, callers are told to come back later.
+const QUEUE_PER_CORE: usize = 32;
+
+/// Nice value of the hashing threads: idle cores still hash at full speed, but a busy machine
+/// serves token validation first.
+const WORKER_NICENESS: i32 = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every worker is busy and the queue is full: retry shortly.
+    #[error("password hashing is saturated")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed pool of hashing threads (one per core) fed through a bounded queue.
 #[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    jobs: SyncSender<Job>,
     dummy_hash: Arc<str>,
     /// Where the time of each Argon2 computation goes (the metrics' histogram), when set.
-    timing: Option<prometheus_client::metrics::histogram::Histogram>,
+    timing: Option<Histogram>,
 }
 
 fn argon2() -> Argon2<'static> {
@@ -32,11 +53,12 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-fn hash_now(password: &str) -> Result<String, argon2::password_hash::Error> {
+fn hash_now(password: &str) -> Result<String, HashError> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(argon2()
-        .hash_password(password.as_bytes(), &salt)?
-        .to_string())
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| HashError::Failed(e.to_string()))
 }
 
 /// Constant-time verification (the argon2 crate compares digests with `subtle`).
@@ -49,62 +71,121 @@ fn verify_now(password: &str, hash: &str) -> bool {
     }
 }
 
+/// glibc keeps freed 19 MiB Argon2 blocks in its arenas once its adaptive mmap threshold has
+/// grown past them, so resident memory only ever rises. A fixed threshold hands such blocks
+/// back to the kernel on free.
+fn return_large_blocks_to_the_kernel() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        // SAFETY: mallopt only adjusts allocator tuning; it is safe to call at any time.
+        ONCE.call_once(|| unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+        });
+    }
+}
+
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on the calling thread's id has no memory effects.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WORKER_NICENESS);
+    }
+}
+
+fn spawn_workers(count: usize, jobs: Receiver<Job>) -> std::io::Result<()> {
+    let jobs = Arc::new(Mutex::new(jobs));
+    for index in 0..count {
+        let jobs = jobs.clone();
+        std::thread::Builder::new()
+            .name(format!("argon2-{index}"))
+            .spawn(move || {
+                lower_this_threads_priority();
+                loop {
+                    // The pool ends when every PasswordHasher (every sender) is gone.
+                    let job = match jobs.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            })?;
+    }
+    Ok(())
+}
+
 impl PasswordHasher {
+    /// One hashing thread per core.
     pub fn new() -> anyhow::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::with_pool(cores, cores * QUEUE_PER_CORE)
+    }
+
+    /// `workers` hashing threads and at most `queue` hashes waiting for them.
+    pub fn with_pool(workers: usize, queue: usize) -> anyhow::Result<Self> {
+        return_large_blocks_to_the_kernel();
+        let (sender, receiver) = sync_channel(queue);
+        spawn_workers(workers, receiver)?;
         let dummy_hash = hash_now("tessera-dummy-password")
             .map_err(|e| anyhow::anyhow!("argon2 self-test failed: {e}"))?;
         Ok(PasswordHasher {
-            permits: Arc::new(Semaphore::new(cores)),
+            jobs: sender,
             dummy_hash: dummy_hash.into(),
             timing: None,
         })
     }
 
     /// Records the time of every hash and verification into `histogram` (seconds).
-    pub fn with_timing(
-        mut self,
-        histogram: prometheus_client::metrics::histogram::Histogram,
-    ) -> Self {
+    pub fn with_timing(mut self, histogram: Histogram) -> Self {
         self.timing = Some(histogram);
         self
     }
 
-    async fn run_blocking<T: Send + 'static>(
+    /// Runs `work` on a hashing thread; `Busy` at once when the queue is full.
+    async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let _permit = self.permits.acquire().await?;
+    ) -> Result<T, HashError> {
+        let (done, result) = oneshot::channel();
         let timing = self.timing.clone();
-        Ok(tokio::task::spawn_blocking(move || {
+        let job: Job = Box::new(move || {
             let started = std::time::Instant::now();
-            let result = work();
+            let outcome = work();
             if let Some(histogram) = timing {
                 histogram.observe(started.elapsed().as_secs_f64());
             }
-            result
-        })
-        .await?)
+            let _ = done.send(outcome);
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(HashError::Busy),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(HashError::Failed("hashing threads stopped".into()))
+            }
+        }
+        result
+            .await
+            .map_err(|_| HashError::Failed("hashing thread failed".into()))
     }
 
-    pub async fn hash(&self, password: &str) -> anyhow::Result<String> {
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
         let password = password.to_owned();
-        self.run_blocking(move || hash_now(&password))
-            .await?
-            .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
+        self.run(move || hash_now(&password)).await?
     }
 
     /// Verifies `password` against `hash`; with no hash (unknown login, user without password)
     /// it spends the same time on the dummy hash and answers false.
-    pub async fn verify(&self, password: &str, hash: Option<&str>) -> anyhow::Result<bool> {
+    pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, HashError> {
         let password = password.to_owned();
         let (hash, real) = match hash {
             Some(hash) => (hash.to_owned(), true),
             None => (self.dummy_hash.to_string(), false),
         };
-        let matched = self
-            .run_blocking(move || verify_now(&password, &hash))
-            .await?;
+        let matched = self.run(move || verify_now(&password, &hash)).await?;
         Ok(matched && real)
     }
 }

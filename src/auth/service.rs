@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::acl::{self, Holder};
+use super::password::HashError;
 use super::token::{self, RefreshKey};
 use crate::app::App;
 use crate::cache::Invalidation;
@@ -18,10 +19,22 @@ pub enum AuthError {
     Failed,
     #[error("user {0} has exceeded the maximum number of active sessions")]
     TooManySessions(String),
+    /// Password hashing is saturated: come back shortly.
+    #[error("password hashing is saturated")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<HashError> for AuthError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy => AuthError::Busy,
+            HashError::Failed(message) => AuthError::Internal(anyhow::anyhow!(message)),
+        }
+    }
 }
 
 /// Where a request comes from, recorded on the session and token.

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::auth::password::HashError;
 use crate::store::StoreError;
 
 fn now_epoch() -> f64 {
@@ -18,6 +19,8 @@ fn now_epoch() -> f64 {
 pub struct TokenError {
     pub status: StatusCode,
     pub reason: String,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 impl TokenError {
@@ -25,6 +28,7 @@ impl TokenError {
         TokenError {
             status,
             reason: reason.into(),
+            retry_after: None,
         }
     }
 
@@ -48,7 +52,13 @@ impl IntoResponse for TokenError {
             "timestamp": [now_epoch()],
             "status_code": self.status.as_u16(),
         });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -201,6 +211,19 @@ impl From<anyhow::Error> for ApiError {
             "internal-error",
             "Internal server error",
         )
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Password hashing is saturated: retry shortly",
+            ),
+            HashError::Failed(message) => anyhow::anyhow!(message).into(),
+        }
     }
 }
 

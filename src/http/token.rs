@@ -182,6 +182,13 @@ fn from_auth_error(error: AuthError) -> TokenError {
             StatusCode::TOO_MANY_REQUESTS,
             format!("User {uuid} has exceeded the maximum number of active sessions"),
         ),
+        AuthError::Busy => TokenError {
+            retry_after: Some(1),
+            ..TokenError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Password hashing is saturated: retry shortly",
+            )
+        },
         AuthError::Store(error) => error.into(),
         AuthError::Internal(error) => error.into(),
     }
@@ -300,15 +307,14 @@ fn token_in_path(path: Result<Segments, ApiError>) -> Result<String, TokenError>
 /// 429 with `Retry-After` (whole seconds, at least 1) for a held-back login or address.
 fn too_many_attempts(wait: std::time::Duration) -> Response {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let mut response = TokenError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "Too many failed attempts: retry later",
-    )
-    .into_response();
-    response
-        .headers_mut()
-        .insert("retry-after", HeaderValue::from(seconds.max(1)));
-    response
+    TokenError {
+        retry_after: Some(seconds.max(1)),
+        ..TokenError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed attempts: retry later",
+        )
+    }
+    .into_response()
 }
 
 /// Looks up a token and applies the optional `scope` and `tenant` checks, in that order.
