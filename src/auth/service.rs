@@ -95,7 +95,7 @@ impl App {
             .ok_or(AuthError::Failed)?;
         let user = self
             .store
-            .get_user(&refresh.user_uuid)
+            .get_user_for_token(&refresh.user_uuid)
             .await?
             .filter(|u| u.enabled)
             .ok_or(AuthError::Failed)?;

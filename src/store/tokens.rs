@@ -142,11 +142,14 @@ impl Store {
                     .execute(&mut *w.tx)
                     .await?;
             }
+            // Counting stops at the limit: a user's thousands of tokens cost no more than `limit`.
             let live: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM tokens WHERE auth_id = $1 AND expires_at > $2",
+                "SELECT COUNT(*) FROM (SELECT 1 FROM tokens WHERE auth_id = $1 AND expires_at > $2 \
+                 LIMIT $3) AS live",
             )
             .bind(&request.user_uuid)
             .bind(request.issued_at)
+            .bind(limit)
             .fetch_one(&mut *w.tx)
             .await?;
             if live >= limit {

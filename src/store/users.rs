@@ -149,6 +149,15 @@ impl Store {
         }
     }
 
+    /// The user without its e-mail addresses: all a token needs.
+    pub async fn get_user_for_token(&self, uuid: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE uuid = $1"))
+            .bind(uuid)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| user_from_row(&row)).transpose()
+    }
+
     pub async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE username_key = $1"
