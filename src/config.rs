@@ -29,6 +29,8 @@ pub const KEYS: &[&str] = &[
     "bruteforce_forget_after",
     "token_cache_size",
     "token_cache_ttl",
+    "cors_enabled",
+    "cors_allow_origins",
 ];
 
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
@@ -73,6 +75,10 @@ pub struct Config {
     pub token_cache_size: u64,
     /// Longest seconds a token stays cached (never past its expiry).
     pub token_cache_ttl: u64,
+    /// Answer CORS preflights and add CORS headers, as wazo-auth does.
+    pub cors_enabled: bool,
+    /// `*` or a comma-separated list of allowed origins.
+    pub cors_allow_origins: String,
 }
 
 impl Default for Config {
@@ -97,6 +103,8 @@ impl Default for Config {
             bruteforce_forget_after: 900,
             token_cache_size: 0,
             token_cache_ttl: 60,
+            cors_enabled: true,
+            cors_allow_origins: "*".into(),
         }
     }
 }
@@ -131,6 +139,8 @@ impl fmt::Debug for Config {
             .field("bruteforce_forget_after", &self.bruteforce_forget_after)
             .field("token_cache_size", &self.token_cache_size)
             .field("token_cache_ttl", &self.token_cache_ttl)
+            .field("cors_enabled", &self.cors_enabled)
+            .field("cors_allow_origins", &self.cors_allow_origins)
             .finish()
     }
 }
@@ -165,6 +175,7 @@ const TEXT_KEYS: &[&str] = &[
     "bootstrap_password",
     "token_secret",
     "metrics_listen",
+    "cors_allow_origins",
 ];
 
 /// The text keys set in the environment. wazo deployments set `XIVO_UUID`; `TESSERA_XIVO_UUID` wins.

@@ -153,6 +153,10 @@ impl PasswordHasher {
         let (done, result) = oneshot::channel();
         let timing = self.timing.clone();
         let job: Job = Box::new(move || {
+            // The request gave up (client gone, timeout): spend no hash on it.
+            if done.is_closed() {
+                return;
+            }
             let started = std::time::Instant::now();
             let outcome = work();
             if let Some(histogram) = timing {

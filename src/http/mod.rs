@@ -17,6 +17,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, head, post, put};
 use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::app::AppState;
 use error::ApiError;
@@ -101,7 +102,8 @@ async fn method_not_allowed() -> impl IntoResponse {
 
 /// The whole service, ready to serve (tests start it on 127.0.0.1:0).
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let cors = cors(&state.config);
+    let router = Router::new()
         .nest("/0.1", api())
         .nest("/api/auth/0.1", api())
         .route("/health/live", get(health::live))
@@ -119,5 +121,49 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
             tower_http::request_id::MakeRequestUuid,
         ))
-        .with_state(state)
+        .with_state(state);
+    // Outside everything, so that preflights are answered before routing.
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// CORS as wazo-auth does it: any (or the configured) origin, the API's methods, and the headers
+/// its clients send.
+fn cors(config: &crate::config::Config) -> Option<CorsLayer> {
+    use axum::http::{header, HeaderName, HeaderValue, Method};
+    if !config.cors_enabled {
+        return None;
+    }
+    let origins = config.cors_allow_origins.trim();
+    let allow_origin = if origins == "*" {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .split(',')
+                .filter_map(|origin| HeaderValue::from_str(origin.trim()).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([
+                Method::GET,
+                Method::HEAD,
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("x-auth-token"),
+                HeaderName::from_static("wazo-tenant"),
+                HeaderName::from_static("wazo-session-type"),
+            ])
+            .expose_headers([HeaderName::from_static("wazo-sessions-revoked")]),
+    )
 }

@@ -133,15 +133,18 @@ impl Store {
     /// mobile rules of SPEC §2: all or nothing. `None`: the user is at its session limit.
     pub async fn issue_token(&self, request: &IssueRequest) -> StoreResult<Option<IssuedToken>> {
         let mut w = self.begin_write().await?;
+        // Logins of one user that count its sessions or replace its mobile refresh token are
+        // serialised on the user's row, so that concurrent ones cannot all pass the limit or each
+        // keep their own mobile token (SQLite writers are serialised by the store already).
+        let mobile_offline = request.mobile && request.offline.is_some();
+        if self.backend == Backend::Postgres && (request.session_limit.is_some() || mobile_offline)
+        {
+            sqlx::query("SELECT uuid FROM users WHERE uuid = $1 FOR UPDATE")
+                .bind(&request.user_uuid)
+                .execute(&mut *w.tx)
+                .await?;
+        }
         if let Some(limit) = request.session_limit {
-            // Count under a lock on the user, so that concurrent logins cannot all pass the
-            // check (SQLite writers are already serialised by the store).
-            if self.backend == Backend::Postgres {
-                sqlx::query("SELECT uuid FROM users WHERE uuid = $1 FOR UPDATE")
-                    .bind(&request.user_uuid)
-                    .execute(&mut *w.tx)
-                    .await?;
-            }
             // Counting stops at the limit: a user's thousands of tokens cost no more than `limit`.
             let live: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM tokens WHERE auth_id = $1 AND expires_at > $2 \

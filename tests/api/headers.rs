@@ -37,3 +37,57 @@ async fn token_responses_are_not_cacheable(store: Store) {
 }
 
 both_stores!(token_responses_are_not_cacheable);
+
+async fn cors_preflights_are_answered_like_wazo_auth(store: Store) {
+    let srv = common::start(store).await;
+    let preflight = srv
+        .request(reqwest::Method::OPTIONS, "/token")
+        .header("Origin", "https://app.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type, wazo-session-type",
+        )
+        .send()
+        .await
+        .expect("request");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let headers = preflight.headers();
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    let allowed = headers["access-control-allow-headers"]
+        .to_str()
+        .expect("ascii")
+        .to_ascii_lowercase();
+    for header in [
+        "content-type",
+        "authorization",
+        "x-auth-token",
+        "wazo-tenant",
+        "wazo-session-type",
+    ] {
+        assert!(allowed.contains(header), "{header} in {allowed}");
+    }
+    let plain = srv
+        .request(reqwest::Method::HEAD, "/status")
+        .header("Origin", "https://app.example")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(plain.headers()["access-control-allow-origin"], "*");
+}
+
+async fn cors_can_be_turned_off(store: Store) {
+    let srv = common::start_with(store, |c| c.cors_enabled = false).await;
+    let plain = srv
+        .request(reqwest::Method::HEAD, "/status")
+        .header("Origin", "https://app.example")
+        .send()
+        .await
+        .expect("request");
+    assert!(plain.headers().get("access-control-allow-origin").is_none());
+}
+
+both_stores!(
+    cors_preflights_are_answered_like_wazo_auth,
+    cors_can_be_turned_off
+);

@@ -112,3 +112,56 @@ async fn concurrent_logins_respect_the_session_limit(store: Store) {
     assert!(ok <= 2, "{ok} sessions opened with a limit of 2");
     assert!(ok >= 1, "at least one login succeeds");
 }
+
+async fn concurrent_mobile_logins_leave_one_mobile_refresh_token(store: Store) {
+    let srv = common::start(store).await;
+    let tasks: Vec<_> = (0..6)
+        .map(|n| {
+            let builder = srv
+                .client
+                .post(srv.url("/token"))
+                .header("Authorization", basic(ADMIN_USERNAME, ADMIN_PASSWORD))
+                .header("Wazo-Session-Type", "mobile")
+                .json(&json!({"access_type": "offline", "client_id": format!("phone-{}", n % 3)}));
+            tokio::spawn(async move { builder.send().await.expect("request").status().as_u16() })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("join"), 200, "concurrent mobile login");
+    }
+    let admin = srv.admin_token().await;
+    let mobile = srv.get("/users/me/tokens?mobile=true", &admin).await;
+    assert_eq!(mobile.body["filtered"], json!(1), "{}", mobile.text);
+}
+
+async fn concurrent_refresh_grants_all_succeed(store: Store) {
+    let srv = common::start(store).await;
+    let data = srv
+        .login_ok(
+            ADMIN_USERNAME,
+            ADMIN_PASSWORD,
+            json!({"access_type": "offline", "client_id": "parallel"}),
+        )
+        .await;
+    let refresh = data["refresh_token"].as_str().expect("refresh token");
+    let results = burst(
+        &srv,
+        12,
+        Method::POST,
+        "/token",
+        &[],
+        json!({"refresh_token": refresh, "client_id": "parallel"}),
+    )
+    .await;
+    let mut tokens = std::collections::HashSet::new();
+    for (status, body) in &results {
+        assert_eq!(*status, 200, "concurrent refresh grant: {body}");
+        tokens.insert(body["data"]["token"].as_str().expect("token").to_string());
+    }
+    assert_eq!(tokens.len(), 12, "every grant gets its own access token");
+}
+
+both_stores!(
+    concurrent_mobile_logins_leave_one_mobile_refresh_token,
+    concurrent_refresh_grants_all_succeed
+);
