@@ -88,6 +88,18 @@ async fn openapi() -> impl IntoResponse {
     )
 }
 
+/// A list answer: `{total, filtered, items}`.
+fn list_json<T>(
+    page: &crate::store::Page<T>,
+    item: fn(&T) -> serde_json::Value,
+) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "total": page.total,
+        "filtered": page.filtered,
+        "items": page.items.iter().map(item).collect::<Vec<_>>(),
+    }))
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found()
 }

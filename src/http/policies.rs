@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::{authorize, json_object, list_params, query_pairs, Caller, Fields, Segments};
+use super::list_json;
 use super::users::existing_user;
 use crate::app::{App, AppState};
 use crate::store::{NewPolicy, Policy, StoreError, POLICY_ORDER};
@@ -145,11 +146,7 @@ pub async fn list(
     authorize(&app, &headers, "auth.policies.read").await?;
     let params = list_params(&query_pairs(query.as_deref()), POLICY_ORDER)?;
     let page = app.store.list_policies(&params).await?;
-    Ok(Json(json!({
-        "total": page.total,
-        "filtered": page.filtered,
-        "items": page.items.iter().map(policy_json).collect::<Vec<_>>(),
-    })))
+    Ok(list_json(&page, policy_json))
 }
 
 /// GET /policies/{uuid}

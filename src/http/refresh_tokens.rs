@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::{acl_word, authorize, list_params, query_bool, query_pairs, Segments};
+use super::list_json;
 use super::users::existing_user;
 use crate::app::{App, AppState};
 use crate::auth::token::format_rfc3339;
@@ -36,11 +37,7 @@ async fn page(
         .store
         .list_refresh_tokens(user_uuid, mobile, &params)
         .await?;
-    Ok(Json(json!({
-        "total": page.total,
-        "filtered": page.filtered,
-        "items": page.items.iter().map(refresh_token_json).collect::<Vec<_>>(),
-    })))
+    Ok(list_json(&page, refresh_token_json))
 }
 
 /// GET /tokens

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::extract::{authorize, list_params, query_pairs, Segments};
+use super::list_json;
 use super::users::existing_user;
 use crate::app::{App, AppState};
 use crate::auth::token::format_rfc3339;
@@ -33,11 +34,7 @@ async fn page(
 ) -> Result<Json<Value>, ApiError> {
     let params = list_params(&query_pairs(query), SESSION_ORDER)?;
     let page = app.store.list_sessions(user_uuid, &params).await?;
-    Ok(Json(json!({
-        "total": page.total,
-        "filtered": page.filtered,
-        "items": page.items.iter().map(session_json).collect::<Vec<_>>(),
-    })))
+    Ok(list_json(&page, session_json))
 }
 
 /// GET /sessions

@@ -11,6 +11,7 @@ use super::error::ApiError;
 use super::extract::{
     authorize, json_object, list_params, query_pairs, query_value, Fields, Segments,
 };
+use super::list_json;
 use crate::app::{App, AppState};
 use crate::auth::password::MAX_PASSWORD_BYTES;
 use crate::cache::Invalidation;
@@ -157,11 +158,7 @@ pub async fn list(
         .filter_map(|column| query_value(&pairs, column).map(|value| (*column, value)))
         .collect();
     let page = app.store.list_users(&filters, &params).await?;
-    Ok(Json(json!({
-        "total": page.total,
-        "filtered": page.filtered,
-        "items": page.items.iter().map(user_json).collect::<Vec<_>>(),
-    })))
+    Ok(list_json(&page, user_json))
 }
 
 /// GET /users/{uuid}

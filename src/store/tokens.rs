@@ -134,12 +134,13 @@ impl Store {
     pub async fn issue_token(&self, request: &IssueRequest) -> StoreResult<Option<IssuedToken>> {
         let mut w = self.begin_write().await?;
         // Logins of one user that count its sessions or replace its mobile refresh token are
-        // serialised on the user's row, so that concurrent ones cannot all pass the limit or each
+        // serialised per user, so that concurrent ones cannot all pass the limit or each
         // keep their own mobile token (SQLite writers are serialised by the store already).
         let mobile_offline = request.mobile && request.offline.is_some();
         if self.backend == Backend::Postgres && (request.session_limit.is_some() || mobile_offline)
         {
-            sqlx::query("SELECT uuid FROM users WHERE uuid = $1 FOR UPDATE")
+            // An advisory lock: unlike FOR UPDATE it writes nothing to the user's row.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
                 .bind(&request.user_uuid)
                 .execute(&mut *w.tx)
                 .await?;
