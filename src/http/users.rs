@@ -172,7 +172,8 @@ pub async fn get(
     Ok(Json(user_json(&existing_user(&app, &uuid).await?)))
 }
 
-/// PUT /users/{uuid}: replaces username, names, purpose, enabled, authentication method.
+/// PUT /users/{uuid}: sets username, names, purpose, enabled, authentication method (absent
+/// fields keep their value).
 /// Disabling a user ends its sessions.
 pub async fn update(
     State(app): State<AppState>,
@@ -185,14 +186,22 @@ pub async fn update(
     let body = json_object(body)?;
     let fields = Fields(&body);
     let current = existing_user(&app, &uuid).await?;
+    // An absent field keeps its value; an explicit null clears it.
+    let text = |key: &str, min: usize, current: Option<String>| -> Result<_, ApiError> {
+        if body.contains_key(key) {
+            fields.string(key, min, if key == "username" { 256 } else { 128 }, true)
+        } else {
+            Ok(current)
+        }
+    };
     let update = UserUpdate {
-        username: fields.string("username", 1, 256, true)?,
-        firstname: fields.string("firstname", 0, 128, true)?,
-        lastname: fields.string("lastname", 0, 128, true)?,
+        username: text("username", 1, current.username)?,
+        firstname: text("firstname", 0, current.firstname)?,
+        lastname: text("lastname", 0, current.lastname)?,
         purpose: fields
             .choice("purpose", PURPOSES)?
             .unwrap_or(current.purpose),
-        enabled: fields.boolean("enabled")?.unwrap_or(true),
+        enabled: fields.boolean("enabled")?.unwrap_or(current.enabled),
         authentication_method: fields
             .choice("authentication_method", AUTHENTICATION_METHODS)?
             .unwrap_or(current.authentication_method),

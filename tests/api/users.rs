@@ -25,6 +25,7 @@ both_stores!(
     get_user_and_unknown_user,
     list_users,
     update_user,
+    update_keeps_absent_fields_and_clears_nulls,
     delete_user,
     change_password_ends_sessions,
     change_password_with_wrong_old_password_fails,
@@ -244,6 +245,32 @@ async fn update_user(store: Store) {
     )
     .await;
     assert_api_error(&clash, 409, "renaming onto another username");
+}
+
+async fn update_keeps_absent_fields_and_clears_nulls(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let user = srv
+        .create_user_with(
+            &admin,
+            json!({"username": "yves", "firstname": "Yves", "lastname": "Y", "enabled": false}),
+        )
+        .await;
+    let uuid = s(&user["uuid"]);
+    let reply = put_user(&srv, &admin, &uuid, json!({"lastname": null})).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(
+        reply.body["username"],
+        json!("yves"),
+        "absent username kept"
+    );
+    assert_eq!(
+        reply.body["firstname"],
+        json!("Yves"),
+        "absent firstname kept"
+    );
+    assert_eq!(reply.body["lastname"], Value::Null, "explicit null clears");
+    assert_eq!(reply.body["enabled"], json!(false), "absent enabled kept");
 }
 
 async fn delete_user(store: Store) {
