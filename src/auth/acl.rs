@@ -5,6 +5,9 @@
 //! session uuid and `update`. Matching is dynamic programming over (pattern, input) positions, so
 //! a hostile entry such as `#a#a#a#a#b` costs O(pattern × input), never exponential time.
 
+/// Longest required access string considered; longer ones are never granted.
+pub const MAX_REQUIRED_LEN: usize = 2048;
+
 /// Who holds the ACL: fills the `me` and `my_session` words.
 #[derive(Clone, Copy, Debug)]
 pub struct Holder<'a> {
@@ -14,6 +17,10 @@ pub struct Holder<'a> {
 
 /// True when `acl` grants `required`: a positive entry matches it and no negative (`!`) entry does.
 pub fn grants(acl: &[String], required: &str, holder: Holder<'_>) -> bool {
+    // No real access string is this long; refusing it bounds the matcher's work per entry.
+    if required.len() > MAX_REQUIRED_LEN {
+        return false;
+    }
     let mut granted = false;
     for entry in acl {
         if let Some(negative) = entry.strip_prefix('!') {
@@ -193,9 +200,15 @@ mod tests {
     }
 
     #[test]
+    fn overlong_required_strings_are_never_granted() {
+        assert!(!check(&["#"], &"a".repeat(MAX_REQUIRED_LEN + 1)));
+        assert!(check(&["#"], &"a".repeat(MAX_REQUIRED_LEN)));
+    }
+
+    #[test]
     fn hostile_entries_stay_fast() {
         let entry = "#a".repeat(200) + "b";
-        let input = "a".repeat(5000);
+        let input = "a".repeat(MAX_REQUIRED_LEN);
         assert!(!check(&[&entry], &input));
     }
 }
