@@ -63,6 +63,17 @@ impl From<sqlx::Error> for StoreError {
             {
                 StoreError::Invalid(db.message().to_string())
             }
+            // PostgreSQL going away under a session: a connection exception (class 08),
+            // admin/crash shutdown or "cannot connect now" (57P01–57P03, what `pg_ctl stop` sends to
+            // open sessions), too many connections (53300). The database is unavailable, not broken.
+            sqlx::Error::Database(db)
+                if db.code().as_deref().is_some_and(|code| {
+                    (code.len() == 5 && code.starts_with("08"))
+                        || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+                }) =>
+            {
+                StoreError::Unavailable(db.message().to_string())
+            }
             sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
@@ -230,8 +241,13 @@ impl Store {
     }
 
     /// True when the database answers.
+    /// Bounded, so that health probes answer quickly while the database is away.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        let probe = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), probe).await,
+            Ok(Ok(_))
+        )
     }
 
     /// The value of a setting, created with `make` on first use (safe when instances race).

@@ -6,6 +6,7 @@ mod acl;
 mod bruteforce;
 mod cache;
 mod cli;
+mod db_faults;
 mod hardening;
 mod headers;
 mod hostile_input;
