@@ -5,11 +5,13 @@ pub mod extract;
 mod harden;
 mod health;
 mod logging;
+pub mod openapi;
 mod policies;
 mod refresh_tokens;
+mod schemas;
 mod sessions;
 mod status;
-mod token;
+pub mod token;
 mod users;
 
 use axum::extract::DefaultBodyLimit;
@@ -76,17 +78,48 @@ fn api() -> Router<AppState> {
             put(policies::attach).delete(policies::detach),
         )
         .route("/status", get(status::status))
-        .route("/api/api.yml", get(openapi))
+        .route("/api/api.yml", get(openapi::serve))
         .method_not_allowed_fallback(method_not_allowed)
 }
 
-/// The OpenAPI description of this API.
-async fn openapi() -> impl IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/yaml")],
-        include_str!("api.yml"),
-    )
-}
+/// Every (method, path) that `api()` serves, under both prefixes: the single list the tests hold
+/// the router (`openapi::tests`) and the OpenAPI description (`tests/api/openapi.rs`) to.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/token"),
+    ("HEAD", "/token/{token}"),
+    ("GET", "/token/{token}"),
+    ("DELETE", "/token/{token}"),
+    ("POST", "/token/{token}/scopes/check"),
+    ("GET", "/tokens"),
+    ("GET", "/users/me/tokens"),
+    ("DELETE", "/users/me/tokens/{client_id}"),
+    ("GET", "/users/{uuid}/tokens"),
+    ("DELETE", "/users/{uuid}/tokens/{client_id}"),
+    ("GET", "/sessions"),
+    ("DELETE", "/sessions/{uuid}"),
+    ("GET", "/users/{uuid}/sessions"),
+    ("DELETE", "/users/{uuid}/sessions/{session_uuid}"),
+    ("POST", "/users"),
+    ("GET", "/users"),
+    ("GET", "/users/{uuid}"),
+    ("PUT", "/users/{uuid}"),
+    ("DELETE", "/users/{uuid}"),
+    ("PUT", "/users/{uuid}/password"),
+    ("POST", "/policies"),
+    ("GET", "/policies"),
+    ("GET", "/policies/{uuid}"),
+    ("PUT", "/policies/{uuid}"),
+    ("DELETE", "/policies/{uuid}"),
+    ("PUT", "/policies/{uuid}/acl/{access}"),
+    ("DELETE", "/policies/{uuid}/acl/{access}"),
+    ("GET", "/users/{uuid}/policies"),
+    ("PUT", "/users/{uuid}/policies/{policy_uuid}"),
+    ("DELETE", "/users/{uuid}/policies/{policy_uuid}"),
+    ("GET", "/status"),
+    // axum answers HEAD on every GET route; the contract names this one.
+    ("HEAD", "/status"),
+    ("GET", "/api/api.yml"),
+];
 
 /// A list answer: `{total, filtered, items}`.
 fn list_json<T>(

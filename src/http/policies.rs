@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::extract::{authorize, json_object, list_params, query_pairs, Caller, Fields, Segments};
 use super::list_json;
+use super::schemas as doc;
 use super::users::existing_user;
 use crate::app::{App, AppState};
 use crate::store::{NewPolicy, Policy, StoreError, POLICY_ORDER};
@@ -96,6 +97,27 @@ fn read_name(fields: &Fields<'_>) -> Result<String, ApiError> {
 }
 
 /// POST /policies
+#[utoipa::path(
+    post,
+    path = "/policies",
+    tag = "policies",
+    operation_id = "createPolicy",
+    summary = "Create a policy",
+    description = "Required ACL: `auth.policies.create`\n\n\
+        Every ACL entry (other than negative `!` entries) must be granted by the caller's own \
+        token, or 401 `unauthorized-access`. Without a `slug`, one is derived from the name.",
+    security(("token" = [])),
+    params(doc::WazoTenant),
+    request_body(content = doc::PolicyCreate, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new policy", body = doc::Policy),
+        (status = 400, response = doc::InvalidData),
+        (status = 401, response = doc::Unauthorized),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn create(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -138,6 +160,24 @@ pub async fn create(
 }
 
 /// GET /policies
+#[utoipa::path(
+    get,
+    path = "/policies",
+    tag = "policies",
+    operation_id = "listPolicies",
+    summary = "List policies",
+    description = "Required ACL: `auth.policies.read`\n\n\
+        `order` is one of `name` (default), `slug`, `description`, `uuid`, `read_only`; `search` \
+        matches `name`, `slug` and `description`.",
+    security(("token" = [])),
+    params(doc::WazoTenant, doc::ListQuery, doc::PolicyOrder),
+    responses(
+        (status = 200, description = "Policies", body = doc::PolicyList),
+        (status = 400, response = doc::InvalidData),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn list(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -150,6 +190,22 @@ pub async fn list(
 }
 
 /// GET /policies/{uuid}
+#[utoipa::path(
+    get,
+    path = "/policies/{policy_uuid}",
+    tag = "policies",
+    operation_id = "getPolicy",
+    summary = "Get a policy",
+    description = "Required ACL: `auth.policies.{policy_uuid}.read`",
+    security(("token" = [])),
+    params(doc::PolicyUuidPath, doc::WazoTenant),
+    responses(
+        (status = 200, description = "The policy", body = doc::Policy),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::UnknownPolicy),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn get(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -177,6 +233,29 @@ fn refuse_read_only(policy: &Policy) -> Result<(), ApiError> {
 }
 
 /// PUT /policies/{uuid}: replaces name, description and ACL (the slug stays).
+#[utoipa::path(
+    put,
+    path = "/policies/{policy_uuid}",
+    tag = "policies",
+    operation_id = "updatePolicy",
+    summary = "Update a policy",
+    description = "Required ACL: `auth.policies.{policy_uuid}.update`\n\n\
+        Replaces name, description and ACL (the slug stays). Every entry added or removed must be \
+        granted by the caller's own token, or 401 `unauthorized-access`. A read-only policy is 403.",
+    security(("token" = [])),
+    params(doc::PolicyUuidPath, doc::WazoTenant),
+    request_body(content = doc::PolicyEdit, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated policy", body = doc::Policy),
+        (status = 400, response = doc::InvalidData),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::ReadOnlyPolicy),
+        (status = 404, response = doc::UnknownPolicy),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn update(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -215,6 +294,24 @@ pub async fn update(
 }
 
 /// DELETE /policies/{uuid}
+#[utoipa::path(
+    delete,
+    path = "/policies/{policy_uuid}",
+    tag = "policies",
+    operation_id = "deletePolicy",
+    summary = "Delete a policy",
+    description = "Required ACL: `auth.policies.{policy_uuid}.delete`\n\n\
+        A read-only policy is 403.",
+    security(("token" = [])),
+    params(doc::PolicyUuidPath, doc::WazoTenant),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::ReadOnlyPolicy),
+        (status = 404, response = doc::UnknownPolicy),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn delete(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -247,6 +344,25 @@ async fn edit_acl(
 }
 
 /// PUT /policies/{uuid}/acl/{access}
+#[utoipa::path(
+    put,
+    path = "/policies/{policy_uuid}/acl/{access}",
+    tag = "policies",
+    operation_id = "addPolicyAccess",
+    summary = "Add an ACL entry to a policy",
+    description = "Required ACL: `auth.policies.{policy_uuid}.update`\n\n\
+        The caller's own token must grant the entry (401 `unauthorized-access` otherwise). A \
+        read-only policy is 403.",
+    security(("token" = [])),
+    params(doc::PolicyUuidPath, doc::AccessPath, doc::WazoTenant),
+    responses(
+        (status = 204, description = "Added (or already there)"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::ReadOnlyPolicy),
+        (status = 404, response = doc::UnknownPolicy),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn add_access(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -256,6 +372,25 @@ pub async fn add_access(
 }
 
 /// DELETE /policies/{uuid}/acl/{access}
+#[utoipa::path(
+    delete,
+    path = "/policies/{policy_uuid}/acl/{access}",
+    tag = "policies",
+    operation_id = "removePolicyAccess",
+    summary = "Remove an ACL entry from a policy",
+    description = "Required ACL: `auth.policies.{policy_uuid}.update`\n\n\
+        The caller's own token must grant the entry (401 `unauthorized-access` otherwise). A \
+        read-only policy is 403.",
+    security(("token" = [])),
+    params(doc::PolicyUuidPath, doc::AccessPath, doc::WazoTenant),
+    responses(
+        (status = 204, description = "Removed (or was not there)"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, response = doc::ReadOnlyPolicy),
+        (status = 404, response = doc::UnknownPolicy),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn remove_access(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -265,6 +400,23 @@ pub async fn remove_access(
 }
 
 /// GET /users/{uuid}/policies
+#[utoipa::path(
+    get,
+    path = "/users/{user_uuid}/policies",
+    tag = "policies",
+    operation_id = "listUserPolicies",
+    summary = "List a user's policies",
+    description = "Required ACL: `auth.users.{user_uuid}.policies.read`\n\n\
+        All the user's policies, in order (no paging).",
+    security(("token" = [])),
+    params(doc::UserUuidPath, doc::WazoTenant),
+    responses(
+        (status = 200, description = "The user's policies", body = doc::PolicyList),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::UnknownUser),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn list_for_user(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -287,6 +439,26 @@ pub async fn list_for_user(
 }
 
 /// PUT /users/{uuid}/policies/{policy_uuid}
+#[utoipa::path(
+    put,
+    path = "/users/{user_uuid}/policies/{policy_uuid}",
+    tag = "policies",
+    operation_id = "attachUserPolicy",
+    summary = "Attach a policy to a user",
+    description = "Required ACL: `auth.users.{user_uuid}.policies.{policy_uuid}.create`\n\n\
+        Attaching hands the policy's ACL to the user: the caller's own token must grant every \
+        entry of it (401 `unauthorized-access` otherwise). The user's existing tokens keep their \
+        ACL; new tokens get the policy.",
+    security(("token" = [])),
+    params(doc::UserUuidPath, doc::PolicyUuidPath, doc::WazoTenant),
+    responses(
+        (status = 204, description = "Attached (or already attached)"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, description = "Unknown user (`unknown-user`) or policy (`unknown-policy`)",
+            body = doc::ApiError),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn attach(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -309,6 +481,23 @@ pub async fn attach(
 }
 
 /// DELETE /users/{uuid}/policies/{policy_uuid}
+#[utoipa::path(
+    delete,
+    path = "/users/{user_uuid}/policies/{policy_uuid}",
+    tag = "policies",
+    operation_id = "detachUserPolicy",
+    summary = "Detach a policy from a user",
+    description = "Required ACL: `auth.users.{user_uuid}.policies.{policy_uuid}.delete`",
+    security(("token" = [])),
+    params(doc::UserUuidPath, doc::PolicyUuidPath, doc::WazoTenant),
+    responses(
+        (status = 204, description = "Detached (or was not attached)"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, description = "Unknown user (`unknown-user`) or policy (`unknown-policy`)",
+            body = doc::ApiError),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn detach(
     State(app): State<AppState>,
     headers: HeaderMap,

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::extract::{acl_word, authorize, list_params, query_bool, query_pairs, Segments};
 use super::list_json;
+use super::schemas as doc;
 use super::users::existing_user;
 use crate::app::{App, AppState};
 use crate::auth::token::format_rfc3339;
@@ -41,6 +42,24 @@ async fn page(
 }
 
 /// GET /tokens
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    tag = "refresh_tokens",
+    operation_id = "listRefreshTokens",
+    summary = "List every refresh token",
+    description = "Required ACL: `auth.tokens.read`\n\n\
+        Items never carry the refresh token value. `order` is one of `created_at` (default), \
+        `client_id`, `mobile`; `search` matches `client_id`.",
+    security(("token" = [])),
+    params(doc::WazoTenant, doc::ListQuery, doc::RefreshTokenOrder, doc::MobileFilter),
+    responses(
+        (status = 200, description = "Refresh tokens", body = doc::RefreshTokenList),
+        (status = 400, response = doc::InvalidData),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn list_all(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -51,6 +70,24 @@ pub async fn list_all(
 }
 
 /// GET /users/{uuid}/tokens
+#[utoipa::path(
+    get,
+    path = "/users/{user_uuid}/tokens",
+    tag = "refresh_tokens",
+    operation_id = "listUserRefreshTokens",
+    summary = "List a user's refresh tokens",
+    description = "Required ACL: `auth.users.{user_uuid}.tokens.read`\n\n\
+        Same parameters and items as GET /tokens, restricted to the user.",
+    security(("token" = [])),
+    params(doc::UserUuidPath, doc::WazoTenant, doc::ListQuery, doc::RefreshTokenOrder, doc::MobileFilter),
+    responses(
+        (status = 200, description = "The user's refresh tokens", body = doc::RefreshTokenList),
+        (status = 400, response = doc::InvalidData),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::UnknownUser),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn list_for_user(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -69,6 +106,23 @@ pub async fn list_for_user(
 }
 
 /// GET /users/me/tokens
+#[utoipa::path(
+    get,
+    path = "/users/me/tokens",
+    tag = "refresh_tokens",
+    operation_id = "listMyRefreshTokens",
+    summary = "List the caller's own refresh tokens",
+    description = "Required ACL: `auth.users.me.tokens.read`\n\n\
+        Same parameters and items as GET /tokens, restricted to the caller's user.",
+    security(("token" = [])),
+    params(doc::WazoTenant, doc::ListQuery, doc::RefreshTokenOrder, doc::MobileFilter),
+    responses(
+        (status = 200, description = "The caller's refresh tokens", body = doc::RefreshTokenList),
+        (status = 400, response = doc::InvalidData),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn list_mine(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -93,6 +147,26 @@ async fn delete_one(app: &App, user_uuid: &str, client_id: &str) -> Result<Statu
 }
 
 /// DELETE /users/{uuid}/tokens/{client_id}
+#[utoipa::path(
+    delete,
+    path = "/users/{user_uuid}/tokens/{client_id}",
+    tag = "refresh_tokens",
+    operation_id = "deleteUserRefreshToken",
+    summary = "Delete one of a user's refresh tokens",
+    description = "Required ACL: `auth.users.{user_uuid}.tokens.{client_id}.delete`\n\n\
+        (With every `.` of the client_id replaced by `_`: client_id `my.app` requires \
+        `auth.users.<uuid>.tokens.my_app.delete`.)",
+    security(("token" = [])),
+    params(doc::UserUuidPath, doc::ClientIdPath, doc::WazoTenant),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, description = "Unknown user (`unknown-user`), no refresh token for this \
+            client_id (`cannot-find-refresh-token-matching-client-id`), or a user_uuid that is not a \
+            UUID", body = doc::ApiError),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn delete_for_user(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -113,6 +187,24 @@ pub async fn delete_for_user(
 }
 
 /// DELETE /users/me/tokens/{client_id}
+#[utoipa::path(
+    delete,
+    path = "/users/me/tokens/{client_id}",
+    tag = "refresh_tokens",
+    operation_id = "deleteMyRefreshToken",
+    summary = "Delete one of the caller's own refresh tokens",
+    description = "Required ACL: `auth.users.me.tokens.{client_id}.delete`",
+    security(("token" = [])),
+    params(doc::ClientIdPath, doc::WazoTenant),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, description = "No refresh token of the caller for this client_id \
+            (`cannot-find-refresh-token-matching-client-id`), or the caller's user no longer exists \
+            (`unknown-user`)", body = doc::ApiError),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn delete_mine(
     State(app): State<AppState>,
     headers: HeaderMap,

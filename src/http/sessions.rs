@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::extract::{authorize, list_params, query_pairs, Segments};
 use super::list_json;
+use super::schemas as doc;
 use super::users::existing_user;
 use crate::app::{App, AppState};
 use crate::auth::token::format_rfc3339;
@@ -38,6 +39,24 @@ async fn page(
 }
 
 /// GET /sessions
+#[utoipa::path(
+    get,
+    path = "/sessions",
+    tag = "sessions",
+    operation_id = "listSessions",
+    summary = "List sessions",
+    description = "Required ACL: `auth.sessions.read`\n\n\
+        `order` is one of `created_at` (default), `mobile`, `uuid`, `user_uuid`; `search` matches \
+        `user_agent`, `remote_addr` and `client_id`.",
+    security(("token" = [])),
+    params(doc::WazoTenant, doc::ListQuery, doc::SessionOrder),
+    responses(
+        (status = 200, description = "Sessions", body = doc::SessionList),
+        (status = 400, response = doc::InvalidData),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn list(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -48,6 +67,23 @@ pub async fn list(
 }
 
 /// DELETE /sessions/{uuid}: 204, idempotent.
+#[utoipa::path(
+    delete,
+    path = "/sessions/{session_uuid}",
+    tag = "sessions",
+    operation_id = "deleteSession",
+    summary = "End a session and its tokens",
+    description = "Required ACL: `auth.sessions.{session_uuid}.delete`\n\n\
+        Idempotent: 204 for an unknown session too.",
+    security(("token" = [])),
+    params(doc::SessionUuidPath, doc::WazoTenant),
+    responses(
+        (status = 204, description = "Ended (or never existed)"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::NotFound),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn delete(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -61,6 +97,24 @@ pub async fn delete(
 }
 
 /// GET /users/{uuid}/sessions
+#[utoipa::path(
+    get,
+    path = "/users/{user_uuid}/sessions",
+    tag = "sessions",
+    operation_id = "listUserSessions",
+    summary = "List a user's sessions",
+    description = "Required ACL: `auth.users.{user_uuid}.sessions.read`\n\n\
+        Same parameters as GET /sessions, restricted to the user.",
+    security(("token" = [])),
+    params(doc::UserUuidPath, doc::WazoTenant, doc::ListQuery, doc::SessionOrder),
+    responses(
+        (status = 200, description = "The user's sessions", body = doc::SessionList),
+        (status = 400, response = doc::InvalidData),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::UnknownUser),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn list_for_user(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -79,6 +133,23 @@ pub async fn list_for_user(
 }
 
 /// DELETE /users/{uuid}/sessions/{session_uuid}: 204, idempotent.
+#[utoipa::path(
+    delete,
+    path = "/users/{user_uuid}/sessions/{session_uuid}",
+    tag = "sessions",
+    operation_id = "deleteUserSession",
+    summary = "End one of a user's sessions",
+    description = "Required ACL: `auth.users.{user_uuid}.sessions.{session_uuid}.delete`\n\n\
+        Idempotent for an unknown session (204); an unknown user is 404.",
+    security(("token" = [])),
+    params(doc::UserUuidPath, doc::SessionUuidPath, doc::WazoTenant),
+    responses(
+        (status = 204, description = "Ended (or never existed)"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::UnknownUser),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn delete_for_user(
     State(app): State<AppState>,
     headers: HeaderMap,

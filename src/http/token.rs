@@ -15,6 +15,7 @@ use super::error::{ApiError, TokenError};
 use super::extract::{
     basic_credentials, header_text, query_pairs, query_value, remote_addr, user_agent, Segments,
 };
+use super::schemas as doc;
 use crate::app::{App, AppState};
 use crate::auth::password::MAX_PASSWORD_BYTES;
 use crate::auth::service::{token_grants, AuthError, ClientContext, Issued};
@@ -195,6 +196,52 @@ fn from_auth_error(error: AuthError) -> TokenError {
 }
 
 /// POST /token
+#[utoipa::path(
+    post,
+    path = "/token",
+    tag = "token",
+    operation_id = "createToken",
+    summary = "Create an access token",
+    description = "Password grant: send `Authorization: Basic base64(login:password)`; the login \
+        matches a user's username or a confirmed e-mail address, case-insensitively. With \
+        `access_type: offline` and a `client_id`, a refresh token is also created (at most one per \
+        user and client_id: a second non-mobile offline login returns the same value) and returned \
+        in `refresh_token`.\n\n\
+        Refresh-token grant: send `{\"refresh_token\": R, \"client_id\": C}` without credentials \
+        (when both are in the body this grant is used even if Basic credentials are sent). The \
+        response has no `refresh_token` field.\n\n\
+        The body is read as JSON when the Content-Type is JSON, absent, `text/plain`, \
+        `application/octet-stream` or `application/x-www-form-urlencoded`; `null`, `{}` and `[]` \
+        count as an empty object; unknown keys are ignored; a missing, empty or unparsable body is \
+        400.\n\n\
+        Every authentication failure is 401 `Authentication Failed`, whatever its cause. A user of \
+        purpose `user` or `external_api` already holding `max_user_concurrent_sessions` live \
+        sessions gets 429.",
+    security(("basic" = []), ()),
+    params(doc::WazoSessionType),
+    request_body(content = doc::TokenRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new access token (200, not 201)", body = doc::Token,
+            headers(("Wazo-Sessions-Revoked" = u32, description = "Number of sessions this login \
+                ended (normally 0; a mobile offline login may end some)")),
+            links(
+                ("checkToken" = (operation_id = "checkToken",
+                    parameters(("token" = "$response.body#/data/token")))),
+                ("getToken" = (operation_id = "getToken",
+                    parameters(("token" = "$response.body#/data/token")))),
+                ("checkTokenScopes" = (operation_id = "checkTokenScopes",
+                    parameters(("token" = "$response.body#/data/token")))),
+                ("revokeToken" = (operation_id = "revokeToken",
+                    parameters(("token" = "$response.body#/data/token")))),
+            )),
+        (status = 400, response = doc::TokenBadRequest),
+        (status = 401, description = "Authentication failed (same reason for every cause)",
+            body = doc::TokenError),
+        (status = 413, description = "Request body too large", body = doc::TokenError),
+        (status = 429, description = "The user has too many live sessions", body = doc::TokenError),
+        (status = 503, response = doc::TokenUnavailable),
+    ),
+)]
 pub async fn create(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -348,6 +395,24 @@ async fn checked_token(
 }
 
 /// HEAD /token/{token}
+#[utoipa::path(
+    head,
+    path = "/token/{token}",
+    tag = "token",
+    operation_id = "checkToken",
+    summary = "Validate a token",
+    description = "No authorisation: holding the token is enough. Checked in this order: unknown or \
+        expired token (refresh tokens included) → 404; `scope` given and not granted by the \
+        token's ACL → 403; `tenant` given and not the token's tenant → 403. As a HEAD response, no \
+        body is sent.",
+    params(doc::TokenPath, doc::ValidationQuery),
+    responses(
+        (status = 204, description = "The token is valid (for the scope and tenant, when given)"),
+        (status = 403, description = "The token does not grant the scope, or belongs to another tenant"),
+        (status = 404, description = "No such token, or expired"),
+        (status = 503, description = "The database does not answer"),
+    ),
+)]
 pub async fn check(
     State(app): State<AppState>,
     path: Result<Segments, ApiError>,
@@ -359,6 +424,24 @@ pub async fn check(
 }
 
 /// GET /token/{token}
+#[utoipa::path(
+    get,
+    path = "/token/{token}",
+    tag = "token",
+    operation_id = "getToken",
+    summary = "Validate and describe a token",
+    description = "No authorisation: holding the token is enough. Same checks as HEAD (404, then \
+        scope 403, then tenant 403). The body has the same fields as POST /token, without \
+        `refresh_token`.",
+    params(doc::TokenPath, doc::ValidationQuery),
+    responses(
+        (status = 200, description = "The token", body = doc::Token),
+        (status = 403, description = "The token does not grant the scope, or belongs to another tenant",
+            body = doc::TokenError),
+        (status = 404, response = doc::NoSuchToken),
+        (status = 503, response = doc::TokenUnavailable),
+    ),
+)]
 pub async fn describe(
     State(app): State<AppState>,
     path: Result<Segments, ApiError>,
@@ -370,6 +453,19 @@ pub async fn describe(
 }
 
 /// DELETE /token/{token}: always a success, known token or not.
+#[utoipa::path(
+    delete,
+    path = "/token/{token}",
+    tag = "token",
+    operation_id = "revokeToken",
+    summary = "Revoke a token",
+    description = "No authorisation. Ends the token's session. Always 200, for unknown tokens too.",
+    params(doc::TokenPath),
+    responses(
+        (status = 200, description = "Revoked (or never existed)", body = doc::TokenRevoked),
+        (status = 503, response = doc::TokenUnavailable),
+    ),
+)]
 pub async fn revoke(
     State(app): State<AppState>,
     path: Result<Segments, ApiError>,
@@ -383,6 +479,27 @@ pub async fn revoke(
 }
 
 /// POST /token/{token}/scopes/check
+#[utoipa::path(
+    post,
+    path = "/token/{token}/scopes/check",
+    tag = "token",
+    operation_id = "checkTokenScopes",
+    summary = "Check many ACLs at once",
+    description = "No authorisation. Answers, for each scope, whether the token's ACL grants it \
+        (the answer is not wrapped in `data`). A body without `scopes`, or a scope that is not a \
+        string, is 400; an unknown or expired token is 404; a `tenant_uuid` other than the token's \
+        tenant is 403.",
+    params(doc::TokenPath),
+    request_body(content = doc::ScopesCheckRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One boolean per requested scope", body = doc::ScopesCheckResponse),
+        (status = 400, response = doc::TokenBadRequest),
+        (status = 403, description = "The token belongs to another tenant", body = doc::TokenError),
+        (status = 404, response = doc::NoSuchToken),
+        (status = 413, description = "Request body too large", body = doc::TokenError),
+        (status = 503, response = doc::TokenUnavailable),
+    ),
+)]
 pub async fn check_scopes(
     State(app): State<AppState>,
     path: Result<Segments, ApiError>,

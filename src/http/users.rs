@@ -12,6 +12,7 @@ use super::extract::{
     authorize, json_object, list_params, query_pairs, query_value, Fields, Segments,
 };
 use super::list_json;
+use super::schemas as doc;
 use crate::app::{App, AppState};
 use crate::auth::password::MAX_PASSWORD_BYTES;
 use crate::cache::Invalidation;
@@ -88,6 +89,17 @@ async fn ensure_login_free(
     Ok(())
 }
 
+/// Passwords are limited in bytes, as POST /token checks them before hashing.
+fn password_within_limit(field: &str, password: String) -> Result<String, ApiError> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::invalid_data(
+            field,
+            format!("Longer than {MAX_PASSWORD_BYTES} bytes."),
+        ));
+    }
+    Ok(password)
+}
+
 fn email_address(fields: &Fields<'_>) -> Result<Option<String>, ApiError> {
     let address = fields.string("email_address", 3, 320, true)?;
     match address {
@@ -99,6 +111,27 @@ fn email_address(fields: &Fields<'_>) -> Result<Option<String>, ApiError> {
 }
 
 /// POST /users
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    operation_id = "createUser",
+    summary = "Create a user",
+    description = "Required ACL: `auth.users.create`\n\n\
+        The user joins the top tenant. Usernames and e-mail addresses are unique, \
+        case-insensitively, across both (409 on a clash).",
+    security(("token" = [])),
+    params(doc::WazoTenant),
+    request_body(content = doc::UserCreate, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new user", body = doc::User),
+        (status = 400, response = doc::InvalidData),
+        (status = 401, response = doc::Unauthorized),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn create(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -115,7 +148,10 @@ pub async fn create(
         None => uuid::Uuid::new_v4().to_string(),
     };
     let username = fields.string("username", 1, 256, true)?;
-    let password = fields.string("password", 1, MAX_PASSWORD_BYTES, true)?;
+    let password = fields
+        .string("password", 1, MAX_PASSWORD_BYTES, true)?
+        .map(|p| password_within_limit("password", p))
+        .transpose()?;
     let email_address = email_address(&fields)?;
     let new = NewUser {
         uuid,
@@ -145,6 +181,25 @@ pub async fn create(
 }
 
 /// GET /users
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    operation_id = "listUsers",
+    summary = "List users",
+    description = "Required ACL: `auth.users.read`\n\n\
+        `order` is one of `username` (default), `firstname`, `lastname`, `uuid`, `purpose`; \
+        `search` matches `username`, `firstname`, `lastname` and `uuid` (case-insensitive \
+        substring). `uuid`, `username`, `firstname`, `lastname` and `purpose` filter exactly.",
+    security(("token" = [])),
+    params(doc::WazoTenant, doc::ListQuery, doc::UserOrder, doc::UserFilters),
+    responses(
+        (status = 200, description = "Users", body = doc::UserList),
+        (status = 400, response = doc::InvalidData),
+        (status = 401, response = doc::Unauthorized),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn list(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -162,6 +217,22 @@ pub async fn list(
 }
 
 /// GET /users/{uuid}
+#[utoipa::path(
+    get,
+    path = "/users/{user_uuid}",
+    tag = "users",
+    operation_id = "getUser",
+    summary = "Get a user",
+    description = "Required ACL: `auth.users.{user_uuid}.read`",
+    security(("token" = [])),
+    params(doc::UserUuidPath, doc::WazoTenant),
+    responses(
+        (status = 200, description = "The user", body = doc::User),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::UnknownUser),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn get(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -175,6 +246,30 @@ pub async fn get(
 /// PUT /users/{uuid}: sets username, names, purpose, enabled, authentication method (absent
 /// fields keep their value).
 /// Disabling a user ends its sessions.
+#[utoipa::path(
+    put,
+    path = "/users/{user_uuid}",
+    tag = "users",
+    operation_id = "updateUser",
+    summary = "Update a user",
+    description = "Required ACL: `auth.users.{user_uuid}.update`\n\n\
+        Sets username, first name, last name, purpose, enabled and authentication method. An \
+        absent field keeps its value; a null `username`, `firstname` or `lastname` clears it. \
+        E-mail addresses are not changed here. Disabling a user ends its sessions (its refresh \
+        tokens are kept).",
+    security(("token" = [])),
+    params(doc::UserUuidPath, doc::WazoTenant),
+    request_body(content = doc::UserEdit, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated user", body = doc::User),
+        (status = 400, response = doc::InvalidData),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::UnknownUser),
+        (status = 409, response = doc::Conflict),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn update(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -220,6 +315,23 @@ pub async fn update(
 }
 
 /// DELETE /users/{uuid}
+#[utoipa::path(
+    delete,
+    path = "/users/{user_uuid}",
+    tag = "users",
+    operation_id = "deleteUser",
+    summary = "Delete a user",
+    description = "Required ACL: `auth.users.{user_uuid}.delete`\n\n\
+        Also deletes the user's refresh tokens.",
+    security(("token" = [])),
+    params(doc::UserUuidPath, doc::WazoTenant),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = doc::Unauthorized),
+        (status = 404, response = doc::UnknownUser),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn delete(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -235,6 +347,28 @@ pub async fn delete(
 }
 
 /// PUT /users/{uuid}/password: `old_password` must match; ends the user's sessions.
+#[utoipa::path(
+    put,
+    path = "/users/{user_uuid}/password",
+    tag = "users",
+    operation_id = "changeUserPassword",
+    summary = "Change a user's password",
+    description = "Required ACL: `auth.users.{user_uuid}.password.update`\n\n\
+        `old_password` must match the current password (401 `authentication-failed` otherwise). \
+        Ends the user's sessions; its refresh tokens are kept.",
+    security(("token" = [])),
+    params(doc::UserUuidPath, doc::WazoTenant),
+    request_body(content = doc::PasswordChange, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Password changed"),
+        (status = 400, response = doc::InvalidData),
+        (status = 401, description = "Unauthorized caller, or wrong `old_password` \
+            (`authentication-failed`)", body = doc::ApiError),
+        (status = 404, response = doc::UnknownUser),
+        (status = 413, response = doc::PayloadTooLarge),
+        (status = 503, response = doc::Unavailable),
+    ),
+)]
 pub async fn change_password(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -253,6 +387,8 @@ pub async fn change_password(
     let required = |key: &str| -> Result<String, ApiError> {
         fields
             .string(key, 1, MAX_PASSWORD_BYTES, false)?
+            .map(|p| password_within_limit(key, p))
+            .transpose()?
             .ok_or_else(|| ApiError::invalid_data(key, "Missing data for required field."))
     };
     let old_password = required("old_password")?;

@@ -11,6 +11,7 @@ mod hardening;
 mod headers;
 mod hostile_input;
 mod lists;
+mod openapi;
 mod ops;
 mod policies;
 mod protected;

@@ -26,6 +26,7 @@ both_stores!(
     list_users,
     update_user,
     update_keeps_absent_fields_and_clears_nulls,
+    passwords_are_limited_in_bytes_like_logins,
     delete_user,
     change_password_ends_sessions,
     change_password_with_wrong_old_password_fails,
@@ -271,6 +272,26 @@ async fn update_keeps_absent_fields_and_clears_nulls(store: Store) {
     );
     assert_eq!(reply.body["lastname"], Value::Null, "explicit null clears");
     assert_eq!(reply.body["enabled"], json!(false), "absent enabled kept");
+}
+
+async fn passwords_are_limited_in_bytes_like_logins(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    // 600 characters, 1200 bytes: a password POST /token could never accept.
+    let long = "\u{e9}".repeat(600);
+    let reply = srv
+        .call(
+            Method::POST,
+            "/users",
+            Some(&admin),
+            Some(json!({"username": "longpw", "password": long})),
+        )
+        .await;
+    assert_api_error(&reply, 400, "password over 1024 bytes");
+    let fits = "\u{e9}".repeat(512);
+    srv.create_user_with(&admin, json!({"username": "fitpw", "password": fits}))
+        .await;
+    srv.login_ok("fitpw", &fits, json!({})).await;
 }
 
 async fn delete_user(store: Store) {
