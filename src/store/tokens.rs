@@ -308,7 +308,7 @@ impl Store {
         let mut w = self.begin_write().await?;
         let purged = sqlx::query(&format!(
             "DELETE FROM sessions WHERE uuid IN \
-             (SELECT session_uuid FROM tokens WHERE expires_at <= $1 LIMIT {batch})"
+             (SELECT session_uuid FROM tokens WHERE expires_at <= $1 ORDER BY expires_at LIMIT {batch})"
         ))
         .bind(now)
         .execute(&mut *w.tx)
