@@ -14,6 +14,7 @@ mod lists;
 mod openapi;
 mod ops;
 mod policies;
+mod proptests;
 mod protected;
 mod purge;
 mod races;
