@@ -27,9 +27,15 @@ use error::ApiError;
 /// Largest request body accepted; POST /token bodies are tiny, user and policy bodies small.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// POST /token bodies hold a few short fields: anything larger is refused before parsing.
+const MAX_TOKEN_BODY_BYTES: usize = 8 * 1024;
+
 fn api() -> Router<AppState> {
     Router::new()
-        .route("/token", post(token::create))
+        .route(
+            "/token",
+            post(token::create).layer(DefaultBodyLimit::max(MAX_TOKEN_BODY_BYTES)),
+        )
         .route(
             "/token/{token}",
             head(token::check)

@@ -91,3 +91,38 @@ both_stores!(
     cors_preflights_are_answered_like_wazo_auth,
     cors_can_be_turned_off
 );
+
+async fn token_bodies_are_small_others_larger(store: Store) {
+    let srv = common::start(store).await;
+    let padding = "x".repeat(9 * 1024);
+    let big_login = srv
+        .request(reqwest::Method::POST, "/token")
+        .basic_auth(ADMIN_USERNAME, Some(ADMIN_PASSWORD))
+        .json(&json!({"expiration": 60, "backend": padding}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(big_login.status(), 413, "POST /token over 8 KiB");
+    let body: serde_json::Value = big_login.json().await.expect("json");
+    assert_eq!(body["status_code"], 413);
+
+    let admin = srv.admin_token().await;
+    let policy = srv
+        .request(reqwest::Method::POST, "/policies")
+        .header("X-Auth-Token", &admin)
+        .json(&json!({"name": "roomy", "description": "d".repeat(1000), "acl": vec!["x.y"; 300]}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(policy.status(), 200, "a 10 KiB policy body is fine");
+    let huge = srv
+        .request(reqwest::Method::POST, "/policies")
+        .header("X-Auth-Token", &admin)
+        .json(&json!({"name": "huge", "description": "d".repeat(70 * 1024)}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(huge.status(), 413, "bodies over 64 KiB");
+}
+
+both_stores!(token_bodies_are_small_others_larger);
