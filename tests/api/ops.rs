@@ -580,3 +580,103 @@ async fn shutdown_lets_an_in_flight_request_finish() {
         .expect("shutdown completes once the request is done")
         .expect("join");
 }
+
+/// After a full flow logged at the most verbose level, the log holds no password, no access
+/// token and no refresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_logs_never_hold_a_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("tessera.log");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let env: Vec<(String, String)> = [
+        ("TESSERA_LISTEN", listen.clone()),
+        (
+            "TESSERA_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("tessera.db").display()),
+        ),
+        ("TESSERA_BOOTSTRAP_USERNAME", common::ADMIN_USERNAME.into()),
+        ("TESSERA_BOOTSTRAP_PASSWORD", common::ADMIN_PASSWORD.into()),
+        ("TESSERA_LOG_LEVEL", "trace".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let mut child = spawn_tessera(&["serve".to_string()], &env, &log);
+    let base = format!("http://{listen}/api/auth/0.1");
+    wait_ready(&mut child, &format!("http://{listen}/health/ready"), &log).await;
+
+    let client = reqwest::Client::new();
+    let login = |password: &'static str, body: Value| {
+        client
+            .post(format!("{base}/token"))
+            .basic_auth(common::ADMIN_USERNAME, Some(password))
+            .json(&body)
+            .send()
+    };
+    login("a-wrong-secret-pw", json!({})).await.expect("login");
+    let offline: Value = login(
+        common::ADMIN_PASSWORD,
+        json!({"access_type": "offline", "client_id": "logs"}),
+    )
+    .await
+    .expect("login")
+    .json()
+    .await
+    .expect("json");
+    let access = offline["data"]["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let refresh = offline["data"]["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+    let granted: Value = client
+        .post(format!("{base}/token"))
+        .json(&json!({"refresh_token": refresh, "client_id": "logs"}))
+        .send()
+        .await
+        .expect("grant")
+        .json()
+        .await
+        .expect("json");
+    let second = granted["data"]["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    for token in [&access, &second] {
+        client
+            .head(format!("{base}/token/{token}?scope=auth.users.read"))
+            .send()
+            .await
+            .expect("validate");
+        client
+            .get(format!("{base}/users"))
+            .header("X-Auth-Token", token)
+            .send()
+            .await
+            .expect("protected");
+    }
+    client
+        .delete(format!("{base}/token/{second}"))
+        .send()
+        .await
+        .expect("revoke");
+
+    let status = terminate(&mut child).await;
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        text.contains("token issued"),
+        "the flow was logged:\n{text}"
+    );
+    for secret in [
+        common::ADMIN_PASSWORD,
+        "a-wrong-secret-pw",
+        access.as_str(),
+        second.as_str(),
+        refresh.as_str(),
+    ] {
+        assert!(!text.contains(secret), "{secret} appears in the log");
+    }
+}
