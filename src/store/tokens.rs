@@ -225,42 +225,68 @@ impl Store {
             client_id = Some(offline.client_id.clone());
         }
 
-        sqlx::query(
-            "INSERT INTO sessions (uuid, user_uuid, tenant_uuid, mobile, created_at, user_agent, \
-             remote_addr, client_id, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&request.session_uuid)
-        .bind(&request.user_uuid)
-        .bind(&request.tenant_uuid)
-        .bind(request.mobile)
-        .bind(request.issued_at)
-        .bind(&request.user_agent)
-        .bind(&request.remote_addr)
-        .bind(&client_id)
-        .bind(search_text(&[
+        let session_search = search_text(&[
             Some(&request.user_agent),
             Some(&request.remote_addr),
             client_id.as_deref(),
-        ]))
-        .execute(&mut *w.tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO tokens (digest, session_uuid, auth_id, issued_at, expires_at, acl, metadata, \
-             remote_addr, user_agent, refresh_token_uuid) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&request.token_digest)
-        .bind(&request.session_uuid)
-        .bind(&request.user_uuid)
-        .bind(request.issued_at)
-        .bind(request.expires_at)
-        .bind(serde_json::to_string(&request.acl).map_err(json_error)?)
-        .bind(request.metadata.to_string())
-        .bind(&request.remote_addr)
-        .bind(&request.user_agent)
-        .bind(&refresh_uuid)
-        .execute(&mut *w.tx)
-        .await?;
+        ]);
+        let acl = serde_json::to_string(&request.acl).map_err(json_error)?;
+        let metadata = request.metadata.to_string();
+        // $1–$9 the session, $10–$14 the rest of the token.
+        let sql = match self.backend {
+            // One round trip on PostgreSQL: the session and its token in one statement.
+            Backend::Postgres => concat!(
+                "WITH new_session AS (INSERT INTO sessions (uuid, user_uuid, tenant_uuid, mobile, ",
+                "created_at, user_agent, remote_addr, client_id, search_text) ",
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)) ",
+                "INSERT INTO tokens (digest, session_uuid, auth_id, issued_at, expires_at, acl, ",
+                "metadata, remote_addr, user_agent, refresh_token_uuid) ",
+                "VALUES ($10, $1, $2, $5, $11, $12, $13, $7, $6, $14)"
+            ),
+            // SQLite has no INSERT in WITH: the session first, then the token.
+            Backend::Sqlite => concat!(
+                "INSERT INTO sessions (uuid, user_uuid, tenant_uuid, mobile, created_at, user_agent, ",
+                "remote_addr, client_id, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
+        };
+        let mut statement = sqlx::query(sql)
+            .bind(&request.session_uuid)
+            .bind(&request.user_uuid)
+            .bind(&request.tenant_uuid)
+            .bind(request.mobile)
+            .bind(request.issued_at)
+            .bind(&request.user_agent)
+            .bind(&request.remote_addr)
+            .bind(&client_id)
+            .bind(&session_search);
+        if self.backend == Backend::Postgres {
+            statement = statement
+                .bind(&request.token_digest)
+                .bind(request.expires_at)
+                .bind(&acl)
+                .bind(&metadata)
+                .bind(&refresh_uuid);
+        }
+        statement.execute(&mut *w.tx).await?;
+        if self.backend == Backend::Sqlite {
+            sqlx::query(
+                "INSERT INTO tokens (digest, session_uuid, auth_id, issued_at, expires_at, acl, \
+                 metadata, remote_addr, user_agent, refresh_token_uuid) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&request.token_digest)
+            .bind(&request.session_uuid)
+            .bind(&request.user_uuid)
+            .bind(request.issued_at)
+            .bind(request.expires_at)
+            .bind(&acl)
+            .bind(&metadata)
+            .bind(&request.remote_addr)
+            .bind(&request.user_agent)
+            .bind(&refresh_uuid)
+            .execute(&mut *w.tx)
+            .await?;
+        }
         w.commit().await?;
         Ok(Some(IssuedToken {
             refresh_token_uuid: request.offline.as_ref().and(refresh_uuid),
