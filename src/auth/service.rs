@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::acl::{self, Holder};
 use super::password::HashError;
-use super::token::{self, RefreshKey};
+use super::token;
 use crate::app::App;
 use crate::cache::Invalidation;
 use crate::store::{IssueRequest, OfflineGrant, RefreshToken, StoreError, TokenRecord, User};
@@ -221,10 +221,6 @@ impl App {
         if let Err(error) = self.store.notify_invalidation(&invalidation.encode()).await {
             tracing::warn!(%error, "could not notify other instances of an invalidation");
         }
-    }
-
-    pub fn refresh_key(&self) -> &RefreshKey {
-        &self.refresh_key
     }
 }
 

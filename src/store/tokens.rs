@@ -430,16 +430,6 @@ impl Store {
         .await
     }
 
-    pub async fn get_session(&self, uuid: &str) -> StoreResult<Option<Session>> {
-        let row = sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions WHERE uuid = $1"
-        ))
-        .bind(uuid)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| session_from_row(&row)).transpose()
-    }
-
     /// Ends a session (its tokens go with it). Idempotent.
     pub async fn delete_session(&self, uuid: &str, user_uuid: Option<&str>) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
