@@ -445,28 +445,43 @@ async fn no_metrics_listener_unless_configured() {
 // Logs and shutdown.
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_logs_carry_the_request_id_and_sigterm_exits_0() {
+/// Starts the `tessera` binary on a fresh SQLite file with the bootstrap admin and `extra`
+/// variables, logging to a file, and waits until it is ready. Returns (temp dir, log, listen, child).
+async fn serve_on_sqlite(
+    extra: &[(&str, &str)],
+) -> (tempfile::TempDir, std::path::PathBuf, String, Child) {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("tessera.log");
     let listen = format!("127.0.0.1:{}", free_port());
-    let env: Vec<(String, String)> = [
-        ("TESSERA_LISTEN", listen.clone()),
+    let mut env: Vec<(String, String)> = vec![
+        ("TESSERA_LISTEN".into(), listen.clone()),
         (
-            "TESSERA_DATABASE_URL",
+            "TESSERA_DATABASE_URL".into(),
             format!("sqlite://{}", dir.path().join("tessera.db").display()),
         ),
-        ("TESSERA_BOOTSTRAP_USERNAME", common::ADMIN_USERNAME.into()),
-        ("TESSERA_BOOTSTRAP_PASSWORD", common::ADMIN_PASSWORD.into()),
-        ("TESSERA_LOG_FORMAT", "json".into()),
-        ("TESSERA_LOG_LEVEL", "info".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+        (
+            "TESSERA_BOOTSTRAP_USERNAME".into(),
+            common::ADMIN_USERNAME.into(),
+        ),
+        (
+            "TESSERA_BOOTSTRAP_PASSWORD".into(),
+            common::ADMIN_PASSWORD.into(),
+        ),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let mut child = spawn_tessera(&["serve".to_string()], &env, &log);
+    wait_ready(&mut child, &format!("http://{listen}/health/ready"), &log).await;
+    (dir, log, listen, child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_request_id_and_sigterm_exits_0() {
+    let (_dir, log, listen, mut child) = serve_on_sqlite(&[
+        ("TESSERA_LOG_FORMAT", "json"),
+        ("TESSERA_LOG_LEVEL", "info"),
+    ])
+    .await;
     let base = format!("http://{listen}");
-    wait_ready(&mut child, &format!("{base}/health/ready"), &log).await;
 
     let client = reqwest::Client::new();
     let failed = client
@@ -585,25 +600,8 @@ async fn shutdown_lets_an_in_flight_request_finish() {
 /// token and no refresh token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_logs_never_hold_a_secret() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = dir.path().join("tessera.log");
-    let listen = format!("127.0.0.1:{}", free_port());
-    let env: Vec<(String, String)> = [
-        ("TESSERA_LISTEN", listen.clone()),
-        (
-            "TESSERA_DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("tessera.db").display()),
-        ),
-        ("TESSERA_BOOTSTRAP_USERNAME", common::ADMIN_USERNAME.into()),
-        ("TESSERA_BOOTSTRAP_PASSWORD", common::ADMIN_PASSWORD.into()),
-        ("TESSERA_LOG_LEVEL", "trace".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let mut child = spawn_tessera(&["serve".to_string()], &env, &log);
+    let (_dir, log, listen, mut child) = serve_on_sqlite(&[("TESSERA_LOG_LEVEL", "trace")]).await;
     let base = format!("http://{listen}/api/auth/0.1");
-    wait_ready(&mut child, &format!("http://{listen}/health/ready"), &log).await;
 
     let client = reqwest::Client::new();
     let login = |password: &'static str, body: Value| {
