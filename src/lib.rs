@@ -1,42 +1,29 @@
 //! Tessera: a fast, safe HTTP authentication service speaking the wazo-auth token API.
+//!
+//! The layers (see `ARCHITECTURE.md`): [`domain`] holds every rule and use case; [`store`] keeps
+//! what the domain persists (PostgreSQL or SQLite); [`http`] and [`cli`] are the faces that call
+//! the use cases. This file composes them: [`app`] is the whole HTTP service as a router, and
+//! [`RunningServer`] runs it with its background tasks.
 
-pub mod app;
-pub mod auth;
-pub mod cache;
+pub mod cli;
 pub mod config;
-pub mod healthcheck;
+pub mod domain;
 pub mod http;
-pub mod metrics;
-pub mod store;
+mod os;
+mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use app::{App, AppState};
 pub use config::Config;
+use domain::clock::SharedClock;
+use domain::Services;
+pub use http::AppState;
 
 /// The whole service as a router: what tests and `serve` run.
 pub fn app(state: AppState) -> axum::Router {
     http::router(state)
-}
-
-/// Expired tokens deleted per purge statement; small batches keep write locks short.
-const PURGE_BATCH: i64 = 1000;
-
-/// Deletes every expired token and its session, in batches. Returns the number of sessions.
-pub async fn purge_expired(app: &App) -> Result<u64, store::StoreError> {
-    let mut total = 0;
-    loop {
-        let purged = app
-            .store
-            .purge_expired(app.clock.now_micros(), PURGE_BATCH)
-            .await?;
-        total += purged;
-        if purged < PURGE_BATCH as u64 {
-            return Ok(total);
-        }
-    }
 }
 
 /// A server started in the background: the HTTP listener and the purge loop.
@@ -51,14 +38,24 @@ pub struct RunningServer {
 impl RunningServer {
     /// Prepares the database, binds `config.listen` and serves until stopped.
     pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+        Self::start_with_clock(config, domain::clock::system()).await
+    }
+
+    /// The same, reading time from `clock` (tests pass a manual clock and advance it).
+    pub async fn start_with_clock(
+        config: Config,
+        clock: SharedClock,
+    ) -> anyhow::Result<RunningServer> {
         let listen = config.listen.clone();
+        let metrics_listen = config.metrics_listen.clone();
         let interval = Duration::from_secs(config.token_cleanup_interval);
-        let state: AppState = Arc::new(App::new(config).await?);
+        let services = Arc::new(Services::start(config, clock).await?);
+        let state = AppState::new(services.clone());
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let local_addr = listener.local_addr()?;
-        let metrics_listener = match &state.config.metrics_listen {
+        let metrics_listener = match &metrics_listen {
             Some(address) => Some(
                 tokio::net::TcpListener::bind(address)
                     .await
@@ -74,7 +71,7 @@ impl RunningServer {
         // Stopped between purges only, so that a shutdown lets the purge under way finish.
         let (stop_purge, mut purge_stopped) = tokio::sync::watch::channel(false);
         let purger = {
-            let state = state.clone();
+            let services = services.clone();
             tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(interval);
                 ticks.tick().await;
@@ -83,7 +80,7 @@ impl RunningServer {
                         _ = ticks.tick() => {}
                         _ = purge_stopped.changed() => return,
                     }
-                    match purge_expired(&state).await {
+                    match services.tokens().purge_expired().await {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(sessions = n, "purged expired tokens"),
                         Err(error) => tracing::warn!(%error, "purge of expired tokens failed"),
@@ -93,7 +90,7 @@ impl RunningServer {
         };
         // The metrics listener stops with the rest (aborted once the API has drained).
         let metrics = metrics_listener.map(|listener| {
-            let service = metrics::router(state.clone());
+            let service = http::metrics::router(state.clone());
             tokio::spawn(async move {
                 if let Err(error) = axum::serve(listener, service).await {
                     tracing::error!(%error, "metrics listener stopped");
@@ -101,8 +98,10 @@ impl RunningServer {
             })
         });
         // Other instances' revocations reach this one's validation cache through PostgreSQL.
-        let follower = (state.cache.is_some() && state.store.backend() == store::Backend::Postgres)
-            .then(|| tokio::spawn(cache::follow_invalidations(state.clone())));
+        let follower = {
+            let services = services.clone();
+            tokio::spawn(async move { services.follow_invalidations().await })
+        };
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
         let server = tokio::spawn(async move {
@@ -120,11 +119,7 @@ impl RunningServer {
         Ok(RunningServer {
             local_addr,
             metrics_addr,
-            tasks: [server, purger]
-                .into_iter()
-                .chain(metrics)
-                .chain(follower)
-                .collect(),
+            tasks: [server, purger, follower].into_iter().chain(metrics).collect(),
             shutdown: Some(shutdown),
             stop_purge,
         })

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tessera::auth::acl::{entry_matches, grants, Holder};
+use tessera::domain::acl::{entry_matches, grants, Holder};
 
 const HOLDER: Holder<'static> = Holder {
     auth_id: "123",
@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         e.strip_prefix('!')
             .is_some_and(|n| entry_matches(n, required, HOLDER))
     });
-    if required.len() <= tessera::auth::acl::MAX_REQUIRED_LEN {
+    if required.len() <= tessera::domain::acl::MAX_REQUIRED_LEN {
         assert_eq!(grants(&with_hash, required, HOLDER), !negated);
     }
     // A negative entry for the exact access always wins.

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use tessera::http::extract::basic_credentials;
+use tessera::http::basic_credentials;
 
 fn parse(value: &[u8]) -> Option<(String, String)> {
     let value = HeaderValue::from_bytes(value).ok()?;

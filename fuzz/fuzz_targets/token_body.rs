@@ -2,13 +2,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tessera::http::token::parse_token_request;
+use tessera::http::parse_token_body;
 
 /// Ten years, the longest expiration (SPEC §2).
 const MAX_EXPIRATION: i64 = 315_360_000;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(request) = parse_token_request(data) else {
+    let Ok(request) = parse_token_body(data) else {
         return;
     };
     if let Some(expiration) = request.expiration {

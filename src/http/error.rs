@@ -1,17 +1,43 @@
-//! The error bodies of SPEC §5. Token endpoints answer `{reason: [..], timestamp: [..], status_code}`;
-//! every other endpoint answers `{message, error_id, details, timestamp, resource?}`.
-//! Internal failures are logged here and never described to the client.
+//! Rendering of domain errors in the contract's shapes (SPEC §5). Token endpoints answer
+//! `{reason: [..], timestamp: [..], status_code}`; every other endpoint answers
+//! `{message, error_id, details, timestamp, resource?}`. Internal failures are logged here and
+//! never described to the client. Time stamps come from the domain clock of the request's service
+//! (a task-local set by [`with_clock`]).
 
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::auth::password::HashError;
-use crate::store::StoreError;
+use super::wire;
+use super::AppState;
+use crate::domain::clock::{Clock, SharedClock, SystemClock};
+use crate::domain::{DomainError, Refusal};
+use crate::domain::StoreError;
+
+tokio::task_local! {
+    static CLOCK: SharedClock;
+}
+
+/// Middleware: the errors of this request read the service's clock.
+pub async fn with_clock(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    CLOCK
+        .scope(state.services().clock().clone(), next.run(request))
+        .await
+}
 
 fn now_epoch() -> f64 {
-    chrono::Utc::now().timestamp_micros() as f64 / 1e6
+    let micros = CLOCK
+        .try_with(|clock| clock.now_micros())
+        .unwrap_or_else(|_| SystemClock.now_micros());
+    micros as f64 / 1e6
+}
+
+/// `Retry-After` in whole seconds, at least 1.
+fn retry_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 /// An error of the token endpoints (POST/GET/HEAD/DELETE `/token…`).
@@ -31,27 +57,15 @@ impl TokenError {
             retry_after: None,
         }
     }
-
-    pub fn bad_request(reason: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, reason)
-    }
-
-    pub fn authentication_failed() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "Authentication Failed")
-    }
-
-    pub fn no_such_token() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "No such token")
-    }
 }
 
 impl IntoResponse for TokenError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "reason": [self.reason],
-            "timestamp": [now_epoch()],
-            "status_code": self.status.as_u16(),
-        });
+        let body = wire::TokenError {
+            reason: vec![self.reason],
+            status_code: self.status.as_u16(),
+            timestamp: vec![now_epoch()],
+        };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response
@@ -62,10 +76,61 @@ impl IntoResponse for TokenError {
     }
 }
 
-impl From<StoreError> for TokenError {
-    fn from(error: StoreError) -> Self {
-        let status = store_status(&error);
-        TokenError::new(status, status_reason(status))
+impl From<DomainError> for TokenError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::AuthenticationFailed => {
+                TokenError::new(StatusCode::UNAUTHORIZED, "Authentication Failed")
+            }
+            DomainError::HeldBack { retry_after } => TokenError {
+                retry_after: Some(retry_seconds(retry_after)),
+                ..TokenError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many failed attempts: retry later",
+                )
+            },
+            DomainError::TooManySessions(uuid) => TokenError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("User {uuid} has exceeded the maximum number of active sessions"),
+            ),
+            DomainError::Busy => TokenError {
+                retry_after: Some(1),
+                ..TokenError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Password hashing is saturated: retry shortly",
+                )
+            },
+            DomainError::NoSuchToken | DomainError::NotFound => {
+                TokenError::new(StatusCode::NOT_FOUND, "No such token")
+            }
+            DomainError::ScopeNotGranted(scope) => {
+                TokenError::new(StatusCode::FORBIDDEN, format!("Unauthorized for {scope}"))
+            }
+            DomainError::TenantNotGranted(tenant) => TokenError::new(
+                StatusCode::FORBIDDEN,
+                format!("Unauthorized for tenant {tenant}"),
+            ),
+            DomainError::BadRequest(reason) => TokenError::new(StatusCode::BAD_REQUEST, reason),
+            DomainError::InvalidField { field, .. } => TokenError::new(
+                StatusCode::BAD_REQUEST,
+                format!("Invalid value supplied for field: {field}"),
+            ),
+            DomainError::PayloadTooLarge => TokenError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Failed to buffer the request body: length limit exceeded",
+            ),
+            DomainError::UnreadableBody => {
+                TokenError::new(StatusCode::BAD_REQUEST, "Failed to buffer the request body")
+            }
+            DomainError::Store(error) => {
+                let status = store_status(&error);
+                TokenError::new(status, status_reason(status))
+            }
+            other => {
+                let api = ApiError::from(other);
+                TokenError::new(api.status, api.message)
+            }
+        }
     }
 }
 
@@ -90,12 +155,12 @@ impl ApiError {
         }
     }
 
-    pub fn details(mut self, details: Value) -> Self {
+    fn details(mut self, details: Value) -> Self {
         self.details = details;
         self
     }
 
-    pub fn resource(mut self, resource: &'static str) -> Self {
+    fn resource(mut self, resource: &'static str) -> Self {
         self.resource = Some(resource);
         self
     }
@@ -103,77 +168,151 @@ impl ApiError {
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", "Not found")
     }
-
-    /// 400 for a request body or query that breaks the schema: `details` names the field.
-    pub fn invalid_data(field: &str, message: impl Into<String>) -> Self {
-        let message = message.into();
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-data",
-            "Sent data is invalid",
-        )
-        .details(
-            json!({ field: {"constraint_id": "invalid", "constraint": field, "message": message} }),
-        )
-    }
-
-    pub fn unknown_user(uuid: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "unknown-user",
-            format!("No such user: \"{uuid}\""),
-        )
-        .resource("users")
-        .details(json!({ "uuid": uuid }))
-    }
-
-    pub fn unknown_policy(uuid: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "unknown-policy",
-            format!("No such policy: \"{uuid}\""),
-        )
-        .resource("policies")
-        .details(json!({ "uuid": uuid }))
-    }
-
-    pub fn conflict(resource: &'static str, details: Value) -> Self {
-        Self::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("Conflict on {resource}"),
-        )
-        .resource(resource)
-        .details(details)
-    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({
-            "message": self.message,
-            "error_id": self.error_id,
-            "details": self.details,
-            "timestamp": now_epoch(),
-        });
-        if let Some(resource) = self.resource {
-            body["resource"] = json!(resource);
-        }
+        let body = wire::ApiError {
+            details: self.details,
+            error_id: self.error_id.to_string(),
+            message: self.message,
+            resource: self.resource,
+            timestamp: now_epoch(),
+        };
         (self.status, Json(body)).into_response()
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        let status = store_status(&error);
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
         match error {
-            StoreError::Conflict(constraint) => ApiError::new(status, "conflict", "Conflict")
-                .details(json!({ "constraint": constraint })),
-            StoreError::Unavailable(_) => {
-                ApiError::new(status, "service-unavailable", status_reason(status))
+            DomainError::Unauthorized {
+                token,
+                refusal,
+                required,
+            } => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized").details(json!({
+                "invalid_token": token,
+                "reason": match refusal {
+                    Refusal::NotFoundOrExpired => "not_found_or_expired",
+                    Refusal::MissingAcl => "missing_acl",
+                },
+                "required_access": required,
+            })),
+            DomainError::UnauthorizedTenant(tenant) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized-tenant",
+                "Unauthorized tenant",
+            )
+            .details(json!({ "tenant_uuid": tenant })),
+            DomainError::NotHeld(entry) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized-access",
+                format!("Unauthorized access: {entry} is not granted to the caller"),
+            )
+            .details(json!({ "access": entry })),
+            DomainError::AuthenticationFailed => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "authentication-failed",
+                "Authentication Failed",
+            ),
+            DomainError::InvalidField { field, message } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-data",
+                "Sent data is invalid",
+            )
+            .details(
+                json!({ &field: {"constraint_id": "invalid", "constraint": &field, "message": message} }),
+            ),
+            DomainError::BadRequest(message) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid-data", message)
             }
-            StoreError::Invalid(_) => ApiError::new(status, "invalid-data", status_reason(status)),
-            StoreError::Other(_) => ApiError::new(status, "internal-error", status_reason(status)),
+            DomainError::PayloadTooLarge => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Request body too large",
+            ),
+            DomainError::UnreadableBody => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-data",
+                "Unreadable request body",
+            ),
+            DomainError::NotFound | DomainError::NoSuchToken => ApiError::not_found(),
+            DomainError::Missing(message) => ApiError::new(StatusCode::NOT_FOUND, "not-found", message),
+            DomainError::UnknownUser(uuid) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown-user",
+                format!("No such user: \"{uuid}\""),
+            )
+            .resource("users")
+            .details(json!({ "uuid": uuid })),
+            DomainError::UnknownPolicy(id) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown-policy",
+                format!("No such policy: \"{id}\""),
+            )
+            .resource("policies")
+            .details(json!({ "uuid": id })),
+            DomainError::UnknownRefreshToken(client_id) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "cannot-find-refresh-token-matching-client-id",
+                format!("unknown refresh_token for client_id \"{client_id}\""),
+            )
+            .resource("tokens")
+            .details(json!({ "client_id": client_id })),
+            DomainError::Conflict {
+                resource,
+                field,
+                message,
+            } => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("Conflict on {resource}"),
+            )
+            .resource(resource)
+            .details(json!({ field: {"constraint_id": "unique", "message": message} })),
+            DomainError::ReadOnlyPolicy => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "read-only-policy",
+                "This policy is read-only",
+            ),
+            DomainError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Password hashing is saturated: retry shortly",
+            ),
+            DomainError::HeldBack { .. } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-attempts",
+                "Too many failed attempts: retry later",
+            ),
+            DomainError::TooManySessions(uuid) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-sessions",
+                format!("User {uuid} has exceeded the maximum number of active sessions"),
+            ),
+            DomainError::ScopeNotGranted(_) | DomainError::TenantNotGranted(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
+            }
+            DomainError::Store(error) => {
+                let status = store_status(&error);
+                match error {
+                    StoreError::Conflict(constraint) => ApiError::new(status, "conflict", "Conflict")
+                        .details(json!({ "constraint": constraint })),
+                    StoreError::Unavailable(_) => {
+                        ApiError::new(status, "service-unavailable", status_reason(status))
+                    }
+                    StoreError::Invalid(_) => ApiError::new(status, "invalid-data", status_reason(status)),
+                    StoreError::Other(_) => ApiError::new(status, "internal-error", status_reason(status)),
+                }
+            }
+            DomainError::Internal(message) => {
+                tracing::error!(error = %message, "internal error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal-error",
+                    "Internal server error",
+                )
+            }
         }
     }
 }
@@ -200,36 +339,5 @@ fn status_reason(status: StatusCode) -> &'static str {
         StatusCode::CONFLICT => "Conflict",
         StatusCode::BAD_REQUEST => "Invalid value in the request",
         _ => "Internal server error",
-    }
-}
-
-impl From<anyhow::Error> for ApiError {
-    fn from(error: anyhow::Error) -> Self {
-        tracing::error!(error = %error, "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal-error",
-            "Internal server error",
-        )
-    }
-}
-
-impl From<HashError> for ApiError {
-    fn from(error: HashError) -> Self {
-        match error {
-            HashError::Busy => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "Password hashing is saturated: retry shortly",
-            ),
-            HashError::Failed(message) => anyhow::anyhow!(message).into(),
-        }
-    }
-}
-
-impl From<anyhow::Error> for TokenError {
-    fn from(error: anyhow::Error) -> Self {
-        tracing::error!(error = %error, "internal error");
-        TokenError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
     }
 }

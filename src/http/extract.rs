@@ -1,6 +1,7 @@
-//! What handlers take from a request: Basic credentials, the caller's `X-Auth-Token` with a
-//! required ACL, the client address, path segments, list parameters and JSON bodies. Nothing
-//! here trusts the client: every failure is a 4xx value, never a panic.
+//! What handlers take from a request: Basic credentials, the caller's `X-Auth-Token` (as an
+//! [`Actor`] for the use case to authorise), the client address, path segments, list parameters
+//! and JSON bodies. Nothing here trusts the client: every failure is a 4xx value, never a panic;
+//! failures of the query or body are handed to the use case, which checks authorization first.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -10,12 +11,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
 use bytes::Bytes;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use crate::app::App;
-use crate::auth::service::token_grants;
-use crate::store::{ListParams, TokenRecord};
+use crate::domain::{Actor, Credentials, DomainError, DomainResult, ListParams};
 
 /// `Authorization: Basic base64(login:password)`, split at the first `:`; both halves non-empty.
 /// The payload is read as UTF-8, else as Latin-1. Anything else means no credentials.
@@ -47,10 +46,12 @@ pub fn remote_addr(headers: &HeaderMap, peer: SocketAddr, num_proxies: usize) ->
             .flat_map(|v| v.split(','))
             .map(str::trim)
             .collect();
-        if forwarded.len() >= num_proxies {
-            if let Ok(ip) = forwarded[forwarded.len() - num_proxies].parse::<IpAddr>() {
-                return ip.to_string();
-            }
+        let outermost = forwarded
+            .len()
+            .checked_sub(num_proxies)
+            .and_then(|index| forwarded.get(index));
+        if let Some(Ok(ip)) = outermost.map(|entry| entry.parse::<IpAddr>()) {
+            return ip.to_string();
         }
     }
     peer.ip().to_string()
@@ -69,66 +70,23 @@ pub fn user_agent(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-/// The caller of a protected endpoint, authorised for the required ACL.
-#[derive(Debug)]
-pub struct Caller {
-    pub token: String,
-    pub record: std::sync::Arc<TokenRecord>,
-}
+/// The caller of a protected endpoint: its `X-Auth-Token` (and nothing else) and `Wazo-Tenant`.
+pub struct Caller(pub Actor);
 
-impl Caller {
-    pub fn user_uuid(&self) -> &str {
-        &self.record.auth_id
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let token = header_text(&parts.headers, "x-auth-token")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        let tenant = parts
+            .headers
+            .get("wazo-tenant")
+            .map(|value| value.as_bytes().to_vec());
+        Ok(Caller(Actor::Request(Credentials { token, tenant })))
     }
-
-    pub fn grants(&self, access: &str) -> bool {
-        token_grants(&self.record, access)
-    }
-}
-
-fn unauthorized(token: Option<&str>, reason: &str, required: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized").details(json!({
-        "invalid_token": token,
-        "reason": reason,
-        "required_access": required,
-    }))
-}
-
-/// Reads `X-Auth-Token` (and nothing else), checks it is a live access token granting
-/// `required`, and that a `Wazo-Tenant` header, if any, names the token's tenant. 401 otherwise.
-pub async fn authorize(app: &App, headers: &HeaderMap, required: &str) -> Result<Caller, ApiError> {
-    let token = header_text(headers, "x-auth-token")
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| unauthorized(None, "not_found_or_expired", required))?;
-    let record = app
-        .validate(token)
-        .await?
-        .ok_or_else(|| unauthorized(Some(token), "not_found_or_expired", required))?;
-    let caller = Caller {
-        token: token.to_string(),
-        record,
-    };
-    if !caller.grants(required) {
-        return Err(unauthorized(Some(token), "missing_acl", required));
-    }
-    if let Some(tenant) = headers.get("wazo-tenant") {
-        let tenant_of_token = caller.record.metadata["tenant_uuid"].as_str().unwrap_or("");
-        if tenant.as_bytes() != tenant_of_token.as_bytes() {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized-tenant",
-                "Unauthorized tenant",
-            )
-            .details(json!({ "tenant_uuid": String::from_utf8_lossy(tenant.as_bytes()) })));
-        }
-    }
-    Ok(caller)
-}
-
-/// A path value in a required ACL: every `.` becomes `_`.
-pub fn acl_word(value: &str) -> String {
-    value.replace('.', "_")
 }
 
 /// The path's parameters, percent-decoded, in order. Undecodable ones: 404.
@@ -184,8 +142,8 @@ pub fn query_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a s
 }
 
 /// `limit`, `offset`, `order`, `direction`, `search`, checked; `orderable` lists the columns.
-pub fn list_params(pairs: &[(String, String)], orderable: &[&str]) -> Result<ListParams, ApiError> {
-    let number = |key: &str| -> Result<Option<i64>, ApiError> {
+pub fn list_params(pairs: &[(String, String)], orderable: &[&str]) -> DomainResult<ListParams> {
+    let number = |key: &str| -> DomainResult<Option<i64>> {
         match query_value(pairs, key) {
             None => Ok(None),
             Some(v) => v
@@ -194,14 +152,14 @@ pub fn list_params(pairs: &[(String, String)], orderable: &[&str]) -> Result<Lis
                 .ok()
                 .filter(|n| *n >= 0)
                 .map(Some)
-                .ok_or_else(|| ApiError::invalid_data(key, "Not a valid non-negative integer.")),
+                .ok_or_else(|| DomainError::invalid(key, "Not a valid non-negative integer.")),
         }
     };
     let order = match query_value(pairs, "order") {
         None | Some("") => None,
         Some(column) if orderable.contains(&column) => Some(column.to_string()),
         Some(_) => {
-            return Err(ApiError::invalid_data(
+            return Err(DomainError::invalid(
                 "order",
                 format!("Must be one of: {}.", orderable.join(", ")),
             ))
@@ -211,7 +169,7 @@ pub fn list_params(pairs: &[(String, String)], orderable: &[&str]) -> Result<Lis
         None | Some("asc") => false,
         Some("desc") => true,
         Some(_) => {
-            return Err(ApiError::invalid_data(
+            return Err(DomainError::invalid(
                 "direction",
                 "Must be one of: asc, desc.",
             ))
@@ -229,45 +187,37 @@ pub fn list_params(pairs: &[(String, String)], orderable: &[&str]) -> Result<Lis
 }
 
 /// A boolean query filter as wazo clients send it (`True`, `true`, `1`, …).
-pub fn query_bool(pairs: &[(String, String)], key: &str) -> Result<Option<bool>, ApiError> {
+pub fn query_bool(pairs: &[(String, String)], key: &str) -> DomainResult<Option<bool>> {
     match query_value(pairs, key) {
         None => Ok(None),
         Some(v) => match v.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(Some(true)),
             "false" | "0" | "no" | "off" => Ok(Some(false)),
-            _ => Err(ApiError::invalid_data(key, "Not a valid boolean.")),
+            _ => Err(DomainError::invalid(key, "Not a valid boolean.")),
         },
     }
 }
 
 /// A JSON object body for the non-token endpoints. Anything but an object is 400.
-pub fn json_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, ApiError> {
+pub fn json_object(body: Result<Bytes, BytesRejection>) -> DomainResult<Map<String, Value>> {
     let bytes = body.map_err(body_rejection)?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(Value::Null) if bytes.is_empty() => Ok(Map::new()),
-        Ok(_) => Err(ApiError::invalid_data(
+        Ok(_) => Err(DomainError::invalid(
             "_schema",
             "Invalid input type: expected an object.",
         )),
         Err(_) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(Map::new()),
-        Err(_) => Err(ApiError::invalid_data("_schema", "Invalid JSON.")),
+        Err(_) => Err(DomainError::invalid("_schema", "Invalid JSON.")),
     }
 }
 
-pub fn body_rejection(rejection: BytesRejection) -> ApiError {
+pub fn body_rejection(rejection: BytesRejection) -> DomainError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload-too-large",
-            "Request body too large",
-        )
+        DomainError::PayloadTooLarge
     } else {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-data",
-            "Unreadable request body",
-        )
+        DomainError::UnreadableBody
     }
 }
 
@@ -282,7 +232,7 @@ impl Fields<'_> {
         min: usize,
         max: usize,
         nullable: bool,
-    ) -> Result<Option<String>, ApiError> {
+    ) -> DomainResult<Option<String>> {
         match self.0.get(key) {
             None => Ok(None),
             Some(Value::Null) if nullable => Ok(None),
@@ -291,23 +241,23 @@ impl Fields<'_> {
             {
                 Ok(Some(s.clone()))
             }
-            Some(_) => Err(ApiError::invalid_data(
+            Some(_) => Err(DomainError::invalid(
                 key,
                 format!("Must be a string of {min} to {max} characters."),
             )),
         }
     }
 
-    pub fn boolean(&self, key: &str) -> Result<Option<bool>, ApiError> {
+    pub fn boolean(&self, key: &str) -> DomainResult<Option<bool>> {
         match self.0.get(key) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(ApiError::invalid_data(key, "Not a valid boolean.")),
+            Some(_) => Err(DomainError::invalid(key, "Not a valid boolean.")),
         }
     }
 
     /// A list of strings (an ACL).
-    pub fn strings(&self, key: &str, nullable: bool) -> Result<Option<Vec<String>>, ApiError> {
+    pub fn strings(&self, key: &str, nullable: bool) -> DomainResult<Option<Vec<String>>> {
         match self.0.get(key) {
             None => Ok(None),
             Some(Value::Null) if nullable => Ok(None),
@@ -315,20 +265,20 @@ impl Fields<'_> {
                 .iter()
                 .map(|item| match item {
                     Value::String(s) if s.len() <= 1024 && !s.contains('\0') => Ok(s.clone()),
-                    _ => Err(ApiError::invalid_data(key, "Must be a list of strings.")),
+                    _ => Err(DomainError::invalid(key, "Must be a list of strings.")),
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
-            Some(_) => Err(ApiError::invalid_data(key, "Must be a list of strings.")),
+            Some(_) => Err(DomainError::invalid(key, "Must be a list of strings.")),
         }
     }
 
     /// One of `choices`.
-    pub fn choice(&self, key: &str, choices: &[&str]) -> Result<Option<String>, ApiError> {
+    pub fn choice(&self, key: &str, choices: &[&str]) -> DomainResult<Option<String>> {
         match self.0.get(key) {
             None => Ok(None),
             Some(Value::String(s)) if choices.contains(&s.as_str()) => Ok(Some(s.clone())),
-            Some(_) => Err(ApiError::invalid_data(
+            Some(_) => Err(DomainError::invalid(
                 key,
                 format!("Must be one of: {}.", choices.join(", ")),
             )),

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::app::AppState;
+use super::AppState;
 
 /// GET /health/live: 200 `{"status": "ok"}`.
 pub async fn live() -> Json<Value> {
@@ -15,8 +15,8 @@ pub async fn live() -> Json<Value> {
 }
 
 /// GET /health/ready: 200 when the database answers, else 503.
-pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
-    if app.store.ping().await {
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    if state.services().database_answers().await {
         (
             StatusCode::OK,
             Json(json!({"status": "ok", "database": {"status": "ok"}})),

@@ -1,28 +1,58 @@
-//! The HTTP layer: the whole API under `/0.1` and `/api/auth/0.1`, and its tower layers.
+//! The HTTP face: the whole API under `/0.1` and `/api/auth/0.1`, and its tower layers.
+//!
+//! A request flows one way: router → extractors → one domain use case → rendered response. The
+//! route list below is the only one: each handler's `#[utoipa::path]` names its method and path,
+//! from which both the router and the OpenAPI description are made.
 
 pub mod error;
-pub mod extract;
+mod extract;
 mod harden;
 mod health;
 mod logging;
-pub mod openapi;
+pub mod metrics;
+mod openapi;
 mod policies;
 mod refresh_tokens;
-mod schemas;
 mod sessions;
 mod status;
-pub mod token;
+mod token;
 mod users;
+pub mod wire;
+
+use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, head, post, put};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::openapi::path::HttpMethod;
+use utoipa::Path;
 
-use crate::app::AppState;
+use crate::domain::Services;
 use error::ApiError;
+use openapi::SecuritySchemes;
+
+pub use extract::basic_credentials;
+pub use token::parse_token_body;
+pub use openapi::yaml as openapi_yaml;
+
+/// What every handler is given: the services, composed once.
+#[derive(Clone)]
+pub struct AppState {
+    services: Arc<Services>,
+}
+
+impl AppState {
+    pub fn new(services: Arc<Services>) -> AppState {
+        AppState { services }
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+}
 
 /// Largest request body accepted; POST /token bodies are tiny, user and policy bodies small.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -30,113 +60,116 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// POST /token bodies hold a few short fields: anything larger is refused before parsing.
 const MAX_TOKEN_BODY_BYTES: usize = 8 * 1024;
 
-fn api() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/token",
-            post(token::create).layer(DefaultBodyLimit::max(MAX_TOKEN_BODY_BYTES)),
-        )
-        .route(
-            "/token/{token}",
-            head(token::check)
-                .get(token::describe)
-                .delete(token::revoke),
-        )
-        .route("/token/{token}/scopes/check", post(token::check_scopes))
-        .route("/tokens", get(refresh_tokens::list_all))
-        .route("/users/me/tokens", get(refresh_tokens::list_mine))
-        .route(
-            "/users/me/tokens/{client_id}",
-            axum::routing::delete(refresh_tokens::delete_mine),
-        )
-        .route("/users/{uuid}/tokens", get(refresh_tokens::list_for_user))
-        .route(
-            "/users/{uuid}/tokens/{client_id}",
-            axum::routing::delete(refresh_tokens::delete_for_user),
-        )
-        .route("/sessions", get(sessions::list))
-        .route("/sessions/{uuid}", axum::routing::delete(sessions::delete))
-        .route("/users/{uuid}/sessions", get(sessions::list_for_user))
-        .route(
-            "/users/{uuid}/sessions/{session_uuid}",
-            axum::routing::delete(sessions::delete_for_user),
-        )
-        .route("/users", post(users::create).get(users::list))
-        .route(
-            "/users/{uuid}",
-            get(users::get).put(users::update).delete(users::delete),
-        )
-        .route("/users/{uuid}/password", put(users::change_password))
-        .route("/policies", post(policies::create).get(policies::list))
-        .route(
-            "/policies/{uuid}",
-            get(policies::get)
-                .put(policies::update)
-                .delete(policies::delete),
-        )
-        .route(
-            "/policies/{uuid}/acl/{access}",
-            put(policies::add_access).delete(policies::remove_access),
-        )
-        .route("/users/{uuid}/policies", get(policies::list_for_user))
-        .route(
-            "/users/{uuid}/policies/{policy_uuid}",
-            put(policies::attach).delete(policies::detach),
-        )
-        .route("/status", get(status::status))
-        .route("/api/api.yml", get(openapi::serve))
-        .method_not_allowed_fallback(method_not_allowed)
+fn method_filter(methods: &[HttpMethod]) -> MethodFilter {
+    methods
+        .iter()
+        .map(|method| match method {
+            HttpMethod::Get => MethodFilter::GET,
+            HttpMethod::Put => MethodFilter::PUT,
+            HttpMethod::Post => MethodFilter::POST,
+            HttpMethod::Delete => MethodFilter::DELETE,
+            HttpMethod::Options => MethodFilter::OPTIONS,
+            HttpMethod::Head => MethodFilter::HEAD,
+            HttpMethod::Patch => MethodFilter::PATCH,
+            HttpMethod::Trace => MethodFilter::TRACE,
+        })
+        .reduce(MethodFilter::or)
+        // Every handler documents its method; GET is never reached.
+        .unwrap_or(MethodFilter::GET)
 }
 
-/// Every (method, path) that `api()` serves, under both prefixes: the single list the tests hold
-/// the router (`openapi::tests`) and the OpenAPI description (`tests/api/openapi.rs`) to.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/token"),
-    ("HEAD", "/token/{token}"),
-    ("GET", "/token/{token}"),
-    ("DELETE", "/token/{token}"),
-    ("POST", "/token/{token}/scopes/check"),
-    ("GET", "/tokens"),
-    ("GET", "/users/me/tokens"),
-    ("DELETE", "/users/me/tokens/{client_id}"),
-    ("GET", "/users/{uuid}/tokens"),
-    ("DELETE", "/users/{uuid}/tokens/{client_id}"),
-    ("GET", "/sessions"),
-    ("DELETE", "/sessions/{uuid}"),
-    ("GET", "/users/{uuid}/sessions"),
-    ("DELETE", "/users/{uuid}/sessions/{session_uuid}"),
-    ("POST", "/users"),
-    ("GET", "/users"),
-    ("GET", "/users/{uuid}"),
-    ("PUT", "/users/{uuid}"),
-    ("DELETE", "/users/{uuid}"),
-    ("PUT", "/users/{uuid}/password"),
-    ("POST", "/policies"),
-    ("GET", "/policies"),
-    ("GET", "/policies/{uuid}"),
-    ("PUT", "/policies/{uuid}"),
-    ("DELETE", "/policies/{uuid}"),
-    ("PUT", "/policies/{uuid}/acl/{access}"),
-    ("DELETE", "/policies/{uuid}/acl/{access}"),
-    ("GET", "/users/{uuid}/policies"),
-    ("PUT", "/users/{uuid}/policies/{policy_uuid}"),
-    ("DELETE", "/users/{uuid}/policies/{policy_uuid}"),
-    ("GET", "/status"),
-    // axum answers HEAD on every GET route; the contract names this one.
-    ("HEAD", "/status"),
-    ("GET", "/api/api.yml"),
-];
+fn method_name(method: &HttpMethod) -> &'static str {
+    match method {
+        HttpMethod::Get => "GET",
+        HttpMethod::Put => "PUT",
+        HttpMethod::Post => "POST",
+        HttpMethod::Delete => "DELETE",
+        HttpMethod::Options => "OPTIONS",
+        HttpMethod::Head => "HEAD",
+        HttpMethod::Patch => "PATCH",
+        HttpMethod::Trace => "TRACE",
+    }
+}
 
-/// A list answer: `{total, filtered, items}`.
-fn list_json<T>(
-    page: &crate::store::Page<T>,
-    item: fn(&T) -> serde_json::Value,
-) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({
-        "total": page.total,
-        "filtered": page.filtered,
-        "items": page.items.iter().map(item).collect::<Vec<_>>(),
-    }))
+/// Routes one handler at the method and path its `#[utoipa::path]` documents.
+fn route<P: Path>(router: Router<AppState>, handler: MethodRouter<AppState>) -> Router<AppState> {
+    router.route(&P::path(), handler)
+}
+
+/// The one route list: `module::handler` (optionally `=> layer`). It makes the router, the list
+/// of (method, path) the tests hold the description to, and the OpenAPI description's paths.
+macro_rules! api {
+    ($($module:ident :: $handler:ident $(=> $layer:expr)?),* $(,)?) => {
+        fn api() -> Router<AppState> {
+            let mut router = Router::new();
+            $(
+                router = pastey::paste! {
+                    route::<$module::[<__path_ $handler>]>(
+                        router,
+                        on(
+                            method_filter(&<$module::[<__path_ $handler>] as Path>::methods()),
+                            $module::$handler,
+                        ) $(.layer($layer))?,
+                    )
+                };
+            )*
+            router.method_not_allowed_fallback(method_not_allowed)
+        }
+
+        /// Every (method, path) the API serves, under both prefixes.
+        pub fn routes() -> Vec<(String, String)> {
+            let mut routes = Vec::new();
+            $(
+                pastey::paste! {
+                    for method in <$module::[<__path_ $handler>] as Path>::methods() {
+                        routes.push((
+                            method_name(&method).to_string(),
+                            <$module::[<__path_ $handler>] as Path>::path(),
+                        ));
+                    }
+                }
+            )*
+            routes
+        }
+
+        openapi::describe!($($module::$handler),*);
+    };
+}
+
+api! {
+    token::create => DefaultBodyLimit::max(MAX_TOKEN_BODY_BYTES),
+    token::check,
+    token::describe,
+    token::revoke,
+    token::check_scopes,
+    refresh_tokens::list_all,
+    refresh_tokens::list_mine,
+    refresh_tokens::delete_mine,
+    refresh_tokens::list_for_user,
+    refresh_tokens::delete_for_user,
+    sessions::list,
+    sessions::delete,
+    sessions::list_for_user,
+    sessions::delete_for_user,
+    users::create,
+    users::list,
+    users::get,
+    users::update,
+    users::delete,
+    users::change_password,
+    policies::create,
+    policies::list,
+    policies::get,
+    policies::update,
+    policies::delete,
+    policies::add_access,
+    policies::remove_access,
+    policies::list_for_user,
+    policies::attach,
+    policies::detach,
+    status::status,
+    status::head_status,
+    openapi::serve,
 }
 
 async fn not_found() -> ApiError {
@@ -153,19 +186,23 @@ async fn method_not_allowed() -> impl IntoResponse {
 
 /// The whole service, ready to serve (tests start it on 127.0.0.1:0).
 pub fn router(state: AppState) -> Router {
-    let cors = cors(&state.config);
+    let cors = cors(state.services().config());
     let router = Router::new()
         .nest("/0.1", api())
         .nest("/api/auth/0.1", api())
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
+        .route("/health/live", axum::routing::get(health::live))
+        .route("/health/ready", axum::routing::get(health::ready))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::metrics::track,
+            metrics::track,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(harden::harden))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::with_clock,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(logging::request_span))
         // Outermost: the id exists before the span is made, and goes back in the response.
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())

@@ -18,8 +18,8 @@ pub use lists::{ListParams, Page};
 pub use policies::POLICY_ORDER;
 pub use policies::{NewPolicy, Policy};
 pub use tokens::{
-    IssueRequest, IssuedToken, OfflineGrant, RefreshToken, Session, TokenRecord, REFRESH_ORDER,
-    SESSION_ORDER,
+    IssueRequest, OfflineGrant, RefreshToken, Session, TokenMetadata, TokenRecord,
+    REFRESH_ORDER, SESSION_ORDER,
 };
 pub use users::{Email, NewUser, User, UserUpdate};
 pub use users::{USER_FILTERS, USER_ORDER};
@@ -121,6 +121,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The PostgreSQL URL, for the notification listener's own connection.
+    url: Option<String>,
     /// SQLite allows one writer: writes queue here rather than failing with SQLITE_BUSY when a
     /// read transaction upgrades. PostgreSQL needs no such lock.
     write_lock: Option<Arc<Mutex<()>>>,
@@ -188,6 +190,7 @@ impl Store {
         let store = Store {
             pool,
             backend,
+            url: (backend == Backend::Postgres).then(|| url.clone()),
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
         };
         store.migrate().await?;
@@ -210,8 +213,46 @@ impl Store {
         self.backend
     }
 
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
+    /// Connections open in the pool, and how many of them are idle.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
+    /// Follows the invalidation channel on PostgreSQL for ever, handing each payload to `apply`;
+    /// `None` whenever notifications may have been lost (at every (re)connection).
+    pub async fn follow_notifications(&self, apply: impl Fn(Option<&str>)) {
+        use sqlx::postgres::PgListener;
+        let Some(url) = &self.url else { return };
+        loop {
+            let mut listener = match PgListener::connect(url).await {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for cache invalidations; retrying");
+                    apply(None);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(error) = listener.listen(INVALIDATION_CHANNEL).await {
+                tracing::warn!(%error, "cannot listen for cache invalidations; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            // Anything published before LISTEN took effect is unknown here.
+            apply(None);
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(notification)) => apply(Some(notification.payload())),
+                    // The connection was lost (and will be re-established): start afresh.
+                    Ok(None) => apply(None),
+                    Err(error) => {
+                        tracing::warn!(%error, "cache invalidation channel failed; reconnecting");
+                        apply(None);
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     async fn writer_turn(&self) -> Option<MutexGuard<'_, ()>> {

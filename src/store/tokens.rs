@@ -14,9 +14,21 @@ pub struct TokenRecord {
     pub issued_at: i64,
     pub expires_at: i64,
     pub acl: Vec<String>,
-    pub metadata: serde_json::Value,
+    pub metadata: TokenMetadata,
     pub remote_addr: String,
     pub user_agent: String,
+}
+
+/// What a token says of its user, fixed when it is issued (stored as JSON). Fields in
+/// alphabetical order, as the first version wrote them.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TokenMetadata {
+    pub auth_id: String,
+    pub pbx_user_uuid: Option<String>,
+    pub purpose: String,
+    pub tenant_uuid: String,
+    pub uuid: String,
+    pub xivo_uuid: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -60,7 +72,7 @@ pub struct IssueRequest {
     pub issued_at: i64,
     pub expires_at: i64,
     pub acl: Vec<String>,
-    pub metadata: serde_json::Value,
+    pub metadata: TokenMetadata,
     pub remote_addr: String,
     pub user_agent: String,
     /// The refresh token a refresh grant used.
@@ -231,7 +243,7 @@ impl Store {
             client_id.as_deref(),
         ]);
         let acl = serde_json::to_string(&request.acl).map_err(json_error)?;
-        let metadata = request.metadata.to_string();
+        let metadata = serde_json::to_string(&request.metadata).map_err(json_error)?;
         // $1–$9 the session, $10–$14 the rest of the token.
         let sql = match self.backend {
             // One round trip on PostgreSQL: the session and its token in one statement.

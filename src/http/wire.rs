@@ -1,17 +1,22 @@
-//! Documentation-only types for the OpenAPI description (src/http/openapi.rs): the shapes of the
-//! bodies, parameters and shared responses the handlers read and write as `serde_json::Value`.
-//! They are never constructed; only their `utoipa` derives are used.
+//! The wire, written once: the request and response bodies the handlers really read and write,
+//! the parameters and the shared responses, from which utoipa generates the OpenAPI description.
+//!
+//! Response fields are declared in alphabetical order: the first version built its bodies as
+//! `serde_json::Value` maps, which serialise their keys sorted, and clients see the same bytes.
+//! Request bodies are read by `super::extract::Fields` (wazo's error texts and leniencies, which
+//! serde's derive cannot give); each request type here says what it reads.
 //!
 //! Rules used below: a plain field is required and not null; `#[schema(required = false)]` makes it
 //! optional (still not null); an `Option` field is optional and may be null; `Option` with
 //! `required = true` is a field always present that may be null.
 
-#![allow(dead_code)]
+use std::collections::{BTreeMap, HashMap};
 
-use std::collections::HashMap;
-
+use serde::Serialize;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoParams, ToSchema};
+
+use crate::domain;
 
 // ---- Enumerations -------------------------------------------------------------------------------
 
@@ -46,19 +51,22 @@ pub enum Direction {
     Desc,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 #[schema(rename_all = "snake_case")]
 pub enum RevokedMessage {
     Success,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 #[schema(rename_all = "snake_case")]
 pub enum RestApiState {
     Ok,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 #[schema(rename_all = "snake_case")]
 pub enum DatabaseState {
     Ok,
@@ -77,168 +85,229 @@ pub struct TokenRequest {
     /// whole float (`3600.0`) are also accepted; booleans, null, a float that is not whole,
     /// and out-of-range values are 400.
     #[schema(required = false, minimum = 1, maximum = 315360000)]
-    expiration: i64,
+    pub expiration: i64,
     /// `offline` also creates a refresh token (requires `client_id`)
     #[schema(required = false, inline, default = "online")]
-    access_type: AccessType,
+    pub access_type: AccessType,
     /// The client the refresh token belongs to (required with `offline` or `refresh_token`)
     #[schema(required = false, min_length = 1, max_length = 1024)]
-    client_id: String,
+    pub client_id: String,
     /// Selects the refresh-token grant (with `client_id`, which must match exactly)
     #[schema(required = false, max_length = 1024)]
-    refresh_token: String,
+    pub refresh_token: String,
     /// Accepted and ignored
     #[schema(required = false)]
-    backend: String,
+    pub backend: String,
     /// Accepted; mutually exclusive with `domain_name`
     #[schema(required = false, min_length = 1, max_length = 1024)]
-    tenant_id: String,
+    pub tenant_id: String,
     /// Accepted; mutually exclusive with `tenant_id`
     #[schema(required = false, min_length = 1, max_length = 1024)]
-    domain_name: String,
+    pub domain_name: String,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenData {
-    /// The access token
-    #[schema(format = "uuid")]
-    token: String,
+    /// The token's ACL, fixed at creation (default user policy, then the user's policies)
+    pub acl: Vec<String>,
     /// The user's uuid
     #[schema(format = "uuid")]
-    auth_id: String,
-    /// The user's uuid; null for purposes `internal` and `external_api`
-    #[schema(required = true, format = "uuid")]
-    xivo_user_uuid: Option<String>,
-    /// The configured `xivo_uuid` (or `XIVO_UUID`), or null
-    #[schema(required = true)]
-    xivo_uuid: Option<String>,
-    /// Server local time, ISO 8601 without zone (`%Y-%m-%dT%H:%M:%S.%f`)
-    #[schema(example = "2026-05-05T14:05:31.123456")]
-    issued_at: String,
+    pub auth_id: String,
     /// Server local time, ISO 8601 without zone; `expires_at - issued_at` equals the expiration
     #[schema(example = "2026-05-05T16:05:31.123456")]
-    expires_at: String,
-    /// UTC, ISO 8601 without zone (`%Y-%m-%dT%H:%M:%S.%f`)
-    #[schema(example = "2026-05-05T12:05:31.123456")]
-    utc_issued_at: String,
+    pub expires_at: String,
+    /// Server local time, ISO 8601 without zone (`%Y-%m-%dT%H:%M:%S.%f`)
+    #[schema(example = "2026-05-05T14:05:31.123456")]
+    pub issued_at: String,
+    pub metadata: TokenMetadata,
+    /// Only in the answer to a POST /token with `access_type` `offline`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, value_type = String)]
+    pub refresh_token: Option<String>,
+    /// The client's address
+    pub remote_addr: String,
+    #[schema(format = "uuid")]
+    pub session_uuid: String,
+    /// The access token
+    #[schema(format = "uuid")]
+    pub token: String,
     /// UTC, ISO 8601 without zone
     #[schema(example = "2026-05-05T14:05:31.123456")]
-    utc_expires_at: String,
-    /// The token's ACL, fixed at creation (default user policy, then the user's policies)
-    acl: Vec<String>,
-    metadata: TokenMetadata,
-    #[schema(format = "uuid")]
-    session_uuid: String,
-    /// The client's address
-    remote_addr: String,
+    pub utc_expires_at: String,
+    /// UTC, ISO 8601 without zone (`%Y-%m-%dT%H:%M:%S.%f`)
+    #[schema(example = "2026-05-05T12:05:31.123456")]
+    pub utc_issued_at: String,
     /// The client's User-Agent
-    user_agent: String,
-    /// Only in the answer to a POST /token with `access_type` `offline`
-    #[schema(required = false)]
-    refresh_token: String,
+    pub user_agent: String,
+    /// The user's uuid; null for purposes `internal` and `external_api`
+    #[schema(required = true, format = "uuid")]
+    pub xivo_user_uuid: Option<String>,
+    /// The configured `xivo_uuid` (or `XIVO_UUID`), or null
+    #[schema(required = true)]
+    pub xivo_uuid: Option<String>,
 }
 
-#[derive(ToSchema)]
+impl From<&domain::tokens::TokenView> for TokenData {
+    fn from(view: &domain::tokens::TokenView) -> Self {
+        let record = &view.record;
+        TokenData {
+            acl: record.acl.clone(),
+            auth_id: record.auth_id.clone(),
+            expires_at: time::local(record.expires_at),
+            issued_at: time::local(record.issued_at),
+            metadata: TokenMetadata::from(&record.metadata),
+            refresh_token: view.refresh_token.clone(),
+            remote_addr: record.remote_addr.clone(),
+            session_uuid: record.session_uuid.clone(),
+            token: view.token.clone(),
+            utc_expires_at: time::utc(record.expires_at),
+            utc_issued_at: time::utc(record.issued_at),
+            user_agent: record.user_agent.clone(),
+            xivo_user_uuid: record.metadata.pbx_user_uuid.clone(),
+            xivo_uuid: view.xivo_uuid.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct TokenMetadata {
     #[schema(required = false, format = "uuid")]
-    uuid: String,
-    #[schema(required = false, format = "uuid")]
-    tenant_uuid: String,
-    #[schema(required = false, format = "uuid")]
-    auth_id: String,
+    pub auth_id: String,
     #[schema(format = "uuid")]
-    pbx_user_uuid: Option<String>,
-    xivo_uuid: Option<String>,
-    #[schema(required = false, inline)]
-    purpose: Purpose,
+    pub pbx_user_uuid: Option<String>,
+    #[schema(required = false, inline, value_type = Purpose)]
+    pub purpose: String,
+    #[schema(required = false, format = "uuid")]
+    pub tenant_uuid: String,
+    #[schema(required = false, format = "uuid")]
+    pub uuid: String,
+    pub xivo_uuid: Option<String>,
 }
 
-#[derive(ToSchema)]
+impl From<&domain::TokenMetadata> for TokenMetadata {
+    fn from(metadata: &domain::TokenMetadata) -> Self {
+        TokenMetadata {
+            auth_id: metadata.auth_id.clone(),
+            pbx_user_uuid: metadata.pbx_user_uuid.clone(),
+            purpose: metadata.purpose.clone(),
+            tenant_uuid: metadata.tenant_uuid.clone(),
+            uuid: metadata.uuid.clone(),
+            xivo_uuid: metadata.xivo_uuid.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct Token {
-    data: TokenData,
+    pub data: TokenData,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenRevoked {
     #[schema(inline)]
-    data: TokenRevokedData,
+    pub data: TokenRevokedData,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenRevokedData {
     #[schema(inline)]
-    message: RevokedMessage,
+    pub message: RevokedMessage,
 }
 
 #[derive(ToSchema)]
 pub struct ScopesCheckRequest {
-    scopes: Vec<String>,
+    pub scopes: Vec<String>,
     /// When given, must be the token's tenant (403 otherwise)
-    tenant_uuid: Option<String>,
+    pub tenant_uuid: Option<String>,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct ScopesCheckResponse {
     /// Each requested scope, mapped to whether the token grants it
     #[schema(example = json!({"auth.users.read": true, "confd.users.create": false}))]
-    scopes: HashMap<String, bool>,
+    pub scopes: BTreeMap<String, bool>,
 }
 
 // ---- Users --------------------------------------------------------------------------------------
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct Email {
+    pub address: String,
+    pub confirmed: bool,
+    pub main: bool,
     #[schema(format = "uuid")]
-    uuid: String,
-    address: String,
-    main: bool,
-    confirmed: bool,
+    pub uuid: String,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct User {
+    #[schema(inline, value_type = AuthenticationMethod)]
+    pub authentication_method: String,
+    pub emails: Vec<Email>,
+    pub enabled: bool,
+    #[schema(required = true)]
+    pub firstname: Option<String>,
+    #[schema(required = true)]
+    pub lastname: Option<String>,
+    #[schema(inline, value_type = Purpose)]
+    pub purpose: String,
     #[schema(format = "uuid")]
-    uuid: String,
+    pub tenant_uuid: String,
     #[schema(required = true)]
-    username: Option<String>,
-    #[schema(required = true)]
-    firstname: Option<String>,
-    #[schema(required = true)]
-    lastname: Option<String>,
-    emails: Vec<Email>,
-    enabled: bool,
-    #[schema(inline)]
-    purpose: Purpose,
+    pub username: Option<String>,
     #[schema(format = "uuid")]
-    tenant_uuid: String,
-    #[schema(inline)]
-    authentication_method: AuthenticationMethod,
+    pub uuid: String,
+}
+
+impl From<&domain::User> for User {
+    fn from(user: &domain::User) -> Self {
+        User {
+            authentication_method: user.authentication_method.clone(),
+            emails: user
+                .emails
+                .iter()
+                .map(|e| Email {
+                    address: e.address.clone(),
+                    confirmed: e.confirmed,
+                    main: e.main,
+                    uuid: e.uuid.clone(),
+                })
+                .collect(),
+            enabled: user.enabled,
+            firstname: user.firstname.clone(),
+            lastname: user.lastname.clone(),
+            purpose: user.purpose.clone(),
+            tenant_uuid: user.tenant_uuid.clone(),
+            username: user.username.clone(),
+            uuid: user.uuid.clone(),
+        }
+    }
 }
 
 #[derive(ToSchema)]
 pub struct UserCreate {
     /// Chosen uuid; a new one by default
     #[schema(format = "uuid")]
-    uuid: Option<String>,
+    pub uuid: Option<String>,
     /// Unique case-insensitively, across usernames and e-mail addresses
     #[schema(min_length = 1, max_length = 256)]
-    username: Option<String>,
+    pub username: Option<String>,
     /// Without one, the user cannot log in with a password
     #[schema(min_length = 1, max_length = 1024)]
-    password: Option<String>,
+    pub password: Option<String>,
     /// Must contain `@` and no whitespace; unique case-insensitively
     #[schema(min_length = 3, max_length = 320)]
-    email_address: Option<String>,
+    pub email_address: Option<String>,
     #[schema(max_length = 128)]
-    firstname: Option<String>,
+    pub firstname: Option<String>,
     #[schema(max_length = 128)]
-    lastname: Option<String>,
+    pub lastname: Option<String>,
     #[schema(required = false, inline, default = "user")]
-    purpose: Purpose,
+    pub purpose: Purpose,
     #[schema(required = false, default = true)]
-    enabled: bool,
+    pub enabled: bool,
     #[schema(required = false, inline, default = "default")]
-    authentication_method: AuthenticationMethod,
+    pub authentication_method: AuthenticationMethod,
 }
 
 /// Changes the user's fields (see PUT /users/{user_uuid}): an absent field keeps its value.
@@ -246,73 +315,88 @@ pub struct UserCreate {
 pub struct UserEdit {
     /// Unchanged when absent; null clears it
     #[schema(min_length = 1, max_length = 256)]
-    username: Option<String>,
+    pub username: Option<String>,
     /// Unchanged when absent; null clears it
     #[schema(max_length = 128)]
-    firstname: Option<String>,
+    pub firstname: Option<String>,
     /// Unchanged when absent; null clears it
     #[schema(max_length = 128)]
-    lastname: Option<String>,
+    pub lastname: Option<String>,
     /// Unchanged when absent
     #[schema(required = false, inline)]
-    purpose: Purpose,
+    pub purpose: Purpose,
     /// Unchanged when absent; `false` ends the user's sessions
     #[schema(required = false)]
-    enabled: bool,
+    pub enabled: bool,
     /// Unchanged when absent
     #[schema(required = false, inline)]
-    authentication_method: AuthenticationMethod,
+    pub authentication_method: AuthenticationMethod,
 }
 
 #[derive(ToSchema)]
 pub struct PasswordChange {
     #[schema(min_length = 1, max_length = 1024)]
-    old_password: String,
+    pub old_password: String,
     #[schema(min_length = 1, max_length = 1024)]
-    new_password: String,
+    pub new_password: String,
 }
 
 // ---- Policies -----------------------------------------------------------------------------------
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct Policy {
-    #[schema(format = "uuid")]
-    uuid: String,
-    #[schema(format = "uuid")]
-    tenant_uuid: String,
-    name: String,
-    slug: String,
+    pub acl: Vec<String>,
     #[schema(required = true)]
-    description: Option<String>,
-    acl: Vec<String>,
-    read_only: bool,
-    shared: bool,
+    pub description: Option<String>,
+    pub name: String,
+    pub read_only: bool,
+    pub shared: bool,
+    pub slug: String,
+    #[schema(format = "uuid")]
+    pub tenant_uuid: String,
+    #[schema(format = "uuid")]
+    pub uuid: String,
+}
+
+impl From<&domain::Policy> for Policy {
+    fn from(policy: &domain::Policy) -> Self {
+        Policy {
+            acl: policy.acl.clone(),
+            description: policy.description.clone(),
+            name: policy.name.clone(),
+            read_only: policy.read_only,
+            shared: policy.shared,
+            slug: policy.slug.clone(),
+            tenant_uuid: policy.tenant_uuid.clone(),
+            uuid: policy.uuid.clone(),
+        }
+    }
 }
 
 #[derive(ToSchema)]
 pub struct PolicyCreate {
     #[schema(min_length = 1, max_length = 80)]
-    name: String,
+    pub name: String,
     /// Derived from the name when absent
     #[schema(min_length = 1, max_length = 80, pattern = "^[a-zA-Z0-9_-]+$")]
-    slug: Option<String>,
+    pub slug: Option<String>,
     #[schema(max_length = 2048)]
-    description: Option<String>,
+    pub description: Option<String>,
     #[schema(schema_with = acl_create)]
-    acl: Option<Vec<String>>,
+    pub acl: Option<Vec<String>>,
     #[schema(required = false, default = false)]
-    shared: bool,
+    pub shared: bool,
 }
 
 /// Replaces name, description and ACL; the slug stays
 #[derive(ToSchema)]
 pub struct PolicyEdit {
     #[schema(min_length = 1, max_length = 80)]
-    name: String,
+    pub name: String,
     #[schema(max_length = 2048)]
-    description: Option<String>,
+    pub description: Option<String>,
     #[schema(schema_with = acl_edit)]
-    acl: Option<Vec<String>>,
+    pub acl: Option<Vec<String>>,
 }
 
 /// A nullable list of ACL entries of at most 1024 bytes each.
@@ -342,128 +426,207 @@ fn acl_edit() -> utoipa::openapi::schema::Array {
 
 // ---- Sessions and refresh tokens ----------------------------------------------------------------
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct Session {
-    #[schema(format = "uuid")]
-    uuid: String,
-    mobile: bool,
-    #[schema(format = "uuid")]
-    user_uuid: String,
-    #[schema(format = "uuid")]
-    tenant_uuid: String,
-    #[schema(format = DateTime, example = "2026-05-05T12:05:31.123456+00:00")]
-    created_at: String,
-    user_agent: String,
-    remote_addr: String,
     /// The refresh token's client_id, for sessions minted from one
     #[schema(required = true)]
-    client_id: Option<String>,
+    pub client_id: Option<String>,
+    #[schema(format = DateTime, example = "2026-05-05T12:05:31.123456+00:00")]
+    pub created_at: String,
+    pub mobile: bool,
+    pub remote_addr: String,
+    #[schema(format = "uuid")]
+    pub tenant_uuid: String,
+    pub user_agent: String,
+    #[schema(format = "uuid")]
+    pub user_uuid: String,
+    #[schema(format = "uuid")]
+    pub uuid: String,
+}
+
+impl From<&domain::Session> for Session {
+    fn from(session: &domain::Session) -> Self {
+        Session {
+            client_id: session.client_id.clone(),
+            created_at: time::rfc3339(session.created_at),
+            mobile: session.mobile,
+            remote_addr: session.remote_addr.clone(),
+            tenant_uuid: session.tenant_uuid.clone(),
+            user_agent: session.user_agent.clone(),
+            user_uuid: session.user_uuid.clone(),
+            uuid: session.uuid.clone(),
+        }
+    }
 }
 
 /// A refresh token, without its value
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct RefreshToken {
-    client_id: String,
+    pub client_id: String,
     #[schema(format = DateTime, example = "2026-05-05T12:05:31.123456+00:00")]
-    created_at: String,
-    mobile: bool,
+    pub created_at: String,
+    pub metadata: HashMap<String, serde_json::Value>,
+    pub mobile: bool,
     #[schema(format = "uuid")]
-    user_uuid: String,
+    pub tenant_uuid: String,
     #[schema(format = "uuid")]
-    tenant_uuid: String,
-    metadata: HashMap<String, serde_json::Value>,
+    pub user_uuid: String,
+}
+
+impl From<&domain::RefreshToken> for RefreshToken {
+    fn from(token: &domain::RefreshToken) -> Self {
+        RefreshToken {
+            client_id: token.client_id.clone(),
+            created_at: time::rfc3339(token.created_at),
+            metadata: HashMap::new(),
+            mobile: token.mobile,
+            tenant_uuid: token.tenant_uuid.clone(),
+            user_uuid: token.user_uuid.clone(),
+        }
+    }
 }
 
 // ---- Lists --------------------------------------------------------------------------------------
 
-#[derive(ToSchema)]
-pub struct UserList {
-    /// Items before search and filters
-    total: u64,
-    /// Items matching search and filters, before paging
-    filtered: u64,
-    items: Vec<User>,
+/// The list answers: `{filtered, items, total}`, one type per item (their names are the
+/// description's).
+macro_rules! lists {
+    ($($name:ident($item:ident from $row:ty): $total:literal, $filtered:literal;)*) => {$(
+        #[derive(Serialize, ToSchema)]
+        pub struct $name {
+            #[doc = $filtered]
+            pub filtered: i64,
+            pub items: Vec<$item>,
+            #[doc = $total]
+            pub total: i64,
+        }
+
+        impl $name {
+            pub fn of(page: &domain::Page<$row>) -> $name {
+                $name {
+                    filtered: page.filtered,
+                    items: page.items.iter().map($item::from).collect(),
+                    total: page.total,
+                }
+            }
+        }
+    )*};
 }
 
-#[derive(ToSchema)]
-pub struct PolicyList {
-    /// Items before search
-    total: u64,
-    /// Items matching the search, before paging
-    filtered: u64,
-    items: Vec<Policy>,
+lists! {
+    UserList(User from domain::User):
+        "Items before search and filters", "Items matching search and filters, before paging";
+    PolicyList(Policy from domain::Policy):
+        "Items before search", "Items matching the search, before paging";
+    SessionList(Session from domain::Session):
+        "Items before search", "Items matching the search, before paging";
+    RefreshTokenList(RefreshToken from domain::RefreshToken):
+        "Items before search", "Items matching the search and filters, before paging";
 }
 
-#[derive(ToSchema)]
-pub struct SessionList {
-    /// Items before search
-    total: u64,
-    /// Items matching the search, before paging
-    filtered: u64,
-    items: Vec<Session>,
-}
-
-#[derive(ToSchema)]
-pub struct RefreshTokenList {
-    /// Items before search
-    total: u64,
-    /// Items matching the search and filters, before paging
-    filtered: u64,
-    items: Vec<RefreshToken>,
+impl PolicyList {
+    /// A whole list, unpaged.
+    pub fn all(policies: &[domain::Policy]) -> PolicyList {
+        let count = i64::try_from(policies.len()).unwrap_or(i64::MAX);
+        PolicyList {
+            filtered: count,
+            items: policies.iter().map(Policy::from).collect(),
+            total: count,
+        }
+    }
 }
 
 // ---- Status and errors --------------------------------------------------------------------------
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct Status {
     #[schema(inline)]
-    rest_api: RestApiStatus,
+    pub database: DatabaseStatus,
     #[schema(inline)]
-    database: DatabaseStatus,
+    pub rest_api: RestApiStatus,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct RestApiStatus {
     #[schema(inline)]
-    status: RestApiState,
+    pub status: RestApiState,
 }
 
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct DatabaseStatus {
     #[schema(inline)]
-    status: DatabaseState,
+    pub status: DatabaseState,
 }
 
 /// Error body of the token endpoints (POST/GET/HEAD/DELETE /token...)
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenError {
     #[schema(example = json!(["Authentication Failed"]))]
-    reason: Vec<String>,
-    #[schema(example = json!([1778000000.123456]))]
-    timestamp: Vec<f64>,
+    pub reason: Vec<String>,
     #[schema(example = 401)]
-    status_code: u16,
+    pub status_code: u16,
+    #[schema(example = json!([1778000000.123456]))]
+    pub timestamp: Vec<f64>,
 }
 
 /// Error body of every endpoint but the token ones
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct ApiError {
-    #[schema(example = "Unauthorized")]
-    message: String,
-    #[schema(example = "unauthorized")]
-    error_id: String,
     #[schema(example = json!({
         "invalid_token": null,
         "reason": "not_found_or_expired",
         "required_access": "auth.users.read"
-    }))]
-    details: HashMap<String, serde_json::Value>,
+    }), value_type = HashMap<String, serde_json::Value>)]
+    pub details: serde_json::Value,
+    #[schema(example = "unauthorized")]
+    pub error_id: String,
+    #[schema(example = "Unauthorized")]
+    pub message: String,
+    /// The kind of resource concerned (e.g. `users`, `policies`, `tokens`), when any
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, value_type = String)]
+    pub resource: Option<&'static str>,
     /// Epoch seconds
     #[schema(example = 1778000000.123456)]
-    timestamp: f64,
-    /// The kind of resource concerned (e.g. `users`, `policies`, `tokens`), when any
-    #[schema(required = false)]
-    resource: String,
+    pub timestamp: f64,
+}
+
+/// Times as the contract writes them.
+pub mod time {
+    const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
+
+    /// `2026-05-05T12:05:31.123456`, in UTC.
+    pub fn utc(micros: i64) -> String {
+        chrono::DateTime::from_timestamp_micros(micros)
+            .unwrap_or_default()
+            .format(FORMAT)
+            .to_string()
+    }
+
+    /// The same instant in the server's local time zone, as the original's `issued_at`.
+    pub fn local(micros: i64) -> String {
+        chrono::DateTime::from_timestamp_micros(micros)
+            .unwrap_or_default()
+            .with_timezone(&chrono::Local)
+            .format(FORMAT)
+            .to_string()
+    }
+
+    /// ISO 8601 with an explicit UTC offset, for `created_at` fields.
+    pub fn rfc3339(micros: i64) -> String {
+        chrono::DateTime::from_timestamp_micros(micros)
+            .unwrap_or_default()
+            .format("%Y-%m-%dT%H:%M:%S%.6f+00:00")
+            .to_string()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn times_have_microseconds_and_no_zone() {
+            assert_eq!(super::utc(1_778_000_000_123_456), "2026-05-05T16:53:20.123456");
+        }
+    }
 }
 
 // ---- Parameters ---------------------------------------------------------------------------------
@@ -472,7 +635,7 @@ pub struct ApiError {
 #[into_params(parameter_in = Path)]
 pub struct TokenPath {
     /// An access token (a refresh token here is an unknown token)
-    token: String,
+    pub token: String,
 }
 
 #[derive(IntoParams)]
@@ -480,7 +643,7 @@ pub struct TokenPath {
 pub struct UserUuidPath {
     /// A user's uuid (not a UUID → 404)
     #[param(format = "uuid")]
-    user_uuid: String,
+    pub user_uuid: String,
 }
 
 #[derive(IntoParams)]
@@ -488,28 +651,28 @@ pub struct UserUuidPath {
 pub struct SessionUuidPath {
     /// A session's uuid (not a UUID → 404)
     #[param(format = "uuid")]
-    session_uuid: String,
+    pub session_uuid: String,
 }
 
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct PolicyUuidPath {
     /// A policy's uuid, or its slug (`[a-zA-Z0-9_-]`, 1 to 80 characters); anything else → 404
-    policy_uuid: String,
+    pub policy_uuid: String,
 }
 
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct ClientIdPath {
     /// The client_id of a refresh token (in the required ACL, its `.` become `_`)
-    client_id: String,
+    pub client_id: String,
 }
 
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct AccessPath {
     /// One ACL entry, percent-encoded (e.g. `confd.users.%23` for `confd.users.#`)
-    access: String,
+    pub access: String,
 }
 
 /// `?scope=&tenant=` of HEAD and GET /token/{token}.
@@ -518,10 +681,10 @@ pub struct AccessPath {
 pub struct ValidationQuery {
     /// An ACL the token must grant (403 otherwise)
     #[param(required = false)]
-    scope: String,
+    pub scope: String,
     /// A tenant uuid the token must belong to (403 otherwise)
     #[param(required = false)]
-    tenant: String,
+    pub tenant: String,
 }
 
 /// The `Wazo-Tenant` header of the protected endpoints.
@@ -530,7 +693,7 @@ pub struct ValidationQuery {
 pub struct WazoTenant {
     /// When sent, must name the tenant of the caller's token (401 `unauthorized-tenant` otherwise)
     #[param(rename = "Wazo-Tenant", required = false)]
-    wazo_tenant: String,
+    pub wazo_tenant: String,
 }
 
 /// The `Wazo-Session-Type` header of POST /token.
@@ -540,7 +703,7 @@ pub struct WazoSessionType {
     /// `mobile` (case-insensitive) marks a mobile session. A mobile offline login replaces
     /// the user's other mobile refresh tokens and ends the sessions minted from them.
     #[param(rename = "Wazo-Session-Type", required = false)]
-    wazo_session_type: String,
+    pub wazo_session_type: String,
 }
 
 /// The paging, sorting and search parameters of every list.
@@ -549,16 +712,16 @@ pub struct WazoSessionType {
 pub struct ListQuery {
     /// Maximum number of items (no limit by default)
     #[param(required = false, minimum = 0)]
-    limit: u64,
+    pub limit: u64,
     /// Number of items to skip
     #[param(required = false, minimum = 0, default = 0)]
-    offset: u64,
+    pub offset: u64,
     /// Sort direction
     #[param(required = false, inline, default = "asc")]
-    direction: Direction,
+    pub direction: Direction,
     /// Case-insensitive substring searched in the list's text columns
     #[param(required = false)]
-    search: String,
+    pub search: String,
 }
 
 /// `order`: one of the list's sortable columns (another value → 400), the first by default.
@@ -579,7 +742,7 @@ macro_rules! order_params {
         pub struct $name {
             /// Column to sort by (another value → 400)
             #[param(required = false, schema_with = $name::schema)]
-            order: String,
+            pub order: String,
         }
         impl $name {
             fn schema() -> utoipa::openapi::schema::Object {
@@ -590,10 +753,10 @@ macro_rules! order_params {
 }
 
 order_params! {
-    UserOrder: crate::store::USER_ORDER;
-    PolicyOrder: crate::store::POLICY_ORDER;
-    SessionOrder: crate::store::SESSION_ORDER;
-    RefreshTokenOrder: crate::store::REFRESH_ORDER;
+    UserOrder: domain::users::USER_ORDER;
+    PolicyOrder: domain::policies::POLICY_ORDER;
+    SessionOrder: domain::sessions::SESSION_ORDER;
+    RefreshTokenOrder: domain::refresh_tokens::REFRESH_ORDER;
 }
 
 /// The `mobile` filter of the refresh-token lists.
@@ -602,7 +765,7 @@ order_params! {
 pub struct MobileFilter {
     /// Only mobile (`true`) or non-mobile (`false`) refresh tokens; also accepts 1/0, yes/no, on/off
     #[param(required = false)]
-    mobile: bool,
+    pub mobile: bool,
 }
 
 /// The exact-match filters of GET /users.
@@ -611,19 +774,19 @@ pub struct MobileFilter {
 pub struct UserFilters {
     /// Only the user with this uuid
     #[param(required = false)]
-    uuid: String,
+    pub uuid: String,
     /// Only users with this username
     #[param(required = false)]
-    username: String,
+    pub username: String,
     /// Only users with this first name
     #[param(required = false)]
-    firstname: String,
+    pub firstname: String,
     /// Only users with this last name
     #[param(required = false)]
-    lastname: String,
+    pub lastname: String,
     /// Only users with this purpose (`user`, `internal` or `external_api`)
     #[param(required = false)]
-    purpose: String,
+    pub purpose: String,
 }
 
 // ---- Shared responses ---------------------------------------------------------------------------

@@ -15,6 +15,11 @@ pub struct Holder<'a> {
     pub session_uuid: &'a str,
 }
 
+/// A path value in a required ACL: every `.` becomes `_` (client_id `my.app` → `my_app`).
+pub fn acl_word(value: &str) -> String {
+    value.replace('.', "_")
+}
+
 /// True when `acl` grants `required`: a positive entry matches it and no negative (`!`) entry does.
 pub fn grants(acl: &[String], required: &str, holder: Holder<'_>) -> bool {
     // No real access string is this long; refusing it bounds the matcher's work per entry.

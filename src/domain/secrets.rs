@@ -1,12 +1,17 @@
-//! Token values, their digests, and time stamps.
+//! Token values, their digests, and the refresh-token key.
 //!
 //! Access tokens are random UUIDv4 strings; the database keeps only their SHA-256 digest.
 //! Refresh tokens must be handed out again, unchanged, on a second offline login with the same
 //! client_id (SPEC §2), yet never be stored: their value is derived with HMAC-SHA256 from a
 //! server key and the refresh token's row uuid, and only the value's digest is stored.
 
+use std::path::PathBuf;
+
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::store::{Backend, Store};
 
 /// Seconds bounds of a token's `expiration` (ten years).
 pub const MAX_EXPIRATION: i64 = 315_360_000;
@@ -52,48 +57,64 @@ impl RefreshKey {
         mac.update(row_uuid.as_bytes());
         let out = mac.finalize().into_bytes();
         let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&out[..16]);
+        for (byte, derived) in bytes.iter_mut().zip(out.iter()) {
+            *byte = *derived;
+        }
         uuid::Builder::from_random_bytes(bytes)
             .into_uuid()
             .to_string()
     }
 }
 
-/// Wall-clock time in epoch microseconds. A struct so tests and future code can inject time.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Clock;
-
-impl Clock {
-    pub fn now_micros(&self) -> i64 {
-        chrono::Utc::now().timestamp_micros()
+/// The refresh-token key: from `token_secret`; else a key file beside the SQLite database
+/// (created on first start, mode 0600); else (PostgreSQL) a key kept in the database.
+pub async fn load_refresh_key(config: &Config, store: &Store) -> anyhow::Result<RefreshKey> {
+    if let Some(secret) = &config.token_secret {
+        return Ok(RefreshKey::from_secret(secret));
+    }
+    match store.backend() {
+        Backend::Sqlite => {
+            let path = key_file_path(&config.database_url);
+            if let Ok(secret) = std::fs::read_to_string(&path) {
+                return Ok(RefreshKey::from_secret(secret.trim()));
+            }
+            let secret = RefreshKey::generate_secret();
+            write_private(&path, &secret)
+                .map_err(|e| anyhow::anyhow!("cannot write key file {}: {e}", path.display()))?;
+            Ok(RefreshKey::from_secret(&secret))
+        }
+        Backend::Postgres => {
+            tracing::warn!(
+                "token_secret is not set: the refresh-token key is kept in the database; \
+                 set TESSERA_TOKEN_SECRET so that a leaked database yields no refresh token"
+            );
+            let secret = store
+                .setting_or_insert("refresh_token_key", RefreshKey::generate_secret)
+                .await?;
+            Ok(RefreshKey::from_secret(&secret))
+        }
     }
 }
 
-const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
-
-/// `2026-05-05T12:05:31.123456`, in UTC.
-pub fn format_utc(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .unwrap_or_default()
-        .format(TIME_FORMAT)
-        .to_string()
+/// `sqlite://dir/tessera.db?mode=rwc` → `dir/tessera.db.key`.
+fn key_file_path(database_url: &str) -> PathBuf {
+    let path = database_url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    PathBuf::from(format!("{path}.key"))
 }
 
-/// The same instant in the server's local time zone, as the original's `issued_at`.
-pub fn format_local(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .unwrap_or_default()
-        .with_timezone(&chrono::Local)
-        .format(TIME_FORMAT)
-        .to_string()
-}
-
-/// ISO 8601 with an explicit UTC offset, for `created_at` fields.
-pub fn format_rfc3339(micros: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.6f+00:00")
-        .to_string()
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents.as_bytes())
 }
 
 #[cfg(test)]
@@ -112,11 +133,7 @@ mod tests {
     }
 
     #[test]
-    fn times_have_microseconds_and_no_zone() {
-        assert_eq!(
-            format_utc(1_778_000_000_123_456),
-            "2026-05-05T16:53:20.123456"
-        );
+    fn redaction_keeps_the_last_eight_characters() {
         assert_eq!(redacted("0123456789abcdef"), "89abcdef");
         assert_eq!(redacted("abc"), "abc");
     }

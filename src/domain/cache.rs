@@ -1,5 +1,5 @@
-//! The optional in-process validation cache (issue 3): token digest → token record, bounded, each
-//! entry living no longer than its token. Every write that ends tokens invalidates it at once on
+//! The optional in-process validation cache: token digest → token record, bounded, each
+//! entry living no longer than its token nor `token_cache_ttl` by the domain clock. Every write that ends tokens invalidates it at once on
 //! this instance and, through PostgreSQL LISTEN/NOTIFY, on every instance sharing the database.
 //!
 //! Built on `moka`, the maintained concurrent cache (TinyLFU admission, per-entry expiry).
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use moka::sync::Cache;
 
+use super::clock::{duration_to_micros, micros_to_duration, SharedClock};
 use crate::store::TokenRecord;
 
 /// What stopped being valid.
@@ -46,46 +47,67 @@ impl Invalidation {
     }
 }
 
-struct UntilTokenExpiry {
-    max_ttl: Duration,
+/// A cached record and when (domain clock) it was cached.
+#[derive(Clone)]
+struct Entry {
+    record: Arc<TokenRecord>,
+    cached_at: i64,
 }
 
-impl moka::Expiry<Vec<u8>, Arc<TokenRecord>> for UntilTokenExpiry {
+/// Evicts entries from memory once they can no longer be served (a backstop on moka's own
+/// clock: what is served is decided by the domain clock in `get`).
+struct UntilTokenExpiry {
+    max_ttl: Duration,
+    clock: SharedClock,
+}
+
+impl moka::Expiry<Vec<u8>, Entry> for UntilTokenExpiry {
     fn expire_after_create(
         &self,
         _key: &Vec<u8>,
-        record: &Arc<TokenRecord>,
+        entry: &Entry,
         _created_at: Instant,
     ) -> Option<Duration> {
-        let now = chrono::Utc::now().timestamp_micros();
-        let left = u64::try_from(record.expires_at - now).unwrap_or(0);
-        Some(Duration::from_micros(left).min(self.max_ttl))
+        let left = micros_to_duration(entry.record.expires_at - self.clock.now_micros());
+        Some(left.min(self.max_ttl))
     }
 }
 
 pub struct TokenCache {
-    entries: Cache<Vec<u8>, Arc<TokenRecord>>,
+    entries: Cache<Vec<u8>, Entry>,
     /// Bumped by every invalidation: a lookup that raced with one does not fill the cache.
     generation: AtomicU64,
+    max_ttl_micros: i64,
+    clock: SharedClock,
 }
 
 impl TokenCache {
-    pub fn new(capacity: u64, max_ttl: Duration) -> Self {
+    pub fn new(capacity: u64, max_ttl: Duration, clock: SharedClock) -> Self {
         TokenCache {
             entries: Cache::builder()
                 .max_capacity(capacity)
-                .expire_after(UntilTokenExpiry { max_ttl })
+                .expire_after(UntilTokenExpiry {
+                    max_ttl,
+                    clock: clock.clone(),
+                })
                 .support_invalidation_closures()
                 .build(),
             generation: AtomicU64::new(0),
+            max_ttl_micros: duration_to_micros(max_ttl),
+            clock,
         }
     }
 
-    /// A cached, unexpired record.
-    pub fn get(&self, digest: &[u8], now: i64) -> Option<Arc<TokenRecord>> {
+    /// A cached record of an unexpired token, cached less than the TTL ago.
+    pub fn get(&self, digest: &[u8]) -> Option<Arc<TokenRecord>> {
+        let now = self.clock.now_micros();
         self.entries
             .get(digest)
-            .filter(|record| record.expires_at > now)
+            .filter(|entry| {
+                entry.record.expires_at > now
+                    && now.saturating_sub(entry.cached_at) < self.max_ttl_micros
+            })
+            .map(|entry| entry.record)
     }
 
     pub fn generation(&self) -> u64 {
@@ -95,7 +117,9 @@ impl TokenCache {
     /// Caches a record read from the database, unless an invalidation happened since `generation`.
     pub fn insert(&self, digest: Vec<u8>, record: Arc<TokenRecord>, generation: u64) {
         if self.generation() == generation {
-            self.entries.insert(digest.clone(), record);
+            let cached_at = self.clock.now_micros();
+            self.entries
+                .insert(digest.clone(), Entry { record, cached_at });
             // An invalidation that slipped in between the check and the insert must still win.
             if self.generation() != generation {
                 self.entries.invalidate(&digest);
@@ -114,11 +138,11 @@ impl TokenCache {
             }
             Invalidation::Session(uuid) => self
                 .entries
-                .invalidate_entries_if(move |_, record| record.session_uuid == uuid)
+                .invalidate_entries_if(move |_, entry| entry.record.session_uuid == uuid)
                 .map(|_| ()),
             Invalidation::User(uuid) => self
                 .entries
-                .invalidate_entries_if(move |_, record| record.auth_id == uuid)
+                .invalidate_entries_if(move |_, entry| entry.record.auth_id == uuid)
                 .map(|_| ()),
             Invalidation::All => {
                 self.entries.invalidate_all();
@@ -127,46 +151,6 @@ impl TokenCache {
         };
         if outcome.is_err() {
             self.entries.invalidate_all();
-        }
-    }
-}
-
-/// Applies the invalidations other instances publish on PostgreSQL, for as long as the server
-/// runs. Notifications sent while the connection was down are lost, so every reconnection
-/// empties the cache.
-pub async fn follow_invalidations(app: crate::AppState) {
-    use sqlx::postgres::PgListener;
-    let Some(cache) = &app.cache else { return };
-    loop {
-        let mut listener = match PgListener::connect(&app.config.database_url).await {
-            Ok(listener) => listener,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for cache invalidations; retrying");
-                cache.apply(&Invalidation::All);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if let Err(error) = listener.listen(crate::store::INVALIDATION_CHANNEL).await {
-            tracing::warn!(%error, "cannot listen for cache invalidations; retrying");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
-        }
-        // Anything published before LISTEN took effect is unknown here.
-        cache.apply(&Invalidation::All);
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(notification)) => {
-                    cache.apply(&Invalidation::decode(notification.payload()))
-                }
-                // The connection was lost (and will be re-established): start afresh.
-                Ok(None) => cache.apply(&Invalidation::All),
-                Err(error) => {
-                    tracing::warn!(%error, "cache invalidation channel failed; reconnecting");
-                    cache.apply(&Invalidation::All);
-                    break;
-                }
-            }
         }
     }
 }

@@ -71,29 +71,6 @@ fn verify_now(password: &str, hash: &str) -> bool {
     }
 }
 
-/// glibc keeps freed 19 MiB Argon2 blocks in its arenas once its adaptive mmap threshold has
-/// grown past them, so resident memory only ever rises. A fixed threshold hands such blocks
-/// back to the kernel on free.
-fn return_large_blocks_to_the_kernel() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        // SAFETY: mallopt only adjusts allocator tuning; it is safe to call at any time.
-        ONCE.call_once(|| unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 4 * 1024 * 1024);
-        });
-    }
-}
-
-fn lower_this_threads_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority on the calling thread's id has no memory effects.
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WORKER_NICENESS);
-    }
-}
-
 fn spawn_workers(count: usize, jobs: Receiver<Job>) -> std::io::Result<()> {
     let jobs = Arc::new(Mutex::new(jobs));
     for index in 0..count {
@@ -101,7 +78,7 @@ fn spawn_workers(count: usize, jobs: Receiver<Job>) -> std::io::Result<()> {
         std::thread::Builder::new()
             .name(format!("argon2-{index}"))
             .spawn(move || {
-                lower_this_threads_priority();
+                crate::os::lower_this_threads_priority(WORKER_NICENESS);
                 loop {
                     // The pool ends when every PasswordHasher (every sender) is gone.
                     let job = match jobs.lock() {
@@ -127,7 +104,7 @@ impl PasswordHasher {
 
     /// `workers` hashing threads and at most `queue` hashes waiting for them.
     pub fn with_pool(workers: usize, queue: usize) -> anyhow::Result<Self> {
-        return_large_blocks_to_the_kernel();
+        crate::os::return_large_blocks_to_the_kernel();
         let (sender, receiver) = sync_channel(queue);
         spawn_workers(workers, receiver)?;
         let dummy_hash = hash_now("tessera-dummy-password")

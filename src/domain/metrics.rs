@@ -8,24 +8,19 @@
 //! registry owned by each `App` instead of a process-wide recorder, so the many servers a test
 //! process starts never mix their counts.
 //!
-//! What is counted: POST /token, HEAD/GET /token/{t} and revocations are classified by a middleware
-//! from the matched route and the response status, so no handler carries metrics code; refresh
-//! grants are counted where the grant is redeemed; Argon2 time where the hashing runs; the pool
-//! gauges are read at scrape time.
+//! What is counted: logins, refresh grants, validations and revocations inside the use cases that
+//! decide them (`tokens.rs`, `sessions.rs`, `refresh_tokens.rs`), so no face can forget them;
+//! every HTTP request by its matched route, from the HTTP layer's middleware; Argon2 time where the
+//! hashing runs; the pool gauges at scrape time.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
-
-use crate::app::{App, AppState};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
@@ -164,8 +159,20 @@ impl Metrics {
         self.password_hash_duration.clone()
     }
 
-    /// Classifies one finished request of the public API.
-    fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    /// POST /token by outcome: success, failed, too_many, invalid or error.
+    pub fn login(&self, outcome: &'static str) {
+        self.logins.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// HEAD/GET /token/{t} by outcome: valid, not_found, forbidden or error.
+    pub fn validation(&self, outcome: &'static str) {
+        self.validations
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// One finished HTTP request, labelled by its matched route (never the raw path).
+    pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.to_string(),
@@ -179,57 +186,17 @@ impl Metrics {
                 route: route.to_string(),
             })
             .observe(elapsed.as_secs_f64());
-        let path = route
-            .strip_prefix("/api/auth/0.1")
-            .or_else(|| route.strip_prefix("/0.1"))
-            .unwrap_or("");
-        match (method, path) {
-            ("POST", "/token") => {
-                let outcome = match status {
-                    200 => "success",
-                    401 => "failed",
-                    429 => "too_many",
-                    400..=499 => "invalid",
-                    _ => "error",
-                };
-                self.logins.get_or_create(&OutcomeLabels { outcome }).inc();
-            }
-            ("HEAD" | "GET", "/token/{token}") => {
-                let outcome = match status {
-                    200 | 204 => "valid",
-                    404 => "not_found",
-                    403 => "forbidden",
-                    _ => "error",
-                };
-                self.validations
-                    .get_or_create(&OutcomeLabels { outcome })
-                    .inc();
-            }
-            ("DELETE", "/token/{token}") if status == 200 => self.revoked("token"),
-            ("DELETE", "/sessions/{uuid}" | "/users/{uuid}/sessions/{session_uuid}")
-                if status == 204 =>
-            {
-                self.revoked("session")
-            }
-            ("DELETE", "/users/{uuid}/tokens/{client_id}" | "/users/me/tokens/{client_id}")
-                if (200..300).contains(&status) =>
-            {
-                self.revoked("refresh_token")
-            }
-            _ => {}
-        }
     }
 
-    fn revoked(&self, kind: &'static str) {
+    /// A successful revocation: token, session or refresh_token.
+    pub fn revoked(&self, kind: &'static str) {
         self.revocations.get_or_create(&KindLabels { kind }).inc();
     }
-
     /// The Prometheus text exposition, pool gauges read now.
-    pub fn render(&self, app: &App) -> String {
-        let pool = app.store.pool();
-        self.pool_size.set(i64::from(pool.size()));
+    pub fn render(&self, pool_size: u32, pool_idle: usize) -> String {
+        self.pool_size.set(i64::from(pool_size));
         self.pool_idle
-            .set(i64::try_from(pool.num_idle()).unwrap_or(i64::MAX));
+            .set(i64::try_from(pool_idle).unwrap_or(i64::MAX));
         let mut text = String::new();
         if let Err(error) =
             prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)
@@ -238,40 +205,4 @@ impl Metrics {
         }
         text
     }
-}
-
-/// Middleware on every route of the public router: latency and outcome by matched route.
-pub async fn track(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().as_str().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let response = next.run(request).await;
-    app.metrics.record(
-        &method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
-    response
-}
-
-/// GET /metrics on the metrics listener.
-async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
-        )],
-        app.metrics.render(&app),
-    )
-}
-
-/// The metrics listener's whole surface: `GET /metrics`; anything else is 404.
-pub fn router(state: AppState) -> axum::Router {
-    axum::Router::new()
-        .route("/metrics", axum::routing::get(metrics))
-        .with_state(state)
 }

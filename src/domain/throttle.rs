@@ -3,12 +3,14 @@
 //! has passed; the delay doubles with every further failure, up to a cap, so that no attacker can
 //! lock a user out for longer than the cap. A success clears the login's count and the address's.
 //!
-//! Counts live in this process (an attacker spread over several instances meets each instance's
+//! Time is the domain clock's. Counts live in this process (an attacker spread over several instances meets each instance's
 //! limits); entries are forgotten after a quiet period and the table is bounded.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::clock::{duration_to_micros, micros_to_duration, SharedClock};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ThrottlePolicy {
@@ -24,11 +26,6 @@ pub struct ThrottlePolicy {
     pub forget_after: Duration,
 }
 
-impl ThrottlePolicy {
-    pub fn disabled(&self) -> bool {
-        self.login_failures == 0 && self.address_failures == 0
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
@@ -36,11 +33,12 @@ enum Key {
     Address(String),
 }
 
+/// Times are epoch microseconds of the domain clock.
 #[derive(Debug)]
 struct Entry {
     failures: u32,
-    blocked_until: Option<Instant>,
-    last_failure: Instant,
+    blocked_until: Option<i64>,
+    last_failure: i64,
 }
 
 /// Entries kept at most; beyond, the quiet ones go first, then all (failing open, never growing).
@@ -49,6 +47,7 @@ const MAX_ENTRIES: usize = 100_000;
 pub struct Throttle {
     policy: ThrottlePolicy,
     entries: Mutex<HashMap<Key, Entry>>,
+    clock: SharedClock,
 }
 
 fn login_key(login: &str) -> Key {
@@ -56,10 +55,11 @@ fn login_key(login: &str) -> Key {
 }
 
 impl Throttle {
-    pub fn new(policy: ThrottlePolicy) -> Self {
+    pub fn new(policy: ThrottlePolicy, clock: SharedClock) -> Self {
         Throttle {
             policy,
             entries: Mutex::new(HashMap::new()),
+            clock,
         }
     }
 
@@ -78,7 +78,7 @@ impl Throttle {
 
     /// `Err(retry_after)` while the login or the address is held back.
     pub fn check(&self, login: Option<&str>, address: &str) -> Result<(), Duration> {
-        let now = Instant::now();
+        let now = self.clock.now_micros();
         let Ok(entries) = self.entries.lock() else {
             return Ok(());
         };
@@ -86,7 +86,7 @@ impl Throttle {
             .iter()
             .filter_map(|key| entries.get(key)?.blocked_until)
             .filter(|until| *until > now)
-            .map(|until| until - now)
+            .map(|until| micros_to_duration(until - now))
             .max();
         match wait {
             Some(wait) => Err(wait),
@@ -96,13 +96,13 @@ impl Throttle {
 
     /// Counts a failed attempt (`login` is None when there was no login, e.g. a bad refresh token).
     pub fn failure(&self, login: Option<&str>, address: &str) {
-        let now = Instant::now();
+        let now = self.clock.now_micros();
+        let forget_after = duration_to_micros(self.policy.forget_after);
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
         if entries.len() >= MAX_ENTRIES {
-            let forget_after = self.policy.forget_after;
-            entries.retain(|_, e| now.duration_since(e.last_failure) < forget_after);
+            entries.retain(|_, e| now - e.last_failure < forget_after);
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
@@ -117,7 +117,7 @@ impl Throttle {
                 blocked_until: None,
                 last_failure: now,
             });
-            if now.duration_since(entry.last_failure) >= self.policy.forget_after {
+            if now - entry.last_failure >= forget_after {
                 entry.failures = 0;
             }
             entry.failures = entry.failures.saturating_add(1);
@@ -129,7 +129,7 @@ impl Throttle {
                     .base_delay
                     .saturating_mul(1 << doublings)
                     .min(self.policy.max_delay);
-                entry.blocked_until = Some(now + delay);
+                entry.blocked_until = Some(now.saturating_add(duration_to_micros(delay)));
             }
         }
     }
@@ -149,13 +149,17 @@ mod tests {
     use super::*;
 
     fn throttle() -> Throttle {
-        Throttle::new(ThrottlePolicy {
+        Throttle::new(policy(), crate::domain::clock::ManualClock::starting_now())
+    }
+
+    fn policy() -> ThrottlePolicy {
+        ThrottlePolicy {
             login_failures: 3,
             address_failures: 5,
             base_delay: Duration::from_secs(10),
             max_delay: Duration::from_secs(40),
             forget_after: Duration::from_secs(600),
-        })
+        }
     }
 
     #[test]
@@ -196,11 +200,14 @@ mod tests {
 
     #[test]
     fn a_zero_threshold_disables_that_limit() {
-        let t = Throttle::new(ThrottlePolicy {
-            login_failures: 0,
-            address_failures: 0,
-            ..throttle().policy
-        });
+        let t = Throttle::new(
+            ThrottlePolicy {
+                login_failures: 0,
+                address_failures: 0,
+                ..policy()
+            },
+            crate::domain::clock::ManualClock::starting_now(),
+        );
         for _ in 0..100 {
             t.failure(Some("x"), "1.1.1.1");
         }

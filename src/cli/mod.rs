@@ -1,0 +1,170 @@
+//! The command-line face: operator commands that call the same use cases as HTTP, as the
+//! operator (who holds every access), and the container health probe.
+
+pub mod healthcheck;
+
+use std::io::BufRead;
+
+use crate::config::Config;
+use crate::domain::users::{NewUserInput, UserQuery};
+use crate::domain::{clock, Actor, Services};
+use crate::RunningServer;
+
+/// One line of standard input, without its line ending.
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        anyhow::bail!("no password on standard input");
+    }
+    Ok(password)
+}
+
+async fn services(config: Config) -> anyhow::Result<Services> {
+    Services::start(config, clock::system()).await
+}
+
+/// `tessera serve`: runs until SIGINT or SIGTERM, then drains.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let server = RunningServer::start(config).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+/// `tessera migrate`
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    Services::migrate(&config.database_url).await?;
+    println!("migrations applied");
+    Ok(())
+}
+
+/// `tessera token purge`
+pub async fn purge(config: Config) -> anyhow::Result<()> {
+    let purged = services(config).await?.tokens().purge_expired().await?;
+    println!("purged {purged} expired sessions");
+    Ok(())
+}
+
+/// `tessera user add USERNAME`: checks the policies first, then reads the password.
+pub async fn user_add(
+    config: Config,
+    username: String,
+    email: Option<String>,
+    purpose: String,
+    policies: Vec<String>,
+) -> anyhow::Result<()> {
+    let services = services(config).await?;
+    let operator = Actor::Operator;
+    let mut policy_uuids = Vec::new();
+    for name in &policies {
+        policy_uuids.push(services.policies().get_by_name(&operator, name).await?.uuid);
+    }
+    let password = read_password()?;
+    let input = NewUserInput {
+        username: Some(username),
+        password: Some(password),
+        email_address: email,
+        purpose: Some(purpose),
+        ..NewUserInput::default()
+    };
+    let user = services.users().create(&operator, Ok(input)).await?;
+    for policy in policy_uuids {
+        services
+            .policies()
+            .attach(&operator, &user.uuid, &policy)
+            .await?;
+    }
+    println!("{}", user.uuid);
+    Ok(())
+}
+
+/// `tessera user passwd USERNAME`: the password from standard input; ends the user's sessions.
+pub async fn user_passwd(config: Config, username: String) -> anyhow::Result<()> {
+    let services = services(config).await?;
+    let password = read_password()?;
+    services
+        .users()
+        .reset_password(&Actor::Operator, &username, &password)
+        .await?;
+    println!("password changed; sessions of {username} ended");
+    Ok(())
+}
+
+/// `tessera user list`
+pub async fn user_list(config: Config) -> anyhow::Result<()> {
+    let services = services(config).await?;
+    let page = services
+        .users()
+        .list(&Actor::Operator, Ok(UserQuery::default()))
+        .await?;
+    for user in page.items {
+        println!(
+            "{}\t{}\t{}\t{}",
+            user.uuid,
+            user.username.unwrap_or_default(),
+            user.purpose,
+            if user.enabled { "enabled" } else { "disabled" }
+        );
+    }
+    Ok(())
+}
+
+/// `tessera healthcheck`: one line either way, `ready` on standard output or the reason.
+pub async fn healthcheck(url: &str) -> anyhow::Result<()> {
+    match healthcheck::probe(url).await? {
+        200 => {
+            println!("ready: {url} answered 200");
+            Ok(())
+        }
+        status => anyhow::bail!("not ready: {url} answered {status}"),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// Logging to standard error: `RUST_LOG` or `TESSERA_LOG_LEVEL` (default info), and
+/// `TESSERA_LOG_FORMAT=json` for one JSON object per line.
+pub fn init_logging() {
+    let filter = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("TESSERA_LOG_LEVEL"))
+        .unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(filter)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr);
+    // The event's fields at the top level and the request span (method, route, request_id)
+    // under "span".
+    if std::env::var("TESSERA_LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json")) {
+        logs.json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        logs.init();
+    }
+}

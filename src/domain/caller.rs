@@ -1,0 +1,48 @@
+//! Who asks. A use case takes an [`Actor`] and decides authorization itself: a request's
+//! credentials must name a live access token granting the required access; the operator (the
+//! command line, the bootstrap) holds everything.
+
+use std::sync::Arc;
+
+use super::tokens::token_grants;
+use crate::store::TokenRecord;
+
+/// What a request presents: its `X-Auth-Token` and `Wazo-Tenant` headers, as sent.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    pub token: Option<String>,
+    pub tenant: Option<Vec<u8>>,
+}
+
+/// The one asking a use case to act.
+#[derive(Clone, Debug)]
+pub enum Actor {
+    Request(Credentials),
+    /// The operator at the command line, or the bootstrap at start: holds every access.
+    Operator,
+}
+
+/// An actor once authorised.
+#[derive(Clone, Debug)]
+pub enum Caller {
+    Token(Arc<TokenRecord>),
+    Operator,
+}
+
+impl Caller {
+    /// Whether the caller's ACL grants `access`.
+    pub fn grants(&self, access: &str) -> bool {
+        match self {
+            Caller::Token(record) => token_grants(record, access),
+            Caller::Operator => true,
+        }
+    }
+
+    /// The caller's own user, for `/users/me/…`.
+    pub fn user_uuid(&self) -> Option<&str> {
+        match self {
+            Caller::Token(record) => Some(&record.auth_id),
+            Caller::Operator => None,
+        }
+    }
+}

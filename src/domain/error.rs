@@ -1,0 +1,122 @@
+//! One error for every use case. It says what went wrong in the domain's words; the faces decide
+//! how to show it (`src/http/error.rs` renders the contract's three shapes, the command line one
+//! line of text). Internal details are logged where they are rendered, never shown to a client.
+
+use std::time::Duration;
+
+use crate::domain::password::HashError;
+use crate::store::StoreError;
+
+/// Why a protected endpoint refused the caller's token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No token, an unknown, expired or refresh token.
+    NotFoundOrExpired,
+    /// A valid token without the required access.
+    MissingAcl,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// Every authentication failure, whatever its cause: nothing tells an attacker which.
+    #[error("authentication failed")]
+    AuthenticationFailed,
+    /// A login or address held back by the brute-force throttle.
+    #[error("too many failed attempts")]
+    HeldBack { retry_after: Duration },
+    #[error("user {0} has exceeded the maximum number of active sessions")]
+    TooManySessions(String),
+    /// Password hashing is saturated: come back shortly.
+    #[error("password hashing is saturated")]
+    Busy,
+    /// An unknown or expired access token (refresh tokens included) on the token endpoints.
+    #[error("no such token")]
+    NoSuchToken,
+    /// Validation asked for a scope the token does not grant.
+    #[error("scope {0} not granted")]
+    ScopeNotGranted(String),
+    /// Validation asked for a tenant that is not the token's.
+    #[error("tenant {0} not granted")]
+    TenantNotGranted(String),
+    /// A protected endpoint's caller lacks a live token granting `required`.
+    #[error("unauthorized for {required}")]
+    Unauthorized {
+        token: Option<String>,
+        refusal: Refusal,
+        required: String,
+    },
+    /// The caller named a tenant (`Wazo-Tenant`) that is not its token's.
+    #[error("unauthorized tenant")]
+    UnauthorizedTenant(String),
+    /// The caller tried to hand out (or take away) an ACL entry it does not hold.
+    #[error("{0} is not granted to the caller")]
+    NotHeld(String),
+    /// A malformed request to the token endpoints: the message says what.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A malformed field of a request to the other endpoints.
+    #[error("invalid {field}: {message}")]
+    InvalidField { field: String, message: String },
+    /// The request body was larger than allowed.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// The request body could not be read.
+    #[error("unreadable request body")]
+    UnreadableBody,
+    #[error("not found")]
+    NotFound,
+    #[error("no such user: {0}")]
+    UnknownUser(String),
+    #[error("no such policy: {0}")]
+    UnknownPolicy(String),
+    #[error("no refresh token for client_id {0}")]
+    UnknownRefreshToken(String),
+    /// A unique name is taken: `field` of `resource`.
+    #[error("conflict on {resource}.{field}")]
+    Conflict {
+        resource: &'static str,
+        field: &'static str,
+        message: String,
+    },
+    #[error("this policy is read-only")]
+    ReadOnlyPolicy,
+    /// The command line names something that is not there.
+    #[error("{0}")]
+    Missing(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<HashError> for DomainError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy => DomainError::Busy,
+            HashError::Failed(message) => DomainError::Internal(message),
+        }
+    }
+}
+
+impl DomainError {
+    /// An invalid field of a request body or query.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        DomainError::InvalidField {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Whether the request itself was at fault (a 4xx), as opposed to the service.
+    pub fn is_client_error(&self) -> bool {
+        match self {
+            DomainError::Busy | DomainError::Internal(_) => false,
+            DomainError::Store(error) => {
+                matches!(error, StoreError::Conflict(_) | StoreError::Invalid(_))
+            }
+            _ => true,
+        }
+    }
+}
+
+pub type DomainResult<T> = Result<T, DomainError>;

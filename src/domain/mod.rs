@@ -1,0 +1,32 @@
+//! The rules of the service, in one place: no axum, no sqlx, no HTTP status and no wire JSON here.
+//!
+//! Every use case takes the [`Actor`] who asks and decides authorization itself; throttling,
+//! cache invalidation and metrics happen inside it. The HTTP face (`crate::http`) and the command
+//! line (`crate::cli`) call the same use cases, reached through [`Services`].
+
+pub mod acl;
+mod cache;
+mod caller;
+pub mod clock;
+mod context;
+pub mod error;
+mod metrics;
+pub mod password;
+pub mod policies;
+pub mod refresh_tokens;
+mod secrets;
+pub mod sessions;
+mod throttle;
+pub mod tokens;
+pub mod users;
+
+pub use caller::{Actor, Caller, Credentials};
+pub use context::Services;
+pub use error::{DomainError, DomainResult, Refusal};
+pub use secrets::MAX_EXPIRATION;
+
+/// The domain's records, as the store keeps them.
+pub use crate::store::{
+    StoreError,
+    Email, ListParams, Page, Policy, RefreshToken, Session, TokenMetadata, TokenRecord, User,
+};

@@ -1,0 +1,298 @@
+//! The policy use cases: policies (named ACL lists) and their attachment to users.
+//! No escalation: a caller may only add or remove ACL entries its own token grants.
+
+use super::caller::{Actor, Caller};
+use super::context::Context;
+use super::error::{DomainError, DomainResult};
+use super::users::Users;
+use crate::store::{ListParams, NewPolicy, Page, Policy, StoreError};
+
+pub use crate::store::POLICY_ORDER;
+
+/// The policy that grants the bootstrap administrator everything.
+pub const BOOTSTRAP_POLICY: &str = "tessera-bootstrap-admin";
+
+/// A policy to create (POST /policies).
+#[derive(Clone, Debug, Default)]
+pub struct NewPolicyInput {
+    pub name: String,
+    pub slug: Option<String>,
+    pub description: Option<String>,
+    pub acl: Vec<String>,
+    pub shared: bool,
+}
+
+/// A policy's new name, description and ACL (PUT /policies/{id}; the slug stays).
+#[derive(Clone, Debug, Default)]
+pub struct PolicyEdit {
+    pub name: String,
+    pub description: Option<String>,
+    pub acl: Vec<String>,
+}
+
+/// Slugs are `[a-zA-Z0-9_-]{1,80}`.
+pub fn valid_slug(slug: &str) -> bool {
+    (1..=80).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The slug wazo derives from a name: its `[a-zA-Z0-9_-]` characters, at most 80.
+fn slug_from_name(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .take(80)
+        .collect()
+}
+
+/// A path segment naming a policy: a UUID (canonical form) or a slug; anything else is not found.
+fn policy_id(segment: &str) -> DomainResult<String> {
+    if let Ok(uuid) = uuid::Uuid::parse_str(segment) {
+        return Ok(uuid.hyphenated().to_string());
+    }
+    if valid_slug(segment) {
+        Ok(segment.to_string())
+    } else {
+        Err(DomainError::NotFound)
+    }
+}
+
+/// Refuses unless the caller grants every entry (negative entries only narrow: allowed).
+fn ensure_held(caller: &Caller, entries: &[String]) -> DomainResult<()> {
+    match entries
+        .iter()
+        .find(|entry| !entry.starts_with('!') && !caller.grants(entry))
+    {
+        Some(entry) => Err(DomainError::NotHeld(entry.clone())),
+        None => Ok(()),
+    }
+}
+
+fn refuse_read_only(policy: &Policy) -> DomainResult<()> {
+    if policy.read_only {
+        return Err(DomainError::ReadOnlyPolicy);
+    }
+    Ok(())
+}
+
+fn conflict(error: StoreError) -> DomainError {
+    match error {
+        StoreError::Conflict(_) => DomainError::Conflict {
+            resource: "policies",
+            field: "name",
+            message: "A policy with this name or slug already exists".into(),
+        },
+        other => other.into(),
+    }
+}
+
+/// The policy use cases.
+pub struct Policies<'a>(pub(super) &'a Context);
+
+impl Policies<'_> {
+    /// A policy named by uuid or slug, or `UnknownPolicy`.
+    async fn existing(&self, id: &str) -> DomainResult<Policy> {
+        self.0
+            .store
+            .get_policy(id)
+            .await?
+            .ok_or_else(|| DomainError::UnknownPolicy(id.to_string()))
+    }
+
+    /// POST /policies. Without a slug, one is derived from the name.
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        input: DomainResult<NewPolicyInput>,
+    ) -> DomainResult<Policy> {
+        let caller = self.0.authorize(actor, "auth.policies.create").await?;
+        let input = input?;
+        ensure_held(&caller, &input.acl)?;
+        let slug = match input.slug {
+            Some(slug) if valid_slug(&slug) => slug,
+            Some(_) => {
+                return Err(DomainError::invalid(
+                    "slug",
+                    "Must match ^[a-zA-Z0-9_-]+$.",
+                ))
+            }
+            None => {
+                let derived = slug_from_name(&input.name);
+                if derived.is_empty() || self.0.store.get_policy(&derived).await?.is_some() {
+                    uuid::Uuid::new_v4()
+                        .simple()
+                        .to_string()
+                        .chars()
+                        .take(8)
+                        .collect()
+                } else {
+                    derived
+                }
+            }
+        };
+        let new = NewPolicy {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            tenant_uuid: self.0.top_tenant.clone(),
+            name: input.name,
+            slug,
+            description: input.description,
+            acl: input.acl,
+            shared: input.shared,
+        };
+        self.0.store.create_policy(&new).await.map_err(conflict)?;
+        self.existing(&new.uuid).await
+    }
+
+    /// GET /policies
+    pub async fn list(&self, actor: &Actor, params: DomainResult<ListParams>) -> DomainResult<Page<Policy>> {
+        self.0.authorize(actor, "auth.policies.read").await?;
+        Ok(self.0.store.list_policies(&params?).await?)
+    }
+
+    /// GET /policies/{id}
+    pub async fn get(&self, actor: &Actor, segment: &str) -> DomainResult<Policy> {
+        let id = policy_id(segment)?;
+        self.0
+            .authorize(actor, &format!("auth.policies.{}.read", id.replace('.', "_")))
+            .await?;
+        self.existing(&id).await
+    }
+
+    /// The policy with this exact name (the command line's `--policy NAME`).
+    pub async fn get_by_name(&self, actor: &Actor, name: &str) -> DomainResult<Policy> {
+        self.0.authorize(actor, "auth.policies.read").await?;
+        self.0
+            .store
+            .find_policy_by_name(name)
+            .await?
+            .ok_or_else(|| DomainError::Missing(format!("no policy named {name}")))
+    }
+
+    /// PUT /policies/{id}: replaces name, description and ACL. Every entry added or removed
+    /// must be held by the caller.
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        segment: &str,
+        edit: DomainResult<PolicyEdit>,
+    ) -> DomainResult<Policy> {
+        let id = policy_id(segment)?;
+        let caller = self
+            .0
+            .authorize(actor, &format!("auth.policies.{id}.update"))
+            .await?;
+        let edit = edit?;
+        let policy = self.existing(&id).await?;
+        refuse_read_only(&policy)?;
+        let added: Vec<String> = edit
+            .acl
+            .iter()
+            .filter(|e| !policy.acl.contains(e))
+            .cloned()
+            .collect();
+        let removed: Vec<String> = policy
+            .acl
+            .iter()
+            .filter(|e| !edit.acl.contains(e))
+            .cloned()
+            .collect();
+        ensure_held(&caller, &added)?;
+        ensure_held(&caller, &removed)?;
+        self.0
+            .store
+            .update_policy(&policy.uuid, &edit.name, edit.description.as_deref(), &edit.acl)
+            .await
+            .map_err(conflict)?;
+        self.existing(&policy.uuid).await
+    }
+
+    /// DELETE /policies/{id}
+    pub async fn delete(&self, actor: &Actor, segment: &str) -> DomainResult<()> {
+        let id = policy_id(segment)?;
+        self.0
+            .authorize(actor, &format!("auth.policies.{id}.delete"))
+            .await?;
+        let policy = self.existing(&id).await?;
+        refuse_read_only(&policy)?;
+        self.0.store.delete_policy(&policy.uuid).await?;
+        Ok(())
+    }
+
+    /// PUT (`add`) or DELETE /policies/{id}/acl/{access}
+    pub async fn edit_acl(
+        &self,
+        actor: &Actor,
+        segment: &str,
+        access: &str,
+        add: bool,
+    ) -> DomainResult<()> {
+        let id = policy_id(segment)?;
+        let caller = self
+            .0
+            .authorize(actor, &format!("auth.policies.{id}.update"))
+            .await?;
+        let policy = self.existing(&id).await?;
+        refuse_read_only(&policy)?;
+        ensure_held(&caller, &[access.to_string()])?;
+        self.0
+            .store
+            .edit_policy_acl(&policy.uuid, access, add)
+            .await?;
+        Ok(())
+    }
+
+    /// GET /users/{uuid}/policies: all the user's policies, in order.
+    pub async fn list_for_user(&self, actor: &Actor, user_uuid: &str) -> DomainResult<Vec<Policy>> {
+        self.0
+            .authorize(actor, &format!("auth.users.{user_uuid}.policies.read"))
+            .await?;
+        Users(self.0).existing(user_uuid).await?;
+        Ok(self.0.store.user_policies(user_uuid).await?)
+    }
+
+    /// PUT /users/{uuid}/policies/{id}: attaching hands the policy's ACL to the user, so the
+    /// caller must hold all of it.
+    pub async fn attach(&self, actor: &Actor, user_uuid: &str, segment: &str) -> DomainResult<()> {
+        let id = policy_id(segment)?;
+        let caller = self
+            .0
+            .authorize(actor, &format!("auth.users.{user_uuid}.policies.{id}.create"))
+            .await?;
+        Users(self.0).existing(user_uuid).await?;
+        let policy = self.existing(&id).await?;
+        ensure_held(&caller, &policy.acl)?;
+        self.0.store.attach_policy(user_uuid, &policy.uuid).await?;
+        Ok(())
+    }
+
+    /// DELETE /users/{uuid}/policies/{id}
+    pub async fn detach(&self, actor: &Actor, user_uuid: &str, segment: &str) -> DomainResult<()> {
+        let id = policy_id(segment)?;
+        self.0
+            .authorize(actor, &format!("auth.users.{user_uuid}.policies.{id}.delete"))
+            .await?;
+        Users(self.0).existing(user_uuid).await?;
+        let policy = self.existing(&id).await?;
+        self.0.store.detach_policy(user_uuid, &policy.uuid).await?;
+        Ok(())
+    }
+
+    /// The bootstrap administrator's policy (ACL `#`), created when missing; its uuid.
+    pub(super) async fn ensure_bootstrap_policy(&self) -> DomainResult<String> {
+        if let Some(policy) = self.0.store.find_policy_by_name(BOOTSTRAP_POLICY).await? {
+            return Ok(policy.uuid);
+        }
+        let new = NewPolicy {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            tenant_uuid: self.0.top_tenant.clone(),
+            name: BOOTSTRAP_POLICY.into(),
+            slug: BOOTSTRAP_POLICY.replace('-', "_"),
+            description: Some("Everything: the bootstrap administrator's policy".into()),
+            acl: vec!["#".into()],
+            shared: false,
+        };
+        self.0.store.create_policy(&new).await?;
+        Ok(new.uuid)
+    }
+}

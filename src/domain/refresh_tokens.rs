@@ -1,0 +1,108 @@
+//! The refresh-token use cases: list them (never their values, which are not stored) and
+//! delete one.
+
+use super::acl::acl_word;
+use super::caller::Actor;
+use super::context::Context;
+use super::error::{DomainError, DomainResult};
+use super::users::Users;
+use crate::store::{ListParams, Page, RefreshToken};
+
+pub use crate::store::REFRESH_ORDER;
+
+/// A refresh-token list query: the list parameters and the `mobile` filter.
+#[derive(Clone, Debug, Default)]
+pub struct RefreshTokenQuery {
+    pub mobile: Option<bool>,
+    pub params: ListParams,
+}
+
+/// The refresh-token use cases.
+pub struct RefreshTokens<'a>(pub(super) &'a Context);
+
+impl RefreshTokens<'_> {
+    async fn page(
+        &self,
+        user_uuid: Option<&str>,
+        query: DomainResult<RefreshTokenQuery>,
+    ) -> DomainResult<Page<RefreshToken>> {
+        let query = query?;
+        Ok(self
+            .0
+            .store
+            .list_refresh_tokens(user_uuid, query.mobile, &query.params)
+            .await?)
+    }
+
+    /// GET /tokens
+    pub async fn list_all(
+        &self,
+        actor: &Actor,
+        query: DomainResult<RefreshTokenQuery>,
+    ) -> DomainResult<Page<RefreshToken>> {
+        self.0.authorize(actor, "auth.tokens.read").await?;
+        self.page(None, query).await
+    }
+
+    /// GET /users/{uuid}/tokens
+    pub async fn list_for_user(
+        &self,
+        actor: &Actor,
+        user_uuid: &str,
+        query: DomainResult<RefreshTokenQuery>,
+    ) -> DomainResult<Page<RefreshToken>> {
+        self.0
+            .authorize(actor, &format!("auth.users.{user_uuid}.tokens.read"))
+            .await?;
+        Users(self.0).existing(user_uuid).await?;
+        self.page(Some(user_uuid), query).await
+    }
+
+    /// GET /users/me/tokens
+    pub async fn list_mine(
+        &self,
+        actor: &Actor,
+        query: DomainResult<RefreshTokenQuery>,
+    ) -> DomainResult<Page<RefreshToken>> {
+        let caller = self.0.authorize(actor, "auth.users.me.tokens.read").await?;
+        let user_uuid = caller.user_uuid().ok_or(DomainError::NotFound)?;
+        self.page(Some(user_uuid), query).await
+    }
+
+    /// DELETE /users/{uuid}/tokens/{client_id}
+    pub async fn delete_for_user(
+        &self,
+        actor: &Actor,
+        user_uuid: &str,
+        client_id: &str,
+    ) -> DomainResult<()> {
+        let required = format!(
+            "auth.users.{user_uuid}.tokens.{}.delete",
+            acl_word(client_id)
+        );
+        self.0.authorize(actor, &required).await?;
+        self.delete(user_uuid, client_id).await
+    }
+
+    /// DELETE /users/me/tokens/{client_id}
+    pub async fn delete_mine(&self, actor: &Actor, client_id: &str) -> DomainResult<()> {
+        let required = format!("auth.users.me.tokens.{}.delete", acl_word(client_id));
+        let caller = self.0.authorize(actor, &required).await?;
+        let user_uuid = caller.user_uuid().ok_or(DomainError::NotFound)?;
+        self.delete(user_uuid, client_id).await
+    }
+
+    async fn delete(&self, user_uuid: &str, client_id: &str) -> DomainResult<()> {
+        Users(self.0).existing(user_uuid).await?;
+        if !self
+            .0
+            .store
+            .delete_refresh_token(user_uuid, client_id)
+            .await?
+        {
+            return Err(DomainError::UnknownRefreshToken(client_id.to_string()));
+        }
+        self.0.metrics.revoked("refresh_token");
+        Ok(())
+    }
+}

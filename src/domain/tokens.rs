@@ -1,0 +1,395 @@
+//! The token use cases of SPEC §2–§3 and §7: the password and refresh-token grants, validation,
+//! revocation, the scopes check and the purge. Throttling, cache invalidation and metrics happen
+//! here, so that no face can forget them.
+
+use std::sync::Arc;
+
+use super::acl::{self, Holder};
+use super::cache::Invalidation;
+use super::context::Context;
+use super::error::{DomainError, DomainResult};
+use super::password::MAX_PASSWORD_BYTES;
+use super::secrets::{self, redacted};
+use crate::store::{IssueRequest, OfflineGrant, RefreshToken, TokenMetadata, TokenRecord, User};
+
+/// Where a request comes from, recorded on the session and token.
+#[derive(Clone, Debug, Default)]
+pub struct ClientContext {
+    pub remote_addr: String,
+    pub user_agent: String,
+    pub mobile: bool,
+}
+
+/// A POST /token request, read and checked by the face.
+#[derive(Clone, Debug, Default)]
+pub struct TokenRequest {
+    /// HTTP Basic credentials (login, password), when well-formed.
+    pub credentials: Option<(String, String)>,
+    pub expiration: Option<i64>,
+    pub offline: bool,
+    pub client_id: Option<String>,
+    pub refresh_token: Option<String>,
+    pub client: ClientContext,
+}
+
+/// A live access token, as the token endpoints show it.
+#[derive(Clone, Debug)]
+pub struct TokenView {
+    pub token: String,
+    pub record: Arc<TokenRecord>,
+    pub xivo_uuid: Option<String>,
+    /// Only on an offline login.
+    pub refresh_token: Option<String>,
+}
+
+/// A freshly issued access token.
+#[derive(Debug)]
+pub struct Issued {
+    pub view: TokenView,
+    /// Sessions this login ended (a mobile offline login may end some).
+    pub sessions_revoked: u64,
+}
+
+/// `POST /token/{t}/scopes/check`, read by the face.
+#[derive(Clone, Debug, Default)]
+pub struct ScopesCheck {
+    pub scopes: Vec<String>,
+    pub tenant: Option<String>,
+}
+
+/// Expired tokens deleted per purge statement; small batches keep write locks short.
+const PURGE_BATCH: i64 = 1000;
+
+/// Whether `record`'s ACL grants `required`.
+pub fn token_grants(record: &TokenRecord, required: &str) -> bool {
+    acl::grants(
+        &record.acl,
+        required,
+        Holder {
+            auth_id: &record.auth_id,
+            session_uuid: &record.session_uuid,
+        },
+    )
+}
+
+/// The token use cases.
+pub struct Tokens<'a>(pub(super) &'a Context);
+
+impl Tokens<'_> {
+    /// POST /token: the refresh-token grant when the body has both `refresh_token` and
+    /// `client_id`, else the password grant. A malformed request arrives as `Err`, to be counted.
+    pub async fn create(&self, request: DomainResult<TokenRequest>) -> DomainResult<Issued> {
+        let outcome = match request {
+            Ok(request) => self.grant(request).await,
+            Err(error) => Err(error),
+        };
+        self.0.metrics.login(match &outcome {
+            Ok(_) => "success",
+            Err(DomainError::AuthenticationFailed) => "failed",
+            Err(DomainError::HeldBack { .. } | DomainError::TooManySessions(_)) => "too_many",
+            Err(error) if error.is_client_error() => "invalid",
+            Err(_) => "error",
+        });
+        outcome
+    }
+
+    async fn grant(&self, request: TokenRequest) -> DomainResult<Issued> {
+        let ctx = self.0;
+        let client = &request.client;
+        let expiration = request
+            .expiration
+            .unwrap_or(i64::try_from(ctx.config.default_token_lifetime).unwrap_or(i64::MAX));
+        let refresh_grant = match (&request.refresh_token, &request.client_id) {
+            (Some(refresh_token), Some(client_id)) => Some((refresh_token, client_id)),
+            _ => None,
+        };
+        // Brute-force protection: the login (password grant) and the address are held back after
+        // repeated failures, before any hashing.
+        let password_login = match refresh_grant {
+            Some(_) => None,
+            None => request.credentials.as_ref().map(|(login, _)| login.as_str()),
+        };
+        if let Err(retry_after) = ctx.throttle.check(password_login, &client.remote_addr) {
+            tracing::info!(login = ?password_login, remote_addr = %client.remote_addr, "login held back");
+            return Err(DomainError::HeldBack { retry_after });
+        }
+        let (outcome, login) = match refresh_grant {
+            Some((refresh_token, client_id)) => {
+                let outcome = async {
+                    let (refresh, user) = self.redeem_refresh_token(refresh_token, client_id).await?;
+                    self.issue(&user, expiration, client, None, Some(refresh))
+                        .await
+                }
+                .await;
+                (outcome, format!("refresh token of client {client_id}"))
+            }
+            None => {
+                let Some((login, password)) = &request.credentials else {
+                    tracing::info!(remote_addr = %client.remote_addr, "login failed: no credentials");
+                    return Err(DomainError::AuthenticationFailed);
+                };
+                let outcome = async {
+                    if password.len() > MAX_PASSWORD_BYTES || login.len() > 1024 {
+                        return Err(DomainError::AuthenticationFailed);
+                    }
+                    let user = ctx.authenticate(login, password).await?;
+                    let offline = match (&request.client_id, request.offline) {
+                        (Some(client_id), true) => Some((client_id.as_str(), login.as_str())),
+                        _ => None,
+                    };
+                    self.issue(&user, expiration, client, offline, None).await
+                }
+                .await;
+                (outcome, login.clone())
+            }
+        };
+        let issued = match outcome {
+            Ok(issued) => issued,
+            Err(error) => {
+                if matches!(error, DomainError::AuthenticationFailed) {
+                    tracing::info!(login = %login, remote_addr = %client.remote_addr, "login failed");
+                    ctx.throttle.failure(password_login, &client.remote_addr);
+                }
+                return Err(error);
+            }
+        };
+        if let Some(login) = password_login {
+            ctx.throttle.success(login, &client.remote_addr);
+        }
+        tracing::info!(
+            login = %login,
+            remote_addr = %client.remote_addr,
+            token = %format!("XXXXXXXX-XXXX-XXXX-XXXX-XXXX{}", redacted(&issued.view.token)),
+            "token issued"
+        );
+        Ok(issued)
+    }
+
+    /// The refresh token `value` of `client_id` (exact match), and its still-enabled user.
+    async fn redeem_refresh_token(
+        &self,
+        value: &str,
+        client_id: &str,
+    ) -> DomainResult<(RefreshToken, User)> {
+        let redeemed = async {
+            let store = &self.0.store;
+            let refresh = store
+                .find_refresh_token(&secrets::digest(value))
+                .await?
+                .filter(|r| r.client_id == client_id)
+                .ok_or(DomainError::AuthenticationFailed)?;
+            let user = store
+                .get_user_for_token(&refresh.user_uuid)
+                .await?
+                .filter(|u| u.enabled)
+                .ok_or(DomainError::AuthenticationFailed)?;
+            Ok((refresh, user))
+        }
+        .await;
+        self.0.metrics.refresh_grant(match &redeemed {
+            Ok(_) => "success",
+            Err(DomainError::AuthenticationFailed) => "failed",
+            Err(_) => "error",
+        });
+        redeemed
+    }
+
+    /// The ACL a new token of `user` receives: the default policy's, then the user's policies'.
+    async fn user_acl(&self, user: &User) -> DomainResult<Vec<String>> {
+        let store = &self.0.store;
+        let mut acl = Vec::new();
+        if let Some(name) = &self.0.config.default_user_policy {
+            match store.find_policy_by_name(name).await? {
+                Some(policy) => acl.extend(policy.acl),
+                None => tracing::warn!(policy = %name, "default_user_policy does not exist"),
+            }
+        }
+        for policy in store.user_policies(&user.uuid).await? {
+            acl.extend(policy.acl);
+        }
+        Ok(acl)
+    }
+
+    /// Issues an access token for `user`. `offline` (client_id, login) asks for a refresh token;
+    /// `from_refresh` is the refresh token of a refresh grant.
+    async fn issue(
+        &self,
+        user: &User,
+        expiration: i64,
+        client: &ClientContext,
+        offline: Option<(&str, &str)>,
+        from_refresh: Option<RefreshToken>,
+    ) -> DomainResult<Issued> {
+        let ctx = self.0;
+        let now = ctx.clock.now_micros();
+        let session_limit = matches!(user.purpose.as_str(), "user" | "external_api").then_some(
+            i64::try_from(ctx.config.max_user_concurrent_sessions).unwrap_or(i64::MAX),
+        );
+        let acl = self.user_acl(user).await?;
+        let metadata = TokenMetadata {
+            auth_id: user.uuid.clone(),
+            pbx_user_uuid: (user.purpose == "user").then(|| user.uuid.clone()),
+            purpose: user.purpose.clone(),
+            tenant_uuid: user.tenant_uuid.clone(),
+            uuid: user.uuid.clone(),
+            xivo_uuid: ctx.config.xivo_uuid.clone(),
+        };
+        let value = secrets::new_access_token();
+        let offline = offline.map(|(client_id, login)| {
+            let new_uuid = uuid::Uuid::new_v4().to_string();
+            OfflineGrant {
+                new_digest: secrets::digest(&ctx.refresh_key.value_for(&new_uuid)),
+                new_uuid,
+                client_id: client_id.to_string(),
+                login: login.to_string(),
+            }
+        });
+        let request = IssueRequest {
+            token_digest: secrets::digest(&value),
+            session_uuid: uuid::Uuid::new_v4().to_string(),
+            user_uuid: user.uuid.clone(),
+            tenant_uuid: user.tenant_uuid.clone(),
+            mobile: client.mobile,
+            issued_at: now,
+            expires_at: now.saturating_add(expiration.saturating_mul(1_000_000)),
+            acl,
+            metadata,
+            remote_addr: client.remote_addr.clone(),
+            user_agent: client.user_agent.clone(),
+            from_refresh_token: from_refresh,
+            offline,
+            session_limit,
+        };
+        let issued = ctx
+            .store
+            .issue_token(&request)
+            .await?
+            .ok_or_else(|| DomainError::TooManySessions(user.uuid.clone()))?;
+        if issued.sessions_revoked > 0 {
+            ctx.invalidate(Invalidation::User(user.uuid.clone())).await;
+        }
+        let refresh_token = issued
+            .refresh_token_uuid
+            .map(|uuid| ctx.refresh_key.value_for(&uuid));
+        Ok(Issued {
+            view: TokenView {
+                token: value,
+                record: Arc::new(TokenRecord {
+                    session_uuid: request.session_uuid,
+                    auth_id: request.user_uuid,
+                    issued_at: request.issued_at,
+                    expires_at: request.expires_at,
+                    acl: request.acl,
+                    metadata: request.metadata,
+                    remote_addr: request.remote_addr,
+                    user_agent: request.user_agent,
+                }),
+                xivo_uuid: ctx.config.xivo_uuid.clone(),
+                refresh_token,
+            },
+            sessions_revoked: issued.sessions_revoked,
+        })
+    }
+
+    /// HEAD/GET /token/{t}: the live token, checked in this order: unknown or expired, then the
+    /// `scope`, then the `tenant` (SPEC §3).
+    pub async fn validate(
+        &self,
+        value: &str,
+        scope: Option<&str>,
+        tenant: Option<&str>,
+    ) -> DomainResult<TokenView> {
+        let outcome = self.checked(value, scope, tenant).await;
+        self.0.metrics.validation(match &outcome {
+            Ok(_) => "valid",
+            Err(DomainError::NoSuchToken) => "not_found",
+            Err(DomainError::ScopeNotGranted(_) | DomainError::TenantNotGranted(_)) => "forbidden",
+            Err(_) => "error",
+        });
+        outcome
+    }
+
+    async fn checked(
+        &self,
+        value: &str,
+        scope: Option<&str>,
+        tenant: Option<&str>,
+    ) -> DomainResult<TokenView> {
+        let record = self
+            .0
+            .lookup_token(value)
+            .await?
+            .ok_or(DomainError::NoSuchToken)?;
+        if let Some(scope) = scope {
+            if !token_grants(&record, scope) {
+                return Err(DomainError::ScopeNotGranted(scope.to_string()));
+            }
+        }
+        if let Some(tenant) = tenant {
+            if record.metadata.tenant_uuid != tenant {
+                return Err(DomainError::TenantNotGranted(tenant.to_string()));
+            }
+        }
+        Ok(self.view(value, record))
+    }
+
+    fn view(&self, value: &str, record: Arc<TokenRecord>) -> TokenView {
+        TokenView {
+            token: value.to_string(),
+            record,
+            xivo_uuid: self.0.config.xivo_uuid.clone(),
+            refresh_token: None,
+        }
+    }
+
+    /// DELETE /token/{t}: ends the token's session; a success for unknown tokens too.
+    pub async fn revoke(&self, value: &str) -> DomainResult<()> {
+        let digest = secrets::digest(value);
+        self.0.store.revoke_token(&digest).await?;
+        self.0
+            .invalidate(Invalidation::Token(hex::encode(digest)))
+            .await;
+        self.0.metrics.revoked("token");
+        Ok(())
+    }
+
+    /// POST /token/{t}/scopes/check: for each scope, whether the token grants it.
+    pub async fn check_scopes(
+        &self,
+        value: &str,
+        request: DomainResult<ScopesCheck>,
+    ) -> DomainResult<Vec<(String, bool)>> {
+        let request = request?;
+        let record = self
+            .0
+            .lookup_token(value)
+            .await?
+            .ok_or(DomainError::NoSuchToken)?;
+        if let Some(tenant) = &request.tenant {
+            if &record.metadata.tenant_uuid != tenant {
+                return Err(DomainError::TenantNotGranted(tenant.clone()));
+            }
+        }
+        Ok(request
+            .scopes
+            .into_iter()
+            .map(|scope| {
+                let granted = token_grants(&record, &scope);
+                (scope, granted)
+            })
+            .collect())
+    }
+
+    /// Deletes every expired token and its session, in batches. Returns the number of sessions.
+    pub async fn purge_expired(&self) -> DomainResult<u64> {
+        let mut total = 0;
+        loop {
+            let now = self.0.clock.now_micros();
+            let purged = self.0.store.purge_expired(now, PURGE_BATCH).await?;
+            total += purged;
+            if purged < PURGE_BATCH.unsigned_abs() {
+                return Ok(total);
+            }
+        }
+    }
+}

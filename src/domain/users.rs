@@ -1,0 +1,357 @@
+//! The user use cases: create, list, read, edit, delete, change a password, and the bootstrap
+//! administrator. Every change that ends sessions invalidates the validation cache here.
+
+use super::cache::Invalidation;
+use super::caller::Actor;
+use super::context::Context;
+use super::error::{DomainError, DomainResult};
+use super::password::MAX_PASSWORD_BYTES;
+use super::policies::BOOTSTRAP_POLICY;
+use crate::store::{ListParams, NewUser, Page, StoreError, User, UserUpdate};
+
+pub const PURPOSES: &[&str] = &["user", "internal", "external_api"];
+pub const AUTHENTICATION_METHODS: &[&str] = &["default", "native", "ldap", "saml"];
+pub use crate::store::{USER_FILTERS, USER_ORDER};
+
+/// A user to create (POST /users, `tessera user add`).
+#[derive(Clone, Debug, Default)]
+pub struct NewUserInput {
+    pub uuid: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub email_address: Option<String>,
+    pub firstname: Option<String>,
+    pub lastname: Option<String>,
+    pub purpose: Option<String>,
+    pub enabled: Option<bool>,
+    pub authentication_method: Option<String>,
+}
+
+/// Changes to a user: `None` keeps a field; `Some(None)` clears a nullable one.
+#[derive(Clone, Debug, Default)]
+pub struct UserChanges {
+    pub username: Option<Option<String>>,
+    pub firstname: Option<Option<String>>,
+    pub lastname: Option<Option<String>>,
+    pub purpose: Option<String>,
+    pub enabled: Option<bool>,
+    pub authentication_method: Option<String>,
+}
+
+/// GET /users: exact filters on `USER_FILTERS` columns, and the list parameters.
+#[derive(Clone, Debug, Default)]
+pub struct UserQuery {
+    pub filters: Vec<(&'static str, String)>,
+    pub params: ListParams,
+}
+
+#[derive(Clone, Debug)]
+pub struct PasswordChange {
+    pub old_password: String,
+    pub new_password: String,
+}
+
+/// Passwords are limited in bytes, as POST /token checks them before hashing.
+pub fn check_password(field: &str, password: &str) -> DomainResult<()> {
+    if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
+        return Err(DomainError::invalid(
+            field,
+            format!("Longer than {MAX_PASSWORD_BYTES} bytes."),
+        ));
+    }
+    Ok(())
+}
+
+fn check_email(address: &str) -> DomainResult<()> {
+    if !address.contains('@') || address.chars().any(char::is_whitespace) {
+        return Err(DomainError::invalid(
+            "email_address",
+            "Not a valid email address.",
+        ));
+    }
+    Ok(())
+}
+
+fn check_choice(field: &str, value: &str, choices: &[&str]) -> DomainResult<()> {
+    if !choices.contains(&value) {
+        return Err(DomainError::invalid(
+            field,
+            format!("Must be one of: {}.", choices.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+fn taken(field: &'static str) -> DomainError {
+    DomainError::Conflict {
+        resource: "users",
+        field,
+        message: format!("The {field} is already in use"),
+    }
+}
+
+/// A unique constraint of the users tables, named by the field it protects.
+fn conflict(error: StoreError) -> DomainError {
+    match error {
+        StoreError::Conflict(constraint) => taken(if constraint.contains("email") {
+            "email_address"
+        } else if constraint.contains("username") {
+            "username"
+        } else {
+            "uuid"
+        }),
+        other => other.into(),
+    }
+}
+
+/// The user use cases.
+pub struct Users<'a>(pub(super) &'a Context);
+
+impl Users<'_> {
+    /// The user, or `UnknownUser`.
+    pub(super) async fn existing(&self, uuid: &str) -> DomainResult<User> {
+        self.0
+            .store
+            .get_user(uuid)
+            .await?
+            .ok_or_else(|| DomainError::UnknownUser(uuid.to_string()))
+    }
+
+    /// Refuses a login that would clash with another user's username or e-mail (any case).
+    async fn ensure_login_free(
+        &self,
+        login: Option<&str>,
+        field: &'static str,
+        except: Option<&str>,
+    ) -> DomainResult<()> {
+        let Some(login) = login else { return Ok(()) };
+        let owner = self.0.store.find_login_owner(login).await?;
+        if owner.is_some_and(|owner| Some(owner.as_str()) != except) {
+            return Err(taken(field));
+        }
+        Ok(())
+    }
+
+    /// POST /users: the user joins the top tenant.
+    pub async fn create(&self, actor: &Actor, input: DomainResult<NewUserInput>) -> DomainResult<User> {
+        self.0.authorize(actor, "auth.users.create").await?;
+        let input = input?;
+        let uuid = match &input.uuid {
+            Some(text) => uuid::Uuid::parse_str(text)
+                .map_err(|_| DomainError::invalid("uuid", "Not a valid UUID."))?
+                .hyphenated()
+                .to_string(),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        if let Some(password) = &input.password {
+            check_password("password", password)?;
+        }
+        if let Some(address) = &input.email_address {
+            check_email(address)?;
+        }
+        let purpose = input.purpose.unwrap_or_else(|| "user".into());
+        check_choice("purpose", &purpose, PURPOSES)?;
+        let authentication_method = input
+            .authentication_method
+            .unwrap_or_else(|| "default".into());
+        check_choice(
+            "authentication_method",
+            &authentication_method,
+            AUTHENTICATION_METHODS,
+        )?;
+        let password_hash = match &input.password {
+            Some(password) => Some(self.0.hasher.hash(password).await?),
+            None => None,
+        };
+        let new = NewUser {
+            uuid,
+            tenant_uuid: self.0.top_tenant.clone(),
+            username: input.username,
+            firstname: input.firstname,
+            lastname: input.lastname,
+            password_hash,
+            purpose,
+            enabled: input.enabled.unwrap_or(true),
+            authentication_method,
+            email_address: input.email_address,
+            created_at: self.0.clock.now_micros(),
+        };
+        self.ensure_login_free(new.username.as_deref(), "username", None)
+            .await?;
+        self.ensure_login_free(new.email_address.as_deref(), "email_address", None)
+            .await?;
+        self.0.store.create_user(&new).await.map_err(conflict)?;
+        self.existing(&new.uuid).await
+    }
+
+    /// GET /users
+    pub async fn list(&self, actor: &Actor, query: DomainResult<UserQuery>) -> DomainResult<Page<User>> {
+        self.0.authorize(actor, "auth.users.read").await?;
+        let query = query?;
+        let filters: Vec<(&str, &str)> = query
+            .filters
+            .iter()
+            .map(|(column, value)| (*column, value.as_str()))
+            .collect();
+        Ok(self.0.store.list_users(&filters, &query.params).await?)
+    }
+
+    /// GET /users/{uuid}
+    pub async fn get(&self, actor: &Actor, uuid: &str) -> DomainResult<User> {
+        self.0
+            .authorize(actor, &format!("auth.users.{uuid}.read"))
+            .await?;
+        self.existing(uuid).await
+    }
+
+    /// PUT /users/{uuid}: absent fields keep their value. Disabling a user ends its sessions.
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        uuid: &str,
+        changes: DomainResult<UserChanges>,
+    ) -> DomainResult<User> {
+        self.0
+            .authorize(actor, &format!("auth.users.{uuid}.update"))
+            .await?;
+        let changes = changes?;
+        let current = self.existing(uuid).await?;
+        let update = UserUpdate {
+            username: changes.username.unwrap_or(current.username),
+            firstname: changes.firstname.unwrap_or(current.firstname),
+            lastname: changes.lastname.unwrap_or(current.lastname),
+            purpose: changes.purpose.unwrap_or(current.purpose),
+            enabled: changes.enabled.unwrap_or(current.enabled),
+            authentication_method: changes
+                .authentication_method
+                .unwrap_or(current.authentication_method),
+        };
+        check_choice("purpose", &update.purpose, PURPOSES)?;
+        check_choice(
+            "authentication_method",
+            &update.authentication_method,
+            AUTHENTICATION_METHODS,
+        )?;
+        self.ensure_login_free(update.username.as_deref(), "username", Some(uuid))
+            .await?;
+        if !self
+            .0
+            .store
+            .update_user(uuid, &update)
+            .await
+            .map_err(conflict)?
+        {
+            return Err(DomainError::UnknownUser(uuid.to_string()));
+        }
+        self.0.invalidate(Invalidation::User(uuid.to_string())).await;
+        self.existing(uuid).await
+    }
+
+    /// DELETE /users/{uuid}: with its refresh tokens, sessions and policy links.
+    pub async fn delete(&self, actor: &Actor, uuid: &str) -> DomainResult<()> {
+        self.0
+            .authorize(actor, &format!("auth.users.{uuid}.delete"))
+            .await?;
+        if !self.0.store.delete_user(uuid).await? {
+            return Err(DomainError::UnknownUser(uuid.to_string()));
+        }
+        self.0.invalidate(Invalidation::User(uuid.to_string())).await;
+        Ok(())
+    }
+
+    /// PUT /users/{uuid}/password: `old_password` must match; ends the user's sessions.
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        uuid: &str,
+        change: DomainResult<PasswordChange>,
+    ) -> DomainResult<()> {
+        self.0
+            .authorize(actor, &format!("auth.users.{uuid}.password.update"))
+            .await?;
+        let change = change?;
+        check_password("old_password", &change.old_password)?;
+        check_password("new_password", &change.new_password)?;
+        let user = self.existing(uuid).await?;
+        if !self
+            .0
+            .hasher
+            .verify(&change.old_password, user.password_hash.as_deref())
+            .await?
+        {
+            return Err(DomainError::AuthenticationFailed);
+        }
+        self.set_password(uuid, &change.new_password).await
+    }
+
+    /// `tessera user passwd`: sets the password of the user named `username`.
+    pub async fn reset_password(
+        &self,
+        actor: &Actor,
+        username: &str,
+        password: &str,
+    ) -> DomainResult<User> {
+        let user = self
+            .0
+            .store
+            .find_user_by_username(username)
+            .await?
+            .ok_or_else(|| DomainError::Missing(format!("no user named {username}")))?;
+        self.0
+            .authorize(actor, &format!("auth.users.{}.password.update", user.uuid))
+            .await?;
+        check_password("password", password)?;
+        self.set_password(&user.uuid, password).await?;
+        Ok(user)
+    }
+
+    /// Sets a new password and ends the user's sessions everywhere (refresh tokens stay).
+    async fn set_password(&self, uuid: &str, password: &str) -> DomainResult<()> {
+        let hash = self.0.hasher.hash(password).await?;
+        self.0.store.set_password(uuid, &hash).await?;
+        self.0.invalidate(Invalidation::User(uuid.to_string())).await;
+        Ok(())
+    }
+
+    /// At start, with `bootstrap_username` and `bootstrap_password`: makes sure that user exists,
+    /// is an enabled `internal` user with that password, and holds a policy granting `#`.
+    pub async fn ensure_bootstrap_admin(&self, username: &str, password: &str) -> DomainResult<()> {
+        let operator = Actor::Operator;
+        let policy = super::policies::Policies(self.0)
+            .ensure_bootstrap_policy()
+            .await?;
+        let uuid = match self.0.store.find_user_by_username(username).await? {
+            Some(user) => {
+                if !self
+                    .0
+                    .hasher
+                    .verify(password, user.password_hash.as_deref())
+                    .await?
+                {
+                    self.set_password(&user.uuid, password).await?;
+                }
+                if !user.enabled || user.purpose != "internal" {
+                    let changes = UserChanges {
+                        purpose: Some("internal".into()),
+                        enabled: Some(true),
+                        ..UserChanges::default()
+                    };
+                    self.update(&operator, &user.uuid, Ok(changes)).await?;
+                }
+                user.uuid
+            }
+            None => {
+                let input = NewUserInput {
+                    username: Some(username.to_string()),
+                    password: Some(password.to_string()),
+                    purpose: Some("internal".into()),
+                    ..NewUserInput::default()
+                };
+                self.create(&operator, Ok(input)).await?.uuid
+            }
+        };
+        self.0.store.attach_policy(&uuid, &policy).await?;
+        tracing::info!(username = %username, policy = BOOTSTRAP_POLICY, "bootstrap administrator ready");
+        Ok(())
+    }
+}
