@@ -119,7 +119,10 @@ impl RunningServer {
         Ok(RunningServer {
             local_addr,
             metrics_addr,
-            tasks: [server, purger, follower].into_iter().chain(metrics).collect(),
+            tasks: [server, purger, follower]
+                .into_iter()
+                .chain(metrics)
+                .collect(),
             shutdown: Some(shutdown),
             stop_purge,
         })

@@ -110,9 +110,7 @@ async fn run(args: Cli) -> anyhow::Result<()> {
             purpose,
             policies,
         }) => cli::user_add(config, username, email, purpose, policies).await,
-        Command::User(UserCommand::Passwd { username }) => {
-            cli::user_passwd(config, username).await
-        }
+        Command::User(UserCommand::Passwd { username }) => cli::user_passwd(config, username).await,
         Command::User(UserCommand::List) => cli::user_list(config).await,
     }
 }

@@ -70,6 +70,13 @@ fn compile<'a>(entry: &'a str, holder: Holder<'a>) -> Vec<Piece<'a>> {
     pieces
 }
 
+/// Marks input position `at` reachable (positions past the end do not exist).
+fn mark(positions: &mut [bool], at: usize) {
+    if let Some(slot) = positions.get_mut(at) {
+        *slot = true;
+    }
+}
+
 /// Whether one entry (without `!`) matches the whole of `required`.
 pub fn entry_matches(entry: &str, required: &str, holder: Holder<'_>) -> bool {
     if entry == "#" {
@@ -79,7 +86,7 @@ pub fn entry_matches(entry: &str, required: &str, holder: Holder<'_>) -> bool {
     let input = required.as_bytes();
     // reachable[i]: the pieces consumed so far can end at input position i.
     let mut reachable = vec![false; input.len() + 1];
-    reachable[0] = true;
+    mark(&mut reachable, 0);
     for piece in &pieces {
         let mut next = vec![false; input.len() + 1];
         if let Piece::Star = piece {
@@ -87,18 +94,18 @@ pub fn entry_matches(entry: &str, required: &str, holder: Holder<'_>) -> bool {
             // position before it was reachable and its byte is not a dot. Linear, not quadratic.
             let mut open = false;
             for (index, slot) in next.iter_mut().enumerate() {
-                open = reachable[index] || (open && index > 0 && input[index - 1] != b'.');
+                let before = index.checked_sub(1).and_then(|i| input.get(i));
+                open = reachable.get(index) == Some(&true)
+                    || (open && before.is_some_and(|byte| *byte != b'.'));
                 *slot = open;
             }
         } else {
-            for start in 0..=input.len() {
-                if !reachable[start] {
-                    continue;
-                }
+            for (start, _) in reachable.iter().enumerate().filter(|(_, r)| **r) {
+                let rest = input.get(start..).unwrap_or_default();
                 match piece {
                     Piece::Literal(byte) => {
-                        if input.get(start) == Some(byte) {
-                            next[start + 1] = true;
+                        if rest.first() == Some(byte) {
+                            mark(&mut next, start + 1);
                         }
                     }
                     Piece::Hash => {
@@ -109,8 +116,8 @@ pub fn entry_matches(entry: &str, required: &str, holder: Holder<'_>) -> bool {
                     }
                     Piece::Either(first, second) => {
                         for word in [first, second] {
-                            if !word.is_empty() && input[start..].starts_with(word.as_bytes()) {
-                                next[start + word.len()] = true;
+                            if !word.is_empty() && rest.starts_with(word.as_bytes()) {
+                                mark(&mut next, start + word.len());
                             }
                         }
                     }
@@ -123,7 +130,7 @@ pub fn entry_matches(entry: &str, required: &str, holder: Holder<'_>) -> bool {
         }
         reachable = next;
     }
-    reachable[input.len()]
+    reachable.last() == Some(&true)
 }
 
 #[cfg(test)]

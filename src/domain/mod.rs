@@ -27,6 +27,6 @@ pub use secrets::MAX_EXPIRATION;
 
 /// The domain's records, as the store keeps them.
 pub use crate::store::{
-    StoreError,
-    Email, ListParams, Page, Policy, RefreshToken, Session, TokenMetadata, TokenRecord, User,
+    Email, ListParams, Page, Policy, RefreshToken, Session, StoreError, TokenMetadata, TokenRecord,
+    User,
 };

@@ -111,12 +111,7 @@ impl Policies<'_> {
         ensure_held(&caller, &input.acl)?;
         let slug = match input.slug {
             Some(slug) if valid_slug(&slug) => slug,
-            Some(_) => {
-                return Err(DomainError::invalid(
-                    "slug",
-                    "Must match ^[a-zA-Z0-9_-]+$.",
-                ))
-            }
+            Some(_) => return Err(DomainError::invalid("slug", "Must match ^[a-zA-Z0-9_-]+$.")),
             None => {
                 let derived = slug_from_name(&input.name);
                 if derived.is_empty() || self.0.store.get_policy(&derived).await?.is_some() {
@@ -145,7 +140,11 @@ impl Policies<'_> {
     }
 
     /// GET /policies
-    pub async fn list(&self, actor: &Actor, params: DomainResult<ListParams>) -> DomainResult<Page<Policy>> {
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        params: DomainResult<ListParams>,
+    ) -> DomainResult<Page<Policy>> {
         self.0.authorize(actor, "auth.policies.read").await?;
         Ok(self.0.store.list_policies(&params?).await?)
     }
@@ -154,7 +153,10 @@ impl Policies<'_> {
     pub async fn get(&self, actor: &Actor, segment: &str) -> DomainResult<Policy> {
         let id = policy_id(segment)?;
         self.0
-            .authorize(actor, &format!("auth.policies.{}.read", id.replace('.', "_")))
+            .authorize(
+                actor,
+                &format!("auth.policies.{}.read", id.replace('.', "_")),
+            )
             .await?;
         self.existing(&id).await
     }
@@ -201,7 +203,12 @@ impl Policies<'_> {
         ensure_held(&caller, &removed)?;
         self.0
             .store
-            .update_policy(&policy.uuid, &edit.name, edit.description.as_deref(), &edit.acl)
+            .update_policy(
+                &policy.uuid,
+                &edit.name,
+                edit.description.as_deref(),
+                &edit.acl,
+            )
             .await
             .map_err(conflict)?;
         self.existing(&policy.uuid).await
@@ -257,7 +264,10 @@ impl Policies<'_> {
         let id = policy_id(segment)?;
         let caller = self
             .0
-            .authorize(actor, &format!("auth.users.{user_uuid}.policies.{id}.create"))
+            .authorize(
+                actor,
+                &format!("auth.users.{user_uuid}.policies.{id}.create"),
+            )
             .await?;
         Users(self.0).existing(user_uuid).await?;
         let policy = self.existing(&id).await?;
@@ -270,7 +280,10 @@ impl Policies<'_> {
     pub async fn detach(&self, actor: &Actor, user_uuid: &str, segment: &str) -> DomainResult<()> {
         let id = policy_id(segment)?;
         self.0
-            .authorize(actor, &format!("auth.users.{user_uuid}.policies.{id}.delete"))
+            .authorize(
+                actor,
+                &format!("auth.users.{user_uuid}.policies.{id}.delete"),
+            )
             .await?;
         Users(self.0).existing(user_uuid).await?;
         let policy = self.existing(&id).await?;

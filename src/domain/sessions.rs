@@ -14,7 +14,11 @@ pub struct Sessions<'a>(pub(super) &'a Context);
 
 impl Sessions<'_> {
     /// GET /sessions
-    pub async fn list(&self, actor: &Actor, params: DomainResult<ListParams>) -> DomainResult<Page<Session>> {
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        params: DomainResult<ListParams>,
+    ) -> DomainResult<Page<Session>> {
         self.0.authorize(actor, "auth.sessions.read").await?;
         Ok(self.0.store.list_sessions(None, &params?).await?)
     }
@@ -30,7 +34,11 @@ impl Sessions<'_> {
             .authorize(actor, &format!("auth.users.{user_uuid}.sessions.read"))
             .await?;
         Users(self.0).existing(user_uuid).await?;
-        Ok(self.0.store.list_sessions(Some(user_uuid), &params?).await?)
+        Ok(self
+            .0
+            .store
+            .list_sessions(Some(user_uuid), &params?)
+            .await?)
     }
 
     /// DELETE /sessions/{uuid}: idempotent.

@@ -26,7 +26,6 @@ pub struct ThrottlePolicy {
     pub forget_after: Duration,
 }
 
-
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
     Login(String),

@@ -107,7 +107,10 @@ impl Tokens<'_> {
         // repeated failures, before any hashing.
         let password_login = match refresh_grant {
             Some(_) => None,
-            None => request.credentials.as_ref().map(|(login, _)| login.as_str()),
+            None => request
+                .credentials
+                .as_ref()
+                .map(|(login, _)| login.as_str()),
         };
         if let Err(retry_after) = ctx.throttle.check(password_login, &client.remote_addr) {
             tracing::info!(login = ?password_login, remote_addr = %client.remote_addr, "login held back");
@@ -116,7 +119,8 @@ impl Tokens<'_> {
         let (outcome, login) = match refresh_grant {
             Some((refresh_token, client_id)) => {
                 let outcome = async {
-                    let (refresh, user) = self.redeem_refresh_token(refresh_token, client_id).await?;
+                    let (refresh, user) =
+                        self.redeem_refresh_token(refresh_token, client_id).await?;
                     self.issue(&user, expiration, client, None, Some(refresh))
                         .await
                 }
@@ -222,9 +226,8 @@ impl Tokens<'_> {
     ) -> DomainResult<Issued> {
         let ctx = self.0;
         let now = ctx.clock.now_micros();
-        let session_limit = matches!(user.purpose.as_str(), "user" | "external_api").then_some(
-            i64::try_from(ctx.config.max_user_concurrent_sessions).unwrap_or(i64::MAX),
-        );
+        let session_limit = matches!(user.purpose.as_str(), "user" | "external_api")
+            .then_some(i64::try_from(ctx.config.max_user_concurrent_sessions).unwrap_or(i64::MAX));
         let acl = self.user_acl(user).await?;
         let metadata = TokenMetadata {
             auth_id: user.uuid.clone(),

@@ -133,7 +133,11 @@ impl Users<'_> {
     }
 
     /// POST /users: the user joins the top tenant.
-    pub async fn create(&self, actor: &Actor, input: DomainResult<NewUserInput>) -> DomainResult<User> {
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        input: DomainResult<NewUserInput>,
+    ) -> DomainResult<User> {
         self.0.authorize(actor, "auth.users.create").await?;
         let input = input?;
         let uuid = match &input.uuid {
@@ -185,7 +189,11 @@ impl Users<'_> {
     }
 
     /// GET /users
-    pub async fn list(&self, actor: &Actor, query: DomainResult<UserQuery>) -> DomainResult<Page<User>> {
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        query: DomainResult<UserQuery>,
+    ) -> DomainResult<Page<User>> {
         self.0.authorize(actor, "auth.users.read").await?;
         let query = query?;
         let filters: Vec<(&str, &str)> = query
@@ -243,7 +251,9 @@ impl Users<'_> {
         {
             return Err(DomainError::UnknownUser(uuid.to_string()));
         }
-        self.0.invalidate(Invalidation::User(uuid.to_string())).await;
+        self.0
+            .invalidate(Invalidation::User(uuid.to_string()))
+            .await;
         self.existing(uuid).await
     }
 
@@ -255,7 +265,9 @@ impl Users<'_> {
         if !self.0.store.delete_user(uuid).await? {
             return Err(DomainError::UnknownUser(uuid.to_string()));
         }
-        self.0.invalidate(Invalidation::User(uuid.to_string())).await;
+        self.0
+            .invalidate(Invalidation::User(uuid.to_string()))
+            .await;
         Ok(())
     }
 
@@ -309,7 +321,9 @@ impl Users<'_> {
     async fn set_password(&self, uuid: &str, password: &str) -> DomainResult<()> {
         let hash = self.0.hasher.hash(password).await?;
         self.0.store.set_password(uuid, &hash).await?;
-        self.0.invalidate(Invalidation::User(uuid.to_string())).await;
+        self.0
+            .invalidate(Invalidation::User(uuid.to_string()))
+            .await;
         Ok(())
     }
 

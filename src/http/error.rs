@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use super::wire;
 use super::AppState;
 use crate::domain::clock::{Clock, SharedClock, SystemClock};
-use crate::domain::{DomainError, Refusal};
 use crate::domain::StoreError;
+use crate::domain::{DomainError, Refusal};
 
 tokio::task_local! {
     static CLOCK: SharedClock;

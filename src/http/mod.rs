@@ -35,8 +35,8 @@ use error::ApiError;
 use openapi::SecuritySchemes;
 
 pub use extract::basic_credentials;
-pub use token::parse_token_body;
 pub use openapi::yaml as openapi_yaml;
+pub use token::parse_token_body;
 
 /// What every handler is given: the services, composed once.
 #[derive(Clone)]

@@ -96,7 +96,6 @@ pub async fn create(
     Ok(Json(wire::Policy::from(&policy)))
 }
 
-
 /// GET /policies
 #[utoipa::path(
     get,
@@ -126,7 +125,6 @@ pub async fn list(
     Ok(Json(wire::PolicyList::of(&page)))
 }
 
-
 /// GET /policies/{uuid}
 #[utoipa::path(
     get,
@@ -149,10 +147,13 @@ pub async fn get(
     path: Segments,
     Caller(actor): Caller,
 ) -> Result<Json<wire::Policy>, ApiError> {
-    let policy = state.services().policies().get(&actor, path.text(0)?).await?;
+    let policy = state
+        .services()
+        .policies()
+        .get(&actor, path.text(0)?)
+        .await?;
     Ok(Json(wire::Policy::from(&policy)))
 }
-
 
 /// PUT /policies/{uuid}: replaces name, description and ACL (the slug stays).
 #[utoipa::path(
@@ -192,7 +193,6 @@ pub async fn update(
     Ok(Json(wire::Policy::from(&policy)))
 }
 
-
 /// DELETE /policies/{uuid}
 #[utoipa::path(
     delete,
@@ -217,10 +217,13 @@ pub async fn delete(
     path: Segments,
     Caller(actor): Caller,
 ) -> Result<StatusCode, ApiError> {
-    state.services().policies().delete(&actor, path.text(0)?).await?;
+    state
+        .services()
+        .policies()
+        .delete(&actor, path.text(0)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
-
 
 /// PUT /policies/{uuid}/acl/{access}
 #[utoipa::path(
@@ -250,7 +253,6 @@ pub async fn add_access(
     edit_acl(&state, &path, &actor, true).await
 }
 
-
 /// DELETE /policies/{uuid}/acl/{access}
 #[utoipa::path(
     delete,
@@ -278,7 +280,6 @@ pub async fn remove_access(
 ) -> Result<StatusCode, ApiError> {
     edit_acl(&state, &path, &actor, false).await
 }
-
 
 /// GET /users/{uuid}/policies
 #[utoipa::path(
@@ -310,7 +311,6 @@ pub async fn list_for_user(
         .await?;
     Ok(Json(wire::PolicyList::all(&policies)))
 }
-
 
 /// PUT /users/{uuid}/policies/{policy_uuid}
 #[utoipa::path(
@@ -347,7 +347,6 @@ pub async fn attach(
     Ok(StatusCode::NO_CONTENT)
 }
 
-
 /// DELETE /users/{uuid}/policies/{policy_uuid}
 #[utoipa::path(
     delete,
@@ -379,4 +378,3 @@ pub async fn detach(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
-

@@ -46,10 +46,13 @@ pub async fn list_all(
     RawQuery(query): RawQuery,
 ) -> Result<Json<wire::RefreshTokenList>, ApiError> {
     let query = refresh_query(query.as_deref());
-    let page = state.services().refresh_tokens().list_all(&actor, query).await?;
+    let page = state
+        .services()
+        .refresh_tokens()
+        .list_all(&actor, query)
+        .await?;
     Ok(Json(wire::RefreshTokenList::of(&page)))
 }
-
 
 /// GET /users/{uuid}/tokens
 #[utoipa::path(
@@ -86,7 +89,6 @@ pub async fn list_for_user(
     Ok(Json(wire::RefreshTokenList::of(&page)))
 }
 
-
 /// GET /users/me/tokens
 #[utoipa::path(
     get,
@@ -111,10 +113,13 @@ pub async fn list_mine(
     RawQuery(query): RawQuery,
 ) -> Result<Json<wire::RefreshTokenList>, ApiError> {
     let query = refresh_query(query.as_deref());
-    let page = state.services().refresh_tokens().list_mine(&actor, query).await?;
+    let page = state
+        .services()
+        .refresh_tokens()
+        .list_mine(&actor, query)
+        .await?;
     Ok(Json(wire::RefreshTokenList::of(&page)))
 }
-
 
 /// DELETE /users/{uuid}/tokens/{client_id}
 #[utoipa::path(
@@ -151,7 +156,6 @@ pub async fn delete_for_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-
 /// DELETE /users/me/tokens/{client_id}
 #[utoipa::path(
     delete,
@@ -184,4 +188,3 @@ pub async fn delete_mine(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
-

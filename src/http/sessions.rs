@@ -39,7 +39,6 @@ pub async fn list(
     Ok(Json(wire::SessionList::of(&page)))
 }
 
-
 /// DELETE /sessions/{uuid}: 204, idempotent.
 #[utoipa::path(
     delete,
@@ -63,10 +62,13 @@ pub async fn delete(
     path: Segments,
     Caller(actor): Caller,
 ) -> Result<StatusCode, ApiError> {
-    state.services().sessions().delete(&actor, &path.uuid(0)?).await?;
+    state
+        .services()
+        .sessions()
+        .delete(&actor, &path.uuid(0)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
-
 
 /// GET /users/{uuid}/sessions
 #[utoipa::path(
@@ -103,7 +105,6 @@ pub async fn list_for_user(
     Ok(Json(wire::SessionList::of(&page)))
 }
 
-
 /// DELETE /users/{uuid}/sessions/{session_uuid}: 204, idempotent.
 #[utoipa::path(
     delete,
@@ -135,4 +136,3 @@ pub async fn delete_for_user(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
-

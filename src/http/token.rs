@@ -55,11 +55,7 @@ fn parse_expiration(value: &Value) -> DomainResult<i64> {
         .ok_or_else(|| invalid("expiration"))
 }
 
-fn string_field(
-    body: &Map<String, Value>,
-    key: &str,
-    max: usize,
-) -> DomainResult<Option<String>> {
+fn string_field(body: &Map<String, Value>, key: &str, max: usize) -> DomainResult<Option<String>> {
     match body.get(key) {
         None => Ok(None),
         Some(Value::String(s))
@@ -74,19 +70,13 @@ fn string_field(
 /// Parses and checks the body of POST /token (SPEC §2).
 pub fn parse_token_body(bytes: &[u8]) -> DomainResult<TokenBody> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(bad_request(
-            "Missing body: a JSON object is required",
-        ));
+        return Err(bad_request("Missing body: a JSON object is required"));
     }
     let body = match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => map,
         Ok(Value::Null) => Map::new(),
         Ok(Value::Array(items)) if items.is_empty() => Map::new(),
-        Ok(_) => {
-            return Err(bad_request(
-                "Invalid body: a JSON object is required",
-            ))
-        }
+        Ok(_) => return Err(bad_request("Invalid body: a JSON object is required")),
         Err(_) => return Err(bad_request("Invalid body: unparsable JSON")),
     };
     let expiration = body.get("expiration").map(parse_expiration).transpose()?;
@@ -409,7 +399,11 @@ fn scopes_check(body: &[u8]) -> DomainResult<ScopesCheck> {
     let scopes = match request.get("scopes") {
         Some(Value::Array(items)) => items
             .iter()
-            .map(|item| item.as_str().map(str::to_string).ok_or_else(|| invalid("scopes")))
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| invalid("scopes"))
+            })
             .collect::<Result<_, _>>()?,
         _ => return Err(invalid("scopes")),
     };

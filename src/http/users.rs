@@ -7,7 +7,9 @@ use axum::Json;
 use bytes::Bytes;
 
 use super::error::ApiError;
-use super::extract::{json_object, list_params, query_pairs, query_value, Caller, Fields, Segments};
+use super::extract::{
+    json_object, list_params, query_pairs, query_value, Caller, Fields, Segments,
+};
 use super::wire;
 use super::AppState;
 use crate::domain::password::MAX_PASSWORD_BYTES;
@@ -111,10 +113,13 @@ pub async fn create(
     Caller(actor): Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<wire::User>, ApiError> {
-    let user = state.services().users().create(&actor, new_user(body)).await?;
+    let user = state
+        .services()
+        .users()
+        .create(&actor, new_user(body))
+        .await?;
     Ok(Json(wire::User::from(&user)))
 }
-
 
 /// GET /users
 #[utoipa::path(
@@ -146,7 +151,6 @@ pub async fn list(
     Ok(Json(wire::UserList::of(&page)))
 }
 
-
 /// GET /users/{uuid}
 #[utoipa::path(
     get,
@@ -172,7 +176,6 @@ pub async fn get(
     let user = state.services().users().get(&actor, &path.uuid(0)?).await?;
     Ok(Json(wire::User::from(&user)))
 }
-
 
 /// PUT /users/{uuid}: sets username, names, purpose, enabled, authentication method (absent
 /// fields keep their value).
@@ -216,7 +219,6 @@ pub async fn update(
     Ok(Json(wire::User::from(&user)))
 }
 
-
 /// DELETE /users/{uuid}
 #[utoipa::path(
     delete,
@@ -240,10 +242,13 @@ pub async fn delete(
     path: Segments,
     Caller(actor): Caller,
 ) -> Result<StatusCode, ApiError> {
-    state.services().users().delete(&actor, &path.uuid(0)?).await?;
+    state
+        .services()
+        .users()
+        .delete(&actor, &path.uuid(0)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
-
 
 /// PUT /users/{uuid}/password: `old_password` must match; ends the user's sessions.
 #[utoipa::path(
@@ -282,4 +287,3 @@ pub async fn change_password(
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
-

@@ -624,7 +624,10 @@ pub mod time {
     mod tests {
         #[test]
         fn times_have_microseconds_and_no_zone() {
-            assert_eq!(super::utc(1_778_000_000_123_456), "2026-05-05T16:53:20.123456");
+            assert_eq!(
+                super::utc(1_778_000_000_123_456),
+                "2026-05-05T16:53:20.123456"
+            );
         }
     }
 }

@@ -18,8 +18,8 @@ pub use lists::{ListParams, Page};
 pub use policies::POLICY_ORDER;
 pub use policies::{NewPolicy, Policy};
 pub use tokens::{
-    IssueRequest, OfflineGrant, RefreshToken, Session, TokenMetadata, TokenRecord,
-    REFRESH_ORDER, SESSION_ORDER,
+    IssueRequest, OfflineGrant, RefreshToken, Session, TokenMetadata, TokenRecord, REFRESH_ORDER,
+    SESSION_ORDER,
 };
 pub use users::{Email, NewUser, User, UserUpdate};
 pub use users::{USER_FILTERS, USER_ORDER};
