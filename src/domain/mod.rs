@@ -20,6 +20,9 @@ mod throttle;
 pub mod tokens;
 pub mod users;
 
+#[cfg(test)]
+mod tests;
+
 pub use caller::{Actor, Caller, Credentials};
 pub use context::Services;
 pub use error::{DomainError, DomainResult, Refusal};

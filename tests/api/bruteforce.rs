@@ -38,7 +38,7 @@ async fn a_login_is_held_back_then_a_success_resets_it(store: Store) {
         401
     );
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    srv.clock.advance(Duration::from_millis(1100));
     srv.login_ok("victim", "right-password", json!({})).await;
     // The success cleared the count: the next failure is a plain 401.
     assert_eq!(
@@ -65,7 +65,7 @@ async fn delays_grow_up_to_the_cap(store: Store) {
         assert_eq!(held.status, 429);
         let delay = retry_after(&held);
         delays.push(delay);
-        tokio::time::sleep(Duration::from_millis(delay * 1000 + 100)).await;
+        srv.clock.advance(Duration::from_millis(delay * 1000 + 100));
     }
     // 1 s, then doubled to 2 s, then held at the 2 s cap.
     assert_eq!(delays, vec![1, 2, 2]);

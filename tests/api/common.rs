@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tessera::domain::clock::ManualClock;
 
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::{json, Value};
@@ -36,6 +39,8 @@ macro_rules! both_stores {
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The server's clock: tests advance it instead of sleeping.
+    pub clock: Arc<ManualClock>,
     pub client: Client,
     pub store: Store,
     pub database_url: String,
@@ -76,11 +81,13 @@ pub async fn start_with(store: Store, tweak: impl FnOnce(&mut tessera::Config)) 
     };
     tweak(&mut config);
     let database_url = config.database_url.clone();
-    let server = tessera::RunningServer::start(config)
+    let clock = ManualClock::starting_now();
+    let server = tessera::RunningServer::start_with_clock(config, clock.clone())
         .await
         .expect("server starts");
     TestServer {
         addr: server.local_addr(),
+        clock,
         client: Client::new(),
         store,
         database_url,
