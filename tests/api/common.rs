@@ -1,6 +1,5 @@
 //! Test harness: a real Tessera server on 127.0.0.1:0, backed by a fresh SQLite file or a fresh
 //! PostgreSQL database, driven over HTTP with reqwest.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,7 +41,6 @@ pub struct TestServer {
     /// The server's clock: tests advance it instead of sleeping.
     pub clock: Arc<ManualClock>,
     pub client: Client,
-    pub store: Store,
     pub database_url: String,
     server: Option<tessera::RunningServer>,
     _dir: tempfile::TempDir,
@@ -89,7 +87,6 @@ pub async fn start_with(store: Store, tweak: impl FnOnce(&mut tessera::Config)) 
         addr: server.local_addr(),
         clock,
         client: Client::new(),
-        store,
         database_url,
         server: Some(server),
         _dir: dir,
@@ -98,7 +95,7 @@ pub async fn start_with(store: Store, tweak: impl FnOnce(&mut tessera::Config)) 
 }
 
 /// Runs one statement on the PostgreSQL maintenance database; PostgreSQL must be up: tests fail, never skip.
-async fn pg_admin(statement: &str) {
+pub async fn pg_admin(statement: &str) {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(PG_ADMIN_URL)
         .await
@@ -106,7 +103,7 @@ async fn pg_admin(statement: &str) {
     sqlx::query(statement)
         .execute(&mut conn)
         .await
-        .expect("admin statement");
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
 
 impl Drop for TestServer {
@@ -189,35 +186,6 @@ impl TestServer {
             .expect("request");
         assert_eq!(response.status(), 200, "user creation failed");
         response.json().await.expect("json")
-    }
-
-    /// Creates a policy with `acl` (as the administrator) and returns its JSON.
-    pub async fn create_policy(&self, name: &str, acl: &[&str]) -> Value {
-        let admin = self.admin_token().await;
-        let response = self
-            .request(Method::POST, "/policies")
-            .header("X-Auth-Token", &admin)
-            .json(&json!({"name": name, "acl": acl}))
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(response.status(), 200, "policy creation failed");
-        response.json().await.expect("json")
-    }
-
-    /// Attaches a policy to a user (as the administrator).
-    pub async fn attach_policy(&self, user_uuid: &str, policy_uuid: &str) {
-        let admin = self.admin_token().await;
-        let response = self
-            .request(
-                Method::PUT,
-                &format!("/users/{user_uuid}/policies/{policy_uuid}"),
-            )
-            .header("X-Auth-Token", &admin)
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(response.status(), 204, "attach policy failed");
     }
 }
 

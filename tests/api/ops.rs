@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::common::{self, Store};
+use crate::common::{self, pg_admin, Store};
 
 both_stores!(health_probes_answer_at_the_root);
 
@@ -92,8 +92,6 @@ async fn healthcheck_command_exits_0_when_ready_and_1_otherwise() {
 // docker-compose.yml, started for real: its command and environment, on PostgreSQL.
 // ---------------------------------------------------------------------------------------------
 
-const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
 /// Compose interpolation with the file's own defaults (what `docker compose up` does in an empty
 /// environment): `${VAR:-default}`, `${VAR-default}`, `${VAR}` (empty), `$$`.
 fn interpolate(value: &str) -> String {
@@ -174,17 +172,6 @@ fn local_database_url(url: &str, database: &str) -> (String, String, String) {
         password.to_string(),
         format!("postgres://{userinfo}@127.0.0.1:5432/{database}"),
     )
-}
-
-async fn pg_admin(statement: &str) {
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(PG_ADMIN_URL)
-        .await
-        .expect("PostgreSQL must be running at 127.0.0.1:5432 (user postgres, trust auth)");
-    sqlx::query(statement)
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
 
 /// A `tessera` process, killed if the test ends before it does.
