@@ -2,13 +2,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tessera::http::parse_token_body;
+use tessera::http::token_request;
 
 /// Ten years, the longest expiration (SPEC §2).
 const MAX_EXPIRATION: i64 = 315_360_000;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(request) = parse_token_body(data) else {
+    let Ok(request) = token_request(data) else {
         return;
     };
     if let Some(expiration) = request.expiration {
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(!client_id.is_empty() && client_id.chars().count() <= 1024);
         assert!(!client_id.contains('\0'));
     }
-    if request.offline {
+    if request.offline() {
         assert!(request.client_id.is_some() && request.refresh_token.is_none());
     }
     if request.refresh_token.is_some() {

@@ -5,13 +5,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use base64::Engine as _;
-use bytes::Bytes;
-use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use crate::domain::{Actor, Credentials, DomainError, DomainResult, ListParams};
@@ -195,94 +192,6 @@ pub fn query_bool(pairs: &[(String, String)], key: &str) -> DomainResult<Option<
             "false" | "0" | "no" | "off" => Ok(Some(false)),
             _ => Err(DomainError::invalid(key, "Not a valid boolean.")),
         },
-    }
-}
-
-/// A JSON object body for the non-token endpoints. Anything but an object is 400.
-pub fn json_object(body: Result<Bytes, BytesRejection>) -> DomainResult<Map<String, Value>> {
-    let bytes = body.map_err(body_rejection)?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(Value::Null) if bytes.is_empty() => Ok(Map::new()),
-        Ok(_) => Err(DomainError::invalid(
-            "_schema",
-            "Invalid input type: expected an object.",
-        )),
-        Err(_) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(Map::new()),
-        Err(_) => Err(DomainError::invalid("_schema", "Invalid JSON.")),
-    }
-}
-
-pub fn body_rejection(rejection: BytesRejection) -> DomainError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        DomainError::PayloadTooLarge
-    } else {
-        DomainError::UnreadableBody
-    }
-}
-
-/// Field readers for JSON objects: absent is `Ok(None)`; a wrong type is 400 naming the field.
-pub struct Fields<'a>(pub &'a Map<String, Value>);
-
-impl Fields<'_> {
-    /// A string of `min..=max` characters; `null` allowed when `nullable`.
-    pub fn string(
-        &self,
-        key: &str,
-        min: usize,
-        max: usize,
-        nullable: bool,
-    ) -> DomainResult<Option<String>> {
-        match self.0.get(key) {
-            None => Ok(None),
-            Some(Value::Null) if nullable => Ok(None),
-            Some(Value::String(s))
-                if (min..=max).contains(&s.chars().count()) && !s.contains('\0') =>
-            {
-                Ok(Some(s.clone()))
-            }
-            Some(_) => Err(DomainError::invalid(
-                key,
-                format!("Must be a string of {min} to {max} characters."),
-            )),
-        }
-    }
-
-    pub fn boolean(&self, key: &str) -> DomainResult<Option<bool>> {
-        match self.0.get(key) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(DomainError::invalid(key, "Not a valid boolean.")),
-        }
-    }
-
-    /// A list of strings (an ACL).
-    pub fn strings(&self, key: &str, nullable: bool) -> DomainResult<Option<Vec<String>>> {
-        match self.0.get(key) {
-            None => Ok(None),
-            Some(Value::Null) if nullable => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|item| match item {
-                    Value::String(s) if s.len() <= 1024 && !s.contains('\0') => Ok(s.clone()),
-                    _ => Err(DomainError::invalid(key, "Must be a list of strings.")),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(_) => Err(DomainError::invalid(key, "Must be a list of strings.")),
-        }
-    }
-
-    /// One of `choices`.
-    pub fn choice(&self, key: &str, choices: &[&str]) -> DomainResult<Option<String>> {
-        match self.0.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) if choices.contains(&s.as_str()) => Ok(Some(s.clone())),
-            Some(_) => Err(DomainError::invalid(
-                key,
-                format!("Must be one of: {}.", choices.join(", ")),
-            )),
-        }
     }
 }
 

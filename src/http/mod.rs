@@ -12,6 +12,7 @@ mod logging;
 pub mod metrics;
 mod openapi;
 mod policies;
+mod read;
 mod refresh_tokens;
 mod sessions;
 mod status;
@@ -36,7 +37,7 @@ use openapi::SecuritySchemes;
 
 pub use extract::basic_credentials;
 pub use openapi::yaml as openapi_yaml;
-pub use token::parse_token_body;
+pub use read::token_request;
 
 /// What every handler is given: the services, composed once.
 #[derive(Clone)]

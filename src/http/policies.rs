@@ -8,43 +8,12 @@ use axum::Json;
 use bytes::Bytes;
 
 use super::error::ApiError;
-use super::extract::{json_object, list_params, query_pairs, Caller, Fields, Segments};
+use super::extract::{list_params, query_pairs, Caller, Segments};
+use super::read;
 use super::wire;
 use super::AppState;
-use crate::domain::policies::{NewPolicyInput, PolicyEdit, POLICY_ORDER};
-use crate::domain::{Actor, DomainError, DomainResult};
-
-fn read_name(fields: &Fields<'_>) -> DomainResult<String> {
-    fields
-        .string("name", 1, 80, false)?
-        .ok_or_else(|| DomainError::invalid("name", "Missing data for required field."))
-}
-
-/// Reads a POST /policies body.
-fn new_policy(body: Result<Bytes, BytesRejection>) -> DomainResult<NewPolicyInput> {
-    let body = json_object(body)?;
-    let fields = Fields(&body);
-    let name = read_name(&fields)?;
-    let acl = fields.strings("acl", true)?.unwrap_or_default();
-    Ok(NewPolicyInput {
-        name,
-        acl,
-        slug: fields.string("slug", 1, 80, true)?,
-        description: fields.string("description", 0, 2048, true)?,
-        shared: fields.boolean("shared")?.unwrap_or(false),
-    })
-}
-
-/// Reads a PUT /policies/{id} body.
-fn policy_edit(body: Result<Bytes, BytesRejection>) -> DomainResult<PolicyEdit> {
-    let body = json_object(body)?;
-    let fields = Fields(&body);
-    Ok(PolicyEdit {
-        name: read_name(&fields)?,
-        description: fields.string("description", 0, 2048, true)?,
-        acl: fields.strings("acl", true)?.unwrap_or_default(),
-    })
-}
+use crate::domain::policies::POLICY_ORDER;
+use crate::domain::Actor;
 
 async fn edit_acl(
     state: &AppState,
@@ -91,7 +60,7 @@ pub async fn create(
     let policy = state
         .services()
         .policies()
-        .create(&actor, new_policy(body))
+        .create(&actor, read::policy_create(body).map(Into::into))
         .await?;
     Ok(Json(wire::Policy::from(&policy)))
 }
@@ -188,7 +157,11 @@ pub async fn update(
     let policy = state
         .services()
         .policies()
-        .update(&actor, path.text(0)?, policy_edit(body))
+        .update(
+            &actor,
+            path.text(0)?,
+            read::policy_edit(body).map(Into::into),
+        )
         .await?;
     Ok(Json(wire::Policy::from(&policy)))
 }

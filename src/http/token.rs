@@ -8,119 +8,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use serde_json::{Map, Value};
 
 use super::error::{ApiError, TokenError};
 use super::extract::{
-    basic_credentials, body_rejection, header_text, query_pairs, query_value, remote_addr,
-    user_agent, Segments,
+    basic_credentials, header_text, query_pairs, query_value, remote_addr, user_agent, Segments,
 };
+use super::read::{self, body_rejection};
 use super::wire;
 use super::AppState;
-use crate::domain::tokens::{ClientContext, ScopesCheck, TokenRequest};
-use crate::domain::{DomainError, DomainResult, MAX_EXPIRATION};
-
-/// The fields of a POST /token body, checked (credentials and client come from the headers).
-#[derive(Debug, Default, PartialEq)]
-pub struct TokenBody {
-    pub expiration: Option<i64>,
-    pub offline: bool,
-    pub client_id: Option<String>,
-    pub refresh_token: Option<String>,
-}
-
-fn bad_request(reason: impl Into<String>) -> DomainError {
-    DomainError::BadRequest(reason.into())
-}
-
-fn invalid(field: &str) -> DomainError {
-    bad_request(format!("Invalid value supplied for field: {field}"))
-}
-
-/// `expiration`: whole seconds in 1..=ten years, as a number or a numeric string.
-fn parse_expiration(value: &Value) -> DomainResult<i64> {
-    let whole = |f: f64| (f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15).then_some(f as i64);
-    let seconds = match value {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(whole)),
-        Value::String(s) => {
-            let s = s.trim();
-            s.parse::<i64>()
-                .ok()
-                .or_else(|| s.parse::<f64>().ok().and_then(whole))
-        }
-        _ => None,
-    };
-    seconds
-        .filter(|n| (1..=MAX_EXPIRATION).contains(n))
-        .ok_or_else(|| invalid("expiration"))
-}
-
-fn string_field(body: &Map<String, Value>, key: &str, max: usize) -> DomainResult<Option<String>> {
-    match body.get(key) {
-        None => Ok(None),
-        Some(Value::String(s))
-            if !s.is_empty() && s.chars().count() <= max && !s.contains('\0') =>
-        {
-            Ok(Some(s.clone()))
-        }
-        Some(_) => Err(invalid(key)),
-    }
-}
-
-/// Parses and checks the body of POST /token (SPEC §2).
-pub fn parse_token_body(bytes: &[u8]) -> DomainResult<TokenBody> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(bad_request("Missing body: a JSON object is required"));
-    }
-    let body = match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => map,
-        Ok(Value::Null) => Map::new(),
-        Ok(Value::Array(items)) if items.is_empty() => Map::new(),
-        Ok(_) => return Err(bad_request("Invalid body: a JSON object is required")),
-        Err(_) => return Err(bad_request("Invalid body: unparsable JSON")),
-    };
-    let expiration = body.get("expiration").map(parse_expiration).transpose()?;
-    let offline = match body.get("access_type") {
-        None => false,
-        Some(Value::String(s)) if s == "online" => false,
-        Some(Value::String(s)) if s == "offline" => true,
-        Some(_) => return Err(invalid("access_type")),
-    };
-    let client_id = string_field(&body, "client_id", 1024)?;
-    let refresh_token = match body.get("refresh_token") {
-        None => None,
-        Some(Value::String(s)) if s.len() <= 1024 => Some(s.clone()),
-        Some(_) => return Err(invalid("refresh_token")),
-    };
-    let tenant_id = string_field(&body, "tenant_id", 1024)?;
-    let domain_name = string_field(&body, "domain_name", 1024)?;
-    if tenant_id.is_some() && domain_name.is_some() {
-        return Err(bad_request(
-            "\"tenant_id\" and \"domain_name\" must be mutually exclusive",
-        ));
-    }
-    if offline && refresh_token.is_some() {
-        return Err(bad_request(
-            "cannot use the \"access_type\" \"offline\" with a refresh token",
-        ));
-    }
-    if offline && client_id.is_none() {
-        return Err(bad_request(
-            "\"client_id\" must be specified when using \"access_type\" is \"offline\"",
-        ));
-    }
-    if refresh_token.is_some() && client_id.is_none() {
-        return Err(bad_request(
-            "\"client_id\" must be specified when using a \"refresh_token\"",
-        ));
-    }
-    Ok(TokenBody {
-        expiration,
-        offline,
-        client_id,
-        refresh_token,
-    })
-}
+use crate::domain::tokens::{ClientContext, TokenRequest};
+use crate::domain::{DomainError, DomainResult};
 
 /// Content types whose body POST /token reads as JSON.
 fn readable_content_type(headers: &HeaderMap) -> bool {
@@ -219,14 +116,16 @@ fn token_request(
 ) -> DomainResult<TokenRequest> {
     let body = body.map_err(body_rejection)?;
     if !readable_content_type(headers) {
-        return Err(bad_request("Unsupported Content-Type: send JSON"));
+        return Err(DomainError::BadRequest(
+            "Unsupported Content-Type: send JSON".into(),
+        ));
     }
-    let body = parse_token_body(&body)?;
+    let body = read::token_request(&body)?;
     let num_proxies = state.services().config().num_proxies;
     Ok(TokenRequest {
         credentials: basic_credentials(headers),
         expiration: body.expiration,
-        offline: body.offline,
+        offline: body.offline(),
         client_id: body.client_id,
         refresh_token: body.refresh_token,
         client: ClientContext {
@@ -379,7 +278,10 @@ pub async fn check_scopes(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<wire::ScopesCheckResponse>, TokenError> {
     let value = token_in_path(path)?;
-    let request = body.map_err(body_rejection).and_then(|b| scopes_check(&b));
+    let request = body
+        .map_err(body_rejection)
+        .and_then(|b| read::scopes_check(&b))
+        .map(Into::into);
     let results = state
         .services()
         .tokens()
@@ -388,90 +290,4 @@ pub async fn check_scopes(
     Ok(Json(wire::ScopesCheckResponse {
         scopes: results.into_iter().collect(),
     }))
-}
-
-/// Reads `{"scopes": [...], "tenant_uuid"?: ...}`.
-fn scopes_check(body: &[u8]) -> DomainResult<ScopesCheck> {
-    let request = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => map,
-        _ => return Err(bad_request("Invalid body: a JSON object is required")),
-    };
-    let scopes = match request.get("scopes") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| {
-                item.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| invalid("scopes"))
-            })
-            .collect::<Result<_, _>>()?,
-        _ => return Err(invalid("scopes")),
-    };
-    let tenant = match request.get("tenant_uuid") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(invalid("tenant_uuid")),
-    };
-    Ok(ScopesCheck { scopes, tenant })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn empty_forms_count_as_an_empty_object() {
-        for body in ["null", "{}", "[]"] {
-            assert_eq!(
-                parse_token_body(body.as_bytes()).ok(),
-                Some(TokenBody::default())
-            );
-        }
-        for body in ["", "  ", "{", "5", "\"x\"", "[1]"] {
-            assert!(parse_token_body(body.as_bytes()).is_err(), "{body}");
-        }
-    }
-
-    #[test]
-    fn expiration_rules() {
-        let expiration = |v: &str| {
-            parse_token_body(format!("{{\"expiration\": {v}}}").as_bytes())
-                .map(|r| r.expiration)
-                .ok()
-                .flatten()
-        };
-        assert_eq!(expiration("3600"), Some(3600));
-        assert_eq!(expiration("\"3600\""), Some(3600));
-        assert_eq!(expiration("3600.0"), Some(3600));
-        assert_eq!(expiration("315360000"), Some(315_360_000));
-        for bad in [
-            "0",
-            "-1",
-            "315360001",
-            "true",
-            "null",
-            "1.5",
-            "\"abc\"",
-            "[]",
-            "1e300",
-        ] {
-            assert_eq!(expiration(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn grant_combinations() {
-        let parse = |v: &str| parse_token_body(v.as_bytes());
-        assert!(parse(r#"{"access_type": "offline"}"#).is_err());
-        assert!(
-            parse(r#"{"access_type": "offline", "client_id": "a", "refresh_token": "r"}"#).is_err()
-        );
-        assert!(parse(r#"{"refresh_token": "r"}"#).is_err());
-        assert!(parse(r#"{"access_type": "sometimes"}"#).is_err());
-        assert!(parse(r#"{"client_id": ""}"#).is_err());
-        assert!(parse(r#"{"tenant_id": "t", "domain_name": "d"}"#).is_err());
-        assert!(parse(r#"{"backend": "wazo_user", "unknown": [1]}"#).is_ok());
-        let offline = parse(r#"{"access_type": "offline", "client_id": "a"}"#).expect("ok");
-        assert!(offline.offline);
-    }
 }

@@ -7,70 +7,12 @@ use axum::Json;
 use bytes::Bytes;
 
 use super::error::ApiError;
-use super::extract::{
-    json_object, list_params, query_pairs, query_value, Caller, Fields, Segments,
-};
+use super::extract::{list_params, query_pairs, query_value, Caller, Segments};
+use super::read;
 use super::wire;
 use super::AppState;
-use crate::domain::password::MAX_PASSWORD_BYTES;
-use crate::domain::users::{
-    NewUserInput, PasswordChange, UserChanges, UserQuery, AUTHENTICATION_METHODS, PURPOSES,
-    USER_FILTERS, USER_ORDER,
-};
-use crate::domain::{DomainError, DomainResult};
-
-/// Reads a POST /users body.
-fn new_user(body: Result<Bytes, BytesRejection>) -> DomainResult<NewUserInput> {
-    let body = json_object(body)?;
-    let fields = Fields(&body);
-    Ok(NewUserInput {
-        uuid: fields.string("uuid", 1, 64, true)?,
-        username: fields.string("username", 1, 256, true)?,
-        password: fields.string("password", 1, MAX_PASSWORD_BYTES, true)?,
-        email_address: fields.string("email_address", 3, 320, true)?,
-        firstname: fields.string("firstname", 0, 128, true)?,
-        lastname: fields.string("lastname", 0, 128, true)?,
-        purpose: fields.choice("purpose", PURPOSES)?,
-        enabled: fields.boolean("enabled")?,
-        authentication_method: fields.choice("authentication_method", AUTHENTICATION_METHODS)?,
-    })
-}
-
-/// Reads a PUT /users/{uuid} body: an absent field keeps its value; an explicit null clears it.
-fn user_changes(body: Result<Bytes, BytesRejection>) -> DomainResult<UserChanges> {
-    let body = json_object(body)?;
-    let fields = Fields(&body);
-    let text = |key: &str, min: usize, max: usize| -> DomainResult<Option<Option<String>>> {
-        if body.contains_key(key) {
-            fields.string(key, min, max, true).map(Some)
-        } else {
-            Ok(None)
-        }
-    };
-    Ok(UserChanges {
-        username: text("username", 1, 256)?,
-        firstname: text("firstname", 0, 128)?,
-        lastname: text("lastname", 0, 128)?,
-        purpose: fields.choice("purpose", PURPOSES)?,
-        enabled: fields.boolean("enabled")?,
-        authentication_method: fields.choice("authentication_method", AUTHENTICATION_METHODS)?,
-    })
-}
-
-/// Reads a PUT /users/{uuid}/password body.
-fn password_change(body: Result<Bytes, BytesRejection>) -> DomainResult<PasswordChange> {
-    let body = json_object(body)?;
-    let fields = Fields(&body);
-    let required = |key: &str| -> DomainResult<String> {
-        fields
-            .string(key, 1, MAX_PASSWORD_BYTES, false)?
-            .ok_or_else(|| DomainError::invalid(key, "Missing data for required field."))
-    };
-    Ok(PasswordChange {
-        old_password: required("old_password")?,
-        new_password: required("new_password")?,
-    })
-}
+use crate::domain::users::{UserQuery, USER_FILTERS, USER_ORDER};
+use crate::domain::DomainResult;
 
 /// Reads the GET /users query: list parameters and exact filters.
 fn user_query(query: Option<&str>) -> DomainResult<UserQuery> {
@@ -116,7 +58,7 @@ pub async fn create(
     let user = state
         .services()
         .users()
-        .create(&actor, new_user(body))
+        .create(&actor, read::user_create(body).map(Into::into))
         .await?;
     Ok(Json(wire::User::from(&user)))
 }
@@ -214,7 +156,7 @@ pub async fn update(
     let user = state
         .services()
         .users()
-        .update(&actor, &uuid, user_changes(body))
+        .update(&actor, &uuid, read::user_edit(body).map(Into::into))
         .await?;
     Ok(Json(wire::User::from(&user)))
 }
@@ -283,7 +225,7 @@ pub async fn change_password(
     state
         .services()
         .users()
-        .change_password(&actor, &uuid, password_change(body))
+        .change_password(&actor, &uuid, read::password_change(body).map(Into::into))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

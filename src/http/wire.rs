@@ -3,8 +3,8 @@
 //!
 //! Response fields are declared in alphabetical order: the first version built its bodies as
 //! `serde_json::Value` maps, which serialise their keys sorted, and clients see the same bytes.
-//! Request bodies are read by `super::extract::Fields` (wazo's error texts and leniencies, which
-//! serde's derive cannot give); each request type here says what it reads.
+//! Request bodies are read into the request types by `super::read` (wazo's error texts and
+//! leniencies, which serde's derive cannot give), then handed to the domain by `From`.
 //!
 //! Rules used below: a plain field is required and not null; `#[schema(required = false)]` makes it
 //! optional (still not null); an `Option` field is optional and may be null; `Option` with
@@ -37,7 +37,7 @@ pub enum AuthenticationMethod {
     Saml,
 }
 
-#[derive(ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ToSchema)]
 #[schema(rename_all = "snake_case")]
 pub enum AccessType {
     Online,
@@ -78,32 +78,39 @@ pub enum DatabaseState {
 /// Body of POST /token. Unknown keys are ignored. 400 when `access_type` is `offline` with a
 /// `refresh_token`, `offline` without `client_id`, a `refresh_token` without `client_id`,
 /// `tenant_id` together with `domain_name`, or any field of the wrong type or range.
-#[derive(ToSchema)]
+#[derive(Debug, Default, PartialEq, ToSchema)]
 pub struct TokenRequest {
     /// Lifetime of the access token in seconds, 1 to 315360000 (ten years); default the
     /// configured `default_token_lifetime` (7200). A numeric string (e.g. `"3600"`) and a
     /// whole float (`3600.0`) are also accepted; booleans, null, a float that is not whole,
     /// and out-of-range values are 400.
-    #[schema(required = false, minimum = 1, maximum = 315360000)]
-    pub expiration: i64,
+    #[schema(required = false, minimum = 1, maximum = 315360000, value_type = i64)]
+    pub expiration: Option<i64>,
     /// `offline` also creates a refresh token (requires `client_id`)
-    #[schema(required = false, inline, default = "online")]
-    pub access_type: AccessType,
+    #[schema(required = false, inline, default = "online", value_type = AccessType)]
+    pub access_type: Option<AccessType>,
     /// The client the refresh token belongs to (required with `offline` or `refresh_token`)
-    #[schema(required = false, min_length = 1, max_length = 1024)]
-    pub client_id: String,
+    #[schema(required = false, min_length = 1, max_length = 1024, value_type = String)]
+    pub client_id: Option<String>,
     /// Selects the refresh-token grant (with `client_id`, which must match exactly)
-    #[schema(required = false, max_length = 1024)]
-    pub refresh_token: String,
+    #[schema(required = false, max_length = 1024, value_type = String)]
+    pub refresh_token: Option<String>,
     /// Accepted and ignored
-    #[schema(required = false)]
-    pub backend: String,
+    #[schema(required = false, value_type = String)]
+    pub backend: Option<String>,
     /// Accepted; mutually exclusive with `domain_name`
-    #[schema(required = false, min_length = 1, max_length = 1024)]
-    pub tenant_id: String,
+    #[schema(required = false, min_length = 1, max_length = 1024, value_type = String)]
+    pub tenant_id: Option<String>,
     /// Accepted; mutually exclusive with `tenant_id`
-    #[schema(required = false, min_length = 1, max_length = 1024)]
-    pub domain_name: String,
+    #[schema(required = false, min_length = 1, max_length = 1024, value_type = String)]
+    pub domain_name: Option<String>,
+}
+
+impl TokenRequest {
+    /// `access_type: offline`: a refresh token is asked for.
+    pub fn offline(&self) -> bool {
+        self.access_type == Some(AccessType::Offline)
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -214,11 +221,20 @@ pub struct TokenRevokedData {
     pub message: RevokedMessage,
 }
 
-#[derive(ToSchema)]
+#[derive(Debug, Default, ToSchema)]
 pub struct ScopesCheckRequest {
     pub scopes: Vec<String>,
     /// When given, must be the token's tenant (403 otherwise)
     pub tenant_uuid: Option<String>,
+}
+
+impl From<ScopesCheckRequest> for domain::tokens::ScopesCheck {
+    fn from(body: ScopesCheckRequest) -> Self {
+        domain::tokens::ScopesCheck {
+            scopes: body.scopes,
+            tenant: body.tenant_uuid,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -284,7 +300,7 @@ impl From<&domain::User> for User {
     }
 }
 
-#[derive(ToSchema)]
+#[derive(Debug, Default, ToSchema)]
 pub struct UserCreate {
     /// Chosen uuid; a new one by default
     #[schema(format = "uuid")]
@@ -302,43 +318,81 @@ pub struct UserCreate {
     pub firstname: Option<String>,
     #[schema(max_length = 128)]
     pub lastname: Option<String>,
-    #[schema(required = false, inline, default = "user")]
-    pub purpose: Purpose,
-    #[schema(required = false, default = true)]
-    pub enabled: bool,
-    #[schema(required = false, inline, default = "default")]
-    pub authentication_method: AuthenticationMethod,
+    #[schema(required = false, inline, default = "user", value_type = Purpose)]
+    pub purpose: Option<String>,
+    #[schema(required = false, default = true, value_type = bool)]
+    pub enabled: Option<bool>,
+    #[schema(required = false, inline, default = "default", value_type = AuthenticationMethod)]
+    pub authentication_method: Option<String>,
+}
+
+impl From<UserCreate> for domain::users::NewUserInput {
+    fn from(body: UserCreate) -> Self {
+        domain::users::NewUserInput {
+            uuid: body.uuid,
+            username: body.username,
+            password: body.password,
+            email_address: body.email_address,
+            firstname: body.firstname,
+            lastname: body.lastname,
+            purpose: body.purpose,
+            enabled: body.enabled,
+            authentication_method: body.authentication_method,
+        }
+    }
 }
 
 /// Changes the user's fields (see PUT /users/{user_uuid}): an absent field keeps its value.
-#[derive(ToSchema)]
+#[derive(Debug, Default, ToSchema)]
 pub struct UserEdit {
     /// Unchanged when absent; null clears it
-    #[schema(min_length = 1, max_length = 256)]
-    pub username: Option<String>,
+    #[schema(min_length = 1, max_length = 256, value_type = Option<String>)]
+    pub username: Option<Option<String>>,
     /// Unchanged when absent; null clears it
-    #[schema(max_length = 128)]
-    pub firstname: Option<String>,
+    #[schema(max_length = 128, value_type = Option<String>)]
+    pub firstname: Option<Option<String>>,
     /// Unchanged when absent; null clears it
-    #[schema(max_length = 128)]
-    pub lastname: Option<String>,
+    #[schema(max_length = 128, value_type = Option<String>)]
+    pub lastname: Option<Option<String>>,
     /// Unchanged when absent
-    #[schema(required = false, inline)]
-    pub purpose: Purpose,
+    #[schema(required = false, inline, value_type = Purpose)]
+    pub purpose: Option<String>,
     /// Unchanged when absent; `false` ends the user's sessions
-    #[schema(required = false)]
-    pub enabled: bool,
+    #[schema(required = false, value_type = bool)]
+    pub enabled: Option<bool>,
     /// Unchanged when absent
-    #[schema(required = false, inline)]
-    pub authentication_method: AuthenticationMethod,
+    #[schema(required = false, inline, value_type = AuthenticationMethod)]
+    pub authentication_method: Option<String>,
 }
 
-#[derive(ToSchema)]
+impl From<UserEdit> for domain::users::UserChanges {
+    fn from(body: UserEdit) -> Self {
+        domain::users::UserChanges {
+            username: body.username,
+            firstname: body.firstname,
+            lastname: body.lastname,
+            purpose: body.purpose,
+            enabled: body.enabled,
+            authentication_method: body.authentication_method,
+        }
+    }
+}
+
+#[derive(Debug, ToSchema)]
 pub struct PasswordChange {
     #[schema(min_length = 1, max_length = 1024)]
     pub old_password: String,
     #[schema(min_length = 1, max_length = 1024)]
     pub new_password: String,
+}
+
+impl From<PasswordChange> for domain::users::PasswordChange {
+    fn from(body: PasswordChange) -> Self {
+        domain::users::PasswordChange {
+            old_password: body.old_password,
+            new_password: body.new_password,
+        }
+    }
 }
 
 // ---- Policies -----------------------------------------------------------------------------------
@@ -373,7 +427,7 @@ impl From<&domain::Policy> for Policy {
     }
 }
 
-#[derive(ToSchema)]
+#[derive(Debug, Default, ToSchema)]
 pub struct PolicyCreate {
     #[schema(min_length = 1, max_length = 80)]
     pub name: String,
@@ -388,8 +442,20 @@ pub struct PolicyCreate {
     pub shared: bool,
 }
 
+impl From<PolicyCreate> for domain::policies::NewPolicyInput {
+    fn from(body: PolicyCreate) -> Self {
+        domain::policies::NewPolicyInput {
+            name: body.name,
+            slug: body.slug,
+            description: body.description,
+            acl: body.acl.unwrap_or_default(),
+            shared: body.shared,
+        }
+    }
+}
+
 /// Replaces name, description and ACL; the slug stays
-#[derive(ToSchema)]
+#[derive(Debug, Default, ToSchema)]
 pub struct PolicyEdit {
     #[schema(min_length = 1, max_length = 80)]
     pub name: String,
@@ -411,6 +477,16 @@ fn acl_list(description: &str) -> utoipa::openapi::schema::Array {
         )
         .description(Some(description))
         .build()
+}
+
+impl From<PolicyEdit> for domain::policies::PolicyEdit {
+    fn from(body: PolicyEdit) -> Self {
+        domain::policies::PolicyEdit {
+            name: body.name,
+            description: body.description,
+            acl: body.acl.unwrap_or_default(),
+        }
+    }
 }
 
 fn acl_create() -> utoipa::openapi::schema::Array {
