@@ -1,9 +1,13 @@
 //! The ACL matcher of SPEC §4, pure and without regular expressions.
 //!
-//! An entry is split on `.` into words; `*` matches a run of characters inside one word, `#` a run
-//! across dots; the whole words `me`, `my_session` and `edit` also match the token's auth_id, its
-//! session uuid and `update`. Matching is dynamic programming over (pattern, input) positions, so
-//! a hostile entry such as `#a#a#a#a#b` or `*****…` costs O(pattern × input), never more.
+//! An entry is split on `.` into words; `*` matches a run of characters inside one word (never a
+//! `.` nor a `#`), `#` a run across dots; the whole words `me`, `my_session` and `edit` also match
+//! the token's auth_id, its session uuid and `update`. Matching is dynamic programming over
+//! (pattern, input) positions, so a hostile entry such as `#a#a#a#a#b` or `*****…` costs
+//! O(pattern × input), never more.
+//!
+//! [`covers`] judges between patterns: whether an ACL grants every access string an entry can
+//! match (the no-escalation rule of SPEC §4), by walking the entry's automaton against the ACL's.
 
 /// Longest required access string considered; longer ones are never granted.
 pub const MAX_REQUIRED_LEN: usize = 2048;
@@ -42,7 +46,7 @@ pub fn grants(acl: &[String], required: &str, holder: Holder<'_>) -> bool {
 #[derive(Debug)]
 enum Piece<'a> {
     Literal(u8),
-    /// Any run of bytes without a dot.
+    /// Any run of bytes without a dot or a `#`.
     Star,
     /// Any run of bytes.
     Hash,
@@ -70,6 +74,11 @@ fn compile<'a>(entry: &'a str, holder: Holder<'a>) -> Vec<Piece<'a>> {
     pieces
 }
 
+/// The bytes a `*` may match.
+fn in_word(byte: u8) -> bool {
+    byte != b'.' && byte != b'#'
+}
+
 /// Marks input position `at` reachable (positions past the end do not exist).
 fn mark(positions: &mut [bool], at: usize) {
     if let Some(slot) = positions.get_mut(at) {
@@ -91,12 +100,13 @@ pub fn entry_matches(entry: &str, required: &str, holder: Holder<'_>) -> bool {
         let mut next = vec![false; input.len() + 1];
         if let Piece::Star = piece {
             // One sweep: a position is reachable when the previous piece ended there, or when the
-            // position before it was reachable and its byte is not a dot. Linear, not quadratic.
+            // position before it was reachable and its byte is inside a word (not a dot, not a
+            // `#`). Linear, not quadratic.
             let mut open = false;
             for (index, slot) in next.iter_mut().enumerate() {
                 let before = index.checked_sub(1).and_then(|i| input.get(i));
                 open = reachable.get(index) == Some(&true)
-                    || (open && before.is_some_and(|byte| *byte != b'.'));
+                    || (open && before.is_some_and(|byte| in_word(*byte)));
                 *slot = open;
             }
         } else {
@@ -131,6 +141,199 @@ pub fn entry_matches(entry: &str, required: &str, holder: Holder<'_>) -> bool {
         reachable = next;
     }
     reachable.last() == Some(&true)
+}
+
+// ---- Coverage between patterns -------------------------------------------------------------
+
+/// What one automaton edge reads.
+#[derive(Clone, Copy, Debug)]
+enum Class {
+    Byte(u8),
+    /// A byte `*` may match.
+    Word,
+    Any,
+}
+
+impl Class {
+    fn accepts(self, byte: u8) -> bool {
+        match self {
+            Class::Byte(expected) => byte == expected,
+            Class::Word => in_word(byte),
+            Class::Any => true,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    edges: Vec<(Class, usize)>,
+    epsilon: Vec<usize>,
+    accepting: bool,
+}
+
+/// Nondeterministic automata of several entries, side by side; `starts` holds each entry's start.
+#[derive(Debug, Default)]
+struct Automaton {
+    states: Vec<State>,
+    starts: Vec<usize>,
+}
+
+impl Automaton {
+    fn new_state(&mut self) -> usize {
+        self.states.push(State::default());
+        self.states.len() - 1
+    }
+
+    fn edge(&mut self, from: usize, class: Class, to: usize) {
+        if let Some(state) = self.states.get_mut(from) {
+            state.edges.push((class, to));
+        }
+    }
+
+    fn epsilon(&mut self, from: usize, to: usize) {
+        if let Some(state) = self.states.get_mut(from) {
+            state.epsilon.push(to);
+        }
+    }
+
+    /// Adds one entry (without `!`).
+    fn add(&mut self, entry: &str, holder: Holder<'_>) {
+        let start = self.new_state();
+        self.starts.push(start);
+        let mut current = start;
+        for piece in compile(entry, holder) {
+            match piece {
+                Piece::Literal(byte) => {
+                    let next = self.new_state();
+                    self.edge(current, Class::Byte(byte), next);
+                    current = next;
+                }
+                Piece::Star | Piece::Hash => {
+                    let class = if matches!(piece, Piece::Star) {
+                        Class::Word
+                    } else {
+                        Class::Any
+                    };
+                    // A loop on a state of its own, so that no earlier edge can loop with it.
+                    let looping = self.new_state();
+                    self.epsilon(current, looping);
+                    self.edge(looping, class, looping);
+                    let next = self.new_state();
+                    self.epsilon(looping, next);
+                    current = next;
+                }
+                Piece::Either(first, second) => {
+                    let end = self.new_state();
+                    for word in [first, second].into_iter().filter(|w| !w.is_empty()) {
+                        let mut at = current;
+                        for byte in word.bytes() {
+                            let next = self.new_state();
+                            self.edge(at, Class::Byte(byte), next);
+                            at = next;
+                        }
+                        self.epsilon(at, end);
+                    }
+                    current = end;
+                }
+            }
+        }
+        if let Some(state) = self.states.get_mut(current) {
+            state.accepting = true;
+        }
+    }
+
+    /// The states reachable from `set` without reading, sorted.
+    fn closure(&self, mut set: Vec<usize>) -> Vec<usize> {
+        let mut seen: std::collections::BTreeSet<usize> = set.iter().copied().collect();
+        while let Some(state) = set.pop() {
+            for &next in self.states.get(state).map_or(&[][..], |s| &s.epsilon) {
+                if seen.insert(next) {
+                    set.push(next);
+                }
+            }
+        }
+        seen.into_iter().collect()
+    }
+
+    fn start(&self) -> Vec<usize> {
+        self.closure(self.starts.clone())
+    }
+
+    fn step(&self, set: &[usize], byte: u8) -> Vec<usize> {
+        let moved = set
+            .iter()
+            .filter_map(|&state| self.states.get(state))
+            .flat_map(|state| state.edges.iter())
+            .filter(|(class, _)| class.accepts(byte))
+            .map(|&(_, next)| next)
+            .collect();
+        self.closure(moved)
+    }
+
+    fn accepts(&self, set: &[usize]) -> bool {
+        set.iter()
+            .any(|&state| self.states.get(state).is_some_and(|s| s.accepting))
+    }
+
+    /// The literal bytes its edges read.
+    fn literals(&self, into: &mut std::collections::BTreeSet<u8>) {
+        for state in &self.states {
+            for (class, _) in &state.edges {
+                if let Class::Byte(byte) = class {
+                    into.insert(*byte);
+                }
+            }
+        }
+    }
+}
+
+/// Configurations explored at most by [`covers`]; past it the answer is a safe "no".
+const MAX_COVERAGE_STATES: usize = 20_000;
+
+/// True when `acl` grants every access string `entry` can match: some positive entry matches it
+/// and no negative entry does. `entry`'s `me`, `my_session` and `edit` words are read as the
+/// holder's, like the ACL's. Holding `foo.*` does not cover `foo.#` nor `foo.*.bar`; `#` minus
+/// `!foo.x` does not cover `foo.x` nor `#`. (The length limit of [`grants`] is not considered.)
+pub fn covers(acl: &[String], entry: &str, holder: Holder<'_>) -> bool {
+    let mut wanted = Automaton::default();
+    wanted.add(entry, holder);
+    let (mut granted, mut denied) = (Automaton::default(), Automaton::default());
+    for held in acl {
+        match held.strip_prefix('!') {
+            Some(negative) => denied.add(negative, holder),
+            None => granted.add(held, holder),
+        }
+    }
+    // Every byte outside the literals behaves alike: one stands for them all.
+    let mut alphabet = std::collections::BTreeSet::from([b'.', b'#']);
+    for automaton in [&wanted, &granted, &denied] {
+        automaton.literals(&mut alphabet);
+    }
+    if let Some(other) = (1..=u8::MAX).find(|b| !alphabet.contains(b)) {
+        alphabet.insert(other);
+    }
+    let first = (wanted.start(), granted.start(), denied.start());
+    let mut seen = std::collections::HashSet::from([first.clone()]);
+    let mut pending = vec![first];
+    while let Some((w, g, d)) = pending.pop() {
+        if wanted.accepts(&w) && (!granted.accepts(&g) || denied.accepts(&d)) {
+            return false;
+        }
+        for &byte in &alphabet {
+            let next_w = wanted.step(&w, byte);
+            if next_w.is_empty() {
+                continue;
+            }
+            let next = (next_w, granted.step(&g, byte), denied.step(&d, byte));
+            if seen.insert(next.clone()) {
+                if seen.len() > MAX_COVERAGE_STATES {
+                    return false;
+                }
+                pending.push(next);
+            }
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -235,5 +438,137 @@ mod tests {
         let entry = "#a".repeat(200) + "b";
         let input = "a".repeat(MAX_REQUIRED_LEN);
         assert!(!check(&[&entry], &input));
+    }
+
+    #[test]
+    fn a_star_never_matches_a_hash_character() {
+        assert!(!check(&["foo.*.*"], "foo.bar.#"));
+        assert!(!check(&["foo.*"], "foo.a#b"));
+        assert!(check(&["foo.#"], "foo.bar.#"));
+        assert!(check(&["foo.*"], "foo.a*b"));
+    }
+
+    fn covered(held: &[&str], entry: &str) -> bool {
+        covers(&acl(held), entry, HOLDER)
+    }
+
+    #[test]
+    fn coverage_is_judged_between_patterns() {
+        assert!(covered(&["#"], "anything.#"));
+        assert!(covered(&["auth.users.*"], "auth.users.read"));
+        assert!(covered(&["auth.users.*"], "auth.users.*"));
+        assert!(covered(&["auth.users.#"], "auth.users.*.read"));
+        assert!(covered(&["auth.*.read"], "auth.users.read"));
+        // The attack run's escalations.
+        assert!(!covered(&["auth.users.*"], "auth.users.#"));
+        assert!(!covered(&["auth.*.read"], "auth.#.read"));
+        assert!(!covered(&["foo.*"], "foo.*.bar"));
+        assert!(!covered(&["foo.bar"], "foo.*"));
+        // Several entries together may cover what none covers alone.
+        assert!(covered(&["foo.a*", "foo.b*", "foo"], "foo"));
+        assert!(!covered(&["foo.bar", "foo.baz"], "foo.ba*"));
+    }
+
+    #[test]
+    fn negative_entries_are_never_held() {
+        assert!(!covered(&["#", "!y.secret"], "y.secret"));
+        assert!(!covered(&["#", "!y.secret"], "#"));
+        assert!(!covered(&["#", "!y.secret"], "y.*"));
+        assert!(covered(&["#", "!y.secret"], "y.public"));
+        assert!(covered(&["#", "!y.secret"], "z.#"));
+        assert!(!covered(&["#", "!*.secret"], "x.secret"));
+    }
+
+    #[test]
+    fn aliases_are_the_holders() {
+        // The caller's own `me` covers the entry `me`, which names the same holder.
+        assert!(covered(&["auth.users.me.read"], "auth.users.me.read"));
+        assert!(!covered(&["auth.users.123.read"], "auth.users.me.read"));
+        assert!(covered(&["auth.users.me.read"], "auth.users.123.read"));
+        assert!(covered(&["confd.users.edit"], "confd.users.update"));
+        assert!(!covered(&["confd.users.update"], "confd.users.edit"));
+    }
+
+    #[test]
+    fn hostile_patterns_stay_bounded() {
+        let entry = "#a".repeat(100) + "b";
+        let started = std::time::Instant::now();
+        assert!(!covered(&["*a*a*a*a*a*a*a*a", "#b#b"], &entry));
+        assert!(covered(&["#"], &entry));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    mod properties {
+        use super::super::*;
+        use super::HOLDER;
+        use proptest::prelude::*;
+
+        /// Words of the ACL syntax: short, from a small alphabet so that patterns overlap.
+        fn word() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => "[ab]{1,2}",
+                1 => Just("*".to_string()),
+                1 => Just("#".to_string()),
+                1 => Just("a*".to_string()),
+                1 => Just("me".to_string()),
+            ]
+        }
+
+        fn pattern() -> impl Strategy<Value = String> {
+            proptest::collection::vec(word(), 1..4).prop_map(|words| words.join("."))
+        }
+
+        fn acl() -> impl Strategy<Value = Vec<String>> {
+            proptest::collection::vec(
+                (any::<bool>(), pattern()).prop_map(
+                    |(negative, p)| {
+                        if negative {
+                            format!("!{p}")
+                        } else {
+                            p
+                        }
+                    },
+                ),
+                0..4,
+            )
+        }
+
+        /// An access string the pattern matches, built by filling its wildcards.
+        fn sample(pattern: &str, fills: &[String]) -> String {
+            let mut fill = fills.iter().cycle();
+            pattern
+                .split('.')
+                .map(|word| match word {
+                    "me" => HOLDER.auth_id.to_string(),
+                    _ => word
+                        .chars()
+                        .map(|c| match c {
+                            '*' => fill
+                                .next()
+                                .map_or(String::new(), |f| f.replace(['.', '#'], "")),
+                            '#' => fill.next().cloned().unwrap_or_default(),
+                            other => other.to_string(),
+                        })
+                        .collect(),
+                })
+                .collect::<Vec<_>>()
+                .join(".")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+            #[test]
+            fn whatever_coverage_allows_the_acl_grants(
+                acl in acl(),
+                entry in pattern(),
+                fills in proptest::collection::vec("[ab.#]{0,3}", 1..4),
+            ) {
+                if covers(&acl, &entry, HOLDER) {
+                    let required = sample(&entry, &fills);
+                    prop_assert!(entry_matches(&entry, &required, HOLDER), "{entry} ~ {required}");
+                    prop_assert!(grants(&acl, &required, HOLDER), "{acl:?} covers {entry} yet refuses {required}");
+                }
+            }
+        }
     }
 }

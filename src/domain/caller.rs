@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::acl::{self, Holder};
 use super::tokens::token_grants;
 use crate::store::TokenRecord;
 
@@ -34,6 +35,22 @@ impl Caller {
     pub fn grants(&self, access: &str) -> bool {
         match self {
             Caller::Token(record) => token_grants(record, access),
+            Caller::Operator => true,
+        }
+    }
+
+    /// Whether the caller holds `entry`: its ACL grants every access string the entry can match
+    /// (negatives included: a caller whose ACL denies something does not hold it).
+    pub fn holds(&self, entry: &str) -> bool {
+        match self {
+            Caller::Token(record) => acl::covers(
+                &record.acl,
+                entry,
+                Holder {
+                    auth_id: &record.auth_id,
+                    session_uuid: &record.session_uuid,
+                },
+            ),
             Caller::Operator => true,
         }
     }

@@ -45,6 +45,9 @@ pub enum DomainError {
         refusal: Refusal,
         required: String,
     },
+    /// A user tried to change its own `purpose` or `enabled` flag.
+    #[error("a user cannot change its own {0}")]
+    OwnAccount(&'static str),
     /// The caller named a tenant (`Wazo-Tenant`) that is not its token's.
     #[error("unauthorized tenant")]
     UnauthorizedTenant(String),

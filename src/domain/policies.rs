@@ -46,24 +46,40 @@ fn slug_from_name(name: &str) -> String {
         .collect()
 }
 
+/// How a path names a policy: a UUID names it by uuid only; any other segment by slug.
+enum PolicyRef {
+    Uuid(String),
+    Slug(String),
+}
+
 /// A path segment naming a policy: a UUID (canonical form) or a slug; anything else is not found.
-fn policy_id(segment: &str) -> DomainResult<String> {
+fn policy_ref(segment: &str) -> DomainResult<PolicyRef> {
     if let Ok(uuid) = uuid::Uuid::parse_str(segment) {
-        return Ok(uuid.hyphenated().to_string());
+        return Ok(PolicyRef::Uuid(uuid.hyphenated().to_string()));
     }
     if valid_slug(segment) {
-        Ok(segment.to_string())
+        Ok(PolicyRef::Slug(segment.to_string()))
     } else {
         Err(DomainError::NotFound)
     }
 }
 
-/// Refuses unless the caller grants every entry (negative entries only narrow: allowed).
-fn ensure_held(caller: &Caller, entries: &[String]) -> DomainResult<()> {
-    match entries
-        .iter()
-        .find(|entry| !entry.starts_with('!') && !caller.grants(entry))
-    {
+/// Whether the caller may hand out `entry` (negative entries only narrow: always allowed).
+fn may_add(caller: &Caller, entry: &str) -> bool {
+    entry.starts_with('!') || caller.holds(entry)
+}
+
+/// Whether the caller may take `entry` away: `x` needs `x`, and so does `!x`.
+fn may_remove(caller: &Caller, entry: &str) -> bool {
+    caller.holds(entry.strip_prefix('!').unwrap_or(entry))
+}
+
+/// Refuses, naming the first entry that `allowed` refuses.
+fn ensure_all<'e>(
+    entries: impl IntoIterator<Item = &'e String>,
+    allowed: impl Fn(&str) -> bool,
+) -> DomainResult<()> {
+    match entries.into_iter().find(|entry| !allowed(entry)) {
         Some(entry) => Err(DomainError::NotHeld(entry.clone())),
         None => Ok(()),
     }
@@ -91,13 +107,43 @@ fn conflict(error: StoreError) -> DomainError {
 pub struct Policies<'a>(pub(super) &'a Context);
 
 impl Policies<'_> {
-    /// A policy named by uuid or slug, or `UnknownPolicy`.
-    async fn existing(&self, id: &str) -> DomainResult<Policy> {
+    /// The policy a path names, authorizing `required(uuid)` first. The required access is built
+    /// from the policy's uuid however the path named it, so that a slug never dodges an ACL
+    /// written for the uuid. For a UUID path, authorization comes before the lookup; for a slug,
+    /// an unknown one is authorized with the slug (a caller without access learns nothing).
+    /// The lookup's outcome is returned apart, for the use case to report in its own order.
+    async fn authorized(
+        &self,
+        actor: &Actor,
+        segment: &str,
+        required: impl Fn(&str) -> String,
+    ) -> DomainResult<(Caller, DomainResult<Policy>)> {
+        let store = &self.0.store;
+        match policy_ref(segment)? {
+            PolicyRef::Uuid(uuid) => {
+                let caller = self.0.authorize(actor, &required(&uuid)).await?;
+                let policy = store.get_policy_by_uuid(&uuid).await?;
+                Ok((caller, policy.ok_or(DomainError::UnknownPolicy(uuid))))
+            }
+            PolicyRef::Slug(slug) => match store.get_policy_by_slug(&slug).await? {
+                Some(policy) => {
+                    let caller = self.0.authorize(actor, &required(&policy.uuid)).await?;
+                    Ok((caller, Ok(policy)))
+                }
+                None => {
+                    let caller = self.0.authorize(actor, &required(&slug)).await?;
+                    Ok((caller, Err(DomainError::UnknownPolicy(slug))))
+                }
+            },
+        }
+    }
+
+    async fn by_uuid(&self, uuid: &str) -> DomainResult<Policy> {
         self.0
             .store
-            .get_policy(id)
+            .get_policy_by_uuid(uuid)
             .await?
-            .ok_or_else(|| DomainError::UnknownPolicy(id.to_string()))
+            .ok_or_else(|| DomainError::UnknownPolicy(uuid.to_string()))
     }
 
     /// POST /policies. Without a slug, one is derived from the name.
@@ -108,13 +154,22 @@ impl Policies<'_> {
     ) -> DomainResult<Policy> {
         let caller = self.0.authorize(actor, "auth.policies.create").await?;
         let input = input?;
-        ensure_held(&caller, &input.acl)?;
+        ensure_all(&input.acl, |entry| may_add(&caller, entry))?;
         let slug = match input.slug {
+            Some(slug) if uuid::Uuid::parse_str(&slug).is_ok() => {
+                return Err(DomainError::invalid(
+                    "slug",
+                    "Must not be a UUID: a UUID in a path names a policy by its uuid.",
+                ))
+            }
             Some(slug) if valid_slug(&slug) => slug,
             Some(_) => return Err(DomainError::invalid("slug", "Must match ^[a-zA-Z0-9_-]+$.")),
             None => {
                 let derived = slug_from_name(&input.name);
-                if derived.is_empty() || self.0.store.get_policy(&derived).await?.is_some() {
+                let unusable = derived.is_empty()
+                    || uuid::Uuid::parse_str(&derived).is_ok()
+                    || self.0.store.get_policy_by_slug(&derived).await?.is_some();
+                if unusable {
                     uuid::Uuid::new_v4()
                         .simple()
                         .to_string()
@@ -136,7 +191,7 @@ impl Policies<'_> {
             shared: input.shared,
         };
         self.0.store.create_policy(&new).await.map_err(conflict)?;
-        self.existing(&new.uuid).await
+        self.by_uuid(&new.uuid).await
     }
 
     /// GET /policies
@@ -151,14 +206,10 @@ impl Policies<'_> {
 
     /// GET /policies/{id}
     pub async fn get(&self, actor: &Actor, segment: &str) -> DomainResult<Policy> {
-        let id = policy_id(segment)?;
-        self.0
-            .authorize(
-                actor,
-                &format!("auth.policies.{}.read", id.replace('.', "_")),
-            )
+        let (_, policy) = self
+            .authorized(actor, segment, |id| format!("auth.policies.{id}.read"))
             .await?;
-        self.existing(&id).await
+        policy
     }
 
     /// The policy with this exact name (the command line's `--policy NAME`).
@@ -179,28 +230,16 @@ impl Policies<'_> {
         segment: &str,
         edit: DomainResult<PolicyEdit>,
     ) -> DomainResult<Policy> {
-        let id = policy_id(segment)?;
-        let caller = self
-            .0
-            .authorize(actor, &format!("auth.policies.{id}.update"))
+        let (caller, policy) = self
+            .authorized(actor, segment, |id| format!("auth.policies.{id}.update"))
             .await?;
         let edit = edit?;
-        let policy = self.existing(&id).await?;
+        let policy = policy?;
         refuse_read_only(&policy)?;
-        let added: Vec<String> = edit
-            .acl
-            .iter()
-            .filter(|e| !policy.acl.contains(e))
-            .cloned()
-            .collect();
-        let removed: Vec<String> = policy
-            .acl
-            .iter()
-            .filter(|e| !edit.acl.contains(e))
-            .cloned()
-            .collect();
-        ensure_held(&caller, &added)?;
-        ensure_held(&caller, &removed)?;
+        let added = edit.acl.iter().filter(|e| !policy.acl.contains(e));
+        ensure_all(added, |entry| may_add(&caller, entry))?;
+        let removed = policy.acl.iter().filter(|e| !edit.acl.contains(e));
+        ensure_all(removed, |entry| may_remove(&caller, entry))?;
         self.0
             .store
             .update_policy(
@@ -211,22 +250,22 @@ impl Policies<'_> {
             )
             .await
             .map_err(conflict)?;
-        self.existing(&policy.uuid).await
+        self.by_uuid(&policy.uuid).await
     }
 
     /// DELETE /policies/{id}
     pub async fn delete(&self, actor: &Actor, segment: &str) -> DomainResult<()> {
-        let id = policy_id(segment)?;
-        self.0
-            .authorize(actor, &format!("auth.policies.{id}.delete"))
+        let (_, policy) = self
+            .authorized(actor, segment, |id| format!("auth.policies.{id}.delete"))
             .await?;
-        let policy = self.existing(&id).await?;
+        let policy = policy?;
         refuse_read_only(&policy)?;
         self.0.store.delete_policy(&policy.uuid).await?;
         Ok(())
     }
 
-    /// PUT (`add`) or DELETE /policies/{id}/acl/{access}
+    /// PUT (`add`) or DELETE /policies/{id}/acl/{access}: adding needs the entry held (a
+    /// negative entry only narrows); removing `x` or `!x` needs `x` held.
     pub async fn edit_acl(
         &self,
         actor: &Actor,
@@ -234,14 +273,19 @@ impl Policies<'_> {
         access: &str,
         add: bool,
     ) -> DomainResult<()> {
-        let id = policy_id(segment)?;
-        let caller = self
-            .0
-            .authorize(actor, &format!("auth.policies.{id}.update"))
+        let (caller, policy) = self
+            .authorized(actor, segment, |id| format!("auth.policies.{id}.update"))
             .await?;
-        let policy = self.existing(&id).await?;
+        let policy = policy?;
         refuse_read_only(&policy)?;
-        ensure_held(&caller, &[access.to_string()])?;
+        let allowed = if add {
+            may_add(&caller, access)
+        } else {
+            may_remove(&caller, access)
+        };
+        if !allowed {
+            return Err(DomainError::NotHeld(access.to_string()));
+        }
         self.0
             .store
             .edit_policy_acl(&policy.uuid, access, add)
@@ -259,34 +303,31 @@ impl Policies<'_> {
     }
 
     /// PUT /users/{uuid}/policies/{id}: attaching hands the policy's ACL to the user, so the
-    /// caller must hold all of it.
+    /// caller must hold every positive entry of it.
     pub async fn attach(&self, actor: &Actor, user_uuid: &str, segment: &str) -> DomainResult<()> {
-        let id = policy_id(segment)?;
-        let caller = self
-            .0
-            .authorize(
-                actor,
-                &format!("auth.users.{user_uuid}.policies.{id}.create"),
-            )
+        let (caller, policy) = self
+            .authorized(actor, segment, |id| {
+                format!("auth.users.{user_uuid}.policies.{id}.create")
+            })
             .await?;
         Users(self.0).existing(user_uuid).await?;
-        let policy = self.existing(&id).await?;
-        ensure_held(&caller, &policy.acl)?;
+        let policy = policy?;
+        ensure_all(&policy.acl, |entry| may_add(&caller, entry))?;
         self.0.store.attach_policy(user_uuid, &policy.uuid).await?;
         Ok(())
     }
 
-    /// DELETE /users/{uuid}/policies/{id}
+    /// DELETE /users/{uuid}/policies/{id}: detaching takes the policy's entries away, its
+    /// negative ones included, so the caller must hold every one of them (`!x` as `x`).
     pub async fn detach(&self, actor: &Actor, user_uuid: &str, segment: &str) -> DomainResult<()> {
-        let id = policy_id(segment)?;
-        self.0
-            .authorize(
-                actor,
-                &format!("auth.users.{user_uuid}.policies.{id}.delete"),
-            )
+        let (caller, policy) = self
+            .authorized(actor, segment, |id| {
+                format!("auth.users.{user_uuid}.policies.{id}.delete")
+            })
             .await?;
         Users(self.0).existing(user_uuid).await?;
-        let policy = self.existing(&id).await?;
+        let policy = policy?;
+        ensure_all(&policy.acl, |entry| may_remove(&caller, entry))?;
         self.0.store.detach_policy(user_uuid, &policy.uuid).await?;
         Ok(())
     }

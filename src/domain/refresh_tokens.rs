@@ -2,6 +2,7 @@
 //! delete one.
 
 use super::acl::acl_word;
+use super::cache::Invalidation;
 use super::caller::Actor;
 use super::context::Context;
 use super::error::{DomainError, DomainResult};
@@ -92,6 +93,8 @@ impl RefreshTokens<'_> {
         self.delete(user_uuid, client_id).await
     }
 
+    /// Deletes the refresh token and ends the sessions minted from it, so that a client that
+    /// logs out really is logged out.
     async fn delete(&self, user_uuid: &str, client_id: &str) -> DomainResult<()> {
         Users(self.0).existing(user_uuid).await?;
         if !self
@@ -102,6 +105,9 @@ impl RefreshTokens<'_> {
         {
             return Err(DomainError::UnknownRefreshToken(client_id.to_string()));
         }
+        self.0
+            .invalidate(Invalidation::User(user_uuid.to_string()))
+            .await;
         self.0.metrics.revoked("refresh_token");
         Ok(())
     }

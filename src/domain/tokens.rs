@@ -345,13 +345,18 @@ impl Tokens<'_> {
         }
     }
 
-    /// DELETE /token/{t}: ends the token's session; a success for unknown tokens too.
+    /// DELETE /token/{t}: ends the access token's session, or revokes the refresh token with
+    /// this value and the sessions minted from it; a success for unknown values too.
     pub async fn revoke(&self, value: &str) -> DomainResult<()> {
         let digest = secrets::digest(value);
         self.0.store.revoke_token(&digest).await?;
         self.0
-            .invalidate(Invalidation::Token(hex::encode(digest)))
+            .invalidate(Invalidation::Token(hex::encode(&digest)))
             .await;
+        if let Some(user_uuid) = self.0.store.revoke_refresh_token(&digest).await? {
+            self.0.invalidate(Invalidation::User(user_uuid)).await;
+            self.0.metrics.revoked("refresh_token");
+        }
         self.0.metrics.revoked("token");
         Ok(())
     }

@@ -219,11 +219,26 @@ impl Users<'_> {
         uuid: &str,
         changes: DomainResult<UserChanges>,
     ) -> DomainResult<User> {
-        self.0
+        let caller = self
+            .0
             .authorize(actor, &format!("auth.users.{uuid}.update"))
             .await?;
         let changes = changes?;
         let current = self.existing(uuid).await?;
+        // No self-promotion: a user cannot change its own purpose (escaping the session cap as
+        // `internal`) nor its own enabled flag; another caller holding the ACL can.
+        if caller.user_uuid() == Some(uuid) {
+            if changes
+                .purpose
+                .as_ref()
+                .is_some_and(|p| *p != current.purpose)
+            {
+                return Err(DomainError::OwnAccount("purpose"));
+            }
+            if changes.enabled.is_some_and(|e| e != current.enabled) {
+                return Err(DomainError::OwnAccount("enabled"));
+            }
+        }
         let update = UserUpdate {
             username: changes.username.unwrap_or(current.username),
             firstname: changes.firstname.unwrap_or(current.firstname),

@@ -210,6 +210,12 @@ impl From<DomainError> for ApiError {
                 format!("Unauthorized access: {entry} is not granted to the caller"),
             )
             .details(json!({ "access": entry })),
+            DomainError::OwnAccount(field) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                format!("A user cannot change its own {field}"),
+            )
+            .details(json!({ "field": field })),
             DomainError::AuthenticationFailed => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "authentication-failed",

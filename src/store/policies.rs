@@ -76,9 +76,10 @@ impl Store {
         w.commit().await
     }
 
-    pub async fn get_policy(&self, uuid: &str) -> StoreResult<Option<Policy>> {
+    /// The policy with this uuid (never a slug: a slug cannot name another policy's uuid).
+    pub async fn get_policy_by_uuid(&self, uuid: &str) -> StoreResult<Option<Policy>> {
         let row = sqlx::query(&format!(
-            "SELECT {POLICY_COLUMNS} FROM policies WHERE uuid = $1 OR slug = $1 LIMIT 1"
+            "SELECT {POLICY_COLUMNS} FROM policies WHERE uuid = $1"
         ))
         .bind(uuid)
         .fetch_optional(&self.pool)
@@ -86,12 +87,22 @@ impl Store {
         row.map(|row| policy_from_row(&row)).transpose()
     }
 
+    /// The policy with this slug, in any case (slugs are unique case-insensitively).
+    pub async fn get_policy_by_slug(&self, slug: &str) -> StoreResult<Option<Policy>> {
+        let row = sqlx::query(&format!(
+            "SELECT {POLICY_COLUMNS} FROM policies WHERE lower(slug) = lower($1)"
+        ))
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| policy_from_row(&row)).transpose()
+    }
+
+    /// The policy with exactly this name (configuration and the command line name policies so).
     pub async fn find_policy_by_name(&self, name: &str) -> StoreResult<Option<Policy>> {
         let row = sqlx::query(&format!(
-            "SELECT {POLICY_COLUMNS} FROM policies WHERE name_key = $1 OR slug = $2 \
-             ORDER BY name LIMIT 1"
+            "SELECT {POLICY_COLUMNS} FROM policies WHERE name = $1"
         ))
-        .bind(fold(name))
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;

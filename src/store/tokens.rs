@@ -399,22 +399,42 @@ impl Store {
         .await
     }
 
-    /// Deletes the (user, client_id) refresh token; false when there is none. Sessions stay.
+    /// Deletes the (user, client_id) refresh token and ends the sessions minted from it;
+    /// false when there is none.
     pub async fn delete_refresh_token(
         &self,
         user_uuid: &str,
         client_id: &str,
     ) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
-        let deleted =
-            sqlx::query("DELETE FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2")
-                .bind(user_uuid)
-                .bind(client_id)
-                .execute(&mut *w.tx)
-                .await?
-                .rows_affected();
+        let uuid: Option<String> = sqlx::query_scalar(
+            "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2",
+        )
+        .bind(user_uuid)
+        .bind(client_id)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        let Some(uuid) = uuid else { return Ok(false) };
+        purge_refresh_token(&mut w.tx, &uuid).await?;
         w.commit().await?;
-        Ok(deleted > 0)
+        Ok(true)
+    }
+
+    /// Deletes the refresh token with this digest and ends the sessions minted from it (RFC 7009
+    /// §2.1). Returns its user, when there was one.
+    pub async fn revoke_refresh_token(&self, digest: &[u8]) -> StoreResult<Option<String>> {
+        let mut w = self.begin_write().await?;
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT uuid, user_uuid FROM refresh_tokens WHERE digest = $1")
+                .bind(digest)
+                .fetch_optional(&mut *w.tx)
+                .await?;
+        let Some((uuid, user_uuid)) = row else {
+            return Ok(None);
+        };
+        purge_refresh_token(&mut w.tx, &uuid).await?;
+        w.commit().await?;
+        Ok(Some(user_uuid))
     }
 
     pub async fn list_sessions(

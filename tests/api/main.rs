@@ -28,6 +28,7 @@ mod purge;
 mod races;
 mod refresh_tokens;
 mod routing;
+mod security;
 mod sessions;
 mod token_create;
 mod users;

@@ -582,8 +582,8 @@ async fn delete_own_refresh_token_via_me(store: Store) {
     );
     assert_eq!(
         srv.head_token(&token, None, None).await,
-        204,
-        "deleting the refresh token does not end the access token"
+        404,
+        "deleting the refresh token ends the sessions minted from it (RFC 7009 §2.1)"
     );
 }
 
@@ -634,9 +634,10 @@ async fn delete_acl_replaces_dots_in_client_id(store: Store) {
         )
         .await;
     let uuid = s(&user["uuid"]);
-    let first = srv.login_ok("lee", "lee-pw", offline("my.app")).await;
+    srv.login_ok("lee", "lee-pw", offline("my.app")).await;
     srv.login_ok("lee", "lee-pw", offline("other.app")).await;
-    let token = s(&first["token"]);
+    // A token of its own session: deleting a refresh token ends the sessions minted from it.
+    let token = srv.token_of("lee", "lee-pw").await;
     let denied = srv
         .call(
             Method::DELETE,
