@@ -205,10 +205,14 @@ impl Context {
             Actor::Request(credentials) => credentials,
         };
         let Credentials { token, tenant } = credentials;
+        let asked_tenant = tenant
+            .as_ref()
+            .map(|t| String::from_utf8_lossy(t).into_owned());
         let refused = |refusal| DomainError::Unauthorized {
             token: token.clone(),
             refusal,
             required: required.to_string(),
+            tenant: asked_tenant.clone(),
         };
         let Some(value) = token else {
             return Err(refused(Refusal::NotFoundOrExpired));
@@ -219,13 +223,11 @@ impl Context {
             .ok_or_else(|| refused(Refusal::NotFoundOrExpired))?;
         let caller = Caller::Token(record);
         if !caller.grants(required) {
-            return Err(refused(Refusal::MissingAcl));
+            return Err(refused(Refusal::MissingPermissionOrInvalidTenant));
         }
         if let (Some(tenant), Caller::Token(record)) = (tenant, &caller) {
             if tenant.as_slice() != record.metadata.tenant_uuid.as_bytes() {
-                return Err(DomainError::UnauthorizedTenant(
-                    String::from_utf8_lossy(tenant).into_owned(),
-                ));
+                return Err(refused(Refusal::MissingPermissionOrInvalidTenant));
             }
         }
         Ok(caller)

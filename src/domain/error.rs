@@ -12,8 +12,8 @@ use crate::store::StoreError;
 pub enum Refusal {
     /// No token, an unknown, expired or refresh token.
     NotFoundOrExpired,
-    /// A valid token without the required access.
-    MissingAcl,
+    /// A valid token without the required access, or asking for another tenant.
+    MissingPermissionOrInvalidTenant,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,13 +44,12 @@ pub enum DomainError {
         token: Option<String>,
         refusal: Refusal,
         required: String,
+        /// The tenant the request asked for (`Wazo-Tenant`), if any.
+        tenant: Option<String>,
     },
     /// A user tried to change its own `purpose` or `enabled` flag.
     #[error("a user cannot change its own {0}")]
     OwnAccount(&'static str),
-    /// The caller named a tenant (`Wazo-Tenant`) that is not its token's.
-    #[error("unauthorized tenant")]
-    UnauthorizedTenant(String),
     /// The caller tried to hand out (or take away) an ACL entry it does not hold.
     #[error("{0} is not granted to the caller")]
     NotHeld(String),
@@ -60,6 +59,9 @@ pub enum DomainError {
     /// A malformed field of a request to the other endpoints.
     #[error("invalid {field}: {message}")]
     InvalidField { field: String, message: String },
+    /// A malformed list parameter (`limit`, `offset`, `order`, `direction`).
+    #[error("invalid {param}: {message}")]
+    InvalidListParam { param: String, message: String },
     /// The request body was larger than allowed.
     #[error("request body too large")]
     PayloadTooLarge,

@@ -24,6 +24,17 @@ pub mod users;
 mod tests;
 
 pub use caller::{Actor, Caller, Credentials};
+
+/// A UUID as the contract reads one in a path: the hyphenated form, in either case, answered in
+/// canonical lower case. Other spellings (braces, `urn:uuid:`, no hyphens) are not UUIDs.
+pub fn parse_uuid(text: &str) -> Option<String> {
+    if text.len() != 36 {
+        return None;
+    }
+    uuid::Uuid::try_parse(text)
+        .ok()
+        .map(|uuid| uuid.hyphenated().to_string())
+}
 pub use context::Services;
 pub use error::{DomainError, DomainResult, Refusal};
 pub use secrets::MAX_EXPIRATION;

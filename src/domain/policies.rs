@@ -54,8 +54,8 @@ enum PolicyRef {
 
 /// A path segment naming a policy: a UUID (canonical form) or a slug; anything else is not found.
 fn policy_ref(segment: &str) -> DomainResult<PolicyRef> {
-    if let Ok(uuid) = uuid::Uuid::parse_str(segment) {
-        return Ok(PolicyRef::Uuid(uuid.hyphenated().to_string()));
+    if let Some(uuid) = super::parse_uuid(segment) {
+        return Ok(PolicyRef::Uuid(uuid));
     }
     if valid_slug(segment) {
         Ok(PolicyRef::Slug(segment.to_string()))

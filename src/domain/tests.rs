@@ -96,6 +96,7 @@ async fn no_token_is_refused_naming_the_required_access() {
             token: None,
             refusal: Refusal::NotFoundOrExpired,
             required,
+            tenant: None,
         }) => assert_eq!(required, "auth.users.u-1.read"),
         other => panic!("expected a refusal, got {other:?}"),
     }
@@ -128,7 +129,7 @@ async fn a_token_without_the_access_is_refused_and_the_operator_holds_everything
         matches!(
             refused,
             Err(DomainError::Unauthorized {
-                refusal: Refusal::MissingAcl,
+                refusal: Refusal::MissingPermissionOrInvalidTenant,
                 ..
             })
         ),
@@ -230,7 +231,14 @@ async fn a_wazo_tenant_of_another_tenant_is_refused() {
         .list(&actor, Ok(UserQuery::default()))
         .await;
     assert!(
-        matches!(&refused, Err(DomainError::UnauthorizedTenant(t)) if t == "another-tenant"),
+        matches!(
+            &refused,
+            Err(DomainError::Unauthorized {
+                refusal: Refusal::MissingPermissionOrInvalidTenant,
+                tenant: Some(t),
+                ..
+            }) if t == "another-tenant"
+        ),
         "{refused:?}"
     );
 }

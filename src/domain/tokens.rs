@@ -57,6 +57,23 @@ pub struct ScopesCheck {
     pub tenant: Option<String>,
 }
 
+/// A token named in a path: token values are UUIDs, read in either case (SPEC §1); anything else
+/// names no token.
+fn token_value(segment: &str) -> DomainResult<String> {
+    super::parse_uuid(segment).ok_or(DomainError::NoSuchToken)
+}
+
+/// A client_id a refresh token can be stored under: no control characters (a NUL cannot be
+/// stored at all).
+fn check_client_id(client_id: Option<&str>) -> DomainResult<()> {
+    if client_id.is_some_and(|id| id.chars().any(char::is_control)) {
+        return Err(DomainError::BadRequest(
+            "Invalid value supplied for field: client_id".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Expired tokens deleted per purge statement; small batches keep write locks short.
 const PURGE_BATCH: i64 = 1000;
 
@@ -132,6 +149,9 @@ impl Tokens<'_> {
                     tracing::info!(remote_addr = %client.remote_addr, "login failed: no credentials");
                     return Err(DomainError::AuthenticationFailed);
                 };
+                if request.offline {
+                    check_client_id(request.client_id.as_deref())?;
+                }
                 let outcome = async {
                     if password.len() > MAX_PASSWORD_BYTES || login.len() > 1024 {
                         return Err(DomainError::AuthenticationFailed);
@@ -318,13 +338,15 @@ impl Tokens<'_> {
         scope: Option<&str>,
         tenant: Option<&str>,
     ) -> DomainResult<TokenView> {
+        let value = token_value(value)?;
         let record = self
             .0
-            .lookup_token(value)
+            .lookup_token(&value)
             .await?
             .ok_or(DomainError::NoSuchToken)?;
         if let Some(scope) = scope {
-            if !token_grants(&record, scope) {
+            // A scope no access string can hold (control characters) is never granted.
+            if scope.chars().any(char::is_control) || !token_grants(&record, scope) {
                 return Err(DomainError::ScopeNotGranted(scope.to_string()));
             }
         }
@@ -333,7 +355,7 @@ impl Tokens<'_> {
                 return Err(DomainError::TenantNotGranted(tenant.to_string()));
             }
         }
-        Ok(self.view(value, record))
+        Ok(self.view(&value, record))
     }
 
     fn view(&self, value: &str, record: Arc<TokenRecord>) -> TokenView {
@@ -348,7 +370,7 @@ impl Tokens<'_> {
     /// DELETE /token/{t}: ends the access token's session, or revokes the refresh token with
     /// this value and the sessions minted from it; a success for unknown values too.
     pub async fn revoke(&self, value: &str) -> DomainResult<()> {
-        let digest = secrets::digest(value);
+        let digest = secrets::digest(&token_value(value)?);
         self.0.store.revoke_token(&digest).await?;
         self.0
             .invalidate(Invalidation::Token(hex::encode(&digest)))
@@ -367,10 +389,11 @@ impl Tokens<'_> {
         value: &str,
         request: DomainResult<ScopesCheck>,
     ) -> DomainResult<Vec<(String, bool)>> {
+        let value = token_value(value)?;
         let request = request?;
         let record = self
             .0
-            .lookup_token(value)
+            .lookup_token(&value)
             .await?
             .ok_or(DomainError::NoSuchToken)?;
         if let Some(tenant) = &request.tenant {

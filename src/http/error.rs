@@ -190,26 +190,30 @@ impl From<DomainError> for ApiError {
                 token,
                 refusal,
                 required,
-            } => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized").details(json!({
-                "invalid_token": token,
-                "reason": match refusal {
-                    Refusal::NotFoundOrExpired => "not_found_or_expired",
-                    Refusal::MissingAcl => "missing_acl",
-                },
-                "required_access": required,
-            })),
-            DomainError::UnauthorizedTenant(tenant) => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized-tenant",
-                "Unauthorized tenant",
-            )
-            .details(json!({ "tenant_uuid": tenant })),
-            DomainError::NotHeld(entry) => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized-access",
-                format!("Unauthorized access: {entry} is not granted to the caller"),
-            )
-            .details(json!({ "access": entry })),
+                tenant,
+            } => {
+                // `invalid_token` is the header as sent, "" without one (never null).
+                let token = token.unwrap_or_default();
+                let details = match refusal {
+                    Refusal::NotFoundOrExpired => json!({
+                        "invalid_token": token,
+                        "reason": "not_found_or_expired",
+                        "required_access": required,
+                    }),
+                    Refusal::MissingPermissionOrInvalidTenant => json!({
+                        "invalid_token": token,
+                        "reason": "missing_permission_or_invalid_tenant",
+                        "required_access": required,
+                        "tenant_uuid": tenant,
+                    }),
+                };
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
+                    .details(details)
+            }
+            DomainError::NotHeld(entry) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
+                    .details(json!({ "required_access": entry }))
+            }
             DomainError::OwnAccount(field) => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -229,6 +233,12 @@ impl From<DomainError> for ApiError {
             .details(
                 json!({ &field: {"constraint_id": "invalid", "constraint": &field, "message": message} }),
             ),
+            DomainError::InvalidListParam { param, message } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-list-param",
+                format!("Invalid list parameter {param}: {message}"),
+            )
+            .details(json!({ &param: {"constraint_id": "invalid", "constraint": &param, "message": message} })),
             DomainError::BadRequest(message) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid-data", message)
             }

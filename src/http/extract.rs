@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use base64::Engine as _;
 
 use super::error::ApiError;
-use crate::domain::{Actor, Credentials, DomainError, DomainResult, ListParams};
+use crate::domain::{parse_uuid, Actor, Credentials, DomainError, DomainResult, ListParams};
 
 /// `Authorization: Basic base64(login:password)`, split at the first `:`; both halves non-empty.
 /// The payload is read as UTF-8, else as Latin-1. Anything else means no credentials.
@@ -105,8 +105,7 @@ impl Segments {
     pub fn uuid(&self, index: usize) -> Result<String, ApiError> {
         self.0
             .get(index)
-            .and_then(|s| uuid::Uuid::parse_str(s).ok())
-            .map(|u| u.hyphenated().to_string())
+            .and_then(|s| parse_uuid(s))
             .ok_or_else(ApiError::not_found)
     }
 
@@ -138,6 +137,13 @@ pub fn query_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a s
         .map(|(_, v)| v.as_str())
 }
 
+fn list_param_error(param: &str, message: impl Into<String>) -> DomainError {
+    DomainError::InvalidListParam {
+        param: param.to_string(),
+        message: message.into(),
+    }
+}
+
 /// `limit`, `offset`, `order`, `direction`, `search`, checked; `orderable` lists the columns.
 pub fn list_params(pairs: &[(String, String)], orderable: &[&str]) -> DomainResult<ListParams> {
     let number = |key: &str| -> DomainResult<Option<i64>> {
@@ -149,14 +155,14 @@ pub fn list_params(pairs: &[(String, String)], orderable: &[&str]) -> DomainResu
                 .ok()
                 .filter(|n| *n >= 0)
                 .map(Some)
-                .ok_or_else(|| DomainError::invalid(key, "Not a valid non-negative integer.")),
+                .ok_or_else(|| list_param_error(key, "Not a valid non-negative integer.")),
         }
     };
     let order = match query_value(pairs, "order") {
         None | Some("") => None,
         Some(column) if orderable.contains(&column) => Some(column.to_string()),
         Some(_) => {
-            return Err(DomainError::invalid(
+            return Err(list_param_error(
                 "order",
                 format!("Must be one of: {}.", orderable.join(", ")),
             ))
@@ -165,12 +171,7 @@ pub fn list_params(pairs: &[(String, String)], orderable: &[&str]) -> DomainResu
     let descending = match query_value(pairs, "direction") {
         None | Some("asc") => false,
         Some("desc") => true,
-        Some(_) => {
-            return Err(DomainError::invalid(
-                "direction",
-                "Must be one of: asc, desc.",
-            ))
-        }
+        Some(_) => return Err(list_param_error("direction", "Must be one of: asc, desc.")),
     };
     Ok(ListParams {
         limit: number("limit")?,

@@ -39,7 +39,7 @@ async fn edit_acl(
     summary = "Create a policy",
     description = "Required ACL: `auth.policies.create`\n\n\
         Every ACL entry (other than negative `!` entries) must be granted by the caller's own \
-        token, or 401 `unauthorized-access`. Without a `slug`, one is derived from the name.",
+        token, or 401 `unauthorized`. Without a `slug`, one is derived from the name.",
     security(("token" = [])),
     params(wire::WazoTenant),
     request_body(content = wire::PolicyCreate, content_type = "application/json"),
@@ -133,7 +133,7 @@ pub async fn get(
     summary = "Update a policy",
     description = "Required ACL: `auth.policies.{policy_uuid}.update`\n\n\
         Replaces name, description and ACL (the slug stays). Every entry added or removed must be \
-        granted by the caller's own token, or 401 `unauthorized-access`. A read-only policy is 403.",
+        granted by the caller's own token, or 401 `unauthorized`. A read-only policy is 403.",
     security(("token" = [])),
     params(wire::PolicyUuidPath, wire::WazoTenant),
     request_body(content = wire::PolicyEdit, content_type = "application/json"),
@@ -206,7 +206,7 @@ pub async fn delete(
     operation_id = "addPolicyAccess",
     summary = "Add an ACL entry to a policy",
     description = "Required ACL: `auth.policies.{policy_uuid}.update`\n\n\
-        The caller's own token must grant the entry (401 `unauthorized-access` otherwise). A \
+        The caller's own token must grant the entry (401 `unauthorized` otherwise). A \
         read-only policy is 403.",
     security(("token" = [])),
     params(wire::PolicyUuidPath, wire::AccessPath, wire::WazoTenant),
@@ -234,7 +234,7 @@ pub async fn add_access(
     operation_id = "removePolicyAccess",
     summary = "Remove an ACL entry from a policy",
     description = "Required ACL: `auth.policies.{policy_uuid}.update`\n\n\
-        The caller's own token must grant the entry (401 `unauthorized-access` otherwise). A \
+        The caller's own token must grant the entry (401 `unauthorized` otherwise). A \
         read-only policy is 403.",
     security(("token" = [])),
     params(wire::PolicyUuidPath, wire::AccessPath, wire::WazoTenant),
@@ -294,7 +294,7 @@ pub async fn list_for_user(
     summary = "Attach a policy to a user",
     description = "Required ACL: `auth.users.{user_uuid}.policies.{policy_uuid}.create`\n\n\
         Attaching hands the policy's ACL to the user: the caller's own token must grant every \
-        entry of it (401 `unauthorized-access` otherwise). The user's existing tokens keep their \
+        entry of it (401 `unauthorized` otherwise). The user's existing tokens keep their \
         ACL; new tokens get the policy.",
     security(("token" = [])),
     params(wire::UserUuidPath, wire::PolicyUuidPath, wire::WazoTenant),

@@ -72,7 +72,13 @@ pub fn token_request(bytes: &[u8]) -> DomainResult<wire::TokenRequest> {
         Some(_) => return Err(invalid("access_type")),
     };
     let offline = access_type == Some(wire::AccessType::Offline);
-    let client_id = string_field(&body, "client_id", 1024)?;
+    // A NUL is kept: in a refresh grant it is a client_id that matches nothing (401, SPEC §2);
+    // an offline login refuses it (the domain checks the client_id it stores).
+    let client_id = match body.get("client_id") {
+        None => None,
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 1024 => Some(s.clone()),
+        Some(_) => return Err(invalid("client_id")),
+    };
     let refresh_token = match body.get("refresh_token") {
         None => None,
         Some(Value::String(s)) if s.len() <= 1024 => Some(s.clone()),
@@ -105,9 +111,11 @@ pub fn token_request(bytes: &[u8]) -> DomainResult<wire::TokenRequest> {
         access_type,
         client_id,
         refresh_token,
+        // Its value is ignored, but when present it must be a string (null included: 400).
         backend: match body.get("backend") {
+            None => None,
             Some(Value::String(s)) => Some(s.clone()),
-            _ => None,
+            Some(_) => return Err(invalid("backend")),
         },
         tenant_id,
         domain_name,

@@ -10,9 +10,7 @@ use axum::Json;
 use bytes::Bytes;
 
 use super::error::{ApiError, TokenError};
-use super::extract::{
-    basic_credentials, header_text, query_pairs, query_value, remote_addr, user_agent, Segments,
-};
+use super::extract::{basic_credentials, header_text, remote_addr, user_agent, Segments};
 use super::read::{self, body_rejection};
 use super::wire;
 use super::AppState;
@@ -144,13 +142,20 @@ fn token_in_path(path: Result<Segments, ApiError>) -> Result<String, TokenError>
         .ok_or(TokenError::from(DomainError::NoSuchToken))
 }
 
-/// `?scope=` and `?tenant=` of HEAD and GET.
+/// `?scope=` and `?tenant=` of HEAD and GET, as sent: a malformed value (a NUL byte, …) is
+/// never dropped, so that it is refused rather than ignored.
 fn validation_query(query: Option<&str>) -> (Option<String>, Option<String>) {
-    let pairs = query_pairs(query);
-    (
-        query_value(&pairs, "scope").map(str::to_string),
-        query_value(&pairs, "tenant").map(str::to_string),
-    )
+    let pairs: Vec<(String, String)> = query
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let last = |key: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    (last("scope"), last("tenant"))
 }
 
 /// HEAD /token/{token}

@@ -899,12 +899,14 @@ error_response! {
     TokenBadRequest("TokenError"): "Invalid body or field";
     NoSuchToken("TokenError"): "No such token, or expired";
     TokenUnavailable("TokenError"): "The database does not answer";
-    Unauthorized("ApiError"): "Missing, unknown or expired `X-Auth-Token`, a token that does not grant \
-        the required ACL (`unauthorized`, with `details.reason` `not_found_or_expired` or `missing_acl` \
-        and `details.required_access`), a `Wazo-Tenant` of another tenant (`unauthorized-tenant`), or \
-        an ACL entry the caller does not hold (`unauthorized-access`)";
+    Unauthorized("ApiError"): "`unauthorized`: a missing, unknown or expired `X-Auth-Token` \
+        (`details.reason` `not_found_or_expired`), a token that does not grant the required ACL or \
+        names another tenant in `Wazo-Tenant` (`missing_permission_or_invalid_tenant`, with \
+        `details.tenant_uuid`), or an ACL entry the caller does not hold; `details.required_access` \
+        names what was missing";
     InvalidData("ApiError"): "A body field or query parameter breaks the schema (`invalid-data`; \
-        `details` names the field)";
+        `details` names the field), or a bad `limit`, `offset`, `order` or `direction` \
+        (`invalid-list-param`)";
     NotFound("ApiError"): "A path segment that must be a UUID is not one (`not-found`)";
     UnknownUser("ApiError"): "No such user (`unknown-user`), or a user_uuid that is not a UUID \
         (`not-found`)";

@@ -14,6 +14,7 @@ mod acl;
 mod bruteforce;
 mod cache;
 mod cli;
+mod compat;
 mod db_faults;
 mod hardening;
 mod headers;
