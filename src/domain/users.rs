@@ -342,8 +342,9 @@ impl Users<'_> {
         Ok(())
     }
 
-    /// At start, with `bootstrap_username` and `bootstrap_password`: makes sure that user exists,
-    /// is an enabled `internal` user with that password, and holds a policy granting `#`.
+    /// At start, with `bootstrap_username` and `bootstrap_password`: creates that user when it is
+    /// missing (with that password); an existing one keeps its password. Either way it is an
+    /// enabled `internal` user holding a policy granting `#`.
     pub async fn ensure_bootstrap_admin(&self, username: &str, password: &str) -> DomainResult<()> {
         let operator = Actor::Operator;
         let policy = super::policies::Policies(self.0)
@@ -351,14 +352,9 @@ impl Users<'_> {
             .await?;
         let uuid = match self.0.store.find_user_by_username(username).await? {
             Some(user) => {
-                if !self
-                    .0
-                    .hasher
-                    .verify(password, user.password_hash.as_deref())
-                    .await?
-                {
-                    self.set_password(&user.uuid, password).await?;
-                }
+                // An existing administrator keeps its password: one changed through the API
+                // survives a restart.
+                tracing::info!(username = %username, "bootstrap administrator exists; its password is kept");
                 if !user.enabled || user.purpose != "internal" {
                     let changes = UserChanges {
                         purpose: Some("internal".into()),

@@ -115,8 +115,40 @@ async fn bootstrap_is_idempotent_across_restarts(store: Store) {
 
 both_stores!(
     user_add_and_passwd_read_the_password_from_stdin,
-    bootstrap_is_idempotent_across_restarts
+    bootstrap_is_idempotent_across_restarts,
+    bootstrap_keeps_a_password_changed_through_the_api
 );
+
+async fn bootstrap_keeps_a_password_changed_through_the_api(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let me = srv
+        .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, json!({}))
+        .await;
+    let uuid = me["auth_id"].as_str().expect("auth_id").to_string();
+    let changed = srv
+        .call(
+            reqwest::Method::PUT,
+            &format!("/users/{uuid}/password"),
+            Some(&admin),
+            Some(json!({"old_password": ADMIN_PASSWORD, "new_password": "changed-by-api"})),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{}", changed.text);
+    let url = srv.database_url.clone();
+    let again = common::start_with(store, move |c| c.database_url = url).await;
+    assert_eq!(
+        again
+            .login(ADMIN_USERNAME, ADMIN_PASSWORD, json!({}))
+            .await
+            .status(),
+        401,
+        "the configured password no longer works"
+    );
+    again
+        .login_ok(ADMIN_USERNAME, "changed-by-api", json!({}))
+        .await;
+}
 
 fn assert_one_line_failure(output: &Output, mentions: &str) {
     assert!(!output.status.success(), "must fail: {}", stderr_of(output));
