@@ -54,6 +54,16 @@ enum Piece<'a> {
     Either(&'a str, &'a str),
 }
 
+/// Appends `piece`, folding runs of wildcards: `**` is `*`, and `*#`, `#*`, `##` are `#`. Each
+/// piece costs one sweep of the input, so a hostile `****…` must cost one sweep, not thousands.
+fn push_collapsed<'a>(pieces: &mut Vec<Piece<'a>>, piece: Piece<'a>) {
+    match (pieces.last_mut(), &piece) {
+        (Some(Piece::Star), Piece::Star) | (Some(Piece::Hash), Piece::Star | Piece::Hash) => {}
+        (Some(last @ Piece::Star), Piece::Hash) => *last = Piece::Hash,
+        _ => pieces.push(piece),
+    }
+}
+
 fn compile<'a>(entry: &'a str, holder: Holder<'a>) -> Vec<Piece<'a>> {
     let mut pieces = Vec::with_capacity(entry.len());
     for (index, word) in entry.split('.').enumerate() {
@@ -64,11 +74,16 @@ fn compile<'a>(entry: &'a str, holder: Holder<'a>) -> Vec<Piece<'a>> {
             "me" => pieces.push(Piece::Either("me", holder.auth_id)),
             "my_session" => pieces.push(Piece::Either("my_session", holder.session_uuid)),
             "edit" => pieces.push(Piece::Either("edit", "update")),
-            _ => pieces.extend(word.bytes().map(|byte| match byte {
-                b'*' => Piece::Star,
-                b'#' => Piece::Hash,
-                other => Piece::Literal(other),
-            })),
+            _ => {
+                for byte in word.bytes() {
+                    let piece = match byte {
+                        b'*' => Piece::Star,
+                        b'#' => Piece::Hash,
+                        other => Piece::Literal(other),
+                    };
+                    push_collapsed(&mut pieces, piece);
+                }
+            }
         }
     }
     pieces
@@ -93,11 +108,13 @@ pub fn entry_matches(entry: &str, required: &str, holder: Holder<'_>) -> bool {
     }
     let pieces = compile(entry, holder);
     let input = required.as_bytes();
-    // reachable[i]: the pieces consumed so far can end at input position i.
+    // reachable[i]: the pieces consumed so far can end at input position i. Two tables, reused:
+    // no allocation per piece.
     let mut reachable = vec![false; input.len() + 1];
+    let mut next = vec![false; input.len() + 1];
     mark(&mut reachable, 0);
     for piece in &pieces {
-        let mut next = vec![false; input.len() + 1];
+        next.fill(false);
         if let Piece::Star = piece {
             // One sweep: a position is reachable when the previous piece ended there, or when the
             // position before it was reachable and its byte is inside a word (not a dot, not a
@@ -138,7 +155,7 @@ pub fn entry_matches(entry: &str, required: &str, holder: Holder<'_>) -> bool {
         if !next.contains(&true) {
             return false;
         }
-        reachable = next;
+        std::mem::swap(&mut reachable, &mut next);
     }
     reachable.last() == Some(&true)
 }
@@ -553,6 +570,32 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
                 .join(".")
+        }
+
+        /// The entry's automaton (the one coverage uses) run over `required`.
+        fn automaton_matches(entry: &str, required: &str) -> bool {
+            let mut automaton = Automaton::default();
+            automaton.add(entry, HOLDER);
+            let mut states = automaton.start();
+            for byte in required.bytes() {
+                states = automaton.step(&states, byte);
+            }
+            automaton.accepts(&states)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1000))]
+            #[test]
+            fn the_matcher_agrees_with_the_automaton(
+                entry in pattern(),
+                required in "[ab.#*]{0,8}|123|me|a\\.123",
+            ) {
+                prop_assert_eq!(
+                    entry_matches(&entry, &required, HOLDER),
+                    automaton_matches(&entry, &required),
+                    "{} ~ {}", entry, required
+                );
+            }
         }
 
         proptest! {
