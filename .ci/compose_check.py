@@ -146,8 +146,11 @@ def main():
         for key in env:
             if key.startswith("TESSERA_") and key not in known:
                 problem(f"services.tessera.environment: {key} is not a Tessera setting")
-        if "9497:9497" not in [str(p) for p in tessera.get("ports", [])]:
-            problem("services.tessera.ports: must publish 9497:9497")
+        if "127.0.0.1:9497:9497" not in [str(p) for p in tessera.get("ports", [])]:
+            problem("services.tessera.ports: must publish 127.0.0.1:9497:9497 (loopback only)")
+        for secret in ("TESSERA_TOKEN_SECRET", "TESSERA_BOOTSTRAP_PASSWORD"):
+            if ":?" not in str(env.get(secret, "")):
+                problem(f"services.tessera.environment: {secret} must be required (${{{secret}:?...}}), never defaulted")
         dockerfile = (ROOT / "Dockerfile").read_text()
         if not re.search(r"^EXPOSE\s+9497\b", dockerfile, re.M):
             problem("Dockerfile: must EXPOSE 9497")

@@ -92,8 +92,19 @@ async fn healthcheck_command_exits_0_when_ready_and_1_otherwise() {
 // docker-compose.yml, started for real: its command and environment, on PostgreSQL.
 // ---------------------------------------------------------------------------------------------
 
-/// Compose interpolation with the file's own defaults (what `docker compose up` does in an empty
-/// environment): `${VAR:-default}`, `${VAR-default}`, `${VAR}` (empty), `$$`.
+/// What this test's `.env` gives the compose file's required variables (`${VAR:?message}`).
+fn provided(variable: &str) -> Option<&'static str> {
+    match variable {
+        "POSTGRES_PASSWORD" => Some("compose-db-pw"),
+        "TESSERA_TOKEN_SECRET" => Some("compose-test-token-secret-0123456789"),
+        "TESSERA_BOOTSTRAP_PASSWORD" => Some("compose-admin-pw"),
+        _ => None,
+    }
+}
+
+/// Compose interpolation as `docker compose up` does it with this test's `.env` (`provided`):
+/// `${VAR:?message}` (required: a variable `provided` lacks fails the test), `${VAR:-default}`,
+/// `${VAR-default}`, `${VAR}` (empty), `$$`.
 fn interpolate(value: &str) -> String {
     let mut out = String::new();
     let mut rest = value;
@@ -108,7 +119,11 @@ fn interpolate(value: &str) -> String {
                 .find('}')
                 .expect("closing brace in compose interpolation");
             let expression = &after[..end];
-            if let Some((_, default)) = expression.split_once(":-") {
+            if let Some((variable, message)) = expression.split_once(":?") {
+                let value = provided(variable)
+                    .unwrap_or_else(|| panic!("compose requires {variable}: {message}"));
+                out.push_str(value);
+            } else if let Some((_, default)) = expression.split_once(":-") {
                 out.push_str(default);
             } else if let Some((_, default)) = expression.split_once('-') {
                 out.push_str(default);
