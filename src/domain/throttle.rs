@@ -10,7 +10,10 @@
 //! are capped by `max_delay`; the account alone (what every other address meets) by
 //! `account_max_delay`, so that one attacking address cannot keep the account's owner out for long.
 //! An attempt held back is not charged. Charging before hashing means that parallel guesses meet the
-//! limit too: the attempts in flight are already counted.
+//! limit too: the attempts in flight are already counted. An attempt refused while attempts charged
+//! in the last second are still being checked waits for them (briefly, asking again): if they
+//! succeed, the account is cleared and it goes ahead, so that a user's parallel logins are not
+//! refused; if they fail, it is held back.
 //!
 //! A success clears the account's counts and takes back its own charge from the address (never the
 //! address's earlier failures). An attempt that was not a guess (a store or hashing failure) takes
@@ -78,6 +81,13 @@ fn key_of(text: &str) -> String {
     hex::encode(secrets::digest(text))
 }
 
+/// How long an attempt held back by attempts still being checked waits for them (a password hash
+/// takes well under this); pending charges older than this are not waited for (an instance that
+/// stopped mid-check leaves them behind).
+const IN_FLIGHT: Duration = Duration::from_secs(1);
+/// How often a waiting attempt tries again.
+const RETRY_EVERY: Duration = Duration::from_millis(100);
+
 /// Longest delays kept well inside i64 microseconds, so that doubling never overflows.
 fn cap(duration: Duration) -> i64 {
     duration_to_micros(duration).min(i64::MAX / 4)
@@ -144,17 +154,37 @@ impl Throttle {
     /// the account from this address, or the address is held back.
     pub async fn charge(&self, account: Option<&Account>, address: &str) -> DomainResult<Charge> {
         let (keys, charge) = self.keys(account, address);
-        let now = self.clock.now_micros();
-        let times = AttemptTimes {
-            now,
-            base_delay: cap(self.policy.base_delay),
-            forget_before: now.saturating_sub(duration_to_micros(self.policy.forget_after)),
-        };
-        match self.store.charge_attempt(&keys, times).await? {
-            None => Ok(charge),
-            Some(until) => Err(DomainError::HeldBack {
-                retry_after: micros_to_duration(until.saturating_sub(now)),
-            }),
+        let mut waited = Duration::ZERO;
+        loop {
+            let now = self.clock.now_micros();
+            let times = AttemptTimes {
+                now,
+                base_delay: cap(self.policy.base_delay),
+                forget_before: now.saturating_sub(duration_to_micros(self.policy.forget_after)),
+            };
+            let fresh_after = now.saturating_sub(duration_to_micros(IN_FLIGHT));
+            let Some((until, in_flight)) =
+                self.store.charge_attempt(&keys, times, fresh_after).await?
+            else {
+                return Ok(charge);
+            };
+            if !in_flight || waited >= IN_FLIGHT {
+                return Err(DomainError::HeldBack {
+                    retry_after: micros_to_duration(until.saturating_sub(now)),
+                });
+            }
+            // Not a reading of the time: a pause before asking the store again.
+            tokio::time::sleep(RETRY_EVERY).await;
+            waited += RETRY_EVERY;
+        }
+    }
+
+    /// The attempt was checked and failed: its charges stay, no longer pending.
+    pub async fn failed(&self, charge: Charge) {
+        let mut keys = charge.account;
+        keys.extend(charge.address);
+        if let Err(error) = self.store.settle_attempt(&keys).await {
+            tracing::warn!(%error, "could not settle a brute-force charge");
         }
     }
 
@@ -220,7 +250,10 @@ mod tests {
 
     async fn fail(t: &Throttle, account: &Account, address: &str) -> Result<(), Duration> {
         match t.charge(Some(account), address).await {
-            Ok(_) => Ok(()),
+            Ok(charge) => {
+                t.failed(charge).await;
+                Ok(())
+            }
             Err(DomainError::HeldBack { retry_after }) => Err(retry_after),
             Err(error) => panic!("store: {error}"),
         }

@@ -177,6 +177,7 @@ impl Tokens<'_> {
             Ok(issued) => issued,
             Err(DomainError::AuthenticationFailed) => {
                 tracing::info!(login = %login, remote_addr = %client.remote_addr, "login failed");
+                ctx.throttle.failed(charge).await;
                 return Err(DomainError::AuthenticationFailed);
             }
             Err(error) => {

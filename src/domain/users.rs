@@ -307,6 +307,7 @@ impl Users<'_> {
         };
         if !matched {
             tracing::info!(user = %user.uuid, remote_addr = %remote_addr, "password change: wrong old password");
+            throttle.failed(charge).await;
             return Err(DomainError::AuthenticationFailed);
         }
         throttle.success(charge).await;

@@ -32,14 +32,16 @@ fn capped(value: i64, cap: i64) -> i64 {
 
 impl Store {
     /// Charges one attempt to every key, in one statement, unless one of them is held back at
-    /// `now`: then nothing is charged and the answer is the time the hold-back ends. A key's count
+    /// `now`: then nothing is charged and the answer says when the hold-back ends, and whether
+    /// attempts charged since `fresh_after` are still being checked (they may yet clear it). A key's count
     /// restarts when its last failure is older than `forget_before`; from its threshold on, each
     /// charge holds the key back, first for the base delay, then twice the previous, up to its cap.
     pub async fn charge_attempt(
         &self,
         keys: &[CountedKey],
         times: AttemptTimes,
-    ) -> StoreResult<Option<i64>> {
+        fresh_after: i64,
+    ) -> StoreResult<Option<(i64, bool)>> {
         if keys.is_empty() {
             return Ok(None);
         }
@@ -58,7 +60,7 @@ impl Store {
             .map(|i| {
                 let p = 4 + 5 * i;
                 format!(
-                    "(${}, 1, ${}, ${}, $1, ${}, ${})",
+                    "(${}, 1, ${}, ${}, $1, ${}, ${}, 1)",
                     p,
                     p + 1,
                     p + 2,
@@ -70,10 +72,11 @@ impl Store {
             .join(", ");
         let sql = format!(
             "INSERT INTO login_failures (key, failures, delay, blocked_until, last_failure, threshold, \
-             max_delay) VALUES {rows} \
+             max_delay, pending) VALUES {rows} \
              ON CONFLICT (key) DO UPDATE SET failures = {failures}, delay = {delay}, \
              blocked_until = CASE WHEN {failures} < excluded.threshold THEN 0 ELSE $1 + {delay} END, \
-             last_failure = $1, threshold = excluded.threshold, max_delay = excluded.max_delay \
+             last_failure = $1, threshold = excluded.threshold, max_delay = excluded.max_delay, \
+             pending = login_failures.pending + 1 \
              WHERE login_failures.blocked_until <= $1 \
              RETURNING key"
         );
@@ -116,14 +119,41 @@ impl Store {
             .map(|i| format!("${}", i + 1))
             .collect::<Vec<_>>()
             .join(", ");
-        let sql =
-            format!("SELECT MAX(blocked_until) FROM login_failures WHERE key IN ({placeholders})");
-        let mut query = sqlx::query_scalar::<_, Option<i64>>(&sql);
+        let sql = format!(
+            "SELECT MAX(blocked_until), \
+             MAX(CASE WHEN pending > 0 AND last_failure > ${} THEN 1 ELSE 0 END) \
+             FROM login_failures WHERE key IN ({placeholders})",
+            sorted.len() + 1
+        );
+        let mut query = sqlx::query_as::<_, (Option<i64>, Option<i64>)>(&sql);
         for key in &sorted {
             query = query.bind(key.key.clone());
         }
-        let until = query.fetch_one(&self.pool).await?.unwrap_or(times.now);
-        Ok(Some(until.max(times.now)))
+        let (until, in_flight) = query.bind(fresh_after).fetch_one(&self.pool).await?;
+        let until = until.unwrap_or(times.now).max(times.now);
+        Ok(Some((until, in_flight.unwrap_or(0) > 0)))
+    }
+
+    /// The attempts charged to these keys are checked (they failed): no longer pending.
+    pub async fn settle_attempt(&self, keys: &[String]) -> StoreResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let placeholders = (0..keys.len())
+            .map(|i| format!("${}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE login_failures SET pending = pending - 1 \
+             WHERE pending > 0 AND key IN ({placeholders})"
+        );
+        let mut query = sqlx::query(&sql);
+        for key in keys {
+            query = query.bind(key.clone());
+        }
+        let mut w = self.begin_write().await?;
+        query.execute(&mut *w.tx).await?;
+        w.commit().await
     }
 
     /// Takes back one charge of each key (an attempt that was not a failed guess): a key then
@@ -138,6 +168,7 @@ impl Store {
             .join(", ");
         let sql = format!(
             "UPDATE login_failures SET failures = failures - 1, \
+             pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END, \
              delay = CASE WHEN failures - 1 < threshold THEN 0 ELSE delay END, \
              blocked_until = CASE WHEN failures - 1 < threshold THEN 0 ELSE blocked_until END \
              WHERE failures > 0 AND key IN ({placeholders})"
