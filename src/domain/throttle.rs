@@ -88,6 +88,22 @@ const IN_FLIGHT: Duration = Duration::from_secs(1);
 /// How often a waiting attempt tries again.
 const RETRY_EVERY: Duration = Duration::from_millis(100);
 
+/// The longest a request waits for the bookkeeping after its attempt (settling, clearing, taking
+/// back): a database that stopped answering must not hold the answer back longer.
+const SETTLE_WITHIN: Duration = Duration::from_secs(1);
+
+/// Runs the bookkeeping after an attempt, bounded by [`SETTLE_WITHIN`]; failures are logged.
+async fn settle(
+    what: &str,
+    work: impl std::future::Future<Output = crate::store::StoreResult<()>>,
+) {
+    match tokio::time::timeout(SETTLE_WITHIN, work).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "brute-force counts: could not {what}"),
+        Err(_) => tracing::warn!("brute-force counts: could not {what} in time"),
+    }
+}
+
 /// Longest delays kept well inside i64 microseconds, so that doubling never overflows.
 fn cap(duration: Duration) -> i64 {
     duration_to_micros(duration).min(i64::MAX / 4)
@@ -183,31 +199,25 @@ impl Throttle {
     pub async fn failed(&self, charge: Charge) {
         let mut keys = charge.account;
         keys.extend(charge.address);
-        if let Err(error) = self.store.settle_attempt(&keys).await {
-            tracing::warn!(%error, "could not settle a brute-force charge");
-        }
+        settle("settle a failure", self.store.settle_attempt(&keys)).await;
     }
 
     /// The attempt succeeded: the account's counts are cleared; the address keeps its earlier
     /// failures and loses only this attempt's charge.
     pub async fn success(&self, charge: Charge) {
-        let cleared = self.store.clear_failures(&charge.account).await;
-        let refunded = self
-            .store
-            .refund_attempt(&charge.address.into_iter().collect::<Vec<_>>())
-            .await;
-        if let Err(error) = cleared.and(refunded) {
-            tracing::warn!(%error, "could not clear brute-force counts after a success");
-        }
+        let address: Vec<String> = charge.address.into_iter().collect();
+        settle("clear after a success", async {
+            self.store.clear_failures(&charge.account).await?;
+            self.store.refund_attempt(&address).await
+        })
+        .await;
     }
 
     /// The attempt was not a guess (it failed for another reason): every charge is taken back.
     pub async fn not_a_guess(&self, charge: Charge) {
         let mut keys = charge.account;
         keys.extend(charge.address);
-        if let Err(error) = self.store.refund_attempt(&keys).await {
-            tracing::warn!(%error, "could not take back a brute-force charge");
-        }
+        settle("take back a charge", self.store.refund_attempt(&keys)).await;
     }
 
     /// Deletes the counts that are forgotten and hold nothing back; returns how many.
