@@ -26,6 +26,7 @@ pub const KEYS: &[&str] = &[
     "bruteforce_address_failures",
     "bruteforce_base_delay",
     "bruteforce_max_delay",
+    "bruteforce_account_max_delay",
     "bruteforce_forget_after",
     "token_cache_size",
     "token_cache_ttl",
@@ -61,14 +62,18 @@ pub struct Config {
     /// Address of the Prometheus `/metrics` listener (e.g. `127.0.0.1:9498`); unset: no metrics
     /// listener. Never the public port.
     pub metrics_listen: Option<String>,
-    /// Failed logins of one login before its attempts get 429 (0: no per-login limit).
+    /// Failed logins of one account (a user, by username or e-mail, or an unknown login) before its
+    /// attempts get 429 (0: no per-account limit).
     pub bruteforce_login_failures: u32,
     /// Failed logins from one address before its attempts get 429 (0: no per-address limit).
     pub bruteforce_address_failures: u32,
     /// Seconds of the first delay; it doubles with each further failure…
     pub bruteforce_base_delay: u64,
-    /// …up to this many seconds.
+    /// …up to this many seconds (for the failing address).
     pub bruteforce_max_delay: u64,
+    /// Longest seconds an account's failures from some addresses hold it back for every other
+    /// address (never more than `bruteforce_max_delay`).
+    pub bruteforce_account_max_delay: u64,
     /// Seconds without failures after which a count is forgotten.
     pub bruteforce_forget_after: u64,
     /// Token records kept in the in-process validation cache (0: no cache).
@@ -100,6 +105,7 @@ impl Default for Config {
             bruteforce_address_failures: 30,
             bruteforce_base_delay: 1,
             bruteforce_max_delay: 300,
+            bruteforce_account_max_delay: 5,
             bruteforce_forget_after: 900,
             token_cache_size: 0,
             token_cache_ttl: 60,
@@ -136,6 +142,10 @@ impl fmt::Debug for Config {
             )
             .field("bruteforce_base_delay", &self.bruteforce_base_delay)
             .field("bruteforce_max_delay", &self.bruteforce_max_delay)
+            .field(
+                "bruteforce_account_max_delay",
+                &self.bruteforce_account_max_delay,
+            )
             .field("bruteforce_forget_after", &self.bruteforce_forget_after)
             .field("token_cache_size", &self.token_cache_size)
             .field("token_cache_ttl", &self.token_cache_ttl)

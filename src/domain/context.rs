@@ -45,6 +45,7 @@ fn throttle_policy(config: &Config) -> ThrottlePolicy {
         address_failures: config.bruteforce_address_failures,
         base_delay: Duration::from_secs(config.bruteforce_base_delay),
         max_delay: Duration::from_secs(config.bruteforce_max_delay),
+        account_max_delay: Duration::from_secs(config.bruteforce_account_max_delay),
         forget_after: Duration::from_secs(config.bruteforce_forget_after),
     }
 }
@@ -60,10 +61,10 @@ impl Services {
             ctx: Context {
                 hasher: PasswordHasher::new()?.with_timing(metrics.password_hash_histogram()),
                 metrics,
+                throttle: Throttle::new(throttle_policy(&config), store.clone(), clock.clone()),
                 store,
                 refresh_key,
                 top_tenant,
-                throttle: Throttle::new(throttle_policy(&config), clock.clone()),
                 cache: (config.token_cache_size > 0).then(|| {
                     TokenCache::new(
                         config.token_cache_size,
@@ -156,9 +157,12 @@ impl Services {
 }
 
 impl Context {
-    /// The user a password login names, when the password is right.
-    pub(super) async fn authenticate(&self, login: &str, password: &str) -> DomainResult<User> {
-        let user = self.store.find_login_user(login).await?;
+    /// `user` (the one a password login names, if any), when the password is right.
+    pub(super) async fn authenticate(
+        &self,
+        user: Option<User>,
+        password: &str,
+    ) -> DomainResult<User> {
         let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
         // Always hash once, even for an unknown login, so timing tells nothing.
         let matched = self.hasher.verify(password, hash).await?;

@@ -1,155 +1,238 @@
-//! Brute-force protection: failed logins are counted per login and per client address. Past a
-//! threshold, further attempts for that login (or from that address) are refused until a delay
-//! has passed; the delay doubles with every further failure, up to a cap, so that no attacker can
-//! lock a user out for longer than the cap. A success clears the login's count and the address's.
+//! Brute-force protection. Every password attempt is charged, before any hashing, to three counts:
 //!
-//! Time is the domain clock's. Counts live in this process (an attacker spread over several instances meets each instance's
-//! limits); entries are forgotten after a quiet period and the table is bounded.
+//! - the **account**: the user the login resolves to (so its username and its e-mail addresses
+//!   share one count), or, for an unknown login, the typed login, folded;
+//! - the **account from this address**;
+//! - the **address** (alone, for grants without a login such as refresh tokens).
+//!
+//! From a count's threshold on, each further attempt holds that count back: first for the base
+//! delay, then twice the previous delay, up to a cap. The account from one address and the address
+//! are capped by `max_delay`; the account alone (what every other address meets) by
+//! `account_max_delay`, so that one attacking address cannot keep the account's owner out for long.
+//! An attempt held back is not charged. Charging before hashing means that parallel guesses meet the
+//! limit too: the attempts in flight are already counted. An attempt refused while attempts charged
+//! in the last second are still being checked waits for them (briefly, asking again): if they
+//! succeed, the account is cleared and it goes ahead, so that a user's parallel logins are not
+//! refused; if they fail, it is held back.
+//!
+//! A success clears the account's counts and takes back its own charge from the address (never the
+//! address's earlier failures). An attempt that was not a guess (a store or hashing failure) takes
+//! back all its charges.
+//!
+//! Counts live in the store, so that every instance sharing a database meets the same limits.
+//! Time is the domain clock's; counts are forgotten after a quiet period, and the purge deletes
+//! only counts both forgotten and no longer holding anything back.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use super::clock::{duration_to_micros, micros_to_duration, SharedClock};
+use super::error::{DomainError, DomainResult};
+use super::secrets;
+use crate::store::{AttemptTimes, CountedKey, Store};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ThrottlePolicy {
-    /// Failures of one login before its attempts are delayed.
+    /// Failures of one account (and of one account from one address) before its attempts are delayed.
     pub login_failures: u32,
     /// Failures from one address before its attempts are delayed.
     pub address_failures: u32,
     /// The first delay; each further failure doubles it.
     pub base_delay: Duration,
-    /// The longest delay.
+    /// The longest delay of an address, and of an account from the address that failed.
     pub max_delay: Duration,
+    /// The longest delay of an account for every address (at most `max_delay`).
+    pub account_max_delay: Duration,
     /// A count is forgotten after this long without failures.
     pub forget_after: Duration,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Key {
+/// Whose attempts a password attempt is counted with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Account {
+    /// A known user, by uuid.
+    User(String),
+    /// A login no user answers to, folded.
     Login(String),
-    Address(String),
 }
 
-/// Times are epoch microseconds of the domain clock.
+impl Account {
+    pub fn login(login: &str) -> Account {
+        Account::Login(crate::store::fold(login))
+    }
+
+    fn id(&self) -> String {
+        match self {
+            Account::User(uuid) => format!("user\u{0}{uuid}"),
+            Account::Login(login) => format!("login\u{0}{login}"),
+        }
+    }
+}
+
+/// The counts one attempt is charged to.
 #[derive(Debug)]
-struct Entry {
-    failures: u32,
-    blocked_until: Option<i64>,
-    last_failure: i64,
+pub struct Charge {
+    /// The account's and the account-from-address keys: cleared by a success.
+    account: Vec<String>,
+    /// The address key: a success takes back its own charge only.
+    address: Option<String>,
 }
 
-/// Entries kept at most; beyond, the quiet ones go first, then all (failing open, never growing).
-const MAX_ENTRIES: usize = 100_000;
+fn key_of(text: &str) -> String {
+    hex::encode(secrets::digest(text))
+}
+
+/// How long an attempt held back by attempts still being checked waits for them (a password hash
+/// takes well under this); pending charges older than this are not waited for (an instance that
+/// stopped mid-check leaves them behind).
+const IN_FLIGHT: Duration = Duration::from_secs(1);
+/// How often a waiting attempt tries again.
+const RETRY_EVERY: Duration = Duration::from_millis(100);
+
+/// The longest a request waits for the bookkeeping after its attempt (settling, clearing, taking
+/// back): a database that stopped answering must not hold the answer back longer.
+const SETTLE_WITHIN: Duration = Duration::from_secs(1);
+
+/// Runs the bookkeeping after an attempt, bounded by [`SETTLE_WITHIN`]; failures are logged.
+async fn settle(
+    what: &str,
+    work: impl std::future::Future<Output = crate::store::StoreResult<()>>,
+) {
+    match tokio::time::timeout(SETTLE_WITHIN, work).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "brute-force counts: could not {what}"),
+        Err(_) => tracing::warn!("brute-force counts: could not {what} in time"),
+    }
+}
+
+/// Longest delays kept well inside i64 microseconds, so that doubling never overflows.
+fn cap(duration: Duration) -> i64 {
+    duration_to_micros(duration).min(i64::MAX / 4)
+}
 
 pub struct Throttle {
     policy: ThrottlePolicy,
-    entries: Mutex<HashMap<Key, Entry>>,
+    store: Store,
     clock: SharedClock,
 }
 
-fn login_key(login: &str) -> Key {
-    Key::Login(crate::store::fold(login))
-}
-
 impl Throttle {
-    pub fn new(policy: ThrottlePolicy, clock: SharedClock) -> Self {
+    pub fn new(policy: ThrottlePolicy, store: Store, clock: SharedClock) -> Self {
         Throttle {
             policy,
-            entries: Mutex::new(HashMap::new()),
+            store,
             clock,
         }
     }
 
-    fn keys(login: Option<&str>, address: &str) -> Vec<Key> {
-        let mut keys = vec![Key::Address(address.to_string())];
-        keys.extend(login.map(login_key));
-        keys
-    }
-
-    fn threshold(&self, key: &Key) -> u32 {
-        match key {
-            Key::Login(_) => self.policy.login_failures,
-            Key::Address(_) => self.policy.address_failures,
-        }
-    }
-
-    /// `Err(retry_after)` while the login or the address is held back.
-    pub fn check(&self, login: Option<&str>, address: &str) -> Result<(), Duration> {
-        let now = self.clock.now_micros();
-        let Ok(entries) = self.entries.lock() else {
-            return Ok(());
+    /// The keys of an attempt for `account` (none for grants without a login) from `address`.
+    fn keys(&self, account: Option<&Account>, address: &str) -> (Vec<CountedKey>, Charge) {
+        let policy = &self.policy;
+        let mut keys = Vec::new();
+        let mut charge = Charge {
+            account: Vec::new(),
+            address: None,
         };
-        let wait = Self::keys(login, address)
-            .iter()
-            .filter_map(|key| entries.get(key)?.blocked_until)
-            .filter(|until| *until > now)
-            .map(|until| micros_to_duration(until - now))
-            .max();
-        match wait {
-            Some(wait) => Err(wait),
-            None => Ok(()),
-        }
-    }
-
-    /// Counts a failed attempt (`login` is None when there was no login, e.g. a bad refresh token).
-    pub fn failure(&self, login: Option<&str>, address: &str) {
-        let now = self.clock.now_micros();
-        let forget_after = duration_to_micros(self.policy.forget_after);
-        let Ok(mut entries) = self.entries.lock() else {
-            return;
-        };
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, e| now - e.last_failure < forget_after);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+        if let (Some(account), true) = (account, policy.login_failures > 0) {
+            let id = account.id();
+            let threshold = i64::from(policy.login_failures);
+            for (text, max_delay) in [
+                (
+                    format!("account\u{0}{id}"),
+                    cap(policy.account_max_delay.min(policy.max_delay)),
+                ),
+                (
+                    format!("account-address\u{0}{id}\u{0}{address}"),
+                    cap(policy.max_delay),
+                ),
+            ] {
+                let key = key_of(&text);
+                charge.account.push(key.clone());
+                keys.push(CountedKey {
+                    key,
+                    threshold,
+                    max_delay,
+                });
             }
         }
-        for key in Self::keys(login, address) {
-            let threshold = self.threshold(&key);
-            if threshold == 0 {
-                continue;
-            }
-            let entry = entries.entry(key).or_insert(Entry {
-                failures: 0,
-                blocked_until: None,
-                last_failure: now,
+        if policy.address_failures > 0 {
+            let key = key_of(&format!("address\u{0}{address}"));
+            charge.address = Some(key.clone());
+            keys.push(CountedKey {
+                key,
+                threshold: i64::from(policy.address_failures),
+                max_delay: cap(policy.max_delay),
             });
-            if now - entry.last_failure >= forget_after {
-                entry.failures = 0;
+        }
+        (keys, charge)
+    }
+
+    /// Charges an attempt before it is checked; `HeldBack` (nothing charged) while the account,
+    /// the account from this address, or the address is held back.
+    pub async fn charge(&self, account: Option<&Account>, address: &str) -> DomainResult<Charge> {
+        let (keys, charge) = self.keys(account, address);
+        let mut waited = Duration::ZERO;
+        loop {
+            let now = self.clock.now_micros();
+            let times = AttemptTimes {
+                now,
+                base_delay: cap(self.policy.base_delay),
+                forget_before: now.saturating_sub(duration_to_micros(self.policy.forget_after)),
+            };
+            let fresh_after = now.saturating_sub(duration_to_micros(IN_FLIGHT));
+            let Some((until, in_flight)) =
+                self.store.charge_attempt(&keys, times, fresh_after).await?
+            else {
+                return Ok(charge);
+            };
+            if !in_flight || waited >= IN_FLIGHT {
+                return Err(DomainError::HeldBack {
+                    retry_after: micros_to_duration(until.saturating_sub(now)),
+                });
             }
-            entry.failures = entry.failures.saturating_add(1);
-            entry.last_failure = now;
-            if entry.failures >= threshold {
-                let doublings = (entry.failures - threshold).min(30);
-                let delay = self
-                    .policy
-                    .base_delay
-                    .saturating_mul(1 << doublings)
-                    .min(self.policy.max_delay);
-                entry.blocked_until = Some(now.saturating_add(duration_to_micros(delay)));
-            }
+            // Not a reading of the time: a pause before asking the store again.
+            tokio::time::sleep(RETRY_EVERY).await;
+            waited += RETRY_EVERY;
         }
     }
 
-    /// A successful login clears its login's count and its address's.
-    pub fn success(&self, login: &str, address: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            for key in Self::keys(Some(login), address) {
-                entries.remove(&key);
-            }
-        }
+    /// The attempt was checked and failed: its charges stay, no longer pending.
+    pub async fn failed(&self, charge: Charge) {
+        let mut keys = charge.account;
+        keys.extend(charge.address);
+        settle("settle a failure", self.store.settle_attempt(&keys)).await;
+    }
+
+    /// The attempt succeeded: the account's counts are cleared; the address keeps its earlier
+    /// failures and loses only this attempt's charge.
+    pub async fn success(&self, charge: Charge) {
+        let address: Vec<String> = charge.address.into_iter().collect();
+        settle("clear after a success", async {
+            self.store.clear_failures(&charge.account).await?;
+            self.store.refund_attempt(&address).await
+        })
+        .await;
+    }
+
+    /// The attempt was not a guess (it failed for another reason): every charge is taken back.
+    pub async fn not_a_guess(&self, charge: Charge) {
+        let mut keys = charge.account;
+        keys.extend(charge.address);
+        settle("take back a charge", self.store.refund_attempt(&keys)).await;
+    }
+
+    /// Deletes the counts that are forgotten and hold nothing back; returns how many.
+    pub async fn purge(&self) -> DomainResult<u64> {
+        let now = self.clock.now_micros();
+        let forget_before = now.saturating_sub(duration_to_micros(self.policy.forget_after));
+        Ok(self.store.purge_failures(now, forget_before).await?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn throttle() -> Throttle {
-        Throttle::new(policy(), crate::domain::clock::ManualClock::starting_now())
-    }
+    use crate::domain::clock::ManualClock;
+    use std::sync::Arc;
 
     fn policy() -> ThrottlePolicy {
         ThrottlePolicy {
@@ -157,59 +240,130 @@ mod tests {
             address_failures: 5,
             base_delay: Duration::from_secs(10),
             max_delay: Duration::from_secs(40),
+            account_max_delay: Duration::from_secs(40),
             forget_after: Duration::from_secs(600),
         }
     }
 
-    #[test]
-    fn a_login_is_held_back_after_its_threshold_with_growing_capped_delays() {
-        let t = throttle();
-        for _ in 0..2 {
-            t.failure(Some("Alice"), "10.0.0.1");
+    /// A throttle over a real SQLite store in a fresh directory.
+    async fn throttle(policy: ThrottlePolicy) -> (Throttle, Arc<ManualClock>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.expect("store");
+        let clock = ManualClock::starting_now();
+        (Throttle::new(policy, store, clock.clone()), clock, dir)
+    }
+
+    fn user(name: &str) -> Account {
+        Account::User(name.to_string())
+    }
+
+    async fn fail(t: &Throttle, account: &Account, address: &str) -> Result<(), Duration> {
+        match t.charge(Some(account), address).await {
+            Ok(charge) => {
+                t.failed(charge).await;
+                Ok(())
+            }
+            Err(DomainError::HeldBack { retry_after }) => Err(retry_after),
+            Err(error) => panic!("store: {error}"),
         }
-        assert!(t.check(Some("alice"), "10.0.0.2").is_ok());
-        t.failure(Some("alice"), "10.0.0.2");
-        let first = t.check(Some("ALICE"), "10.0.0.3").expect_err("held back");
+    }
+
+    #[tokio::test]
+    async fn an_account_is_held_back_after_its_threshold_with_growing_capped_delays() {
+        let (t, clock, _dir) = throttle(policy()).await;
+        let alice = user("alice");
+        for _ in 0..3 {
+            assert!(fail(&t, &alice, "10.0.0.1").await.is_ok());
+        }
+        let first = fail(&t, &alice, "10.0.0.2").await.expect_err("held back");
         assert!(first <= Duration::from_secs(10) && first > Duration::from_secs(9));
-        t.failure(Some("alice"), "10.0.0.4");
-        let second = t.check(Some("alice"), "10.0.0.5").expect_err("held back");
-        assert!(second > Duration::from_secs(19));
-        for _ in 0..10 {
-            t.failure(Some("alice"), "10.0.0.6");
+        clock.advance(Duration::from_secs(11));
+        assert!(fail(&t, &alice, "10.0.0.1").await.is_ok());
+        let second = fail(&t, &alice, "10.0.0.1").await.expect_err("held back");
+        assert!(second > Duration::from_secs(19) && second <= Duration::from_secs(20));
+        for _ in 0..4 {
+            clock.advance(Duration::from_secs(41));
+            assert!(fail(&t, &alice, "10.0.0.1").await.is_ok());
         }
-        let capped = t.check(Some("alice"), "10.0.0.7").expect_err("held back");
-        assert!(capped <= Duration::from_secs(40));
+        let capped = fail(&t, &alice, "10.0.0.1").await.expect_err("held back");
+        assert!(capped <= Duration::from_secs(40) && capped > Duration::from_secs(39));
         assert!(
-            t.check(Some("bob"), "10.0.0.8").is_ok(),
-            "other logins are free"
+            fail(&t, &user("bob"), "10.0.0.8").await.is_ok(),
+            "others are free"
         );
     }
 
-    #[test]
-    fn an_address_is_held_back_separately_and_success_clears() {
-        let t = throttle();
-        for n in 0..5 {
-            t.failure(Some(&format!("user{n}")), "10.9.9.9");
+    #[tokio::test]
+    async fn other_addresses_meet_the_account_cap_only() {
+        let (t, clock, _dir) = throttle(ThrottlePolicy {
+            address_failures: 0,
+            account_max_delay: Duration::from_secs(10),
+            ..policy()
+        })
+        .await;
+        let admin = user("admin");
+        for _ in 0..4 {
+            let _ = fail(&t, &admin, "203.0.113.9").await;
+            clock.advance(Duration::from_secs(41));
         }
-        assert!(t.check(Some("someone"), "10.9.9.9").is_err());
-        assert!(t.check(Some("someone"), "10.1.1.1").is_ok());
-        t.success("user0", "10.9.9.9");
-        assert!(t.check(Some("someone"), "10.9.9.9").is_ok());
+        assert!(fail(&t, &admin, "203.0.113.9").await.is_ok());
+        let attacker = fail(&t, &admin, "203.0.113.9").await.expect_err("held");
+        assert!(attacker > Duration::from_secs(39));
+        let owner = fail(&t, &admin, "198.51.100.1").await.expect_err("held");
+        assert!(owner <= Duration::from_secs(10));
+        clock.advance(Duration::from_secs(11));
+        assert!(fail(&t, &admin, "198.51.100.1").await.is_ok());
     }
 
-    #[test]
-    fn a_zero_threshold_disables_that_limit() {
-        let t = Throttle::new(
-            ThrottlePolicy {
-                login_failures: 0,
-                address_failures: 0,
-                ..policy()
-            },
-            crate::domain::clock::ManualClock::starting_now(),
-        );
-        for _ in 0..100 {
-            t.failure(Some("x"), "1.1.1.1");
+    #[tokio::test]
+    async fn a_success_clears_the_account_never_the_address() {
+        let (t, _clock, _dir) = throttle(policy()).await;
+        for n in 0..4 {
+            assert!(fail(&t, &user(&format!("user{n}")), "10.9.9.9")
+                .await
+                .is_ok());
         }
-        assert!(t.check(Some("x"), "1.1.1.1").is_ok());
+        let own = t.charge(Some(&user("me")), "10.9.9.9").await.expect("free");
+        t.success(own).await;
+        assert!(fail(&t, &user("user7"), "10.9.9.9").await.is_ok());
+        assert!(fail(&t, &user("someone"), "10.9.9.9").await.is_err());
+        assert!(fail(&t, &user("someone"), "10.1.1.1").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_zero_threshold_disables_that_limit() {
+        let (t, _clock, _dir) = throttle(ThrottlePolicy {
+            login_failures: 0,
+            address_failures: 0,
+            ..policy()
+        })
+        .await;
+        for _ in 0..20 {
+            assert!(fail(&t, &user("x"), "1.1.1.1").await.is_ok());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_purge_keeps_active_hold_backs() {
+        let (t, clock, _dir) = throttle(ThrottlePolicy {
+            login_failures: 1,
+            address_failures: 0,
+            base_delay: Duration::from_secs(40),
+            forget_after: Duration::from_secs(1),
+            ..policy()
+        })
+        .await;
+        for n in 0..50 {
+            let _ = fail(&t, &Account::login(&format!("junk{n}")), "10.0.0.2").await;
+        }
+        clock.advance(Duration::from_secs(30));
+        assert!(fail(&t, &user("victim"), "10.0.0.1").await.is_ok());
+        clock.advance(Duration::from_secs(12));
+        // The junk is forgotten and holds nothing back any more; the victim's hold runs on.
+        assert_eq!(t.purge().await.expect("purge"), 100);
+        assert!(fail(&t, &user("victim"), "10.0.0.3").await.is_err());
+        clock.advance(Duration::from_secs(30));
+        assert_eq!(t.purge().await.expect("purge"), 2);
     }
 }

@@ -10,6 +10,7 @@ use super::context::Context;
 use super::error::{DomainError, DomainResult};
 use super::password::MAX_PASSWORD_BYTES;
 use super::secrets::{self, redacted};
+use super::throttle::Account;
 use crate::store::{IssueRequest, OfflineGrant, RefreshToken, TokenMetadata, TokenRecord, User};
 
 /// Where a request comes from, recorded on the session and token.
@@ -120,19 +121,44 @@ impl Tokens<'_> {
             (Some(refresh_token), Some(client_id)) => Some((refresh_token, client_id)),
             _ => None,
         };
-        // Brute-force protection: the login (password grant) and the address are held back after
-        // repeated failures, before any hashing.
         let password_login = match refresh_grant {
             Some(_) => None,
-            None => request
-                .credentials
-                .as_ref()
-                .map(|(login, _)| login.as_str()),
+            None => request.credentials.as_ref(),
         };
-        if let Err(retry_after) = ctx.throttle.check(password_login, &client.remote_addr) {
-            tracing::info!(login = ?password_login, remote_addr = %client.remote_addr, "login held back");
-            return Err(DomainError::HeldBack { retry_after });
+        if refresh_grant.is_none() && request.offline {
+            check_client_id(request.client_id.as_deref())?;
         }
+        // The login resolved to its user first, so that its username and e-mail addresses share
+        // one count; an unknown (or oversized) login counts as typed.
+        let (account, user) = match password_login {
+            Some((login, password))
+                if password.len() <= MAX_PASSWORD_BYTES && login.len() <= 1024 =>
+            {
+                let user = ctx.store.find_login_user(login).await?;
+                let account = match &user {
+                    Some(user) => Account::User(user.uuid.clone()),
+                    None => Account::login(login),
+                };
+                (Some(account), user)
+            }
+            Some((login, _)) => (Some(Account::login(login)), None),
+            None => (None, None),
+        };
+        // Brute-force protection: the attempt is charged before any hashing, so that attempts in
+        // flight count; a held-back one is not checked at all.
+        let charge = match ctx
+            .throttle
+            .charge(account.as_ref(), &client.remote_addr)
+            .await
+        {
+            Ok(charge) => charge,
+            Err(error) => {
+                if matches!(error, DomainError::HeldBack { .. }) {
+                    tracing::info!(login = ?password_login.map(|(login, _)| login), remote_addr = %client.remote_addr, "login held back");
+                }
+                return Err(error);
+            }
+        };
         let (outcome, login) = match refresh_grant {
             Some((refresh_token, client_id)) => {
                 let outcome = async {
@@ -144,42 +170,42 @@ impl Tokens<'_> {
                 .await;
                 (outcome, format!("refresh token of client {client_id}"))
             }
-            None => {
-                let Some((login, password)) = &request.credentials else {
+            None => match &request.credentials {
+                None => {
                     tracing::info!(remote_addr = %client.remote_addr, "login failed: no credentials");
+                    ctx.throttle.not_a_guess(charge).await;
                     return Err(DomainError::AuthenticationFailed);
-                };
-                if request.offline {
-                    check_client_id(request.client_id.as_deref())?;
                 }
-                let outcome = async {
-                    if password.len() > MAX_PASSWORD_BYTES || login.len() > 1024 {
-                        return Err(DomainError::AuthenticationFailed);
+                Some((login, password)) => {
+                    let outcome = async {
+                        if password.len() > MAX_PASSWORD_BYTES || login.len() > 1024 {
+                            return Err(DomainError::AuthenticationFailed);
+                        }
+                        let user = ctx.authenticate(user, password).await?;
+                        let offline = match (&request.client_id, request.offline) {
+                            (Some(client_id), true) => Some((client_id.as_str(), login.as_str())),
+                            _ => None,
+                        };
+                        self.issue(&user, expiration, client, offline, None).await
                     }
-                    let user = ctx.authenticate(login, password).await?;
-                    let offline = match (&request.client_id, request.offline) {
-                        (Some(client_id), true) => Some((client_id.as_str(), login.as_str())),
-                        _ => None,
-                    };
-                    self.issue(&user, expiration, client, offline, None).await
+                    .await;
+                    (outcome, login.clone())
                 }
-                .await;
-                (outcome, login.clone())
-            }
+            },
         };
         let issued = match outcome {
             Ok(issued) => issued,
+            Err(DomainError::AuthenticationFailed) => {
+                tracing::info!(login = %login, remote_addr = %client.remote_addr, "login failed");
+                ctx.throttle.failed(charge).await;
+                return Err(DomainError::AuthenticationFailed);
+            }
             Err(error) => {
-                if matches!(error, DomainError::AuthenticationFailed) {
-                    tracing::info!(login = %login, remote_addr = %client.remote_addr, "login failed");
-                    ctx.throttle.failure(password_login, &client.remote_addr);
-                }
+                ctx.throttle.not_a_guess(charge).await;
                 return Err(error);
             }
         };
-        if let Some(login) = password_login {
-            ctx.throttle.success(login, &client.remote_addr);
-        }
+        ctx.throttle.success(charge).await;
         tracing::info!(
             login = %login,
             remote_addr = %client.remote_addr,
@@ -419,8 +445,15 @@ impl Tokens<'_> {
             let purged = self.0.store.purge_expired(now, PURGE_BATCH).await?;
             total += purged;
             if purged < PURGE_BATCH.unsigned_abs() {
-                return Ok(total);
+                break;
             }
         }
+        // Brute-force counts go with the tokens: only those forgotten and holding nothing back.
+        match self.0.throttle.purge().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(counts = n, "purged forgotten brute-force counts"),
+            Err(error) => tracing::warn!(%error, "purge of brute-force counts failed"),
+        }
+        Ok(total)
     }
 }

@@ -7,6 +7,7 @@ use super::context::Context;
 use super::error::{DomainError, DomainResult};
 use super::password::MAX_PASSWORD_BYTES;
 use super::policies::BOOTSTRAP_POLICY;
+use super::throttle::Account;
 use crate::store::{ListParams, NewUser, Page, StoreError, User, UserUpdate};
 
 pub const PURPOSES: &[&str] = &["user", "internal", "external_api"];
@@ -292,6 +293,7 @@ impl Users<'_> {
         actor: &Actor,
         uuid: &str,
         change: DomainResult<PasswordChange>,
+        remote_addr: &str,
     ) -> DomainResult<()> {
         self.0
             .authorize(actor, &format!("auth.users.{uuid}.password.update"))
@@ -300,14 +302,30 @@ impl Users<'_> {
         check_password("old_password", &change.old_password)?;
         check_password("new_password", &change.new_password)?;
         let user = self.existing(uuid).await?;
-        if !self
+        // A wrong old password is a guess like a failed login: charged to the same account and
+        // address before hashing, and held back alike.
+        let throttle = &self.0.throttle;
+        let charge = throttle
+            .charge(Some(&Account::User(user.uuid.clone())), remote_addr)
+            .await?;
+        let matched = match self
             .0
             .hasher
             .verify(&change.old_password, user.password_hash.as_deref())
-            .await?
+            .await
         {
+            Ok(matched) => matched,
+            Err(error) => {
+                throttle.not_a_guess(charge).await;
+                return Err(error.into());
+            }
+        };
+        if !matched {
+            tracing::info!(user = %user.uuid, remote_addr = %remote_addr, "password change: wrong old password");
+            throttle.failed(charge).await;
             return Err(DomainError::AuthenticationFailed);
         }
+        throttle.success(charge).await;
         self.set_password(uuid, &change.new_password).await
     }
 

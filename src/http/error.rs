@@ -142,6 +142,8 @@ pub struct ApiError {
     pub error_id: &'static str,
     pub details: Value,
     pub resource: Option<&'static str>,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -152,6 +154,7 @@ impl ApiError {
             error_id,
             details: json!({}),
             resource: None,
+            retry_after: None,
         }
     }
 
@@ -179,7 +182,13 @@ impl IntoResponse for ApiError {
             resource: self.resource,
             timestamp: now_epoch(),
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -296,11 +305,14 @@ impl From<DomainError> for ApiError {
                 "busy",
                 "Password hashing is saturated: retry shortly",
             ),
-            DomainError::HeldBack { .. } => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many-attempts",
-                "Too many failed attempts: retry later",
-            ),
+            DomainError::HeldBack { retry_after } => ApiError {
+                retry_after: Some(retry_seconds(retry_after)),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-attempts",
+                    "Too many failed attempts: retry later",
+                )
+            },
             DomainError::TooManySessions(uuid) => ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too-many-sessions",

@@ -1,13 +1,15 @@
 //! `/users`: create, list, read, update, delete, change password.
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use bytes::Bytes;
 
 use super::error::ApiError;
-use super::extract::{list_params, query_pairs, query_value, Caller, Segments};
+use super::extract::{list_params, query_pairs, query_value, remote_addr, Caller, Segments};
 use super::read;
 use super::wire;
 use super::AppState;
@@ -201,7 +203,9 @@ pub async fn delete(
     summary = "Change a user's password",
     description = "Required ACL: `auth.users.{user_uuid}.password.update`\n\n\
         `old_password` must match the current password (401 `authentication-failed` otherwise). \
-        Ends the user's sessions; its refresh tokens are kept.",
+        A wrong `old_password` counts like a failed login of that user from the caller's address: \
+        past the brute-force limits the change is held back (429 `too-many-attempts` with \
+        `Retry-After`). Ends the user's sessions; its refresh tokens are kept.",
     security(("token" = [])),
     params(wire::UserUuidPath, wire::WazoTenant),
     request_body(content = wire::PasswordChange, content_type = "application/json"),
@@ -212,20 +216,30 @@ pub async fn delete(
             (`authentication-failed`)", body = wire::ApiError),
         (status = 404, response = wire::UnknownUser),
         (status = 413, response = wire::PayloadTooLarge),
+        (status = 429, description = "Too many failed attempts for this user or from this \
+            address (`too-many-attempts`); `Retry-After` says when to retry", body = wire::ApiError),
         (status = 503, response = wire::Unavailable),
     ),
 )]
 pub async fn change_password(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     path: Segments,
     Caller(actor): Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     let uuid = path.uuid(0)?;
+    let address = remote_addr(&headers, peer, state.services().config().num_proxies);
     state
         .services()
         .users()
-        .change_password(&actor, &uuid, read::password_change(body).map(Into::into))
+        .change_password(
+            &actor,
+            &uuid,
+            read::password_change(body).map(Into::into),
+            &address,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,7 @@
 //! Persistence: one `Store` over sqlx's `Any` driver, PostgreSQL or SQLite chosen by the URL scheme.
 //! The SQL is written once, in the dialect both accept (`$n` parameters, `ON CONFLICT`, `RETURNING`).
 
+mod failures;
 mod lists;
 mod policies;
 mod tokens;
@@ -14,6 +15,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
+pub use failures::{AttemptTimes, CountedKey};
 pub use lists::{ListParams, Page};
 pub use policies::POLICY_ORDER;
 pub use policies::{NewPolicy, Policy};

@@ -1,12 +1,13 @@
-//! Brute-force protection: per-login and per-address failure counts, 429 with Retry-After,
-//! growing but capped delays, a success resetting the count, bad refresh tokens counting too.
+//! Brute-force protection: per-account and per-address failure counts, 429 with Retry-After,
+//! growing but capped delays, a success resetting the account's count, bad refresh tokens and
+//! wrong old passwords counting too, attempts in flight counted, counts shared by instances.
 
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::both_stores;
-use crate::common::{self, assert_token_error, basic, Reply, Store};
+use crate::common::{self, assert_api_error, assert_token_error, basic, Reply, Store, TestServer};
 
 fn retry_after(reply: &Reply) -> u64 {
     reply
@@ -113,9 +114,309 @@ async fn unknown_refresh_tokens_count_against_the_address(store: Store) {
     assert_token_error(&held, 429, "refresh grants held back");
 }
 
+/// A password login from `address` (the server trusts one proxy).
+async fn login_from(srv: &TestServer, login: &str, password: &str, address: &str) -> Reply {
+    let request = srv
+        .request(reqwest::Method::POST, "/token")
+        .header("Authorization", basic(login, password))
+        .header("X-Forwarded-For", address)
+        .json(&json!({}));
+    Reply::read(request.send().await.expect("request")).await
+}
+
+/// Rows of the brute-force table, read straight from the server's database.
+async fn counted_rows(srv: &TestServer) -> i64 {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&srv.database_url)
+        .await
+        .expect("connect to the server's database");
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_failures")
+        .fetch_one(&pool)
+        .await
+        .expect("count login_failures");
+    pool.close().await;
+    rows
+}
+
+/// Item 7: the username and the e-mail address of one user share one count; unknown logins
+/// count as typed, case-folded.
+async fn a_username_and_an_email_count_for_the_same_account(store: Store) {
+    let srv = common::start_with(store, |c| {
+        c.bruteforce_login_failures = 3;
+        c.bruteforce_address_failures = 0;
+        c.bruteforce_base_delay = 60;
+        c.bruteforce_max_delay = 60;
+    })
+    .await;
+    let admin = srv.admin_token().await;
+    srv.create_user_with(
+        &admin,
+        json!({"username": "victim", "password": "right-password", "email_address": "Victim@Example.com"}),
+    )
+    .await;
+    for login in ["victim", "victim@example.com", "VICTIM@EXAMPLE.COM"] {
+        let reply = srv.login_reply(login, "guess", json!({})).await;
+        assert_eq!(reply.status, 401, "failure by {login}");
+    }
+    let held = srv.login_reply("victim", "right-password", json!({})).await;
+    assert_token_error(
+        &held,
+        429,
+        "three failures by username and e-mail hold the user back",
+    );
+    for login in ["Ghost", "ghost", "GHOST"] {
+        assert_eq!(srv.login_reply(login, "guess", json!({})).await.status, 401);
+    }
+    let ghost = srv.login_reply("gHoSt", "guess", json!({})).await;
+    assert_token_error(&ghost, 429, "an unknown login counts folded");
+}
+
+/// Item 8: parallel wrong passwords for one login are charged before hashing: no more than the
+/// threshold of them are checked.
+async fn parallel_guesses_cannot_exceed_the_limit(store: Store) {
+    let srv = common::start_with(store, |c| {
+        c.bruteforce_login_failures = 3;
+        c.bruteforce_address_failures = 0;
+        c.bruteforce_base_delay = 60;
+        c.bruteforce_max_delay = 60;
+    })
+    .await;
+    srv.create_user("target", "right-password").await;
+    let guesses: Vec<_> = (0..30)
+        .map(|n| {
+            let request = srv
+                .request(reqwest::Method::POST, "/token")
+                .basic_auth("target", Some(format!("guess-{n}")))
+                .json(&json!({}));
+            tokio::spawn(async move { request.send().await.expect("request").status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.expect("task"));
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let held = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(
+        checked, 3,
+        "only the threshold's worth of guesses is checked: {statuses:?}"
+    );
+    assert_eq!(held, 27, "the others are held back: {statuses:?}");
+}
+
+/// Item 9: a sprayer logging in as itself does not clear its address's count.
+async fn a_success_never_clears_the_address(store: Store) {
+    let srv = common::start_with(store, |c| {
+        c.bruteforce_login_failures = 0;
+        c.bruteforce_address_failures = 5;
+        c.bruteforce_base_delay = 60;
+        c.bruteforce_max_delay = 60;
+        c.num_proxies = 1;
+    })
+    .await;
+    srv.create_user("sprayer", "own-password").await;
+    let address = "203.0.113.50";
+    for n in 0..4 {
+        assert_eq!(
+            login_from(&srv, &format!("user{n}"), "guess", address)
+                .await
+                .status,
+            401
+        );
+    }
+    let own = login_from(&srv, "sprayer", "own-password", address).await;
+    assert_eq!(own.status, 200, "its own login succeeds: {}", own.text);
+    assert_eq!(
+        login_from(&srv, "user4", "guess", address).await.status,
+        401
+    );
+    let held = login_from(&srv, "user5", "guess", address).await;
+    assert_token_error(
+        &held,
+        429,
+        "the fifth failure holds the address back, success or not",
+    );
+    assert!(retry_after(&held) > 50);
+}
+
+/// Item 10: junk logins and the purge never lift an active lock; the purge deletes counts
+/// that are forgotten and hold nothing back, and only those.
+async fn junk_and_the_purge_keep_an_active_lock(store: Store) {
+    let srv = common::start_with(store, |c| {
+        c.bruteforce_login_failures = 1;
+        c.bruteforce_address_failures = 0;
+        c.bruteforce_base_delay = 60;
+        c.bruteforce_max_delay = 60;
+        c.bruteforce_account_max_delay = 60;
+        c.bruteforce_forget_after = 1;
+        c.token_cleanup_interval = 1;
+    })
+    .await;
+    srv.create_user("victim", "right-password").await;
+    // Oversized logins fail without hashing: cheap junk, two counts each.
+    for n in 0..200 {
+        let junk = format!("{n}{}", "j".repeat(1100));
+        assert_eq!(srv.login_reply(&junk, "x", json!({})).await.status, 401);
+    }
+    srv.clock.advance(Duration::from_secs(30));
+    assert_eq!(
+        srv.login_reply("victim", "guess", json!({})).await.status,
+        401
+    );
+    // The junk is forgotten and its holds are over; the victim's runs for 58 s more.
+    srv.clock.advance(Duration::from_secs(32));
+    let mut rows = counted_rows(&srv).await;
+    for _ in 0..100 {
+        if rows == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        rows = counted_rows(&srv).await;
+    }
+    assert_eq!(
+        rows, 2,
+        "the purge leaves the victim's account and account-from-address counts"
+    );
+    let held = srv.login_reply("victim", "right-password", json!({})).await;
+    assert_token_error(&held, 429, "the lock outlives junk and purges");
+    srv.clock.advance(Duration::from_secs(30));
+    srv.login_ok("victim", "right-password", json!({})).await;
+}
+
+/// Item 11: one attacking address holds the account back for other addresses by at most
+/// `bruteforce_account_max_delay`, and itself up to `bruteforce_max_delay`.
+async fn one_address_cannot_keep_the_account_out_elsewhere(store: Store) {
+    let srv = common::start_with(store, |c| {
+        c.bruteforce_login_failures = 3;
+        c.bruteforce_address_failures = 0;
+        c.bruteforce_base_delay = 1;
+        c.bruteforce_max_delay = 300;
+        c.bruteforce_account_max_delay = 5;
+        c.num_proxies = 1;
+    })
+    .await;
+    let attacker = "203.0.113.66";
+    for _ in 0..9 {
+        loop {
+            let reply = login_from(&srv, common::ADMIN_USERNAME, "guess", attacker).await;
+            if reply.status == 401 {
+                break;
+            }
+            assert_token_error(&reply, 429, "the attacker waits its turn");
+            srv.clock
+                .advance(Duration::from_millis(retry_after(&reply) * 1000 + 100));
+        }
+    }
+    let attacker_held = login_from(&srv, common::ADMIN_USERNAME, "guess", attacker).await;
+    assert_token_error(&attacker_held, 429, "the attacking address is held back");
+    assert!(
+        retry_after(&attacker_held) > 30,
+        "the attacker's hold grows"
+    );
+    let owner = "198.51.100.1";
+    let first = login_from(&srv, common::ADMIN_USERNAME, common::ADMIN_PASSWORD, owner).await;
+    if first.status != 200 {
+        assert_token_error(&first, 429, "the owner is held back briefly at most");
+        assert!(
+            retry_after(&first) <= 5,
+            "at most the account's cap: {}",
+            retry_after(&first)
+        );
+        srv.clock.advance(Duration::from_millis(5100));
+        let second = login_from(&srv, common::ADMIN_USERNAME, common::ADMIN_PASSWORD, owner).await;
+        assert_eq!(second.status, 200, "the owner gets in: {}", second.text);
+    }
+    let still = login_from(&srv, common::ADMIN_USERNAME, "guess", attacker).await;
+    assert_token_error(
+        &still,
+        429,
+        "the owner's success does not free the attacking address",
+    );
+}
+
+/// Item 12: a wrong old password counts like a failed login of that user, and is held back.
+async fn a_wrong_old_password_counts_and_is_held_back(store: Store) {
+    let srv = common::start_with(store, |c| {
+        c.bruteforce_login_failures = 3;
+        c.bruteforce_address_failures = 0;
+        c.bruteforce_base_delay = 60;
+        c.bruteforce_max_delay = 60;
+    })
+    .await;
+    let admin = srv.admin_token().await;
+    let user = srv
+        .create_user_as(&admin, "changer", Some("old-password"))
+        .await;
+    let path = format!("/users/{}/password", common::s(&user["uuid"]));
+    let change = |old: &str| json!({"old_password": old, "new_password": "new-password"});
+    for n in 0..3 {
+        let reply = srv
+            .call(
+                reqwest::Method::PUT,
+                &path,
+                Some(&admin),
+                Some(change(&format!("guess{n}"))),
+            )
+            .await;
+        assert_api_error(&reply, 401, "wrong old password");
+    }
+    let held = srv
+        .call(
+            reqwest::Method::PUT,
+            &path,
+            Some(&admin),
+            Some(change("old-password")),
+        )
+        .await;
+    assert_api_error(&held, 429, "held back, even with the right old password");
+    assert_eq!(held.body["error_id"], json!("too-many-attempts"));
+    assert!(retry_after(&held) > 50);
+    let login = srv.login_reply("changer", "old-password", json!({})).await;
+    assert_token_error(&login, 429, "the account's logins are held back too");
+}
+
+/// Item 13: two instances on one database share the counts.
+async fn instances_on_one_database_share_the_counts(store: Store) {
+    let tweak = |c: &mut tessera::Config| {
+        c.bruteforce_login_failures = 4;
+        c.bruteforce_address_failures = 0;
+        c.bruteforce_base_delay = 60;
+        c.bruteforce_max_delay = 60;
+    };
+    let one = common::start_with(store, tweak).await;
+    let url = one.database_url.clone();
+    let two = common::start_with(store, |c| {
+        tweak(c);
+        c.database_url = url;
+    })
+    .await;
+    one.create_user("shared", "right-password").await;
+    for srv in [&one, &two, &one, &two] {
+        assert_eq!(
+            srv.login_reply("shared", "guess", json!({})).await.status,
+            401
+        );
+    }
+    for srv in [&two, &one] {
+        let held = srv.login_reply("shared", "right-password", json!({})).await;
+        assert_token_error(
+            &held,
+            429,
+            "four failures over two instances hold the user back",
+        );
+    }
+}
+
 both_stores!(
     a_login_is_held_back_then_a_success_resets_it,
     delays_grow_up_to_the_cap,
     an_address_is_limited_separately,
-    unknown_refresh_tokens_count_against_the_address
+    unknown_refresh_tokens_count_against_the_address,
+    a_username_and_an_email_count_for_the_same_account,
+    parallel_guesses_cannot_exceed_the_limit,
+    a_success_never_clears_the_address,
+    junk_and_the_purge_keep_an_active_lock,
+    one_address_cannot_keep_the_account_out_elsewhere,
+    a_wrong_old_password_counts_and_is_held_back,
+    instances_on_one_database_share_the_counts
 );
