@@ -55,8 +55,8 @@ pub struct Config {
     /// With `bootstrap_password`: an `internal` administrator (ACL `#`) ensured at start.
     pub bootstrap_username: Option<String>,
     pub bootstrap_password: Option<String>,
-    /// Key from which refresh-token values are derived. Unset: a key file beside the SQLite
-    /// database, or a key kept in the PostgreSQL database (see README).
+    /// Key from which refresh-token values are derived (`tessera gen-secret` makes one). Unset: a
+    /// key file beside the SQLite database; required on PostgreSQL (see README).
     pub token_secret: Option<String>,
     /// Address of the Prometheus `/metrics` listener (e.g. `127.0.0.1:9498`); unset: no metrics
     /// listener. Never the public port.

@@ -28,6 +28,11 @@ pub use context::Services;
 pub use error::{DomainError, DomainResult, Refusal};
 pub use secrets::MAX_EXPIRATION;
 
+/// A fresh random secret for `token_secret` (`tessera gen-secret`).
+pub fn generate_secret() -> String {
+    secrets::RefreshKey::generate_secret()
+}
+
 /// The domain's records, as the store keeps them.
 pub use crate::store::{
     Email, ListParams, Page, Policy, RefreshToken, Session, StoreError, TokenMetadata, TokenRecord,

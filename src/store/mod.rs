@@ -142,14 +142,19 @@ impl WriteTx<'_> {
 }
 
 impl Store {
-    /// Connects (creating a SQLite file when missing) and runs the embedded migrations.
-    pub async fn connect(url: &str) -> anyhow::Result<Store> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
+    /// The backend a database URL selects: `sqlite:` is SQLite, anything else PostgreSQL.
+    pub fn backend_of(url: &str) -> Backend {
+        if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else {
             Backend::Postgres
-        };
+        }
+    }
+
+    /// Connects (creating a SQLite file when missing) and runs the embedded migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = Self::backend_of(url);
         let url = match backend {
             Backend::Sqlite if !url.contains("mode=") => {
                 let sep = if url.contains('?') { '&' } else { '?' };
