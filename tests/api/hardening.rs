@@ -259,3 +259,25 @@ async fn nul_characters_never_cause_a_500(store: Store) {
     }
     assert!(failures.is_empty(), "NUL bytes: {failures:#?}");
 }
+
+/// Issue 9 item 18: the SQLite database and its -wal and -shm files are created 0600.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let srv = common::start(Store::Sqlite).await;
+    srv.create_user("file-mode-user", "pw-file-mode").await;
+    let database = srv
+        .database_url
+        .strip_prefix("sqlite://")
+        .expect("a sqlite URL")
+        .to_string();
+    for suffix in ["", "-wal", "-shm", ".key"] {
+        let path = format!("{database}{suffix}");
+        let mode = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{path} has mode {:o}", mode & 0o777);
+    }
+}
