@@ -18,6 +18,7 @@ mod secrets;
 pub mod sessions;
 mod throttle;
 pub mod tokens;
+pub mod untrusted;
 pub mod users;
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use super::context::Context;
 use super::error::{DomainError, DomainResult};
 use super::password::MAX_PASSWORD_BYTES;
 use super::secrets::{self, redacted};
+use super::untrusted::{self, Untrusted};
 use crate::store::{IssueRequest, OfflineGrant, RefreshToken, TokenMetadata, TokenRecord, User};
 
 /// Where a request comes from, recorded on the session and token.
@@ -72,6 +73,23 @@ pub fn token_grants(record: &TokenRecord, required: &str) -> bool {
     )
 }
 
+/// The request as the grants read it: the login in NFC (the form usernames are stored in, so
+/// that its spellings are one login for the throttle too), and a client_id without control or
+/// invisible characters or white space at its ends.
+fn checked_request(mut request: TokenRequest) -> DomainResult<TokenRequest> {
+    if let Some(client_id) = &request.client_id {
+        if untrusted::check_name(client_id).is_err() {
+            return Err(DomainError::BadRequest(
+                "Invalid value supplied for field: client_id".into(),
+            ));
+        }
+    }
+    if let Some((login, _)) = &mut request.credentials {
+        *login = untrusted::nfc(login);
+    }
+    Ok(request)
+}
+
 /// The token use cases.
 pub struct Tokens<'a>(pub(super) &'a Context);
 
@@ -79,7 +97,7 @@ impl Tokens<'_> {
     /// POST /token: the refresh-token grant when the body has both `refresh_token` and
     /// `client_id`, else the password grant. A malformed request arrives as `Err`, to be counted.
     pub async fn create(&self, request: DomainResult<TokenRequest>) -> DomainResult<Issued> {
-        let outcome = match request {
+        let outcome = match request.and_then(checked_request) {
             Ok(request) => self.grant(request).await,
             Err(error) => Err(error),
         };
@@ -113,7 +131,11 @@ impl Tokens<'_> {
                 .map(|(login, _)| login.as_str()),
         };
         if let Err(retry_after) = ctx.throttle.check(password_login, &client.remote_addr) {
-            tracing::info!(login = ?password_login, remote_addr = %client.remote_addr, "login held back");
+            tracing::info!(
+                login = ?password_login.map(Untrusted),
+                remote_addr = %Untrusted(&client.remote_addr),
+                "login held back"
+            );
             return Err(DomainError::HeldBack { retry_after });
         }
         let (outcome, login) = match refresh_grant {
@@ -129,7 +151,10 @@ impl Tokens<'_> {
             }
             None => {
                 let Some((login, password)) = &request.credentials else {
-                    tracing::info!(remote_addr = %client.remote_addr, "login failed: no credentials");
+                    tracing::info!(
+                        remote_addr = %Untrusted(&client.remote_addr),
+                        "login failed: no credentials"
+                    );
                     return Err(DomainError::AuthenticationFailed);
                 };
                 let outcome = async {
@@ -151,7 +176,11 @@ impl Tokens<'_> {
             Ok(issued) => issued,
             Err(error) => {
                 if matches!(error, DomainError::AuthenticationFailed) {
-                    tracing::info!(login = %login, remote_addr = %client.remote_addr, "login failed");
+                    tracing::info!(
+                        login = %Untrusted(&login),
+                        remote_addr = %Untrusted(&client.remote_addr),
+                        "login failed"
+                    );
                     ctx.throttle.failure(password_login, &client.remote_addr);
                 }
                 return Err(error);
@@ -161,8 +190,8 @@ impl Tokens<'_> {
             ctx.throttle.success(login, &client.remote_addr);
         }
         tracing::info!(
-            login = %login,
-            remote_addr = %client.remote_addr,
+            login = %Untrusted(&login),
+            remote_addr = %Untrusted(&client.remote_addr),
             token = %format!("XXXXXXXX-XXXX-XXXX-XXXX-XXXX{}", redacted(&issued.view.token)),
             "token issued"
         );
@@ -205,7 +234,10 @@ impl Tokens<'_> {
         if let Some(name) = &self.0.config.default_user_policy {
             match store.find_policy_by_name(name).await? {
                 Some(policy) => acl.extend(policy.acl),
-                None => tracing::warn!(policy = %name, "default_user_policy does not exist"),
+                None => tracing::warn!(
+                    policy = %Untrusted(name),
+                    "default_user_policy does not exist"
+                ),
             }
         }
         for policy in store.user_policies(&user.uuid).await? {
