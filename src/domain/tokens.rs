@@ -90,6 +90,12 @@ fn checked_request(mut request: TokenRequest) -> DomainResult<TokenRequest> {
     Ok(request)
 }
 
+/// Most scopes one `scopes/check` request may ask about, and most bytes in all: the matching work
+/// of one request is bounded (scopes × ACL entries), so that one client cannot slow every other
+/// request's validation.
+pub const MAX_CHECKED_SCOPES: usize = 100;
+pub const MAX_CHECKED_SCOPES_BYTES: usize = 16 * 1024;
+
 /// The token use cases.
 pub struct Tokens<'a>(pub(super) &'a Context);
 
@@ -395,6 +401,14 @@ impl Tokens<'_> {
         request: DomainResult<ScopesCheck>,
     ) -> DomainResult<Vec<(String, bool)>> {
         let request = request?;
+        if request.scopes.len() > MAX_CHECKED_SCOPES
+            || request.scopes.iter().map(String::len).sum::<usize>() > MAX_CHECKED_SCOPES_BYTES
+        {
+            return Err(DomainError::BadRequest(format!(
+                "Invalid value supplied for field: scopes (at most {MAX_CHECKED_SCOPES} scopes \
+                 of {MAX_CHECKED_SCOPES_BYTES} bytes in all)"
+            )));
+        }
         let record = self
             .0
             .lookup_token(value)

@@ -15,6 +15,7 @@ both_stores!(
     unknown_login_costs_like_a_wrong_password,
     login_storm_does_not_starve_validation,
     nul_characters_never_cause_a_500,
+    scopes_check_work_is_bounded,
 );
 
 async fn token_values_and_passwords_are_never_stored(store: Store) {
@@ -258,6 +259,43 @@ async fn nul_characters_never_cause_a_500(store: Store) {
         failures.push(format!("HEAD /token?scope=NUL&tenant=NUL: {head}"));
     }
     assert!(failures.is_empty(), "NUL bytes: {failures:#?}");
+}
+
+/// Issue 9 item 15: one scopes/check request asks about at most 100 scopes of 16 KiB in all;
+/// past either bound it is a 400 in the token-error shape, before any matching.
+async fn scopes_check_work_is_bounded(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let srv = &srv;
+    let path = format!("/token/{admin}/scopes/check");
+    let path = &path;
+    let check = |scopes: Vec<String>| async move {
+        srv.send(
+            srv.request(Method::POST, path)
+                .json(&json!({ "scopes": scopes })),
+        )
+        .await
+    };
+    let short = |n: usize| (0..n).map(|i| format!("auth.users.{i}.read")).collect();
+    let long = |n: usize| {
+        (0..n)
+            .map(|i| format!("auth.{i}.{}", "x".repeat(1000)))
+            .collect()
+    };
+
+    let allowed = check(short(100)).await;
+    assert_eq!(allowed.status, 200, "100 scopes: {}", allowed.text);
+    assert_eq!(allowed.body["scopes"]["auth.users.7.read"], json!(true));
+    let too_many = check(short(101)).await;
+    common::assert_token_error(&too_many, 400, "101 scopes");
+    let heavy_but_allowed = check(long(16)).await;
+    assert_eq!(
+        heavy_but_allowed.status, 200,
+        "16 KB: {}",
+        heavy_but_allowed.text
+    );
+    let too_long = check(long(20)).await;
+    common::assert_token_error(&too_long, 400, "20 KB of scopes");
 }
 
 /// Issue 9 item 18: the SQLite database and its -wal and -shm files are created 0600.
