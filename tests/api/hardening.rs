@@ -298,6 +298,134 @@ async fn scopes_check_work_is_bounded(store: Store) {
     common::assert_token_error(&too_long, 400, "20 KB of scopes");
 }
 
+// ---------------------------------------------------------------------------------------------
+// Connections (issue 9 item 14) and files (item 18): not store-dependent, run on SQLite.
+// ---------------------------------------------------------------------------------------------
+
+/// Whether the server closed `socket` within `limit`: a read gives end-of-file or an error.
+async fn closed_within(socket: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.read(&mut buffer)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // A 408 or other answer before closing: keep reading to the end.
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Hundreds of sockets that send nothing, or trickle a request head byte by byte, are closed by
+/// the idle and header-read timeouts, and validation keeps answering meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_sockets_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let srv = common::start_with(Store::Sqlite, |config| {
+        config.http_idle_timeout = 1;
+        config.http_header_read_timeout = 2;
+        config.http_max_connections = 64;
+    })
+    .await;
+    let admin = srv.admin_token().await;
+    let started = Instant::now();
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(
+            tokio::net::TcpStream::connect(srv.addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    // Slow-loris: a head that never ends, one byte every 100 ms (never idle for a second).
+    let trickling: Vec<_> = (0..20)
+        .map(|_| {
+            let addr = srv.addr;
+            tokio::spawn(async move {
+                let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                let head = b"GET /api/auth/0.1/status HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+                if socket.write_all(head).await.is_err() {
+                    return Instant::now();
+                }
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if socket.write_all(b"a").await.is_err() {
+                        return Instant::now();
+                    }
+                    if started.elapsed() > Duration::from_secs(60) {
+                        panic!("a trickling head was never cut");
+                    }
+                }
+            })
+        })
+        .collect();
+    // Validation answers while the cap is full of idle sockets: it waits a turn, not for ever.
+    let validation = Instant::now();
+    let client = reqwest::Client::new();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(20),
+        client.head(srv.url(&format!("/token/{admin}"))).send(),
+    )
+    .await
+    .expect("validation answers within 20 s while 220 sockets hang")
+    .expect("request");
+    assert_eq!(answer.status(), 204);
+    eprintln!("validation answered in {:?}", validation.elapsed());
+    for (index, socket) in idle.iter_mut().enumerate() {
+        assert!(
+            closed_within(socket, Duration::from_secs(20)).await,
+            "idle socket {index} still open after {:?}",
+            started.elapsed()
+        );
+    }
+    for task in trickling {
+        let cut = tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("the trickling head is cut")
+            .expect("join");
+        assert!(cut.duration_since(started) < Duration::from_secs(30));
+    }
+    // And the service still works.
+    assert_eq!(srv.head_token(&admin, None, None).await, 204);
+}
+
+/// Past `http_max_connections`, a new connection waits until one ends, then is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_wait_their_turn() {
+    let srv = common::start_with(Store::Sqlite, |config| {
+        config.http_max_connections = 2;
+        config.http_idle_timeout = 60;
+        config.http_header_read_timeout = 60;
+    })
+    .await;
+    let first = tokio::net::TcpStream::connect(srv.addr)
+        .await
+        .expect("connect");
+    let second = tokio::net::TcpStream::connect(srv.addr)
+        .await
+        .expect("connect");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = reqwest::Client::new();
+    let url = srv.url("/token/00000000-0000-4000-8000-000000000000");
+    let mut waiting =
+        tokio::spawn(async move { client.head(url).send().await.map(|r| r.status()) });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), &mut waiting)
+            .await
+            .is_err(),
+        "a third connection was served beyond a cap of 2"
+    );
+    drop(first);
+    let status = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("served once a slot is free")
+        .expect("join")
+        .expect("request");
+    assert_eq!(status, 404);
+    drop(second);
+}
+
 /// Issue 9 item 18: the SQLite database and its -wal and -shm files are created 0600.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
