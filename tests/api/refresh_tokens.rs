@@ -165,10 +165,13 @@ async fn grant_needs_the_exact_client_id(store: Store) {
     let srv = common::start(store).await;
     let refresh = refresh_of(&srv, ADMIN_USERNAME, ADMIN_PASSWORD, "MyApp").await;
     refresh_of(&srv, ADMIN_USERNAME, ADMIN_PASSWORD, "other").await;
-    for client_id in ["myapp", "MYAPP", "other", "MyApp ", "unknown"] {
+    for client_id in ["myapp", "MYAPP", "other", "unknown"] {
         let reply = srv.grant(&refresh, client_id).await;
         assert_auth_failed(&reply, &format!("client_id {client_id:?}"));
     }
+    // A client_id padded with white space is no client_id at all (issue 9 item 16): 400.
+    let padded = srv.grant(&refresh, "MyApp ").await;
+    assert_token_error(&padded, 400, "client_id \"MyApp \"");
     let reply = srv.grant(&refresh, "MyApp").await;
     assert_eq!(reply.status, 200, "exact client_id: {}", reply.text);
 }
