@@ -32,6 +32,9 @@ pub const KEYS: &[&str] = &[
     "token_cache_ttl",
     "cors_enabled",
     "cors_allow_origins",
+    "http_header_read_timeout",
+    "http_idle_timeout",
+    "http_max_connections",
 ];
 
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
@@ -56,8 +59,8 @@ pub struct Config {
     /// With `bootstrap_password`: an `internal` administrator (ACL `#`) ensured at start.
     pub bootstrap_username: Option<String>,
     pub bootstrap_password: Option<String>,
-    /// Key from which refresh-token values are derived. Unset: a key file beside the SQLite
-    /// database, or a key kept in the PostgreSQL database (see README).
+    /// Key from which refresh-token values are derived (`tessera gen-secret` makes one). Unset: a
+    /// key file beside the SQLite database; required on PostgreSQL (see README).
     pub token_secret: Option<String>,
     /// Address of the Prometheus `/metrics` listener (e.g. `127.0.0.1:9498`); unset: no metrics
     /// listener. Never the public port.
@@ -84,6 +87,12 @@ pub struct Config {
     pub cors_enabled: bool,
     /// `*` or a comma-separated list of allowed origins.
     pub cors_allow_origins: String,
+    /// Seconds a request head has to arrive whole, from its first byte.
+    pub http_header_read_timeout: u64,
+    /// Seconds a connection without a request in flight may stay silent before it is closed.
+    pub http_idle_timeout: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    pub http_max_connections: u32,
 }
 
 impl Default for Config {
@@ -111,6 +120,9 @@ impl Default for Config {
             token_cache_ttl: 60,
             cors_enabled: true,
             cors_allow_origins: "*".into(),
+            http_header_read_timeout: 10,
+            http_idle_timeout: 60,
+            http_max_connections: 512,
         }
     }
 }
@@ -151,6 +163,9 @@ impl fmt::Debug for Config {
             .field("token_cache_ttl", &self.token_cache_ttl)
             .field("cors_enabled", &self.cors_enabled)
             .field("cors_allow_origins", &self.cors_allow_origins)
+            .field("http_header_read_timeout", &self.http_header_read_timeout)
+            .field("http_idle_timeout", &self.http_idle_timeout)
+            .field("http_max_connections", &self.http_max_connections)
             .finish()
     }
 }
@@ -253,6 +268,17 @@ impl Config {
         }
         if self.token_cleanup_interval == 0 {
             anyhow::bail!("invalid configuration: token_cleanup_interval must be at least 1");
+        }
+        for (key, value) in [
+            ("http_header_read_timeout", self.http_header_read_timeout),
+            ("http_idle_timeout", self.http_idle_timeout),
+        ] {
+            if !(1..=86_400).contains(&value) {
+                anyhow::bail!("invalid configuration: {key} must be 1..=86400");
+            }
+        }
+        if !(1..=1_000_000).contains(&self.http_max_connections) {
+            anyhow::bail!("invalid configuration: http_max_connections must be 1..=1000000");
         }
         if self.bootstrap_username.is_some() != self.bootstrap_password.is_some() {
             anyhow::bail!(

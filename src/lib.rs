@@ -49,6 +49,7 @@ impl RunningServer {
         let listen = config.listen.clone();
         let metrics_listen = config.metrics_listen.clone();
         let interval = Duration::from_secs(config.token_cleanup_interval);
+        let limits = http::serve::Limits::of(&config);
         let services = Arc::new(Services::start(config, clock).await?);
         let state = AppState::new(services.clone());
         let listener = tokio::net::TcpListener::bind(&listen)
@@ -91,11 +92,12 @@ impl RunningServer {
         // The metrics listener stops with the rest (aborted once the API has drained).
         let metrics = metrics_listener.map(|listener| {
             let service = http::metrics::router(state.clone());
-            tokio::spawn(async move {
-                if let Err(error) = axum::serve(listener, service).await {
-                    tracing::error!(%error, "metrics listener stopped");
-                }
-            })
+            tokio::spawn(http::serve::serve(
+                listener,
+                service,
+                limits,
+                std::future::pending(),
+            ))
         });
         // Other instances' revocations reach this one's validation cache through PostgreSQL.
         let follower = {
@@ -103,15 +105,9 @@ impl RunningServer {
             tokio::spawn(async move { services.follow_invalidations().await })
         };
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-        let server = tokio::spawn(async move {
-            let graceful = axum::serve(listener, service).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(error) = graceful.await {
-                tracing::error!(%error, "server stopped");
-            }
-        });
+        let server = tokio::spawn(http::serve::serve(listener, app(state), limits, async {
+            let _ = stopped.await;
+        }));
         tracing::info!(address = %local_addr, "tessera listening");
         if let Some(address) = metrics_addr {
             tracing::info!(%address, "metrics at /metrics");

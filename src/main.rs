@@ -43,6 +43,8 @@ enum Command {
     Token(TokenCommand),
     /// Load and check the configuration, print it (secrets redacted) and exit.
     CheckConfig,
+    /// Print a fresh random secret for `token_secret` (TESSERA_TOKEN_SECRET) and exit.
+    GenSecret,
     /// Probe a running server's /health/ready: exit 0 when it answers 200, else 1 (for HEALTHCHECK).
     Healthcheck {
         /// Server to probe (default: the configured `listen`, 0.0.0.0 probed as 127.0.0.1);
@@ -78,6 +80,11 @@ enum TokenCommand {
 }
 
 async fn run(args: Cli) -> anyhow::Result<()> {
+    if let Command::GenSecret = &args.command {
+        // Needs no configuration: it prints the secret a configuration lacks.
+        cli::gen_secret();
+        return Ok(());
+    }
     if let Command::Healthcheck { url: Some(url) } = &args.command {
         // An explicit URL needs no configuration: the probe works even where none loads.
         return cli::healthcheck(url).await;
@@ -96,6 +103,10 @@ async fn run(args: Cli) -> anyhow::Result<()> {
     match args.command {
         Command::Serve { .. } => cli::serve(config).await,
         Command::Migrate => cli::migrate(&config).await,
+        Command::GenSecret => {
+            cli::gen_secret();
+            Ok(())
+        }
         Command::CheckConfig => {
             println!("{config:#?}");
             Ok(())

@@ -112,6 +112,11 @@ pub async fn user_list(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `tessera gen-secret`: a fresh random `token_secret` (256 bits, hex) on standard output.
+pub fn gen_secret() {
+    println!("{}", crate::domain::generate_secret());
+}
+
 /// `tessera healthcheck`: one line either way, `ready` on standard output or the reason.
 pub async fn healthcheck(url: &str) -> anyhow::Result<()> {
     match healthcheck::probe(url).await? {

@@ -18,6 +18,7 @@ mod secrets;
 pub mod sessions;
 mod throttle;
 pub mod tokens;
+pub mod untrusted;
 pub mod users;
 
 #[cfg(test)]
@@ -38,6 +39,11 @@ pub fn parse_uuid(text: &str) -> Option<String> {
 pub use context::Services;
 pub use error::{DomainError, DomainResult, Refusal};
 pub use secrets::MAX_EXPIRATION;
+
+/// A fresh random secret for `token_secret` (`tessera gen-secret`).
+pub fn generate_secret() -> String {
+    secrets::RefreshKey::generate_secret()
+}
 
 /// The domain's records, as the store keeps them.
 pub use crate::store::{

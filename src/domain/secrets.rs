@@ -66,8 +66,24 @@ impl RefreshKey {
     }
 }
 
-/// The refresh-token key: from `token_secret`; else a key file beside the SQLite database
-/// (created on first start, mode 0600); else (PostgreSQL) a key kept in the database.
+/// The one-line refusal to start on PostgreSQL without `token_secret`.
+pub const POSTGRES_NEEDS_SECRET: &str =
+    "token_secret is required on PostgreSQL (a key kept in the \
+     database would let a database dump forge refresh tokens): make one with `tessera gen-secret` \
+     and set it as TESSERA_TOKEN_SECRET (the same on every instance)";
+
+/// Refuses a configuration that would keep the refresh-token key beside the data it protects:
+/// PostgreSQL without `token_secret`. Checked before connecting.
+pub fn check_secret_source(config: &Config) -> anyhow::Result<()> {
+    if config.token_secret.is_none() && Store::backend_of(&config.database_url) == Backend::Postgres
+    {
+        anyhow::bail!(POSTGRES_NEEDS_SECRET);
+    }
+    Ok(())
+}
+
+/// The refresh-token key: from `token_secret`; else (SQLite only) a key file beside the database
+/// (created on first start, mode 0600). PostgreSQL requires `token_secret`.
 pub async fn load_refresh_key(config: &Config, store: &Store) -> anyhow::Result<RefreshKey> {
     if let Some(secret) = &config.token_secret {
         return Ok(RefreshKey::from_secret(secret));
@@ -83,16 +99,7 @@ pub async fn load_refresh_key(config: &Config, store: &Store) -> anyhow::Result<
                 .map_err(|e| anyhow::anyhow!("cannot write key file {}: {e}", path.display()))?;
             Ok(RefreshKey::from_secret(&secret))
         }
-        Backend::Postgres => {
-            tracing::warn!(
-                "token_secret is not set: the refresh-token key is kept in the database; \
-                 set TESSERA_TOKEN_SECRET so that a leaked database yields no refresh token"
-            );
-            let secret = store
-                .setting_or_insert("refresh_token_key", RefreshKey::generate_secret)
-                .await?;
-            Ok(RefreshKey::from_secret(&secret))
-        }
+        Backend::Postgres => anyhow::bail!(POSTGRES_NEEDS_SECRET),
     }
 }
 

@@ -11,6 +11,7 @@ use super::error::{DomainError, DomainResult};
 use super::password::MAX_PASSWORD_BYTES;
 use super::secrets::{self, redacted};
 use super::throttle::Account;
+use super::untrusted::{self, Untrusted};
 use crate::store::{IssueRequest, OfflineGrant, RefreshToken, TokenMetadata, TokenRecord, User};
 
 /// Where a request comes from, recorded on the session and token.
@@ -64,17 +65,6 @@ fn token_value(segment: &str) -> DomainResult<String> {
     super::parse_uuid(segment).ok_or(DomainError::NoSuchToken)
 }
 
-/// A client_id a refresh token can be stored under: no control characters (a NUL cannot be
-/// stored at all).
-fn check_client_id(client_id: Option<&str>) -> DomainResult<()> {
-    if client_id.is_some_and(|id| id.chars().any(char::is_control)) {
-        return Err(DomainError::BadRequest(
-            "Invalid value supplied for field: client_id".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// Expired tokens deleted per purge statement; small batches keep write locks short.
 const PURGE_BATCH: i64 = 1000;
 
@@ -90,6 +80,32 @@ pub fn token_grants(record: &TokenRecord, required: &str) -> bool {
     )
 }
 
+/// The request as the grants read it: the login in NFC (the form usernames are stored in, so
+/// that its spellings are one login for the throttle too), and, for an offline login, a client_id
+/// without control or invisible characters or white space at its ends.
+fn checked_request(mut request: TokenRequest) -> DomainResult<TokenRequest> {
+    // Only a client_id a refresh token is created under is checked: in a refresh grant, one no
+    // stored value can hold simply matches nothing (401, SPEC §2).
+    let creates = request.offline && request.refresh_token.is_none();
+    if let (true, Some(client_id)) = (creates, &request.client_id) {
+        if untrusted::check_name(client_id).is_err() {
+            return Err(DomainError::BadRequest(
+                "Invalid value supplied for field: client_id".into(),
+            ));
+        }
+    }
+    if let Some((login, _)) = &mut request.credentials {
+        *login = untrusted::nfc(login);
+    }
+    Ok(request)
+}
+
+/// Most scopes one `scopes/check` request may ask about, and most bytes in all: the matching work
+/// of one request is bounded (scopes × ACL entries), so that one client cannot slow every other
+/// request's validation.
+pub const MAX_CHECKED_SCOPES: usize = 100;
+pub const MAX_CHECKED_SCOPES_BYTES: usize = 16 * 1024;
+
 /// The token use cases.
 pub struct Tokens<'a>(pub(super) &'a Context);
 
@@ -97,7 +113,7 @@ impl Tokens<'_> {
     /// POST /token: the refresh-token grant when the body has both `refresh_token` and
     /// `client_id`, else the password grant. A malformed request arrives as `Err`, to be counted.
     pub async fn create(&self, request: DomainResult<TokenRequest>) -> DomainResult<Issued> {
-        let outcome = match request {
+        let outcome = match request.and_then(checked_request) {
             Ok(request) => self.grant(request).await,
             Err(error) => Err(error),
         };
@@ -125,9 +141,6 @@ impl Tokens<'_> {
             Some(_) => None,
             None => request.credentials.as_ref(),
         };
-        if refresh_grant.is_none() && request.offline {
-            check_client_id(request.client_id.as_deref())?;
-        }
         // The login resolved to its user first, so that its username and e-mail addresses share
         // one count; an unknown (or oversized) login counts as typed.
         let (account, user) = match password_login {
@@ -154,7 +167,11 @@ impl Tokens<'_> {
             Ok(charge) => charge,
             Err(error) => {
                 if matches!(error, DomainError::HeldBack { .. }) {
-                    tracing::info!(login = ?password_login.map(|(login, _)| login), remote_addr = %client.remote_addr, "login held back");
+                    tracing::info!(
+                        login = ?password_login.map(|(login, _)| Untrusted(login)),
+                        remote_addr = %Untrusted(&client.remote_addr),
+                        "login held back"
+                    );
                 }
                 return Err(error);
             }
@@ -172,7 +189,10 @@ impl Tokens<'_> {
             }
             None => match &request.credentials {
                 None => {
-                    tracing::info!(remote_addr = %client.remote_addr, "login failed: no credentials");
+                    tracing::info!(
+                        remote_addr = %Untrusted(&client.remote_addr),
+                        "login failed: no credentials"
+                    );
                     ctx.throttle.not_a_guess(charge).await;
                     return Err(DomainError::AuthenticationFailed);
                 }
@@ -196,7 +216,11 @@ impl Tokens<'_> {
         let issued = match outcome {
             Ok(issued) => issued,
             Err(DomainError::AuthenticationFailed) => {
-                tracing::info!(login = %login, remote_addr = %client.remote_addr, "login failed");
+                tracing::info!(
+                    login = %Untrusted(&login),
+                    remote_addr = %Untrusted(&client.remote_addr),
+                    "login failed"
+                );
                 ctx.throttle.failed(charge).await;
                 return Err(DomainError::AuthenticationFailed);
             }
@@ -207,8 +231,8 @@ impl Tokens<'_> {
         };
         ctx.throttle.success(charge).await;
         tracing::info!(
-            login = %login,
-            remote_addr = %client.remote_addr,
+            login = %Untrusted(&login),
+            remote_addr = %Untrusted(&client.remote_addr),
             token = %format!("XXXXXXXX-XXXX-XXXX-XXXX-XXXX{}", redacted(&issued.view.token)),
             "token issued"
         );
@@ -251,7 +275,10 @@ impl Tokens<'_> {
         if let Some(name) = &self.0.config.default_user_policy {
             match store.find_policy_by_name(name).await? {
                 Some(policy) => acl.extend(policy.acl),
-                None => tracing::warn!(policy = %name, "default_user_policy does not exist"),
+                None => tracing::warn!(
+                    policy = %Untrusted(name),
+                    "default_user_policy does not exist"
+                ),
             }
         }
         for policy in store.user_policies(&user.uuid).await? {
@@ -417,6 +444,14 @@ impl Tokens<'_> {
     ) -> DomainResult<Vec<(String, bool)>> {
         let value = token_value(value)?;
         let request = request?;
+        if request.scopes.len() > MAX_CHECKED_SCOPES
+            || request.scopes.iter().map(String::len).sum::<usize>() > MAX_CHECKED_SCOPES_BYTES
+        {
+            return Err(DomainError::BadRequest(format!(
+                "Invalid value supplied for field: scopes (at most {MAX_CHECKED_SCOPES} scopes \
+                 of {MAX_CHECKED_SCOPES_BYTES} bytes in all)"
+            )));
+        }
         let record = self
             .0
             .lookup_token(&value)

@@ -8,6 +8,7 @@ use super::error::{DomainError, DomainResult};
 use super::password::MAX_PASSWORD_BYTES;
 use super::policies::BOOTSTRAP_POLICY;
 use super::throttle::Account;
+use super::untrusted;
 use crate::store::{ListParams, NewUser, Page, StoreError, User, UserUpdate};
 
 pub const PURPOSES: &[&str] = &["user", "internal", "external_api"];
@@ -71,6 +72,16 @@ fn check_email(address: &str) -> DomainResult<()> {
         ));
     }
     Ok(())
+}
+
+/// A username as stored: no control or invisible characters nor white space at the ends, in NFC.
+fn check_username(username: Option<String>) -> DomainResult<Option<String>> {
+    username
+        .map(|name| {
+            untrusted::username(&name)
+                .map_err(|problem| DomainError::invalid("username", problem.to_string()))
+        })
+        .transpose()
 }
 
 fn check_choice(field: &str, value: &str, choices: &[&str]) -> DomainResult<()> {
@@ -151,7 +162,9 @@ impl Users<'_> {
         if let Some(password) = &input.password {
             check_password("password", password)?;
         }
-        if let Some(address) = &input.email_address {
+        let username = check_username(input.username)?;
+        let email_address = input.email_address.as_deref().map(untrusted::nfc);
+        if let Some(address) = &email_address {
             check_email(address)?;
         }
         let purpose = input.purpose.unwrap_or_else(|| "user".into());
@@ -171,14 +184,14 @@ impl Users<'_> {
         let new = NewUser {
             uuid,
             tenant_uuid: self.0.top_tenant.clone(),
-            username: input.username,
+            username,
             firstname: input.firstname,
             lastname: input.lastname,
             password_hash,
             purpose,
             enabled: input.enabled.unwrap_or(true),
             authentication_method,
-            email_address: input.email_address,
+            email_address,
             created_at: self.0.clock.now_micros(),
         };
         self.ensure_login_free(new.username.as_deref(), "username", None)
@@ -197,8 +210,16 @@ impl Users<'_> {
     ) -> DomainResult<Page<User>> {
         self.0.authorize(actor, "auth.users.read").await?;
         let query = query?;
-        let filters: Vec<(&str, &str)> = query
+        // Usernames are stored in NFC: a filter spelled in NFD finds them too.
+        let normalised: Vec<(&str, String)> = query
             .filters
+            .iter()
+            .map(|(column, value)| match *column {
+                "username" => (*column, untrusted::nfc(value)),
+                _ => (*column, value.clone()),
+            })
+            .collect();
+        let filters: Vec<(&str, &str)> = normalised
             .iter()
             .map(|(column, value)| (*column, value.as_str()))
             .collect();
@@ -225,6 +246,7 @@ impl Users<'_> {
             .authorize(actor, &format!("auth.users.{uuid}.update"))
             .await?;
         let changes = changes?;
+        let username = changes.username.map(check_username).transpose()?;
         let current = self.existing(uuid).await?;
         // No self-promotion: a user cannot change its own purpose (escaping the session cap as
         // `internal`) nor its own enabled flag; another caller holding the ACL can.
@@ -241,7 +263,7 @@ impl Users<'_> {
             }
         }
         let update = UserUpdate {
-            username: changes.username.unwrap_or(current.username),
+            username: username.unwrap_or(current.username),
             firstname: changes.firstname.unwrap_or(current.firstname),
             lastname: changes.lastname.unwrap_or(current.lastname),
             purpose: changes.purpose.unwrap_or(current.purpose),
@@ -339,7 +361,7 @@ impl Users<'_> {
         let user = self
             .0
             .store
-            .find_user_by_username(username)
+            .find_user_by_username(&untrusted::nfc(username))
             .await?
             .ok_or_else(|| DomainError::Missing(format!("no user named {username}")))?;
         self.0
@@ -368,7 +390,12 @@ impl Users<'_> {
         let policy = super::policies::Policies(self.0)
             .ensure_bootstrap_policy()
             .await?;
-        let uuid = match self.0.store.find_user_by_username(username).await? {
+        let uuid = match self
+            .0
+            .store
+            .find_user_by_username(&untrusted::nfc(username))
+            .await?
+        {
             Some(user) => {
                 // An existing administrator keeps its password: one changed through the API
                 // survives a restart.
@@ -394,7 +421,7 @@ impl Users<'_> {
             }
         };
         self.0.store.attach_policy(&uuid, &policy).await?;
-        tracing::info!(username = %username, policy = BOOTSTRAP_POLICY, "bootstrap administrator ready");
+        tracing::info!(username = %untrusted::Untrusted(username), policy = BOOTSTRAP_POLICY, "bootstrap administrator ready");
         Ok(())
     }
 }

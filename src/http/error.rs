@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use super::wire;
 use super::AppState;
 use crate::domain::clock::{Clock, SharedClock, SystemClock};
+use crate::domain::untrusted::Untrusted;
 use crate::domain::StoreError;
 use crate::domain::{DomainError, Refusal};
 
@@ -334,7 +335,7 @@ impl From<DomainError> for ApiError {
                 }
             }
             DomainError::Internal(message) => {
-                tracing::error!(error = %message, "internal error");
+                tracing::error!(error = %Untrusted(&message), "internal error");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal-error",
@@ -351,11 +352,11 @@ fn store_status(error: &StoreError) -> StatusCode {
         StoreError::Conflict(_) => StatusCode::CONFLICT,
         StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
         StoreError::Unavailable(message) => {
-            tracing::warn!(%message, "database unavailable");
+            tracing::warn!(message = %Untrusted(message), "database unavailable");
             StatusCode::SERVICE_UNAVAILABLE
         }
         StoreError::Other(message) => {
-            tracing::error!(%message, "database error");
+            tracing::error!(message = %Untrusted(message), "database error");
             StatusCode::INTERNAL_SERVER_ERROR
         }
     }

@@ -11,6 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, TokenError};
+use crate::domain::untrusted::Untrusted;
 
 /// Longest a request may take before the client is told 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -27,7 +28,7 @@ pub async fn harden(request: Request, next: Next) -> Response {
     let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
-            tracing::warn!(%path, "request timed out");
+            tracing::warn!(path = %Untrusted(&path), "request timed out");
             let reason = "Service unavailable: the request timed out";
             if path.contains("/token/") || path.ends_with("/token") {
                 TokenError::new(StatusCode::SERVICE_UNAVAILABLE, reason).into_response()

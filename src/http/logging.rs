@@ -6,6 +6,8 @@
 use axum::extract::MatchedPath;
 use axum::http::Request;
 
+use crate::domain::untrusted::Untrusted;
+
 /// The longest caller-supplied request id written to the logs.
 const MAX_REQUEST_ID: usize = 128;
 
@@ -23,6 +25,6 @@ pub fn request_span<B>(request: &Request<B>) -> tracing::Span {
         "request",
         method = %request.method(),
         route = %route,
-        request_id = %request_id,
+        request_id = %Untrusted(request_id),
     )
 }

@@ -14,6 +14,7 @@ mod openapi;
 mod policies;
 mod read;
 mod refresh_tokens;
+pub mod serve;
 mod sessions;
 mod status;
 mod token;

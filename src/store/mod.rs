@@ -113,6 +113,37 @@ fn flag(row: &sqlx::any::AnyRow, column: &str) -> StoreResult<bool> {
     }
 }
 
+/// The file of a `sqlite:` URL (`sqlite://dir/tessera.db?mode=rwc` → `dir/tessera.db`); `None`
+/// for an in-memory database.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
+}
+
+/// Creates a missing SQLite database file readable by its owner only (0600). SQLite gives its
+/// `-wal` and `-shm` files the mode of the database file, so they are private too.
+fn create_private_sqlite_file(url: &str) {
+    let Some(path) = sqlite_file(url) else {
+        return;
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    // An existing file is kept as it is; any other failure (a missing directory, a read-only
+    // place) is SQLite's to report when it opens the file.
+    let _ = options.open(&path);
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Postgres,
@@ -144,14 +175,22 @@ impl WriteTx<'_> {
 }
 
 impl Store {
-    /// Connects (creating a SQLite file when missing) and runs the embedded migrations.
-    pub async fn connect(url: &str) -> anyhow::Result<Store> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
+    /// The backend a database URL selects: `sqlite:` is SQLite, anything else PostgreSQL.
+    pub fn backend_of(url: &str) -> Backend {
+        if url.starts_with("sqlite:") {
             Backend::Sqlite
         } else {
             Backend::Postgres
-        };
+        }
+    }
+
+    /// Connects (creating a SQLite file when missing) and runs the embedded migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = Self::backend_of(url);
+        if backend == Backend::Sqlite {
+            create_private_sqlite_file(url);
+        }
         let url = match backend {
             Backend::Sqlite if !url.contains("mode=") => {
                 let sep = if url.contains('?') { '&' } else { '?' };

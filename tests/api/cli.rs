@@ -9,13 +9,20 @@ use serde_json::json;
 use crate::both_stores;
 use crate::common::{self, Store, ADMIN_PASSWORD, ADMIN_USERNAME};
 
-/// Runs `tessera ARGS…` with `stdin` on standard input and no TESSERA_* from the test's environment.
+/// Runs `tessera ARGS…` with `stdin` on standard input and no TESSERA_* from the test's environment
+/// (but the test servers' `token_secret` when a PostgreSQL URL is among the arguments).
 fn tessera(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command
         .args(args)
         .env_remove("TESSERA_BOOTSTRAP_USERNAME")
         .env_remove("TESSERA_BOOTSTRAP_PASSWORD")
-        .env("TESSERA_LOG_LEVEL", "warn")
+        .env_remove("TESSERA_TOKEN_SECRET")
+        .env("TESSERA_LOG_LEVEL", "warn");
+    if args.iter().any(|arg| arg.starts_with("postgres")) {
+        command.env("TESSERA_TOKEN_SECRET", common::TEST_TOKEN_SECRET);
+    }
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -91,6 +98,7 @@ async fn bootstrap_is_idempotent_across_restarts(store: Store) {
             database_url: srv.database_url.clone(),
             bootstrap_username: Some(ADMIN_USERNAME.into()),
             bootstrap_password: Some(ADMIN_PASSWORD.into()),
+            token_secret: (store == Store::Postgres).then(|| common::TEST_TOKEN_SECRET.into()),
             ..Default::default()
         })
         .await
@@ -217,4 +225,92 @@ fn check_config_redacts_secrets() {
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(printed.contains("root"));
     assert!(!printed.contains("0123-very-secret") && !printed.contains("s3cr3t-key"));
+}
+
+/// Issue 9 item 19: `tessera gen-secret` prints a fresh 256-bit secret, one line, needing no
+/// configuration.
+#[test]
+fn gen_secret_prints_a_fresh_secret() {
+    let first = tessera(&["gen-secret"], "");
+    let second = tessera(&["--config", "/nonexistent.toml", "gen-secret"], "");
+    let mut secrets = Vec::new();
+    for output in [&first, &second] {
+        assert!(output.status.success(), "gen-secret: {}", stderr_of(output));
+        let printed = String::from_utf8_lossy(&output.stdout).to_string();
+        assert_eq!(printed.lines().count(), 1, "one line: {printed:?}");
+        let secret = printed.trim().to_string();
+        assert!(
+            secret.len() >= 64 && secret.chars().all(|c| c.is_ascii_hexdigit()),
+            "{secret}"
+        );
+        secrets.push(secret);
+    }
+    assert_ne!(secrets[0], secrets[1], "every secret is fresh");
+}
+
+/// Issue 9 item 19: on PostgreSQL, without `token_secret`, neither `RunningServer::start` nor
+/// `tessera serve` starts: one line says how to make a secret, and nothing is written to the
+/// database. SQLite still starts without one (its key file: every other test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refuses_to_start_without_a_token_secret() {
+    let name = format!("tessera_test_{}", uuid::Uuid::new_v4().simple());
+    common::pg_admin(&format!("CREATE DATABASE {name}")).await;
+    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+
+    let refused = tessera::RunningServer::start(tessera::Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: url.clone(),
+        ..Default::default()
+    })
+    .await;
+    let error = match refused {
+        Ok(server) => {
+            server.shutdown().await;
+            common::pg_admin(&format!("DROP DATABASE {name} WITH (FORCE)")).await;
+            panic!("started on PostgreSQL without token_secret");
+        }
+        Err(error) => error.to_string(),
+    };
+    assert_eq!(error.lines().count(), 1, "one line: {error}");
+    assert!(error.contains("tessera gen-secret"), "{error}");
+
+    // The binary: `serve` exits at once, non-zero, with that line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["--database-url", &url, "serve", "--listen", "127.0.0.1:0"])
+        .env_remove("TESSERA_TOKEN_SECRET")
+        .env_remove("TESSERA_BOOTSTRAP_USERNAME")
+        .env_remove("TESSERA_BOOTSTRAP_PASSWORD")
+        .env("TESSERA_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tessera runs");
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if exited.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let output = child.wait_with_output().expect("output");
+    let tables: i64 = {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+        sqlx::query_scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("count")
+    };
+    common::pg_admin(&format!("DROP DATABASE {name} WITH (FORCE)")).await;
+    let exited = exited.expect("`tessera serve` exits on PostgreSQL without token_secret");
+    assert!(!exited.success());
+    assert_one_line_failure(&output, "tessera gen-secret");
+    assert_eq!(tables, 0, "refused before touching the database");
 }

@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 pub const ADMIN_USERNAME: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "admin-secret:pw";
 pub const PREFIX: &str = "/api/auth/0.1";
+/// The `token_secret` of every test server on PostgreSQL, which refuses to start without one.
+pub const TEST_TOKEN_SECRET: &str = "tessera-test-secret-0123456789abcdef";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Store {
@@ -75,6 +77,7 @@ pub async fn start_with(store: Store, tweak: impl FnOnce(&mut tessera::Config)) 
         database_url,
         bootstrap_username: Some(ADMIN_USERNAME.into()),
         bootstrap_password: Some(ADMIN_PASSWORD.into()),
+        token_secret: (store == Store::Postgres).then(|| TEST_TOKEN_SECRET.into()),
         ..Default::default()
     };
     tweak(&mut config);

@@ -351,6 +351,7 @@ async fn database_outage_answers_503_and_recovers_without_restart() {
     let server = tessera::RunningServer::start(tessera::Config {
         listen: "127.0.0.1:0".into(),
         database_url: pg.url(),
+        token_secret: Some(crate::common::TEST_TOKEN_SECRET.into()),
         bootstrap_username: Some(ADMIN_USERNAME.into()),
         bootstrap_password: Some(ADMIN_PASSWORD.into()),
         // The load below mints hundreds of sessions for one user: not what this test is about.

@@ -15,6 +15,7 @@ both_stores!(
     unknown_login_costs_like_a_wrong_password,
     login_storm_does_not_starve_validation,
     nul_characters_never_cause_a_500,
+    scopes_check_work_is_bounded,
 );
 
 async fn token_values_and_passwords_are_never_stored(store: Store) {
@@ -258,4 +259,191 @@ async fn nul_characters_never_cause_a_500(store: Store) {
         failures.push(format!("HEAD /token?scope=NUL&tenant=NUL: {head}"));
     }
     assert!(failures.is_empty(), "NUL bytes: {failures:#?}");
+}
+
+/// Issue 9 item 15: one scopes/check request asks about at most 100 scopes of 16 KiB in all;
+/// past either bound it is a 400 in the token-error shape, before any matching.
+async fn scopes_check_work_is_bounded(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let srv = &srv;
+    let path = format!("/token/{admin}/scopes/check");
+    let path = &path;
+    let check = |scopes: Vec<String>| async move {
+        srv.send(
+            srv.request(Method::POST, path)
+                .json(&json!({ "scopes": scopes })),
+        )
+        .await
+    };
+    let short = |n: usize| (0..n).map(|i| format!("auth.users.{i}.read")).collect();
+    let long = |n: usize| {
+        (0..n)
+            .map(|i| format!("auth.{i}.{}", "x".repeat(1000)))
+            .collect()
+    };
+
+    let allowed = check(short(100)).await;
+    assert_eq!(allowed.status, 200, "100 scopes: {}", allowed.text);
+    assert_eq!(allowed.body["scopes"]["auth.users.7.read"], json!(true));
+    let too_many = check(short(101)).await;
+    common::assert_token_error(&too_many, 400, "101 scopes");
+    let heavy_but_allowed = check(long(16)).await;
+    assert_eq!(
+        heavy_but_allowed.status, 200,
+        "16 KB: {}",
+        heavy_but_allowed.text
+    );
+    let too_long = check(long(20)).await;
+    common::assert_token_error(&too_long, 400, "20 KB of scopes");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections (issue 9 item 14) and files (item 18): not store-dependent, run on SQLite.
+// ---------------------------------------------------------------------------------------------
+
+/// Whether the server closed `socket` within `limit`: a read gives end-of-file or an error.
+async fn closed_within(socket: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.read(&mut buffer)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // A 408 or other answer before closing: keep reading to the end.
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Hundreds of sockets that send nothing, or trickle a request head byte by byte, are closed by
+/// the idle and header-read timeouts, and validation keeps answering meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_sockets_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let srv = common::start_with(Store::Sqlite, |config| {
+        config.http_idle_timeout = 1;
+        config.http_header_read_timeout = 2;
+        config.http_max_connections = 64;
+    })
+    .await;
+    let admin = srv.admin_token().await;
+    let started = Instant::now();
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(
+            tokio::net::TcpStream::connect(srv.addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    // Slow-loris: a head that never ends, one byte every 100 ms (never idle for a second).
+    let trickling: Vec<_> = (0..20)
+        .map(|_| {
+            let addr = srv.addr;
+            tokio::spawn(async move {
+                let mut socket = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                let head = b"GET /api/auth/0.1/status HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+                if socket.write_all(head).await.is_err() {
+                    return Instant::now();
+                }
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if socket.write_all(b"a").await.is_err() {
+                        return Instant::now();
+                    }
+                    if started.elapsed() > Duration::from_secs(60) {
+                        panic!("a trickling head was never cut");
+                    }
+                }
+            })
+        })
+        .collect();
+    // Validation answers while the cap is full of idle sockets: it waits a turn, not for ever.
+    let validation = Instant::now();
+    let client = reqwest::Client::new();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(20),
+        client.head(srv.url(&format!("/token/{admin}"))).send(),
+    )
+    .await
+    .expect("validation answers within 20 s while 220 sockets hang")
+    .expect("request");
+    assert_eq!(answer.status(), 204);
+    eprintln!("validation answered in {:?}", validation.elapsed());
+    for (index, socket) in idle.iter_mut().enumerate() {
+        assert!(
+            closed_within(socket, Duration::from_secs(20)).await,
+            "idle socket {index} still open after {:?}",
+            started.elapsed()
+        );
+    }
+    for task in trickling {
+        let cut = tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("the trickling head is cut")
+            .expect("join");
+        assert!(cut.duration_since(started) < Duration::from_secs(30));
+    }
+    // And the service still works.
+    assert_eq!(srv.head_token(&admin, None, None).await, 204);
+}
+
+/// Past `http_max_connections`, a new connection waits until one ends, then is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_wait_their_turn() {
+    let srv = common::start_with(Store::Sqlite, |config| {
+        config.http_max_connections = 2;
+        config.http_idle_timeout = 60;
+        config.http_header_read_timeout = 60;
+    })
+    .await;
+    let first = tokio::net::TcpStream::connect(srv.addr)
+        .await
+        .expect("connect");
+    let second = tokio::net::TcpStream::connect(srv.addr)
+        .await
+        .expect("connect");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = reqwest::Client::new();
+    let url = srv.url("/token/00000000-0000-4000-8000-000000000000");
+    let mut waiting =
+        tokio::spawn(async move { client.head(url).send().await.map(|r| r.status()) });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), &mut waiting)
+            .await
+            .is_err(),
+        "a third connection was served beyond a cap of 2"
+    );
+    drop(first);
+    let status = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("served once a slot is free")
+        .expect("join")
+        .expect("request");
+    assert_eq!(status, 404);
+    drop(second);
+}
+
+/// Issue 9 item 18: the SQLite database and its -wal and -shm files are created 0600.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let srv = common::start(Store::Sqlite).await;
+    srv.create_user("file-mode-user", "pw-file-mode").await;
+    let database = srv
+        .database_url
+        .strip_prefix("sqlite://")
+        .expect("a sqlite URL")
+        .to_string();
+    for suffix in ["", "-wal", "-shm", ".key"] {
+        let path = format!("{database}{suffix}");
+        let mode = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{path} has mode {:o}", mode & 0o777);
+    }
 }

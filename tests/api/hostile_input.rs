@@ -34,6 +34,8 @@ both_stores!(
     weird_token_paths_are_404,
     weird_query_strings_never_fail,
     deeply_nested_json_never_fails,
+    look_alike_usernames_are_one_user_or_refused,
+    invisible_client_ids_are_refused,
 );
 
 async fn non_utf8_bodies_are_400(store: Store) {
@@ -362,4 +364,130 @@ async fn deeply_nested_json_never_fails(store: Store) {
     )
     .await;
     assert_token_error(&overflow, 400, "integer beyond u64");
+}
+
+/// POST /users as `token` with `body`, fully read.
+async fn post_user(srv: &TestServer, token: &str, body: Value) -> common::Reply {
+    srv.call(Method::POST, "/users", Some(token), Some(body))
+        .await
+}
+
+fn assert_invalid_username(reply: &common::Reply, context: &str) {
+    common::assert_api_error(reply, 400, context);
+    assert_eq!(reply.body["error_id"], json!("invalid-data"), "{context}");
+    assert!(
+        reply.body["details"]["username"].is_object(),
+        "{context}: details name the username: {}",
+        reply.text
+    );
+}
+
+/// Issue 9 item 16: the NFC and NFD spellings of a username are one user, and names holding
+/// control or invisible characters or padded with white space are refused.
+async fn look_alike_usernames_are_one_user_or_refused(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let nfc = "jos\u{e9}";
+    let nfd = "jose\u{301}";
+
+    let created = post_user(
+        &srv,
+        &admin,
+        json!({"username": nfd, "password": "pw-of-jose"}),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    assert_eq!(created.body["username"], json!(nfc), "stored in NFC");
+    let again = post_user(
+        &srv,
+        &admin,
+        json!({"username": nfc, "password": "other-pw"}),
+    )
+    .await;
+    assert_eq!(
+        again.status, 409,
+        "NFC spelling of an NFD name: {}",
+        again.text
+    );
+    // Either spelling logs in as the one user.
+    let uuid = common::s(&created.body["uuid"]);
+    for login in [nfc, nfd] {
+        let data = srv.login_ok(login, "pw-of-jose", json!({})).await;
+        assert_eq!(data["auth_id"], json!(uuid), "login {login:?}");
+    }
+    // An exact filter in either spelling finds it.
+    let listed = srv
+        .send(
+            srv.request(Method::GET, "/users")
+                .header("X-Auth-Token", &admin)
+                .query(&[("username", nfd)]),
+        )
+        .await;
+    assert_eq!(listed.body["filtered"], json!(1), "{}", listed.text);
+
+    for bad in [
+        "admin\u{200b}",
+        "ad\u{200d}min",
+        "\u{feff}admin",
+        "admin\u{202e}",
+        "ad\nmin",
+        "ad\u{1b}[2Kmin",
+        "admin\u{7f}",
+        " admin",
+        "admin ",
+        "admin\u{a0}",
+        "\tadmin",
+    ] {
+        let reply = post_user(&srv, &admin, json!({"username": bad, "password": "pw"})).await;
+        assert_invalid_username(&reply, &format!("POST /users {bad:?}"));
+        let renamed = srv
+            .call(
+                Method::PUT,
+                &format!("/users/{uuid}"),
+                Some(&admin),
+                Some(json!({"username": bad})),
+            )
+            .await;
+        assert_invalid_username(&renamed, &format!("PUT /users {bad:?}"));
+    }
+    // Inner spaces and non-ASCII letters stay allowed.
+    let spaced = post_user(&srv, &admin, json!({"username": "first last"})).await;
+    assert_eq!(spaced.status, 200, "{}", spaced.text);
+    let han = post_user(&srv, &admin, json!({"username": "\u{4e2d}\u{6587}"})).await;
+    assert_eq!(han.status, 200, "{}", han.text);
+}
+
+/// Issue 9 item 16: a client_id holding control or invisible characters or padded with white
+/// space is a 400 of POST /token (both grants), in the token-error shape.
+async fn invisible_client_ids_are_refused(store: Store) {
+    let srv = common::start(store).await;
+    for bad in [
+        "app\u{200b}",
+        " app",
+        "app ",
+        "app\n",
+        "a\u{1b}pp",
+        "\u{2066}app",
+    ] {
+        let offline = srv
+            .login_reply(
+                ADMIN_USERNAME,
+                ADMIN_PASSWORD,
+                json!({"access_type": "offline", "client_id": bad}),
+            )
+            .await;
+        assert_token_error(&offline, 400, &format!("offline login, client_id {bad:?}"));
+        // In a refresh grant such a client_id matches no refresh token: the same 401 as any
+        // other mismatch (SPEC §2).
+        let grant = srv.grant("00000000-0000-4000-8000-000000000000", bad).await;
+        assert_token_error(&grant, 401, &format!("refresh grant, client_id {bad:?}"));
+    }
+    let fine = srv
+        .login_reply(
+            ADMIN_USERNAME,
+            ADMIN_PASSWORD,
+            json!({"access_type": "offline", "client_id": "my app"}),
+        )
+        .await;
+    assert_eq!(fine.status, 200, "{}", fine.text);
 }

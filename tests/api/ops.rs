@@ -680,3 +680,56 @@ async fn debug_logs_never_hold_a_secret() {
         assert!(!text.contains(secret), "{secret} appears in the log");
     }
 }
+
+/// Issue 9 item 17: a login holding a line break and ESC, and a client_id holding a line break,
+/// cannot forge a log line: the plain-text log keeps every event on its own line, escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_cannot_be_forged() {
+    let (_dir, log, listen, mut child) = serve_on_sqlite(&[
+        ("TESSERA_LOG_LEVEL", "info"),
+        // No colours: every ESC in the file would then be the client's.
+        ("NO_COLOR", "1"),
+    ])
+    .await;
+    let base = format!("http://{listen}/api/auth/0.1");
+    // No `:` (Basic credentials split at the first one).
+    let forged = "2026-12-01T00.00.00Z  INFO tessera token issued login=admin";
+    let login = format!("intruder\n{forged}\u{1b}[1A\u{1b}[2K\r");
+    let client = reqwest::Client::new();
+    let failed = client
+        .post(format!("{base}/token"))
+        .basic_auth(&login, Some("wrong-password"))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(failed.status(), 401);
+    let grant = client
+        .post(format!("{base}/token"))
+        .json(&json!({
+            "refresh_token": "00000000-0000-4000-8000-000000000000",
+            "client_id": format!("app\nFORGED-CLIENT-LINE"),
+        }))
+        .send()
+        .await
+        .expect("grant");
+    assert!(grant.status().is_client_error(), "{}", grant.status());
+
+    let status = terminate(&mut child).await;
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        text.contains("intruder\\n2026-12-01T00.00.00Z"),
+        "the login is logged, escaped:\n{text}"
+    );
+    for line in text.lines() {
+        assert!(
+            !line.starts_with("2026-12-01T00.00.00Z") && !line.starts_with("FORGED"),
+            "a forged line in the log:\n{text}"
+        );
+        assert!(
+            !line.chars().any(|c| c.is_control() && c != '\t'),
+            "a control character in the log line {line:?}"
+        );
+    }
+}
