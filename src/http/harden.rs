@@ -22,13 +22,27 @@ fn carries_tokens(path: &str) -> bool {
         .any(|segment| segment == "token" || segment == "tokens")
 }
 
+/// The path with the segment after every `token` replaced: `/token/{t}` carries a token value,
+/// which never reaches the logs.
+fn without_tokens(path: &str) -> String {
+    let mut after_token = false;
+    path.split('/')
+        .map(|segment| {
+            let shown = if after_token { "{token}" } else { segment };
+            after_token = segment == "token";
+            shown
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 pub async fn harden(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let token_route = carries_tokens(&path);
     let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
-            tracing::warn!(path = %Untrusted(&path), "request timed out");
+            tracing::warn!(path = %Untrusted(&without_tokens(&path)), "request timed out");
             let reason = "Service unavailable: the request timed out";
             if path.contains("/token/") || path.ends_with("/token") {
                 TokenError::new(StatusCode::SERVICE_UNAVAILABLE, reason).into_response()
@@ -49,6 +63,16 @@ pub async fn harden(request: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn token_values_are_taken_out_of_logged_paths() {
+        assert_eq!(
+            super::without_tokens("/api/auth/0.1/token/0b1e8a5c-secret/scopes/check"),
+            "/api/auth/0.1/token/{token}/scopes/check"
+        );
+        assert_eq!(super::without_tokens("/0.1/token"), "/0.1/token");
+        assert_eq!(super::without_tokens("/0.1/users/x"), "/0.1/users/x");
+    }
+
     #[test]
     fn token_routes_are_recognised() {
         for path in [
