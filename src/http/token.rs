@@ -235,10 +235,13 @@ pub async fn describe(
     tag = "token",
     operation_id = "revokeToken",
     summary = "Revoke a token",
-    description = "No authorisation. Ends the token's session. Always 200, for unknown tokens too.",
+    description = "No authorisation. Ends an access token's session, or revokes a refresh token \
+        and the sessions minted from it. 200 for every well-formed UUID, known or not; a path that \
+        is not a UUID is 404.",
     params(wire::TokenPath),
     responses(
         (status = 200, description = "Revoked (or never existed)", body = wire::TokenRevoked),
+        (status = 404, response = wire::NoSuchToken),
         (status = 503, response = wire::TokenUnavailable),
     ),
 )]

@@ -713,7 +713,8 @@ pub mod time {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct TokenPath {
-    /// An access token (a refresh token here is an unknown token)
+    /// An access token, a UUID in either case (a refresh token here is an unknown token, except
+    /// to DELETE, which revokes it; a value that is not a UUID is 404)
     pub token: String,
 }
 
