@@ -771,7 +771,8 @@ pub struct ValidationQuery {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct WazoTenant {
-    /// When sent, must name the tenant of the caller's token (401 `unauthorized`, reason `missing_permission_or_invalid_tenant`, otherwise)
+    /// When sent, must name the tenant of the caller's token (otherwise 401 `unauthorized`,
+    /// reason `missing_permission_or_invalid_tenant`)
     #[param(rename = "Wazo-Tenant", required = false)]
     pub wazo_tenant: String,
 }
