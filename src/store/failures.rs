@@ -115,10 +115,7 @@ impl Store {
         }
         // A key is held back: the charges of the others are undone.
         w.tx.rollback().await?;
-        let placeholders = (0..sorted.len())
-            .map(|i| format!("${}", i + 1))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let placeholders = placeholders(sorted.len());
         let sql = format!(
             "SELECT MAX(blocked_until), \
              MAX(CASE WHEN pending > 0 AND last_failure > ${} THEN 1 ELSE 0 END) \
@@ -136,62 +133,40 @@ impl Store {
 
     /// The attempts charged to these keys are checked (they failed): no longer pending.
     pub async fn settle_attempt(&self, keys: &[String]) -> StoreResult<()> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let placeholders = (0..keys.len())
-            .map(|i| format!("${}", i + 1))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "UPDATE login_failures SET pending = pending - 1 \
-             WHERE pending > 0 AND key IN ({placeholders})"
-        );
-        let mut query = sqlx::query(&sql);
-        for key in keys {
-            query = query.bind(key.clone());
-        }
-        let mut w = self.begin_write().await?;
-        query.execute(&mut *w.tx).await?;
-        w.commit().await
+        self.update_keys(
+            "UPDATE login_failures SET pending = pending - 1 WHERE pending > 0 AND key IN ({keys})",
+            keys,
+        )
+        .await
     }
 
     /// Takes back one charge of each key (an attempt that was not a failed guess): a key then
     /// below its threshold is no longer held back.
     pub async fn refund_attempt(&self, keys: &[String]) -> StoreResult<()> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let placeholders = (0..keys.len())
-            .map(|i| format!("${}", i + 1))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
+        self.update_keys(
             "UPDATE login_failures SET failures = failures - 1, \
              pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END, \
              delay = CASE WHEN failures - 1 < threshold THEN 0 ELSE delay END, \
              blocked_until = CASE WHEN failures - 1 < threshold THEN 0 ELSE blocked_until END \
-             WHERE failures > 0 AND key IN ({placeholders})"
-        );
-        let mut query = sqlx::query(&sql);
-        for key in keys {
-            query = query.bind(key.clone());
-        }
-        let mut w = self.begin_write().await?;
-        query.execute(&mut *w.tx).await?;
-        w.commit().await
+             WHERE failures > 0 AND key IN ({keys})",
+            keys,
+        )
+        .await
     }
 
     /// Forgets the counts of these keys.
     pub async fn clear_failures(&self, keys: &[String]) -> StoreResult<()> {
+        self.update_keys("DELETE FROM login_failures WHERE key IN ({keys})", keys)
+            .await
+    }
+
+    /// Runs one write statement over the rows of `keys`: `{keys}` in `sql` becomes their
+    /// placeholders. Nothing to do without keys.
+    async fn update_keys(&self, sql: &str, keys: &[String]) -> StoreResult<()> {
         if keys.is_empty() {
             return Ok(());
         }
-        let placeholders = (0..keys.len())
-            .map(|i| format!("${}", i + 1))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!("DELETE FROM login_failures WHERE key IN ({placeholders})");
+        let sql = sql.replace("{keys}", &placeholders(keys.len()));
         let mut query = sqlx::query(&sql);
         for key in keys {
             query = query.bind(key.clone());
@@ -223,4 +198,12 @@ impl Store {
             }
         }
     }
+}
+
+/// `$1, $2, …, $n`.
+fn placeholders(count: usize) -> String {
+    (1..=count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
