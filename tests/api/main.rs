@@ -27,6 +27,7 @@ mod proptests;
 mod protected;
 mod purge;
 mod races;
+mod readme;
 mod refresh_tokens;
 mod routing;
 mod security;
