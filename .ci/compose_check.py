@@ -21,7 +21,7 @@ HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "s
 RESTART = {"no", "always", "on-failure", "unless-stopped"}
 DURATION = re.compile(r"^(\d+(\.\d+)?(us|ms|s|m|h))+$")
 INTERPOLATION = re.compile(r"\$(\$|\{[A-Za-z_][A-Za-z0-9_]*((:?[-?+])[^}]*)?\}|[A-Za-z_][A-Za-z0-9_]*)")
-# Variables Tessera reads besides the configuration keys (src/main.rs).
+# The logging variables Tessera reads besides the configuration keys (OTHER_VARIABLES, src/config.rs).
 EXTRA_ENV = {"TESSERA_LOG_LEVEL", "TESSERA_LOG_FORMAT"}
 
 problems = []
@@ -32,13 +32,13 @@ def problem(message):
 
 
 def config_keys():
-    """The KEYS list of src/config.rs, as TESSERA_* names."""
+    """The fields of `pub struct Config` in src/config.rs (Tessera's keys), as TESSERA_* names."""
     source = (ROOT / "src" / "config.rs").read_text()
-    block = re.search(r"pub const KEYS: &\[&str\] = &\[(.*?)\];", source, re.S)
+    block = re.search(r"pub struct Config \{(.*?)\n\}", source, re.S)
     if not block:
-        problem("cannot find KEYS in src/config.rs")
+        problem("cannot find pub struct Config in src/config.rs")
         return set()
-    return {"TESSERA_" + key.upper() for key in re.findall(r'"([a-z_]+)"', block.group(1))}
+    return {"TESSERA_" + key.upper() for key in re.findall(r"^\s*pub ([a-z_]+):", block.group(1), re.M)}
 
 
 def check_interpolation(where, value):

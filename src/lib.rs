@@ -36,7 +36,8 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Prepares the database, binds `config.listen` and serves until stopped.
+    /// Checks the configuration, binds `config.listen` (and `metrics_listen`), then prepares the
+    /// database and serves until stopped.
     pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         Self::start_with_clock(config, domain::clock::system()).await
     }
@@ -46,28 +47,22 @@ impl RunningServer {
         config: Config,
         clock: SharedClock,
     ) -> anyhow::Result<RunningServer> {
-        let listen = config.listen.clone();
-        let metrics_listen = config.metrics_listen.clone();
-        let interval = Duration::from_secs(config.token_cleanup_interval);
-        let limits = http::serve::Limits::of(&config);
-        let services = Arc::new(Services::start(config, clock).await?);
-        let state = AppState::new(services.clone());
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-        let local_addr = listener.local_addr()?;
-        let metrics_listener = match &metrics_listen {
-            Some(address) => Some(
-                tokio::net::TcpListener::bind(address)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot listen on {address} (metrics): {e}"))?,
-            ),
+        config.validate()?;
+        // The ports first: a clash fails at once, before the database is touched.
+        let listener = bind(&config.listen, "").await?;
+        let metrics_listener = match &config.metrics_listen {
+            Some(address) => Some(bind(address, " (metrics)").await?),
             None => None,
         };
+        let local_addr = listener.local_addr()?;
         let metrics_addr = match &metrics_listener {
             Some(listener) => Some(listener.local_addr()?),
             None => None,
         };
+        let interval = Duration::from_secs(config.token_cleanup_interval);
+        let limits = http::serve::Limits::of(&config);
+        let services = Arc::new(Services::start(config, clock).await?);
+        let state = AppState::new(services.clone());
 
         // Stopped between purges only, so that a shutdown lets the purge under way finish.
         let (stop_purge, mut purge_stopped) = tokio::sync::watch::channel(false);
@@ -158,6 +153,12 @@ impl RunningServer {
             task.abort();
         }
     }
+}
+
+async fn bind(address: &str, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {address}{what}: {}", config::reason(&e)))
 }
 
 impl Drop for RunningServer {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use tessera::cli;
 use tessera::config::{Config, Overrides};
 
@@ -18,31 +18,44 @@ struct Cli {
     /// TOML configuration file (defaults < file < TESSERA_* environment < flags).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Database URL: sqlite://FILE or postgres://…
-    #[arg(long, global = true, value_name = "URL")]
+    /// Database URL, for the commands that use one (also accepted after the command).
+    #[arg(long, value_name = "URL")]
     database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--database-url`, on the commands that open the database.
+#[derive(Args)]
+struct Database {
+    /// Database URL: sqlite://FILE or postgres://USER:PASSWORD@HOST/DB (overrides database_url).
+    #[arg(
+        long = "database-url",
+        id = "database",
+        global = true,
+        value_name = "URL"
+    )]
+    url: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP service.
     Serve {
-        /// Address to listen on (default 127.0.0.1:9497).
+        /// Address to listen on (default 127.0.0.1:9497; overrides listen).
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
+        #[command(flatten)]
+        database: Database,
     },
     /// Run the database migrations and exit.
-    Migrate,
+    Migrate(Database),
     /// Manage users.
-    #[command(subcommand)]
-    User(UserCommand),
+    User(UserArgs),
     /// Manage tokens.
-    #[command(subcommand)]
-    Token(TokenCommand),
-    /// Load and check the configuration, print it (secrets redacted) and exit.
-    CheckConfig,
+    Token(TokenArgs),
+    /// Check the configuration as `serve` does, print it as TOML (secrets left out) and exit.
+    CheckConfig(Database),
     /// Print a fresh random secret for `token_secret` (TESSERA_TOKEN_SECRET) and exit.
     GenSecret,
     /// Probe a running server's /health/ready: exit 0 when it answers 200, else 1 (for HEALTHCHECK).
@@ -54,23 +67,47 @@ enum Command {
     },
 }
 
+#[derive(Args)]
+struct UserArgs {
+    #[command(flatten)]
+    database: Database,
+    #[command(subcommand)]
+    command: UserCommand,
+}
+
 #[derive(Subcommand)]
 enum UserCommand {
-    /// Create a user; the password is read from standard input.
+    /// Create a user and print its uuid. The password is asked twice on a terminal, else read as
+    /// one line of standard input.
     Add {
+        /// The new user's login name.
         username: String,
-        #[arg(long)]
+        /// The user's e-mail address (confirmed; it can also be used to log in).
+        #[arg(long, value_name = "ADDRESS")]
         email: Option<String>,
+        /// `user` (a person), `internal` (a service of the platform) or `external_api`.
         #[arg(long, default_value = "user", value_parser = ["user", "internal", "external_api"])]
         purpose: String,
         /// Attach this policy (by name); repeatable.
         #[arg(long = "policy", value_name = "NAME")]
         policies: Vec<String>,
     },
-    /// Set a user's password, read from standard input; ends the user's sessions.
-    Passwd { username: String },
-    /// List users.
+    /// Set a user's password (asked twice on a terminal, else one line of standard input); ends
+    /// the user's sessions.
+    Passwd {
+        /// The user's login name.
+        username: String,
+    },
+    /// List users: uuid, username, purpose, enabled.
     List,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    #[command(flatten)]
+    database: Database,
+    #[command(subcommand)]
+    command: TokenCommand,
 }
 
 #[derive(Subcommand)]
@@ -79,7 +116,39 @@ enum TokenCommand {
     Purge,
 }
 
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::GenSecret => "gen-secret",
+            Command::Healthcheck { .. } => "healthcheck",
+            _ => "this command",
+        }
+    }
+
+    /// `--database-url` given after the command, on the commands that take one.
+    fn database_url(&self) -> Option<Option<&String>> {
+        match self {
+            Command::Serve { database, .. }
+            | Command::Migrate(database)
+            | Command::CheckConfig(database)
+            | Command::User(UserArgs { database, .. })
+            | Command::Token(TokenArgs { database, .. }) => Some(database.url.as_ref()),
+            Command::GenSecret | Command::Healthcheck { .. } => None,
+        }
+    }
+}
+
 async fn run(args: Cli) -> anyhow::Result<()> {
+    let database_url = match args.command.database_url() {
+        Some(url) => url.or(args.database_url.as_ref()).cloned(),
+        None if args.database_url.is_some() => {
+            anyhow::bail!(
+                "--database-url does not apply to {}: it opens no database",
+                args.command.name()
+            )
+        }
+        None => None,
+    };
     if let Command::GenSecret = &args.command {
         // Needs no configuration: it prints the secret a configuration lacks.
         cli::gen_secret();
@@ -90,46 +159,88 @@ async fn run(args: Cli) -> anyhow::Result<()> {
         return cli::healthcheck(url).await;
     }
     let listen = match &args.command {
-        Command::Serve { listen } => listen.clone(),
+        Command::Serve { listen, .. } => listen.clone(),
         _ => None,
     };
     let config = Config::load(
         args.config.as_deref(),
         Overrides {
             listen,
-            database_url: args.database_url.clone(),
+            database_url,
         },
     )?;
     match args.command {
         Command::Serve { .. } => cli::serve(config).await,
-        Command::Migrate => cli::migrate(&config).await,
+        Command::Migrate(_) => cli::migrate(&config).await,
         Command::GenSecret => {
             cli::gen_secret();
             Ok(())
         }
-        Command::CheckConfig => {
-            println!("{config:#?}");
-            Ok(())
-        }
+        Command::CheckConfig(_) => cli::check_config(&config),
         Command::Healthcheck { .. } => {
             cli::healthcheck(&cli::healthcheck::url_for_listen(&config.listen)).await
         }
-        Command::Token(TokenCommand::Purge) => cli::purge(config).await,
-        Command::User(UserCommand::Add {
-            username,
-            email,
-            purpose,
-            policies,
-        }) => cli::user_add(config, username, email, purpose, policies).await,
-        Command::User(UserCommand::Passwd { username }) => cli::user_passwd(config, username).await,
-        Command::User(UserCommand::List) => cli::user_list(config).await,
+        Command::Token(TokenArgs {
+            command: TokenCommand::Purge,
+            ..
+        }) => cli::purge(config).await,
+        Command::User(UserArgs { command, .. }) => match command {
+            UserCommand::Add {
+                username,
+                email,
+                purpose,
+                policies,
+            } => cli::user_add(config, username, email, purpose, policies).await,
+            UserCommand::Passwd { username } => cli::user_passwd(config, username).await,
+            UserCommand::List => cli::user_list(config).await,
+        },
     }
+}
+
+/// The arguments, or clap's message cut to what a user reads: the error, a tip if clap has one,
+/// and where the help is (not the usage block). Help and version print as clap prints them.
+fn parse_arguments() -> Result<Cli, ExitCode> {
+    use clap::error::ErrorKind;
+    let error = match Cli::try_parse() {
+        Ok(arguments) => return Ok(arguments),
+        Err(error) => error,
+    };
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        error.exit();
+    }
+    eprint!(
+        "{}",
+        cli::short_usage_error(&error.render().to_string(), &command_path())
+    );
+    Err(ExitCode::from(2))
+}
+
+/// The (sub)command the arguments name, as far as they name one: `tessera user add`.
+fn command_path() -> String {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    let mut path = vec![command.get_name().to_string()];
+    for argument in std::env::args().skip(1) {
+        if let Some(sub) = command.find_subcommand(&argument).cloned() {
+            path.push(sub.get_name().to_string());
+            command = sub;
+        }
+    }
+    path.join(" ")
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let arguments = Cli::parse();
-    cli::init_logging();
+    let arguments = match parse_arguments() {
+        Ok(arguments) => arguments,
+        Err(code) => return code,
+    };
+    cli::init_logging(matches!(arguments.command, Command::Serve { .. }));
     match run(arguments).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -3,20 +3,30 @@
 
 pub mod healthcheck;
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 
 use crate::config::Config;
 use crate::domain::users::{NewUserInput, UserQuery};
 use crate::domain::{clock, Actor, Services};
 use crate::RunningServer;
 
-/// One line of standard input, without its line ending.
+/// The password: on a terminal, asked twice without echo (the two must match); otherwise one
+/// line of standard input, without its line ending (scripts pipe it in).
 fn read_password() -> anyhow::Result<String> {
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Password (again): ")?;
+        if first != again {
+            anyhow::bail!("the two passwords differ");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    };
     if password.is_empty() {
-        anyhow::bail!("no password on standard input");
+        anyhow::bail!("no password given (on a terminal, or as one line of standard input)");
     }
     Ok(password)
 }
@@ -112,6 +122,13 @@ pub async fn user_list(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `tessera check-config`: the configuration was loaded and checked as `serve` does; print it as
+/// a TOML file that loads back (secrets left out).
+pub fn check_config(config: &Config) -> anyhow::Result<()> {
+    print!("{}", config.to_toml()?);
+    Ok(())
+}
+
 /// `tessera gen-secret`: a fresh random `token_secret` (256 bits, hex) on standard output.
 pub fn gen_secret() {
     println!("{}", crate::domain::generate_secret());
@@ -149,21 +166,26 @@ async fn shutdown_signal() {
     }
 }
 
-/// Logging to standard error: `RUST_LOG` or `TESSERA_LOG_LEVEL` (default info), and
-/// `TESSERA_LOG_FORMAT=json` for one JSON object per line.
-pub fn init_logging() {
+/// Logging to standard error, in colour only when standard error is a terminal. The server
+/// (`serving`): `RUST_LOG` or `TESSERA_LOG_LEVEL` (default info), and `TESSERA_LOG_FORMAT=json`
+/// for one JSON object per line. Other commands print their own output and errors only: their
+/// level is `RUST_LOG` or `error`, never `TESSERA_LOG_LEVEL`, which a container sets for its server.
+pub fn init_logging(serving: bool) {
+    use crate::config::{LOG_FORMAT_VARIABLE, LOG_LEVEL_VARIABLE};
     let filter = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("TESSERA_LOG_LEVEL"))
-        .unwrap_or_else(|_| "info".into());
+        .ok()
+        .or_else(|| serving.then(|| std::env::var(LOG_LEVEL_VARIABLE).ok())?)
+        .unwrap_or_else(|| if serving { "info" } else { "error" }.into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(filter)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // The event's fields at the top level and the request span (method, route, request_id)
     // under "span".
-    if std::env::var("TESSERA_LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json")) {
+    if std::env::var(LOG_FORMAT_VARIABLE).is_ok_and(|format| format.eq_ignore_ascii_case("json")) {
         logs.json()
             .flatten_event(true)
             .with_current_span(true)
@@ -172,4 +194,30 @@ pub fn init_logging() {
     } else {
         logs.init();
     }
+}
+
+/// A command-line error as clap renders it, cut to what a user reads: its first paragraph (the
+/// error) on one line, then clap's tip, if any, and where the help of `command` (the command
+/// path, `tessera user add`) is; not the usage block.
+pub fn short_usage_error(rendered: &str, command: &str) -> String {
+    let paragraphs: Vec<String> = rendered
+        .split("\n\n")
+        .map(|paragraph| {
+            paragraph
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|paragraph| !paragraph.is_empty())
+        .collect();
+    let error = paragraphs.first().cloned().unwrap_or_default();
+    let mut help: String = paragraphs
+        .iter()
+        .filter(|p| p.starts_with("tip:"))
+        .map(|tip| format!("{tip}; "))
+        .collect();
+    help.push_str(&format!("see '{command} --help'"));
+    format!("{error}\n  {help}\n")
 }

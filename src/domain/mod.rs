@@ -38,7 +38,7 @@ pub fn parse_uuid(text: &str) -> Option<String> {
 }
 pub use context::Services;
 pub use error::{DomainError, DomainResult, Refusal};
-pub use secrets::MAX_EXPIRATION;
+pub use secrets::{check_secret_source, MAX_EXPIRATION};
 
 /// A fresh random secret for `token_secret` (`tessera gen-secret`).
 pub fn generate_secret() -> String {

@@ -127,10 +127,11 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 }
 
 /// Creates a missing SQLite database file readable by its owner only (0600). SQLite gives its
-/// `-wal` and `-shm` files the mode of the database file, so they are private too.
-fn create_private_sqlite_file(url: &str) {
+/// `-wal` and `-shm` files the mode of the database file, so they are private too. An existing
+/// file is kept as it is.
+fn create_private_sqlite_file(url: &str) -> anyhow::Result<()> {
     let Some(path) = sqlite_file(url) else {
-        return;
+        return Ok(());
     };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -139,9 +140,74 @@ fn create_private_sqlite_file(url: &str) {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    // An existing file is kept as it is; any other failure (a missing directory, a read-only
-    // place) is SQLite's to report when it opens the file.
-    let _ = options.open(&path);
+    match options.open(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => anyhow::bail!(
+            "cannot create database file {}: {}",
+            path.display(),
+            crate::config::reason(&e)
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The URL sqlx opens: a SQLite file is created when missing (`mode=rwc`) unless the URL names a
+/// mode. Internal: messages show the URL as the user wrote it.
+fn driver_url(url: &str) -> String {
+    match Store::backend_of(url) {
+        Backend::Sqlite if !url.contains("mode=") => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}mode=rwc")
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Checks that the driver accepts a database URL (its options, port, mode…), without connecting.
+pub fn check_url(url: &str) -> anyhow::Result<()> {
+    use sqlx::postgres::PgConnectOptions;
+    use sqlx::sqlite::SqliteConnectOptions;
+    let parsed = match Store::backend_of(url) {
+        Backend::Postgres => PgConnectOptions::from_str(url).map(|_| ()),
+        Backend::Sqlite => SqliteConnectOptions::from_str(&driver_url(url)).map(|_| ()),
+    };
+    parsed.map_err(|e| anyhow::anyhow!("{}", describe(&e)))
+}
+
+/// A connection error in the words of its cause: `connection refused`, `database "x" does not
+/// exist`, `attempt to write a readonly database`, not sqlx's wrapping of it.
+fn describe(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Io(e) => crate::config::reason(e),
+        sqlx::Error::Database(db) => {
+            let message = db.message().to_string();
+            // SQLITE_READONLY, SQLITE_CANTOPEN: say what to look at.
+            if message.contains("readonly") {
+                format!("{message} (the file, or its directory, is not writable)")
+            } else if message.contains("unable to open database file") {
+                format!("{message} (does its directory exist, and is it writable?)")
+            } else {
+                message
+            }
+        }
+        sqlx::Error::Configuration(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// How long the first connection may take before the database is called unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// SQLite's per-connection settings (PostgreSQL needs none).
+async fn prepare(conn: &mut sqlx::AnyConnection, backend: Backend) -> sqlx::Result<()> {
+    if backend == Backend::Sqlite {
+        use sqlx::Executor;
+        conn.execute(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,21 +251,35 @@ impl Store {
     }
 
     /// Connects (creating a SQLite file when missing) and runs the embedded migrations.
+    /// One connection is opened first, so that a database that is unreachable or unusable (refused,
+    /// missing, read-only) fails at once in one line, rather than after the pool's retries.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        use sqlx::{ConnectOptions, Connection};
         sqlx::any::install_default_drivers();
         let backend = Self::backend_of(url);
+        let shown = crate::config::redact_url(url);
         if backend == Backend::Sqlite {
-            create_private_sqlite_file(url);
+            create_private_sqlite_file(url)?;
         }
-        let url = match backend {
-            Backend::Sqlite if !url.contains("mode=") => {
-                let sep = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{sep}mode=rwc")
-            }
-            _ => url.to_string(),
+        let options = AnyConnectOptions::from_str(&driver_url(url))
+            .map_err(|e| anyhow::anyhow!("invalid database URL {shown}: {}", describe(&e)))?;
+        let cannot = |e: sqlx::Error| {
+            anyhow::anyhow!("cannot connect to database {shown}: {}", describe(&e))
         };
-        let options = AnyConnectOptions::from_str(&url)
-            .map_err(|e| anyhow::anyhow!("invalid database URL: {e}"))?;
+        let first = async {
+            let mut conn = options.connect().await?;
+            prepare(&mut conn, backend).await?;
+            conn.close().await
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, first)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "cannot connect to database {shown}: no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )
+            })?
+            .map_err(cannot)?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
@@ -207,31 +287,14 @@ impl Store {
                 Backend::Sqlite => (cores * 2).max(4),
             })
             .acquire_timeout(Duration::from_secs(5))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        use sqlx::Executor;
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
+            .after_connect(move |conn, _meta| Box::pin(prepare(conn, backend)))
             .connect_with(options)
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot connect to database {}: {e}",
-                    crate::config::redact_url(&url)
-                )
-            })?;
+            .map_err(cannot)?;
         let store = Store {
             pool,
             backend,
-            url: (backend == Backend::Postgres).then(|| url.clone()),
+            url: (backend == Backend::Postgres).then(|| url.to_string()),
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
         };
         store.migrate().await?;
@@ -244,10 +307,13 @@ impl Store {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
         };
         let _turn = self.writer_turn().await;
-        migrator
-            .run(&self.pool)
-            .await
-            .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))
+        migrator.run(&self.pool).await.map_err(|e| match &e {
+            sqlx::migrate::MigrateError::Execute(cause)
+            | sqlx::migrate::MigrateError::ExecuteMigration(cause, _) => {
+                anyhow::anyhow!("database migration failed: {}", describe(cause))
+            }
+            _ => anyhow::anyhow!("database migration failed: {e}"),
+        })
     }
 
     pub fn backend(&self) -> Backend {
