@@ -454,6 +454,20 @@ impl Config {
         if !(1..=1_000_000).contains(&self.http_max_connections) {
             anyhow::bail!("invalid configuration: http_max_connections must be 1..=1000000");
         }
+        if self.cors_allow_origins.trim() != "*" {
+            for origin in self.cors_allow_origins.split(',').map(str::trim) {
+                // An origin is scheme://host[:port]: what a browser sends in `Origin`.
+                let well_formed = (origin.starts_with("http://") || origin.starts_with("https://"))
+                    && origin.bytes().all(|b| b.is_ascii_graphic())
+                    && !origin.ends_with('/');
+                if !well_formed {
+                    anyhow::bail!(
+                        "invalid configuration: cors_allow_origins: {origin:?} is not an origin \
+                         (http://host[:port] or https://host[:port]), nor is the list \"*\""
+                    );
+                }
+            }
+        }
         if self.bootstrap_username.is_some() != self.bootstrap_password.is_some() {
             anyhow::bail!(
                 "invalid configuration: bootstrap_username and bootstrap_password go together"
@@ -572,6 +586,37 @@ mod tests {
     fn io_reasons_are_short() {
         let error = std::io::Error::from_raw_os_error(libc::ECONNREFUSED);
         assert_eq!(reason(&error), "connection refused");
+    }
+
+    #[test]
+    fn cors_origins_must_be_origins() {
+        for good in [
+            "*",
+            " * ",
+            "https://a.example",
+            "https://a.example, http://b.example:8080",
+        ] {
+            let config = Config {
+                cors_allow_origins: good.into(),
+                ..Config::default()
+            };
+            assert!(config.validate().is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "a.example",
+            "https://a.example/",
+            "https://a.example,",
+            "https://a b",
+            "*, https://a.example",
+        ] {
+            let config = Config {
+                cors_allow_origins: bad.into(),
+                ..Config::default()
+            };
+            let error = config.validate().expect_err(bad).to_string();
+            assert!(error.contains("cors_allow_origins"), "{bad}: {error}");
+        }
     }
 
     #[test]
