@@ -11,9 +11,10 @@
 //! `/users/<own uuid>/…` pass where `/users/<someone else>/…` does not
 //! ([`Identity::resolve_me`] turns it into the UUID for the handler).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,6 +24,7 @@ use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use moka::sync::Cache;
 use serde_json::{json, Map, Value};
+use tokio::sync::watch;
 
 use crate::client::Validation;
 use crate::{Client, Error, Token};
@@ -36,6 +38,8 @@ pub struct Verifier {
 struct Inner {
     client: Client,
     cache: Option<Cache<Key, Cached>>,
+    /// The calls under way, when caching: each question's answer, once it comes.
+    inflight: Mutex<HashMap<Key, watch::Receiver<Option<Answer>>>>,
     positive_ttl: Duration,
     negative_ttl: Duration,
     token_from_query: bool,
@@ -98,6 +102,7 @@ impl VerifierBuilder {
             inner: Arc::new(Inner {
                 client: self.client,
                 cache,
+                inflight: Mutex::default(),
                 positive_ttl: self.cache_ttl,
                 negative_ttl: self.negative_ttl,
                 token_from_query: self.token_from_query,
@@ -127,9 +132,26 @@ struct Key {
     tenant: Option<String>,
 }
 
+type Answer = Result<Arc<Token>, Refusal>;
+
+/// Removes a call from the calls under way however its request ends (cancellation included).
+struct Leave<'a> {
+    inflight: &'a Mutex<HashMap<Key, watch::Receiver<Option<Answer>>>>,
+    key: &'a Key,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.inflight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(self.key);
+    }
+}
+
 #[derive(Clone)]
 struct Cached {
-    answer: Result<Arc<Token>, Refusal>,
+    answer: Answer,
     until: Instant,
     ttl: Duration,
 }
@@ -199,32 +221,73 @@ impl Verifier {
             required_acl: required_acl.to_string(),
             tenant: tenant.map(str::to_string),
         };
-        if let Some(cached) = self.inner.cache.as_ref().and_then(|c| c.get(&key)) {
+        let Some(cache) = &self.inner.cache else {
+            return self.ask(&key).await;
+        };
+        if let Some(cached) = cache.get(&key) {
             if cached.until > Instant::now() {
                 return cached.answer;
             }
         }
-        let validation = Validation {
-            scope: (!required_acl.is_empty()).then_some(required_acl),
-            tenant,
+        // Many requests with the same token at once (a cold cache, an expired entry of a busy
+        // token) make one call: the first leads, the others wait for its answer.
+        let leader = {
+            let mut inflight = self
+                .inner
+                .inflight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            match inflight.get(&key) {
+                Some(answer) => Err(answer.clone()),
+                None => {
+                    let (leader, answer) = watch::channel(None);
+                    inflight.insert(key.clone(), answer);
+                    Ok(leader)
+                }
+            }
         };
-        let answer = match self.inner.client.token_info(token, validation).await {
+        let leader = match leader {
+            Ok(leader) => leader,
+            Err(mut answer) => {
+                if let Ok(answer) = answer.wait_for(Option::is_some).await {
+                    if let Some(answer) = answer.as_ref() {
+                        return answer.clone();
+                    }
+                }
+                // The leading request was cancelled: ask for this one.
+                return self.ask(&key).await;
+            }
+        };
+        let _leave = Leave {
+            inflight: &self.inner.inflight,
+            key: &key,
+        };
+        let answer = self.ask(&key).await;
+        if !matches!(answer, Err(Refusal::Unreachable(_))) {
+            self.remember(cache, key.clone(), &answer);
+        }
+        leader.send_replace(Some(answer.clone()));
+        answer
+    }
+
+    /// One validation by Tessera.
+    async fn ask(&self, key: &Key) -> Answer {
+        let validation = Validation {
+            scope: (!key.required_acl.is_empty()).then_some(key.required_acl.as_str()),
+            tenant: key.tenant.as_deref(),
+        };
+        match self.inner.client.token_info(&key.token, validation).await {
             Ok(description) => Ok(Arc::new(description)),
             Err(Error::NotFound { .. }) => Err(Refusal::InvalidToken),
             Err(Error::Forbidden { .. }) => Err(Refusal::MissingPermission),
             Err(error) => {
                 tracing::warn!(%error, "Tessera could not validate a token");
-                return Err(Refusal::Unreachable(error));
+                Err(Refusal::Unreachable(error))
             }
-        };
-        self.remember(key, &answer);
-        answer
+        }
     }
 
-    fn remember(&self, key: Key, answer: &Result<Arc<Token>, Refusal>) {
-        let Some(cache) = &self.inner.cache else {
-            return;
-        };
+    fn remember(&self, cache: &Cache<Key, Cached>, key: Key, answer: &Answer) {
         let ttl = match answer {
             Ok(token) => {
                 let left = token

@@ -484,3 +484,33 @@ async fn the_backend_answers_503_while_tessera_is_stopped() {
     tessera.restart().await;
     assert_eq!(get_as(&reports, Some(&token)).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn concurrent_requests_with_one_token_make_one_call() {
+    let tessera = Tessera::start().await;
+    tessera
+        .user_with_acl("lou", &["example.reports.read"])
+        .await;
+    let token = tessera.token_of("lou").await;
+    let base = backend(&verifier(&tessera, |b| b)).await;
+    let reports = format!("{base}/reports");
+    let before = tessera.validations().await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(50));
+    let requests: Vec<_> = (0..50)
+        .map(|_| {
+            let (url, token, barrier) = (reports.clone(), token.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                get_as(&url, Some(&token)).await.status
+            })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(
+        tessera.validations().await - before,
+        1.0,
+        "one call for all"
+    );
+}
