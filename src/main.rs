@@ -45,6 +45,9 @@ enum Command {
     CheckConfig,
     /// Print a fresh random secret for `token_secret` (TESSERA_TOKEN_SECRET) and exit.
     GenSecret,
+    /// Move the database to a new `token_secret`, read from standard input; every refresh token
+    /// keeps working. Stop every instance first, then start them with the new secret.
+    RotateSecret,
     /// Probe a running server's /health/ready: exit 0 when it answers 200, else 1 (for HEALTHCHECK).
     Healthcheck {
         /// Server to probe (default: the configured `listen`, 0.0.0.0 probed as 127.0.0.1);
@@ -115,6 +118,7 @@ async fn run(args: Cli) -> anyhow::Result<()> {
             cli::healthcheck(&cli::healthcheck::url_for_listen(&config.listen)).await
         }
         Command::Token(TokenCommand::Purge) => cli::purge(config).await,
+        Command::RotateSecret => cli::rotate_secret(config).await,
         Command::User(UserCommand::Add {
             username,
             email,

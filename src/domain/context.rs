@@ -16,6 +16,7 @@ use super::refresh_tokens::RefreshTokens;
 use super::secrets::{self, RefreshKey};
 use super::sessions::Sessions;
 use super::throttle::{Throttle, ThrottlePolicy};
+use super::token_secret::TokenSecret;
 use super::tokens::Tokens;
 use super::users::Users;
 use crate::config::Config;
@@ -113,6 +114,10 @@ impl Services {
 
     pub fn refresh_tokens(&self) -> RefreshTokens<'_> {
         RefreshTokens(&self.ctx)
+    }
+
+    pub fn token_secret(&self) -> TokenSecret<'_> {
+        TokenSecret(&self.ctx)
     }
 
     pub fn config(&self) -> &Config {

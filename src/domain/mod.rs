@@ -17,6 +17,7 @@ pub mod refresh_tokens;
 mod secrets;
 pub mod sessions;
 mod throttle;
+pub mod token_secret;
 pub mod tokens;
 pub mod untrusted;
 pub mod users;

@@ -345,8 +345,8 @@ impl Tokens<'_> {
             ctx.invalidate(Invalidation::User(user.uuid.clone())).await;
         }
         let refresh_token = issued
-            .refresh_token_uuid
-            .map(|uuid| ctx.refresh_key.value_for(&uuid));
+            .refresh_token
+            .map(|row| ctx.refresh_key.value_of(&row));
         Ok(Issued {
             view: TokenView {
                 token: value,

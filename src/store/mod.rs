@@ -332,6 +332,16 @@ impl Store {
         )
     }
 
+    /// The value of a setting, if set.
+    pub async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// The value of a setting, created with `make` on first use (safe when instances race).
     pub async fn setting_or_insert(
         &self,

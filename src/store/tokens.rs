@@ -39,6 +39,8 @@ pub struct RefreshToken {
     pub tenant_uuid: String,
     pub mobile: bool,
     pub created_at: i64,
+    /// The value sealed under the current key, after a rotation of the secret (else derived).
+    pub sealed: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug)]
@@ -83,12 +85,12 @@ pub struct IssueRequest {
 }
 
 pub struct IssuedToken {
-    /// The uuid of the refresh token row created or found by an offline login.
-    pub refresh_token_uuid: Option<String>,
+    /// The refresh token row created or found by an offline login.
+    pub refresh_token: Option<RefreshToken>,
     pub sessions_revoked: u64,
 }
 
-const REFRESH_COLUMNS: &str = "uuid, client_id, user_uuid, tenant_uuid, mobile, created_at";
+const REFRESH_COLUMNS: &str = "uuid, client_id, user_uuid, tenant_uuid, mobile, created_at, sealed";
 pub const REFRESH_ORDER: &[&str] = &["created_at", "client_id", "mobile"];
 const SESSION_COLUMNS: &str =
     "uuid, user_uuid, tenant_uuid, mobile, created_at, user_agent, remote_addr, client_id";
@@ -102,6 +104,7 @@ fn refresh_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
         tenant_uuid: row.try_get("tenant_uuid")?,
         mobile: super::flag(row, "mobile")?,
         created_at: row.try_get("created_at")?,
+        sealed: row.try_get("sealed")?,
     })
 }
 
@@ -173,6 +176,7 @@ impl Store {
             }
         }
         let mut revoked = 0;
+        let mut offline_row = None;
         let mut refresh_uuid = request.from_refresh_token.as_ref().map(|r| r.uuid.clone());
         let mut client_id = request
             .from_refresh_token
@@ -212,13 +216,16 @@ impl Store {
             .bind(search_text(&[Some(&offline.client_id)]))
             .execute(&mut *w.tx)
             .await?;
-            let uuid: String = sqlx::query_scalar(
-                "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2",
-            )
+            let row = sqlx::query(&format!(
+                "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2"
+            ))
             .bind(&request.user_uuid)
             .bind(&offline.client_id)
             .fetch_one(&mut *w.tx)
             .await?;
+            let found = refresh_from_row(&row)?;
+            let uuid = found.uuid.clone();
+            offline_row = Some(found);
             if request.mobile {
                 // Only one mobile refresh token per user: the others go, with their sessions.
                 let others: Vec<String> = sqlx::query_scalar(
@@ -301,7 +308,7 @@ impl Store {
         }
         w.commit().await?;
         Ok(Some(IssuedToken {
-            refresh_token_uuid: request.offline.as_ref().and(refresh_uuid),
+            refresh_token: offline_row,
             sessions_revoked: revoked,
         }))
     }
@@ -354,6 +361,45 @@ impl Store {
         .rows_affected();
         w.commit().await?;
         Ok(purged)
+    }
+
+    /// Moves every refresh token to a new key in one transaction: the recorded key fingerprint
+    /// goes from `old` to `new`, and each row's value is sealed anew by `reseal`. `None` (and
+    /// nothing written) when the database does not record `old`.
+    pub async fn rekey_refresh_tokens(
+        &self,
+        setting: &str,
+        old: &str,
+        new: &str,
+        reseal: impl Fn(&RefreshToken) -> Vec<u8>,
+    ) -> StoreResult<Option<u64>> {
+        let mut w = self.begin_write().await?;
+        // The fingerprint first: a write, so that SQLite takes the writer's lock before reading.
+        let moved = sqlx::query("UPDATE settings SET value = $3 WHERE key = $1 AND value = $2")
+            .bind(setting)
+            .bind(old)
+            .bind(new)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        if moved != 1 {
+            return Ok(None);
+        }
+        let rows = sqlx::query(&format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens"))
+            .fetch_all(&mut *w.tx)
+            .await?;
+        let mut count = 0;
+        for row in rows {
+            let token = refresh_from_row(&row)?;
+            sqlx::query("UPDATE refresh_tokens SET sealed = $2 WHERE uuid = $1")
+                .bind(&token.uuid)
+                .bind(reseal(&token))
+                .execute(&mut *w.tx)
+                .await?;
+            count += 1;
+        }
+        w.commit().await?;
+        Ok(Some(count))
     }
 
     pub async fn find_refresh_token(&self, digest: &[u8]) -> StoreResult<Option<RefreshToken>> {

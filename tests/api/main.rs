@@ -32,5 +32,6 @@ mod routing;
 mod security;
 mod sessions;
 mod token_create;
+mod token_secret;
 mod users;
 mod validation;
