@@ -54,6 +54,7 @@ fn throttle_policy(config: &Config) -> ThrottlePolicy {
 impl Services {
     /// Connects, migrates, loads keys and ensures the top tenant and the bootstrap administrator.
     pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Services> {
+        config.validate()?;
         secrets::check_secret_source(&config)?;
         let store = Store::connect(&config.database_url).await?;
         let refresh_key = secrets::load_refresh_key(&config, &store).await?;

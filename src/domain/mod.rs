@@ -10,6 +10,7 @@ mod caller;
 pub mod clock;
 mod context;
 pub mod error;
+mod grant;
 mod metrics;
 pub mod password;
 pub mod policies;

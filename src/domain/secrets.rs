@@ -70,16 +70,27 @@ impl RefreshKey {
         mac.finalize().into_bytes().into()
     }
 
-    /// The refresh token value of the refresh token row `row_uuid`, shaped as a UUIDv4.
-    pub fn value_for(&self, row_uuid: &str) -> String {
-        uuid::Uuid::from_bytes(self.derived(row_uuid)).to_string()
+    /// The value of generation `generation` of the refresh token row `row_uuid` (each rotation
+    /// makes the next), shaped as a UUIDv4. Generation 0 is the value rows had before rotation
+    /// existed.
+    pub fn value_for(&self, row_uuid: &str, generation: i64) -> String {
+        uuid::Uuid::from_bytes(self.derived(row_uuid, generation)).to_string()
     }
 
-    fn derived(&self, row_uuid: &str) -> [u8; 16] {
-        let out = self.mac(b"tessera refresh token\0", &[row_uuid.as_bytes()]);
+    fn derived(&self, row_uuid: &str, generation: i64) -> [u8; 16] {
+        let out = self.per_generation(b"tessera refresh token\0", row_uuid, generation);
         uuid::Builder::from_random_bytes(first_16(&out))
             .into_uuid()
             .into_bytes()
+    }
+
+    /// HMAC of `label`, the row and the generation (generation 0: the row alone, as before).
+    fn per_generation(&self, label: &[u8], row_uuid: &str, generation: i64) -> [u8; 32] {
+        if generation == 0 {
+            return self.mac(label, &[row_uuid.as_bytes()]);
+        }
+        let generation = generation.to_string();
+        self.mac(label, &[row_uuid.as_bytes(), b"\0", generation.as_bytes()])
     }
 
     /// What the database records of this key: HMAC-SHA256(key, a fixed label), in hex. Guessing
@@ -88,9 +99,10 @@ impl RefreshKey {
         hex::encode(self.mac(b"tessera key fingerprint", &[]))
     }
 
-    /// `bytes` XOR a mask unique to this key and row: seals a value, and opens a sealed one.
-    fn masked(&self, bytes: &[u8], row_uuid: &str) -> [u8; 16] {
-        let mask = self.mac(b"tessera refresh seal\0", &[row_uuid.as_bytes()]);
+    /// `bytes` XOR a mask unique to this key, row and generation: seals a value, and opens a
+    /// sealed one.
+    fn masked(&self, bytes: &[u8], row_uuid: &str, generation: i64) -> [u8; 16] {
+        let mask = self.per_generation(b"tessera refresh seal\0", row_uuid, generation);
         let mut out = [0u8; 16];
         for ((byte, b), m) in out.iter_mut().zip(bytes.iter()).zip(mask.iter()) {
             *byte = b ^ m;
@@ -102,8 +114,8 @@ impl RefreshKey {
     /// rotation of the secret, else derived from this key.
     fn value_bytes(&self, row: &RefreshToken) -> [u8; 16] {
         match &row.sealed {
-            Some(sealed) => self.masked(sealed, &row.uuid),
-            None => self.derived(&row.uuid),
+            Some(sealed) => self.masked(sealed, &row.uuid, row.generation),
+            None => self.derived(&row.uuid, row.generation),
         }
     }
 
@@ -114,7 +126,8 @@ impl RefreshKey {
 
     /// `row`'s value (opened with this key), sealed under `new` for the same row.
     pub fn resealed(&self, row: &RefreshToken, new: &RefreshKey) -> Vec<u8> {
-        new.masked(&self.value_bytes(row), &row.uuid).to_vec()
+        new.masked(&self.value_bytes(row), &row.uuid, row.generation)
+            .to_vec()
     }
 }
 
@@ -265,10 +278,15 @@ mod tests {
     #[test]
     fn refresh_values_are_stable_per_row_and_key() {
         let key = RefreshKey::from_secret("k1");
-        let a = key.value_for("row-a");
-        assert_eq!(a, key.value_for("row-a"));
-        assert_ne!(a, key.value_for("row-b"));
-        assert_ne!(a, RefreshKey::from_secret("k2").value_for("row-a"));
+        let a = key.value_for("row-a", 0);
+        assert_eq!(a, key.value_for("row-a", 0));
+        assert_ne!(a, key.value_for("row-b", 0));
+        assert_ne!(
+            a,
+            key.value_for("row-a", 1),
+            "each generation its own value"
+        );
+        assert_ne!(a, RefreshKey::from_secret("k2").value_for("row-a", 0));
         let parsed = uuid::Uuid::parse_str(&a).expect("uuid");
         assert_eq!(parsed.get_version_num(), 4);
     }
@@ -276,7 +294,7 @@ mod tests {
     #[test]
     fn a_sealed_value_opens_under_its_key_only() {
         let (old, new) = (RefreshKey::from_secret("k1"), RefreshKey::from_secret("k2"));
-        let value = old.value_for("row-a");
+        let value = old.value_for("row-a", 3);
         let mut row = RefreshToken {
             uuid: "row-a".into(),
             client_id: "c".into(),
@@ -285,6 +303,9 @@ mod tests {
             mobile: false,
             created_at: 0,
             sealed: None,
+            scope: None,
+            generation: 3,
+            used_at: 0,
         };
         assert_eq!(old.value_of(&row), value);
         row.sealed = Some(old.resealed(&row, &new));

@@ -126,6 +126,7 @@ fn token_request(
         offline: body.offline(),
         client_id: body.client_id,
         refresh_token: body.refresh_token,
+        scope: body.scope,
         client: ClientContext {
             remote_addr: remote_addr(headers, peer, num_proxies),
             user_agent: user_agent(headers),
