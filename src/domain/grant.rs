@@ -58,8 +58,9 @@ pub fn check_scope(scope: &[String]) -> DomainResult<()> {
 
 /// The scope of a token minted by a refresh grant: the refresh token's own (`held`, `None`:
 /// unlimited), or the narrower one the grant asks for. Every positive entry asked for must be
-/// covered by `held` (negatives only narrow); else `InvalidScope`. What is asked is then the
-/// whole answer: an entry covered by `held` grants nothing `held` does not.
+/// covered by `held`, apart from what the request's own negatives take away (negatives only
+/// narrow); else `InvalidScope`. What is asked is then the whole answer: it grants nothing
+/// `held` does not.
 pub fn narrowed(
     held: Option<&[String]>,
     asked: Option<&[String]>,
@@ -69,10 +70,10 @@ pub fn narrowed(
         return Ok(held.map(<[String]>::to_vec));
     };
     if let Some(held) = held {
-        if let Some(entry) = asked
-            .iter()
-            .find(|entry| !entry.starts_with('!') && !acl::covers(held, entry, holder))
-        {
+        let negatives: Vec<&str> = asked.iter().filter_map(|e| e.strip_prefix('!')).collect();
+        if let Some(entry) = asked.iter().find(|entry| {
+            !entry.starts_with('!') && !acl::covers_except(held, entry, &negatives, holder)
+        }) {
             return Err(DomainError::InvalidScope(entry.clone()));
         }
     }
@@ -148,6 +149,15 @@ mod tests {
             narrowed(Some(&held), Some(&asked), holder).ok().flatten(),
             Some(asked.clone())
         );
+        let (with_negative, without) = (
+            vec!["confd.#".to_string(), "!confd.secret.#".to_string()],
+            vec!["confd.#".to_string()],
+        );
+        assert!(
+            narrowed(Some(&with_negative), Some(&with_negative), holder).is_ok(),
+            "a scope covers itself, negatives and all"
+        );
+        assert!(narrowed(Some(&with_negative), Some(&without), holder).is_err());
         let over = vec!["confd.#".to_string()];
         assert!(matches!(
             narrowed(Some(&held), Some(&over), holder),

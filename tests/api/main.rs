@@ -29,6 +29,7 @@ mod purge;
 mod races;
 mod refresh_tokens;
 mod routing;
+mod scoped_refresh;
 mod security;
 mod sessions;
 mod token_create;
