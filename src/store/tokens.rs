@@ -188,7 +188,19 @@ fn json_error(error: serde_json::Error) -> StoreError {
 
 /// Ends the sessions of every token minted from a refresh token, then deletes the refresh token.
 /// Returns the number of sessions ended.
-async fn purge_refresh_token(tx: &mut Transaction<'static, Any>, uuid: &str) -> StoreResult<u64> {
+async fn purge_refresh_token(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    uuid: &str,
+) -> StoreResult<u64> {
+    if backend == Backend::Postgres {
+        // Locked first: a grant minting from it meanwhile either commits before (its session is
+        // ended here) or finds it gone, never leaves a session the deletion missed.
+        sqlx::query("SELECT 1 FROM refresh_tokens WHERE uuid = $1 FOR UPDATE")
+            .bind(uuid)
+            .execute(&mut **tx)
+            .await?;
+    }
     let ended = sqlx::query(
         "DELETE FROM sessions WHERE uuid IN \
          (SELECT session_uuid FROM tokens WHERE refresh_token_uuid = $1)",
@@ -340,7 +352,7 @@ impl Store {
                     (false, None) => None,
                 };
             if let Some(uuid) = replaced {
-                revoked += purge_refresh_token(&mut w.tx, &uuid).await?;
+                revoked += purge_refresh_token(&mut w.tx, self.backend, &uuid).await?;
             }
             // A second login keeps the value and sets the scope to what it asked (SPEC §9).
             sqlx::query(
@@ -385,7 +397,7 @@ impl Store {
                 .fetch_all(&mut *w.tx)
                 .await?;
                 for other in others {
-                    revoked += purge_refresh_token(&mut w.tx, &other).await?;
+                    revoked += purge_refresh_token(&mut w.tx, self.backend, &other).await?;
                 }
             }
             refresh_uuid = Some(uuid);
@@ -583,7 +595,7 @@ impl Store {
     /// from it. Returns the number of sessions ended.
     pub async fn end_refresh_token(&self, uuid: &str) -> StoreResult<u64> {
         let mut w = self.begin_write().await?;
-        let ended = purge_refresh_token(&mut w.tx, uuid).await?;
+        let ended = purge_refresh_token(&mut w.tx, self.backend, uuid).await?;
         w.commit().await?;
         Ok(ended)
     }
@@ -607,7 +619,7 @@ impl Store {
         .await?;
         let mut sessions = 0;
         for (uuid, _) in &expired {
-            sessions += purge_refresh_token(&mut w.tx, uuid).await?;
+            sessions += purge_refresh_token(&mut w.tx, self.backend, uuid).await?;
         }
         w.commit().await?;
         let count = u64::try_from(expired.len()).unwrap_or(u64::MAX);
@@ -677,7 +689,7 @@ impl Store {
         .fetch_optional(&mut *w.tx)
         .await?;
         let Some(uuid) = uuid else { return Ok(false) };
-        purge_refresh_token(&mut w.tx, &uuid).await?;
+        purge_refresh_token(&mut w.tx, self.backend, &uuid).await?;
         w.commit().await?;
         Ok(true)
     }
@@ -696,7 +708,7 @@ impl Store {
         let Some((uuid, user_uuid)) = row else {
             return Ok(None);
         };
-        purge_refresh_token(&mut w.tx, &uuid).await?;
+        purge_refresh_token(&mut w.tx, self.backend, &uuid).await?;
         w.commit().await?;
         Ok(Some(user_uuid))
     }

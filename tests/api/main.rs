@@ -28,6 +28,7 @@ mod protected;
 mod purge;
 mod races;
 mod refresh_tokens;
+mod rotation;
 mod routing;
 mod scoped_refresh;
 mod security;

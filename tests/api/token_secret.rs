@@ -18,20 +18,28 @@ fn offline(client_id: &str) -> Value {
 }
 
 /// Another server on `srv`'s database, with `secret` (`None`: SQLite's key file).
-async fn start_on(srv: &TestServer, secret: Option<&str>) -> anyhow::Result<TestServer> {
-    let url = srv.database_url.clone();
-    let secret = secret.map(str::to_string);
-    let config = tessera::Config {
+pub(crate) async fn start_on(srv: &TestServer, secret: Option<&str>) -> anyhow::Result<TestServer> {
+    start_on_with(srv, secret, |_| {}).await
+}
+
+/// The same, after `tweak` has adjusted its configuration.
+pub(crate) async fn start_on_with(
+    srv: &TestServer,
+    secret: Option<&str>,
+    tweak: impl FnOnce(&mut tessera::Config),
+) -> anyhow::Result<TestServer> {
+    let mut config = tessera::Config {
         listen: "127.0.0.1:0".into(),
-        database_url: url,
-        token_secret: secret,
+        database_url: srv.database_url.clone(),
+        token_secret: secret.map(str::to_string),
         ..Default::default()
     };
+    tweak(&mut config);
     common::start_config(config).await
 }
 
 /// `tessera rotate-secret` on `srv`'s database, running with `secret`, the new one on stdin.
-fn rotate(srv: &TestServer, secret: Option<&str>, stdin: &str) -> Output {
+pub(crate) fn rotate(srv: &TestServer, secret: Option<&str>, stdin: &str) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
     command
         .args(["--database-url", &srv.database_url, "rotate-secret"])
