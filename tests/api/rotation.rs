@@ -46,7 +46,7 @@ async fn granted(srv: &TestServer, refresh: &str) -> (String, Option<String>) {
     let data = reply.data();
     (
         s(&data["token"]),
-        data.get("refresh_token").map(|value| s(value)),
+        data.get("refresh_token").map(s),
     )
 }
 
