@@ -44,10 +44,7 @@ async fn granted(srv: &TestServer, refresh: &str) -> (String, Option<String>) {
     let reply = grant(srv, refresh).await;
     assert_eq!(reply.status, 200, "grant: {}", reply.text);
     let data = reply.data();
-    (
-        s(&data["token"]),
-        data.get("refresh_token").map(s),
-    )
+    (s(&data["token"]), data.get("refresh_token").map(s))
 }
 
 fn rotating(grace: u64) -> impl FnOnce(&mut tessera::Config) {
@@ -428,4 +425,38 @@ async fn a_rotating_chain_survives_rotate_secret(store: Store) {
         third
     );
     granted(&after, &third).await;
+}
+
+/// `refresh_token_reuse_grace` is at most 300 seconds, and the lifetimes at most ten years:
+/// checked at start, in code and from the environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_settings_are_refused_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for tweak in [
+        (|c: &mut tessera::Config| c.refresh_token_reuse_grace = 301) as fn(&mut tessera::Config),
+        |c| c.refresh_token_idle_lifetime = 315_360_001,
+        |c| c.refresh_token_max_lifetime = u64::MAX,
+    ] {
+        let mut config = tessera::Config {
+            listen: "127.0.0.1:0".into(),
+            database_url: format!("sqlite://{}", dir.path().join("t.db").display()),
+            ..Default::default()
+        };
+        tweak(&mut config);
+        let error = match tessera::RunningServer::start(config).await {
+            Ok(_) => panic!("started with an out-of-range setting"),
+            Err(error) => error.to_string(),
+        };
+        assert!(
+            error.starts_with("invalid configuration: refresh_token_"),
+            "{error}"
+        );
+    }
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("check-config")
+        .env("TESSERA_REFRESH_TOKEN_REUSE_GRACE", "301")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("refresh_token_reuse_grace"));
 }
