@@ -1,7 +1,7 @@
 -- Shared by the wrk scripts of bench/run (loaded with dofile, once per wrk thread).
 -- Script arguments (after `--` on the wrk command line) are key=value pairs:
 --   tokens=FILE   one access token per line (rotated over)
---   refresh=FILE  one "REFRESH_TOKEN CLIENT_ID" per line (rotated over)
+--   refresh=FILE  one "REFRESH_TOKEN CLIENT_ID" per line (rotated over; further fields ignored)
 --   auths=FILE    one base64(login:password) per line, for Basic logins (rotated over)
 --   scope=ACL     adds ?scope=ACL to validations (and turns HEAD into GET)
 --   prefix=PATH   API prefix, default /api/auth/0.1
@@ -44,7 +44,7 @@ function common_init(args)
    if opts.tokens then tokens = read_lines(opts.tokens) end
    if opts.refresh then
       for _, line in ipairs(read_lines(opts.refresh)) do
-         local r, c = line:match("^(%S+)%s+(%S+)$")
+         local r, c = line:match("^(%S+)%s+(%S+)")
          refreshes[#refreshes + 1] = { r, c }
       end
    end

@@ -66,6 +66,15 @@ pub struct Config {
     pub http_idle_timeout: u64,
     /// Connections served at once; more wait in the listen backlog.
     pub http_max_connections: u32,
+    /// Seconds a refresh token may go unused before it stops working (0: never).
+    pub refresh_token_idle_lifetime: u64,
+    /// Seconds after its creation a refresh token stops working (0: never).
+    pub refresh_token_max_lifetime: u64,
+    /// Every refresh grant answers a new refresh token value and supersedes the one presented.
+    pub refresh_token_rotation: bool,
+    /// Seconds a superseded refresh token value may still be presented (it answers the current
+    /// value); later it is a replay, which revokes the whole chain. 0..=300.
+    pub refresh_token_reuse_grace: u64,
 }
 
 impl Default for Config {
@@ -96,6 +105,10 @@ impl Default for Config {
             http_header_read_timeout: 10,
             http_idle_timeout: 60,
             http_max_connections: 512,
+            refresh_token_idle_lifetime: 0,
+            refresh_token_max_lifetime: 0,
+            refresh_token_rotation: false,
+            refresh_token_reuse_grace: 0,
         }
     }
 }
@@ -139,6 +152,16 @@ impl fmt::Debug for Config {
             .field("http_header_read_timeout", &self.http_header_read_timeout)
             .field("http_idle_timeout", &self.http_idle_timeout)
             .field("http_max_connections", &self.http_max_connections)
+            .field(
+                "refresh_token_idle_lifetime",
+                &self.refresh_token_idle_lifetime,
+            )
+            .field(
+                "refresh_token_max_lifetime",
+                &self.refresh_token_max_lifetime,
+            )
+            .field("refresh_token_rotation", &self.refresh_token_rotation)
+            .field("refresh_token_reuse_grace", &self.refresh_token_reuse_grace)
             .finish()
     }
 }
@@ -450,6 +473,23 @@ impl Config {
             if !(1..=86_400).contains(&value) {
                 anyhow::bail!("invalid configuration: {key} must be 1..=86400");
             }
+        }
+        for (key, value) in [
+            (
+                "refresh_token_idle_lifetime",
+                self.refresh_token_idle_lifetime,
+            ),
+            (
+                "refresh_token_max_lifetime",
+                self.refresh_token_max_lifetime,
+            ),
+        ] {
+            if value > 315_360_000 {
+                anyhow::bail!("invalid configuration: {key} must be 0..=315360000 (0: never)");
+            }
+        }
+        if self.refresh_token_reuse_grace > 300 {
+            anyhow::bail!("invalid configuration: refresh_token_reuse_grace must be 0..=300");
         }
         if !(1..=1_000_000).contains(&self.http_max_connections) {
             anyhow::bail!("invalid configuration: http_max_connections must be 1..=1000000");

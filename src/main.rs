@@ -58,6 +58,9 @@ enum Command {
     CheckConfig(Database),
     /// Print a fresh random secret for `token_secret` (TESSERA_TOKEN_SECRET) and exit.
     GenSecret,
+    /// Move the database to a new `token_secret`, read from standard input; every refresh token
+    /// keeps working. Stop every instance first, then start them with the new secret.
+    RotateSecret(Database),
     /// Probe a running server's /health/ready: exit 0 when it answers 200, else 1 (for HEALTHCHECK).
     Healthcheck {
         /// Server to probe (default: the configured `listen`, 0.0.0.0 probed as 127.0.0.1);
@@ -131,6 +134,7 @@ impl Command {
             Command::Serve { database, .. }
             | Command::Migrate(database)
             | Command::CheckConfig(database)
+            | Command::RotateSecret(database)
             | Command::User(UserArgs { database, .. })
             | Command::Token(TokenArgs { database, .. }) => Some(database.url.as_ref()),
             Command::GenSecret | Command::Healthcheck { .. } => None,
@@ -194,6 +198,7 @@ async fn run(args: Cli) -> anyhow::Result<()> {
             UserCommand::Passwd { username } => cli::user_passwd(config, username).await,
             UserCommand::List => cli::user_list(config).await,
         },
+        Command::RotateSecret(_) => cli::rotate_secret(config).await,
     }
 }
 

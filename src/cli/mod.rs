@@ -129,6 +129,27 @@ pub fn check_config(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `tessera rotate-secret`: the new secret from standard input (`tessera gen-secret | …`).
+pub async fn rotate_secret(config: Config) -> anyhow::Result<()> {
+    let services = services(config).await?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let rotated = services
+        .token_secret()
+        .rotate(&Actor::Operator, &line)
+        .await?;
+    let next = match &rotated.key_file {
+        Some(path) => format!("the key file {} holds it", path.display()),
+        None => "set token_secret (TESSERA_TOKEN_SECRET) to it on every instance".into(),
+    };
+    println!(
+        "moved {} refresh tokens to the new secret (fingerprint {}); {next}, then start the \
+         instances again",
+        rotated.refresh_tokens, rotated.fingerprint
+    );
+    Ok(())
+}
+
 /// `tessera gen-secret`: a fresh random `token_secret` (256 bits, hex) on standard output.
 pub fn gen_secret() {
     println!("{}", crate::domain::generate_secret());

@@ -316,8 +316,19 @@ const MAX_COVERAGE_WORK: usize = 200_000;
 /// holder's, like the ACL's. Holding `foo.*` does not cover `foo.#` nor `foo.*.bar`; `#` minus
 /// `!foo.x` does not cover `foo.x` nor `#`. (The length limit of [`grants`] is not considered.)
 pub fn covers(acl: &[String], entry: &str, holder: Holder<'_>) -> bool {
+    covers_except(acl, entry, &[], holder)
+}
+
+/// [`covers`], except for the access strings some pattern of `except` matches (written without
+/// `!`): those need not be granted. An entry that comes with its own negatives (`foo.#` with
+/// `!foo.secret.#`) is judged by what it grants once they are applied.
+pub fn covers_except(acl: &[String], entry: &str, except: &[&str], holder: Holder<'_>) -> bool {
     let mut wanted = Automaton::default();
     wanted.add(entry, holder);
+    let mut excused = Automaton::default();
+    for pattern in except {
+        excused.add(pattern, holder);
+    }
     let (mut granted, mut denied) = (Automaton::default(), Automaton::default());
     for held in acl {
         match held.strip_prefix('!') {
@@ -327,22 +338,30 @@ pub fn covers(acl: &[String], entry: &str, holder: Holder<'_>) -> bool {
     }
     // Every byte outside the literals behaves alike: one stands for them all.
     let mut alphabet = std::collections::BTreeSet::from([b'.', b'#']);
-    for automaton in [&wanted, &granted, &denied] {
+    for automaton in [&wanted, &excused, &granted, &denied] {
         automaton.literals(&mut alphabet);
     }
     if let Some(other) = (1..=u8::MAX).find(|b| !alphabet.contains(b)) {
         alphabet.insert(other);
     }
-    let first = (wanted.start(), granted.start(), denied.start());
+    let first = (
+        wanted.start(),
+        excused.start(),
+        granted.start(),
+        denied.start(),
+    );
     let mut seen = std::collections::HashSet::from([first.clone()]);
     let mut pending = vec![first];
     let mut work = 0usize;
-    while let Some((w, g, d)) = pending.pop() {
-        work += (w.len() + g.len() + d.len()) * alphabet.len();
+    while let Some((w, e, g, d)) = pending.pop() {
+        work += (w.len() + e.len() + g.len() + d.len()) * alphabet.len();
         if work > MAX_COVERAGE_WORK {
             return false;
         }
-        if wanted.accepts(&w) && (!granted.accepts(&g) || denied.accepts(&d)) {
+        if wanted.accepts(&w)
+            && !excused.accepts(&e)
+            && (!granted.accepts(&g) || denied.accepts(&d))
+        {
             return false;
         }
         for &byte in &alphabet {
@@ -350,7 +369,12 @@ pub fn covers(acl: &[String], entry: &str, holder: Holder<'_>) -> bool {
             if next_w.is_empty() {
                 continue;
             }
-            let next = (next_w, granted.step(&g, byte), denied.step(&d, byte));
+            let next = (
+                next_w,
+                excused.step(&e, byte),
+                granted.step(&g, byte),
+                denied.step(&d, byte),
+            );
             if seen.insert(next.clone()) {
                 if seen.len() > MAX_COVERAGE_STATES {
                     return false;
@@ -644,5 +668,20 @@ mod coverage_budget {
         let started = std::time::Instant::now();
         assert!(!super::covers(&acl, &entry, holder));
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn coverage_may_excuse_what_the_entry_s_own_negatives_take_away() {
+        use super::{covers, covers_except, Holder};
+        let holder = Holder {
+            auth_id: "u",
+            session_uuid: "s",
+        };
+        let held = vec!["foo.#".to_string(), "!foo.secret.#".to_string()];
+        assert!(!covers(&held, "foo.#", holder));
+        assert!(covers_except(&held, "foo.#", &["foo.secret.#"], holder));
+        assert!(covers_except(&held, "foo.#", &["foo.*.#"], holder));
+        assert!(!covers_except(&held, "foo.#", &["foo.secret.a"], holder));
+        assert!(!covers_except(&held, "bar.#", &["foo.secret.#"], holder));
     }
 }

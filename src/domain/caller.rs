@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use super::acl::{self, Holder};
-use super::tokens::token_grants;
+use super::grant::{token_grants, token_holds};
 use crate::store::TokenRecord;
 
 /// What a request presents: its `X-Auth-Token` and `Wazo-Tenant` headers, as sent.
@@ -31,7 +30,7 @@ pub enum Caller {
 }
 
 impl Caller {
-    /// Whether the caller's ACL grants `access`.
+    /// Whether the caller's token grants `access` (its ACL, within its scope).
     pub fn grants(&self, access: &str) -> bool {
         match self {
             Caller::Token(record) => token_grants(record, access),
@@ -39,18 +38,11 @@ impl Caller {
         }
     }
 
-    /// Whether the caller holds `entry`: its ACL grants every access string the entry can match
-    /// (negatives included: a caller whose ACL denies something does not hold it).
+    /// Whether the caller holds `entry`: its token grants every access string the entry can match
+    /// (negatives included: a caller whose ACL or scope denies something does not hold it).
     pub fn holds(&self, entry: &str) -> bool {
         match self {
-            Caller::Token(record) => acl::covers(
-                &record.acl,
-                entry,
-                Holder {
-                    auth_id: &record.auth_id,
-                    session_uuid: &record.session_uuid,
-                },
-            ),
+            Caller::Token(record) => token_holds(record, entry),
             Caller::Operator => true,
         }
     }

@@ -16,6 +16,7 @@ use super::refresh_tokens::RefreshTokens;
 use super::secrets::{self, RefreshKey};
 use super::sessions::Sessions;
 use super::throttle::{Throttle, ThrottlePolicy};
+use super::token_secret::TokenSecret;
 use super::tokens::Tokens;
 use super::users::Users;
 use crate::config::Config;
@@ -53,6 +54,7 @@ fn throttle_policy(config: &Config) -> ThrottlePolicy {
 impl Services {
     /// Connects, migrates, loads keys and ensures the top tenant and the bootstrap administrator.
     pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Services> {
+        config.validate()?;
         secrets::check_secret_source(&config)?;
         let store = Store::connect(&config.database_url).await?;
         let refresh_key = secrets::load_refresh_key(&config, &store).await?;
@@ -113,6 +115,10 @@ impl Services {
 
     pub fn refresh_tokens(&self) -> RefreshTokens<'_> {
         RefreshTokens(&self.ctx)
+    }
+
+    pub fn token_secret(&self) -> TokenSecret<'_> {
+        TokenSecret(&self.ctx)
     }
 
     pub fn config(&self) -> &Config {

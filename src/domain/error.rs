@@ -53,6 +53,9 @@ pub enum DomainError {
     /// The caller tried to hand out (or take away) an ACL entry it does not hold.
     #[error("{0} is not granted to the caller")]
     NotHeld(String),
+    /// A refresh grant asked for a scope its refresh token does not cover (the entry).
+    #[error("scope entry {0} is not covered by the refresh token")]
+    InvalidScope(String),
     /// A malformed request to the token endpoints: the message says what.
     #[error("{0}")]
     BadRequest(String),

@@ -1,5 +1,5 @@
 //! The refresh-token use cases: list them (never their values, which are not stored) and
-//! delete one.
+//! delete one; and the lifetimes of SPEC §10.
 
 use super::acl::acl_word;
 use super::cache::Invalidation;
@@ -7,7 +7,34 @@ use super::caller::Actor;
 use super::context::Context;
 use super::error::{DomainError, DomainResult};
 use super::users::Users;
-use crate::store::{ListParams, Page, RefreshToken};
+use crate::config::Config;
+use crate::store::{ListParams, Page, RefreshCutoffs, RefreshToken};
+
+/// The lifetimes (`refresh_token_idle_lifetime`, `refresh_token_max_lifetime`) at `now`, as the
+/// cutoffs the store applies; `None` when neither is set (refresh tokens never expire).
+pub(super) fn cutoffs(config: &Config, now: i64) -> Option<RefreshCutoffs> {
+    let before = |seconds: u64| match seconds {
+        0 => i64::MIN,
+        seconds => now.saturating_sub(
+            i64::try_from(seconds)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1_000_000),
+        ),
+    };
+    let (idle, max) = (
+        config.refresh_token_idle_lifetime,
+        config.refresh_token_max_lifetime,
+    );
+    (idle > 0 || max > 0).then(|| RefreshCutoffs {
+        idle: before(idle),
+        max: before(max),
+    })
+}
+
+/// Whether `token` has expired: unused since the idle cutoff, or created before the max one.
+pub(super) fn expired(token: &RefreshToken, cutoffs: Option<RefreshCutoffs>) -> bool {
+    cutoffs.is_some_and(|c| token.used_at <= c.idle || token.created_at <= c.max)
+}
 
 pub use crate::store::REFRESH_ORDER;
 

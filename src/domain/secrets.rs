@@ -4,14 +4,24 @@
 //! Refresh tokens must be handed out again, unchanged, on a second offline login with the same
 //! client_id (SPEC §2), yet never be stored: their value is derived with HMAC-SHA256 from a
 //! server key and the refresh token's row uuid, and only the value's digest is stored.
+//!
+//! The database records the key's fingerprint, so that a start with another key is refused
+//! rather than handing out values that match nothing. `tessera rotate-secret` moves a database
+//! to a new key: each existing row then keeps its value *sealed* (XOR-masked with an HMAC of the
+//! new key), so that its stored digest, and the value a second offline login answers, stay the
+//! same. A sealed value is no more usable than a derived one without the key.
 
 use std::path::PathBuf;
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::config::Config;
-use crate::store::{Backend, Store};
+use crate::store::{Backend, RefreshToken, Store};
+
+/// The `settings` key under which the database records its key's fingerprint.
+pub const FINGERPRINT_SETTING: &str = "token_secret_fingerprint";
 
 /// Seconds bounds of a token's `expiration` (ten years).
 pub const MAX_EXPIRATION: i64 = 315_360_000;
@@ -47,23 +57,96 @@ impl RefreshKey {
         hex::encode(bytes)
     }
 
-    /// The refresh token value of the refresh token row `row_uuid`, shaped as a UUIDv4.
-    pub fn value_for(&self, row_uuid: &str) -> String {
+    /// HMAC-SHA256 of `parts` under this key, after a domain-separating `label`.
+    fn mac(&self, label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
         let mut mac = match Hmac::<Sha256>::new_from_slice(&self.0) {
             Ok(mac) => mac,
             Err(_) => unreachable!("HMAC takes keys of any length"),
         };
-        mac.update(b"tessera refresh token\0");
-        mac.update(row_uuid.as_bytes());
-        let out = mac.finalize().into_bytes();
-        let mut bytes = [0u8; 16];
-        for (byte, derived) in bytes.iter_mut().zip(out.iter()) {
-            *byte = *derived;
+        mac.update(label);
+        for part in parts {
+            mac.update(part);
         }
-        uuid::Builder::from_random_bytes(bytes)
-            .into_uuid()
-            .to_string()
+        mac.finalize().into_bytes().into()
     }
+
+    /// The value of generation `generation` of the refresh token row `row_uuid` (each rotation
+    /// makes the next), shaped as a UUIDv4. Generation 0 is the value rows had before rotation
+    /// existed.
+    pub fn value_for(&self, row_uuid: &str, generation: i64) -> String {
+        uuid::Uuid::from_bytes(self.derived(row_uuid, generation)).to_string()
+    }
+
+    fn derived(&self, row_uuid: &str, generation: i64) -> [u8; 16] {
+        let out = self.per_generation(b"tessera refresh token\0", row_uuid, generation);
+        uuid::Builder::from_random_bytes(first_16(&out))
+            .into_uuid()
+            .into_bytes()
+    }
+
+    /// HMAC of `label`, the row and the generation (generation 0: the row alone, as before).
+    fn per_generation(&self, label: &[u8], row_uuid: &str, generation: i64) -> [u8; 32] {
+        if generation == 0 {
+            return self.mac(label, &[row_uuid.as_bytes()]);
+        }
+        let generation = generation.to_string();
+        self.mac(label, &[row_uuid.as_bytes(), b"\0", generation.as_bytes()])
+    }
+
+    /// What the database records of this key: HMAC-SHA256(key, a fixed label), in hex. Guessing
+    /// a secret from it costs what guessing one from any refresh token's digest costs.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(self.mac(b"tessera key fingerprint", &[]))
+    }
+
+    /// `bytes` XOR a mask unique to this key, row and generation: seals a value, and opens a
+    /// sealed one.
+    fn masked(&self, bytes: &[u8], row_uuid: &str, generation: i64) -> [u8; 16] {
+        let mask = self.per_generation(b"tessera refresh seal\0", row_uuid, generation);
+        let mut out = [0u8; 16];
+        for ((byte, b), m) in out.iter_mut().zip(bytes.iter()).zip(mask.iter()) {
+            *byte = b ^ m;
+        }
+        out
+    }
+
+    /// The 16 bytes of the value a refresh token row answers: sealed under this key after a
+    /// rotation of the secret, else derived from this key.
+    fn value_bytes(&self, row: &RefreshToken) -> [u8; 16] {
+        match &row.sealed {
+            Some(sealed) => self.masked(sealed, &row.uuid, row.generation),
+            None => self.derived(&row.uuid, row.generation),
+        }
+    }
+
+    /// The value a refresh token row answers.
+    pub fn value_of(&self, row: &RefreshToken) -> String {
+        uuid::Uuid::from_bytes(self.value_bytes(row)).to_string()
+    }
+
+    /// `row`'s value (opened with this key), sealed under `new` for the same row.
+    pub fn resealed(&self, row: &RefreshToken, new: &RefreshKey) -> Vec<u8> {
+        new.masked(&self.value_bytes(row), &row.uuid, row.generation)
+            .to_vec()
+    }
+}
+
+fn first_16(bytes: &[u8; 32]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (byte, derived) in out.iter_mut().zip(bytes.iter()) {
+        *byte = *derived;
+    }
+    out
+}
+
+/// Whether two fingerprints are equal (compared in constant time, out of habit).
+pub fn same_fingerprint(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// A fingerprint as messages show it: its first eight hex digits.
+pub fn short(fingerprint: &str) -> String {
+    format!("{}…", fingerprint.get(..8).unwrap_or(fingerprint))
 }
 
 /// The one-line refusal to start on PostgreSQL without `token_secret`.
@@ -82,25 +165,89 @@ pub fn check_secret_source(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The one-line refusal to start with a key other than the database's.
+pub fn mismatch(recorded: &str) -> String {
+    format!(
+        "token_secret does not match the one this database was created with (fingerprint {}); \
+         to change it, run `tessera rotate-secret` with the old one",
+        short(recorded)
+    )
+}
+
 /// The refresh-token key: from `token_secret`; else (SQLite only) a key file beside the database
-/// (created on first start, mode 0600). PostgreSQL requires `token_secret`.
+/// (created on first start, mode 0600). PostgreSQL requires `token_secret`. The key must be the
+/// one whose fingerprint the database records; the first start records it.
 pub async fn load_refresh_key(config: &Config, store: &Store) -> anyhow::Result<RefreshKey> {
-    if let Some(secret) = &config.token_secret {
-        return Ok(RefreshKey::from_secret(secret));
-    }
-    match store.backend() {
-        Backend::Sqlite => {
+    let recorded = store.setting(FINGERPRINT_SETTING).await?;
+    let key = match (&config.token_secret, store.backend()) {
+        (Some(secret), _) => RefreshKey::from_secret(secret),
+        (None, Backend::Sqlite) => {
             let path = key_file_path(&config.database_url);
-            if let Ok(secret) = std::fs::read_to_string(&path) {
-                return Ok(RefreshKey::from_secret(secret.trim()));
+            match std::fs::read_to_string(&path) {
+                Ok(secret) => RefreshKey::from_secret(secret.trim()),
+                // A lost key file is not replaced by a fresh one: this database's refresh tokens
+                // would all stop matching.
+                Err(_) if recorded.is_some() => anyhow::bail!(
+                    "key file {} is missing, and this database was created with a key \
+                     (fingerprint {}): restore the file, or set token_secret to its secret",
+                    path.display(),
+                    short(recorded.as_deref().unwrap_or(""))
+                ),
+                Err(_) => {
+                    let secret = RefreshKey::generate_secret();
+                    write_private(&path, &secret).map_err(|e| {
+                        anyhow::anyhow!("cannot write key file {}: {e}", path.display())
+                    })?;
+                    RefreshKey::from_secret(&secret)
+                }
             }
-            let secret = RefreshKey::generate_secret();
-            write_private(&path, &secret)
-                .map_err(|e| anyhow::anyhow!("cannot write key file {}: {e}", path.display()))?;
-            Ok(RefreshKey::from_secret(&secret))
         }
-        Backend::Postgres => anyhow::bail!(POSTGRES_NEEDS_SECRET),
+        (None, Backend::Postgres) => anyhow::bail!(POSTGRES_NEEDS_SECRET),
+    };
+    let fingerprint = key.fingerprint();
+    let recorded = match recorded {
+        Some(recorded) => recorded,
+        // First start (or first since fingerprints exist): record this key, unless another
+        // instance starting at the same moment recorded its own first.
+        None => {
+            store
+                .setting_or_insert(FINGERPRINT_SETTING, || fingerprint.clone())
+                .await?
+        }
+    };
+    if !same_fingerprint(&recorded, &fingerprint) {
+        anyhow::bail!(mismatch(&recorded));
     }
+    Ok(key)
+}
+
+/// Where the new secret of a rotation goes: the key file of a SQLite database that has no
+/// `token_secret`, or nowhere (the operator sets `token_secret`).
+pub fn rotation_key_file(config: &Config) -> Option<PathBuf> {
+    (config.token_secret.is_none() && Store::backend_of(&config.database_url) == Backend::Sqlite)
+        .then(|| key_file_path(&config.database_url))
+}
+
+/// Writes `secret` to `path` + `.new` (mode 0600), for [`install_key_file`] once the database
+/// moved to it.
+pub fn stage_key_file(path: &std::path::Path, secret: &str) -> anyhow::Result<PathBuf> {
+    let staged = PathBuf::from(format!("{}.new", path.display()));
+    let _ = std::fs::remove_file(&staged);
+    write_private(&staged, secret)
+        .map_err(|e| anyhow::anyhow!("cannot write key file {}: {e}", staged.display()))?;
+    Ok(staged)
+}
+
+/// Puts the staged key file in place (one rename: never a half-written key file).
+pub fn install_key_file(staged: &std::path::Path, path: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::rename(staged, path).map_err(|e| {
+        anyhow::anyhow!(
+            "the database now uses the new secret, but {} could not replace {}: {e}; \
+             move it there by hand",
+            staged.display(),
+            path.display()
+        )
+    })
 }
 
 /// `sqlite://dir/tessera.db?mode=rwc` → `dir/tessera.db.key`.
@@ -131,12 +278,63 @@ mod tests {
     #[test]
     fn refresh_values_are_stable_per_row_and_key() {
         let key = RefreshKey::from_secret("k1");
-        let a = key.value_for("row-a");
-        assert_eq!(a, key.value_for("row-a"));
-        assert_ne!(a, key.value_for("row-b"));
-        assert_ne!(a, RefreshKey::from_secret("k2").value_for("row-a"));
+        let a = key.value_for("row-a", 0);
+        assert_eq!(a, key.value_for("row-a", 0));
+        assert_ne!(a, key.value_for("row-b", 0));
+        assert_ne!(
+            a,
+            key.value_for("row-a", 1),
+            "each generation its own value"
+        );
+        assert_ne!(a, RefreshKey::from_secret("k2").value_for("row-a", 0));
         let parsed = uuid::Uuid::parse_str(&a).expect("uuid");
         assert_eq!(parsed.get_version_num(), 4);
+    }
+
+    #[test]
+    fn a_sealed_value_opens_under_its_key_only() {
+        let (old, new) = (RefreshKey::from_secret("k1"), RefreshKey::from_secret("k2"));
+        let value = old.value_for("row-a", 3);
+        let mut row = RefreshToken {
+            uuid: "row-a".into(),
+            client_id: "c".into(),
+            user_uuid: "u".into(),
+            tenant_uuid: "t".into(),
+            mobile: false,
+            created_at: 0,
+            sealed: None,
+            scope: None,
+            generation: 3,
+            used_at: 0,
+        };
+        assert_eq!(old.value_of(&row), value);
+        row.sealed = Some(old.resealed(&row, &new));
+        assert_eq!(new.value_of(&row), value, "sealed under the new key");
+        assert_ne!(old.value_of(&row), value, "the old key opens nothing");
+        let third = RefreshKey::from_secret("k3");
+        row.sealed = Some(new.resealed(&row, &third));
+        assert_eq!(
+            third.value_of(&row),
+            value,
+            "a second rotation keeps it too"
+        );
+        let parsed = uuid::Uuid::parse_str(&value).expect("uuid");
+        assert_ne!(row.sealed.as_deref(), Some(&parsed.as_bytes()[..]));
+    }
+
+    #[test]
+    fn fingerprints_differ_per_key_and_never_show_the_secret() {
+        let key = RefreshKey::from_secret("a-secret");
+        assert_eq!(
+            key.fingerprint(),
+            RefreshKey::from_secret("a-secret").fingerprint()
+        );
+        assert_ne!(
+            key.fingerprint(),
+            RefreshKey::from_secret("b-secret").fingerprint()
+        );
+        assert_ne!(key.fingerprint(), hex::encode(Sha256::digest(b"a-secret")));
+        assert_eq!(short(&key.fingerprint()).chars().count(), 9);
     }
 
     #[test]

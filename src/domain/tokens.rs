@@ -4,15 +4,19 @@
 
 use std::sync::Arc;
 
-use super::acl::{self, Holder};
+use super::acl::Holder;
 use super::cache::Invalidation;
 use super::context::Context;
 use super::error::{DomainError, DomainResult};
+use super::grant::{self, token_grants};
 use super::password::MAX_PASSWORD_BYTES;
+use super::refresh_tokens;
 use super::secrets::{self, redacted};
 use super::throttle::Account;
 use super::untrusted::{self, Untrusted};
-use crate::store::{IssueRequest, OfflineGrant, RefreshToken, TokenMetadata, TokenRecord, User};
+use crate::store::{
+    Issue, IssueRequest, OfflineGrant, RefreshToken, Rotation, TokenMetadata, TokenRecord, User,
+};
 
 /// Where a request comes from, recorded on the session and token.
 #[derive(Clone, Debug, Default)]
@@ -31,6 +35,9 @@ pub struct TokenRequest {
     pub offline: bool,
     pub client_id: Option<String>,
     pub refresh_token: Option<String>,
+    /// `scope` (SPEC §9): on an offline login, the refresh token's; on a refresh grant, a
+    /// narrower one for this access token.
+    pub scope: Option<Vec<String>>,
     pub client: ClientContext,
 }
 
@@ -68,16 +75,36 @@ fn token_value(segment: &str) -> DomainResult<String> {
 /// Expired tokens deleted per purge statement; small batches keep write locks short.
 const PURGE_BATCH: i64 = 1000;
 
-/// Whether `record`'s ACL grants `required`.
-pub fn token_grants(record: &TokenRecord, required: &str) -> bool {
-    acl::grants(
-        &record.acl,
-        required,
-        Holder {
-            auth_id: &record.auth_id,
-            session_uuid: &record.session_uuid,
-        },
-    )
+/// Superseded values of a rotating refresh token remembered (by digest) per chain: older ones
+/// are then merely unknown (401, without revoking the chain).
+const SUPERSEDED_KEPT: i64 = 50;
+
+/// How an access token is minted.
+enum Minting<'a> {
+    /// A password login, online.
+    Password,
+    /// A password login that creates (or finds) the (user, client_id) refresh token.
+    Offline {
+        client_id: &'a str,
+        login: &'a str,
+        scope: Option<Vec<String>>,
+    },
+    /// A refresh grant: the token's scope, the rotation (if any) and the refresh token value
+    /// the answer carries (rotation on, or a superseded value within the grace).
+    Refresh {
+        refresh: Box<RefreshToken>,
+        scope: Option<Vec<String>>,
+        rotation: Option<Rotation>,
+        answer: Option<String>,
+    },
+}
+
+/// A refresh token value that may mint, once looked up.
+struct Redeemed {
+    refresh: RefreshToken,
+    user: User,
+    /// False: a superseded value presented within the reuse grace.
+    current: bool,
 }
 
 /// The request as the grants read it: the login in NFC (the form usernames are stored in, so
@@ -93,6 +120,17 @@ fn checked_request(mut request: TokenRequest) -> DomainResult<TokenRequest> {
                 "Invalid value supplied for field: client_id".into(),
             ));
         }
+    }
+    if let Some(scope) = &request.scope {
+        // A scope limits a refresh token, or narrows one grant; an online login has neither.
+        if !request.offline && request.refresh_token.is_none() {
+            return Err(DomainError::BadRequest(
+                "Invalid value supplied for field: scope (only with access_type offline or a \
+                 refresh_token)"
+                    .into(),
+            ));
+        }
+        grant::check_scope(scope)?;
     }
     if let Some((login, _)) = &mut request.credentials {
         *login = untrusted::nfc(login);
@@ -178,13 +216,15 @@ impl Tokens<'_> {
         };
         let (outcome, login) = match refresh_grant {
             Some((refresh_token, client_id)) => {
-                let outcome = async {
-                    let (refresh, user) =
-                        self.redeem_refresh_token(refresh_token, client_id).await?;
-                    self.issue(&user, expiration, client, None, Some(refresh))
-                        .await
-                }
-                .await;
+                let outcome = self
+                    .refresh(
+                        refresh_token,
+                        client_id,
+                        request.scope.as_deref(),
+                        expiration,
+                        client,
+                    )
+                    .await;
                 (outcome, format!("refresh token of client {client_id}"))
             }
             None => match &request.credentials {
@@ -202,11 +242,18 @@ impl Tokens<'_> {
                             return Err(DomainError::AuthenticationFailed);
                         }
                         let user = ctx.authenticate(user, password).await?;
-                        let offline = match (&request.client_id, request.offline) {
-                            (Some(client_id), true) => Some((client_id.as_str(), login.as_str())),
-                            _ => None,
+                        let minting = match (&request.client_id, request.offline) {
+                            (Some(client_id), true) => Minting::Offline {
+                                client_id,
+                                login,
+                                scope: request.scope.clone(),
+                            },
+                            _ => Minting::Password,
                         };
-                        self.issue(&user, expiration, client, offline, None).await
+                        let session_uuid = uuid::Uuid::new_v4().to_string();
+                        self.issue(&user, expiration, client, session_uuid, minting)
+                            .await?
+                            .ok_or(DomainError::AuthenticationFailed)
                     }
                     .await;
                     (outcome, login.clone())
@@ -239,33 +286,133 @@ impl Tokens<'_> {
         Ok(issued)
     }
 
-    /// The refresh token `value` of `client_id` (exact match), and its still-enabled user.
-    async fn redeem_refresh_token(
+    /// The refresh-token grant (SPEC §2, §9, §10). A grant that lost the race to rotate the
+    /// value it presents reads it again: the value is then superseded, and the grace rule
+    /// answers.
+    async fn refresh(
         &self,
         value: &str,
         client_id: &str,
-    ) -> DomainResult<(RefreshToken, User)> {
-        let redeemed = async {
-            let store = &self.0.store;
-            let refresh = store
-                .find_refresh_token(&secrets::digest(value))
-                .await?
-                .filter(|r| r.client_id == client_id)
-                .ok_or(DomainError::AuthenticationFailed)?;
-            let user = store
-                .get_user_for_token(&refresh.user_uuid)
-                .await?
-                .filter(|u| u.enabled)
-                .ok_or(DomainError::AuthenticationFailed)?;
-            Ok((refresh, user))
-        }
-        .await;
-        self.0.metrics.refresh_grant(match &redeemed {
-            Ok(_) => "success",
+        asked: Option<&[String]>,
+        expiration: i64,
+        client: &ClientContext,
+    ) -> DomainResult<Issued> {
+        let outcome = self
+            .refresh_once_settled(value, client_id, asked, expiration, client)
+            .await;
+        self.0.metrics.refresh_grant(match &outcome {
+            Ok(Some(_)) => "success",
+            Ok(None) => "replayed",
             Err(DomainError::AuthenticationFailed) => "failed",
+            Err(DomainError::InvalidScope(_)) => "invalid",
             Err(_) => "error",
         });
-        redeemed
+        outcome?.ok_or(DomainError::AuthenticationFailed)
+    }
+
+    /// `None`: a replay.
+    async fn refresh_once_settled(
+        &self,
+        value: &str,
+        client_id: &str,
+        asked: Option<&[String]>,
+        expiration: i64,
+        client: &ClientContext,
+    ) -> DomainResult<Option<Issued>> {
+        let ctx = self.0;
+        let digest = secrets::digest(value);
+        for _ in 0..3 {
+            let Some(Redeemed {
+                refresh,
+                user,
+                current,
+            }) = self.redeem(&digest, client_id).await?
+            else {
+                return Ok(None);
+            };
+            let session_uuid = uuid::Uuid::new_v4().to_string();
+            let holder = Holder {
+                auth_id: &user.uuid,
+                session_uuid: &session_uuid,
+            };
+            let scope = grant::narrowed(refresh.scope.as_deref(), asked, holder)?;
+            let next = refresh.generation.saturating_add(1);
+            let rotation = (ctx.config.refresh_token_rotation && current).then(|| Rotation {
+                from_generation: refresh.generation,
+                old_digest: digest.clone(),
+                new_digest: secrets::digest(&ctx.refresh_key.value_for(&refresh.uuid, next)),
+                keep: SUPERSEDED_KEPT,
+            });
+            let answer = match (&rotation, current) {
+                (Some(_), _) => Some(ctx.refresh_key.value_for(&refresh.uuid, next)),
+                // A superseded value within the grace: the chain's current value, no new one.
+                (None, false) => Some(ctx.refresh_key.value_of(&refresh)),
+                (None, true) => None,
+            };
+            let minting = Minting::Refresh {
+                refresh: Box::new(refresh),
+                scope,
+                rotation,
+                answer,
+            };
+            if let Some(issued) = self
+                .issue(&user, expiration, client, session_uuid, minting)
+                .await?
+            {
+                return Ok(Some(issued));
+            }
+        }
+        Err(DomainError::AuthenticationFailed)
+    }
+
+    /// The refresh token a value names, for `client_id` (exact match), with its still-enabled
+    /// user; `current` is false for a superseded value within the reuse grace. A superseded
+    /// value presented after the grace is a replay: the whole chain and every session minted
+    /// from it are revoked (RFC 9700 §4.14): `None`.
+    async fn redeem(&self, digest: &[u8], client_id: &str) -> DomainResult<Option<Redeemed>> {
+        let ctx = self.0;
+        let store = &ctx.store;
+        let now = ctx.clock.now_micros();
+        let (refresh, current) = match store.find_refresh_token(digest).await? {
+            Some(refresh) => (refresh, true),
+            None => match store.find_superseded_refresh_token(digest).await? {
+                Some((refresh, superseded_at)) if refresh.client_id == client_id => {
+                    let grace = i64::try_from(ctx.config.refresh_token_reuse_grace)
+                        .unwrap_or(i64::MAX)
+                        .saturating_mul(1_000_000);
+                    if now.saturating_sub(superseded_at) >= grace {
+                        let sessions = store.end_refresh_token(&refresh.uuid).await?;
+                        ctx.invalidate(Invalidation::User(refresh.user_uuid.clone()))
+                            .await;
+                        ctx.metrics.revoked("refresh_token");
+                        tracing::warn!(
+                            client_id = %Untrusted(client_id),
+                            user_uuid = %refresh.user_uuid,
+                            sessions,
+                            "superseded refresh token replayed: its chain and sessions are revoked"
+                        );
+                        return Ok(None);
+                    }
+                    (refresh, false)
+                }
+                _ => return Err(DomainError::AuthenticationFailed),
+            },
+        };
+        if refresh.client_id != client_id
+            || refresh_tokens::expired(&refresh, refresh_tokens::cutoffs(&ctx.config, now))
+        {
+            return Err(DomainError::AuthenticationFailed);
+        }
+        let user = store
+            .get_user_for_token(&refresh.user_uuid)
+            .await?
+            .filter(|u| u.enabled)
+            .ok_or(DomainError::AuthenticationFailed)?;
+        Ok(Some(Redeemed {
+            refresh,
+            user,
+            current,
+        }))
     }
 
     /// The ACL a new token of `user` receives: the default policy's, then the user's policies'.
@@ -287,16 +434,16 @@ impl Tokens<'_> {
         Ok(acl)
     }
 
-    /// Issues an access token for `user`. `offline` (client_id, login) asks for a refresh token;
-    /// `from_refresh` is the refresh token of a refresh grant.
+    /// Issues an access token for `user` in session `session_uuid`, as `minting` says. `None`:
+    /// the refresh token of a grant changed meanwhile (read it again).
     async fn issue(
         &self,
         user: &User,
         expiration: i64,
         client: &ClientContext,
-        offline: Option<(&str, &str)>,
-        from_refresh: Option<RefreshToken>,
-    ) -> DomainResult<Issued> {
+        session_uuid: String,
+        minting: Minting<'_>,
+    ) -> DomainResult<Option<Issued>> {
         let ctx = self.0;
         let now = ctx.clock.now_micros();
         let session_limit = matches!(user.purpose.as_str(), "user" | "external_api")
@@ -311,18 +458,34 @@ impl Tokens<'_> {
             xivo_uuid: ctx.config.xivo_uuid.clone(),
         };
         let value = secrets::new_access_token();
-        let offline = offline.map(|(client_id, login)| {
-            let new_uuid = uuid::Uuid::new_v4().to_string();
-            OfflineGrant {
-                new_digest: secrets::digest(&ctx.refresh_key.value_for(&new_uuid)),
-                new_uuid,
-                client_id: client_id.to_string(),
-                login: login.to_string(),
+        let (scope, offline, from_refresh_token, rotation, answer) = match minting {
+            Minting::Password => (None, None, None, None, None),
+            Minting::Offline {
+                client_id,
+                login,
+                scope,
+            } => {
+                let new_uuid = uuid::Uuid::new_v4().to_string();
+                let offline = OfflineGrant {
+                    new_digest: secrets::digest(&ctx.refresh_key.value_for(&new_uuid, 0)),
+                    new_uuid,
+                    client_id: client_id.to_string(),
+                    login: login.to_string(),
+                    scope: scope.clone(),
+                    expired: refresh_tokens::cutoffs(&ctx.config, now),
+                };
+                (scope, Some(offline), None, None, None)
             }
-        });
+            Minting::Refresh {
+                refresh,
+                scope,
+                rotation,
+                answer,
+            } => (scope, None, Some(*refresh), rotation, answer),
+        };
         let request = IssueRequest {
             token_digest: secrets::digest(&value),
-            session_uuid: uuid::Uuid::new_v4().to_string(),
+            session_uuid,
             user_uuid: user.uuid.clone(),
             tenant_uuid: user.tenant_uuid.clone(),
             mobile: client.mobile,
@@ -332,22 +495,25 @@ impl Tokens<'_> {
             metadata,
             remote_addr: client.remote_addr.clone(),
             user_agent: client.user_agent.clone(),
-            from_refresh_token: from_refresh,
+            scope,
+            from_refresh_token,
+            rotation,
             offline,
             session_limit,
         };
-        let issued = ctx
-            .store
-            .issue_token(&request)
-            .await?
-            .ok_or_else(|| DomainError::TooManySessions(user.uuid.clone()))?;
+        let issued = match ctx.store.issue_token(&request).await? {
+            Issue::Issued(issued) => issued,
+            Issue::SessionLimit => return Err(DomainError::TooManySessions(user.uuid.clone())),
+            Issue::Superseded => return Ok(None),
+        };
         if issued.sessions_revoked > 0 {
             ctx.invalidate(Invalidation::User(user.uuid.clone())).await;
         }
-        let refresh_token = issued
-            .refresh_token_uuid
-            .map(|uuid| ctx.refresh_key.value_for(&uuid));
-        Ok(Issued {
+        let refresh_token = match issued.refresh_token {
+            Some(row) => Some(ctx.refresh_key.value_of(&row)),
+            None => answer,
+        };
+        Ok(Some(Issued {
             view: TokenView {
                 token: value,
                 record: Arc::new(TokenRecord {
@@ -359,12 +525,13 @@ impl Tokens<'_> {
                     metadata: request.metadata,
                     remote_addr: request.remote_addr,
                     user_agent: request.user_agent,
+                    scope: request.scope,
                 }),
                 xivo_uuid: ctx.config.xivo_uuid.clone(),
                 refresh_token,
             },
             sessions_revoked: issued.sessions_revoked,
-        })
+        }))
     }
 
     /// HEAD/GET /token/{t}: the live token, checked in this order: unknown or expired, then the
@@ -472,7 +639,32 @@ impl Tokens<'_> {
             .collect())
     }
 
-    /// Deletes every expired token and its session, in batches. Returns the number of sessions.
+    /// Expired refresh tokens go with the sessions minted from them, whose access tokens may
+    /// still be live: those stop validating at once (SPEC §10). Returns the number of sessions.
+    async fn purge_expired_refresh_tokens(&self) -> DomainResult<u64> {
+        let ctx = self.0;
+        let mut sessions = 0;
+        while let Some(cutoffs) = refresh_tokens::cutoffs(&ctx.config, ctx.clock.now_micros()) {
+            let (purged, ended, users) = ctx
+                .store
+                .purge_expired_refresh_tokens(cutoffs, PURGE_BATCH)
+                .await?;
+            sessions += ended;
+            let mut users = users;
+            users.sort();
+            users.dedup();
+            for user in users {
+                ctx.invalidate(Invalidation::User(user)).await;
+            }
+            if purged < PURGE_BATCH.unsigned_abs() {
+                break;
+            }
+        }
+        Ok(sessions)
+    }
+
+    /// Deletes every expired token and its session, and every expired refresh token with the
+    /// sessions minted from it, in batches. Returns the number of sessions.
     pub async fn purge_expired(&self) -> DomainResult<u64> {
         let mut total = 0;
         loop {
@@ -483,6 +675,7 @@ impl Tokens<'_> {
                 break;
             }
         }
+        total += self.purge_expired_refresh_tokens().await?;
         // Brute-force counts go with the tokens: only those forgotten and holding nothing back.
         match self.0.throttle.purge().await {
             Ok(0) => {}

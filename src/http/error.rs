@@ -112,6 +112,10 @@ impl From<DomainError> for TokenError {
                 format!("Unauthorized for tenant {tenant}"),
             ),
             DomainError::BadRequest(reason) => TokenError::new(StatusCode::BAD_REQUEST, reason),
+            // RFC 6749 §5.2's name for it: the reason is the whole message.
+            DomainError::InvalidScope(_) => {
+                TokenError::new(StatusCode::BAD_REQUEST, "invalid_scope")
+            }
             DomainError::InvalidField { field, .. } => TokenError::new(
                 StatusCode::BAD_REQUEST,
                 format!("Invalid value supplied for field: {field}"),
@@ -251,6 +255,10 @@ impl From<DomainError> for ApiError {
             .details(json!({ &param: {"constraint_id": "invalid", "constraint": &param, "message": message} })),
             DomainError::BadRequest(message) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid-data", message)
+            }
+            DomainError::InvalidScope(entry) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_scope", "invalid_scope")
+                    .details(json!({ "scope": entry }))
             }
             DomainError::PayloadTooLarge => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -84,6 +84,18 @@ pub fn token_request(bytes: &[u8]) -> DomainResult<wire::TokenRequest> {
         Some(Value::String(s)) if s.len() <= 1024 => Some(s.clone()),
         Some(_) => return Err(invalid("refresh_token")),
     };
+    // Its entries' limits are the domain's (SPEC §9); here, only the type.
+    let scope = match body.get("scope") {
+        None => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|item| item.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| invalid("scope"))?,
+        ),
+        Some(_) => return Err(invalid("scope")),
+    };
     let tenant_id = string_field(&body, "tenant_id", 1024)?;
     let domain_name = string_field(&body, "domain_name", 1024)?;
     if tenant_id.is_some() && domain_name.is_some() {
@@ -111,6 +123,7 @@ pub fn token_request(bytes: &[u8]) -> DomainResult<wire::TokenRequest> {
         access_type,
         client_id,
         refresh_token,
+        scope,
         // Its value is ignored, but when present it must be a string (null included: 400).
         backend: match body.get("backend") {
             None => None,

@@ -50,10 +50,17 @@ fn readable_content_type(headers: &HeaderMap) -> bool {
         matches a user's username or a confirmed e-mail address, case-insensitively. With \
         `access_type: offline` and a `client_id`, a refresh token is also created (at most one per \
         user and client_id: a second non-mobile offline login returns the same value) and returned \
-        in `refresh_token`.\n\n\
+        in `refresh_token`. An offline login may carry `scope` (ACL entries): every access token \
+        minted under the refresh token then grants only what both the user's ACL and the scope \
+        grant (a second offline login sets the scope anew; absent: unlimited).\n\n\
         Refresh-token grant: send `{\"refresh_token\": R, \"client_id\": C}` without credentials \
-        (when both are in the body this grant is used even if Basic credentials are sent). The \
-        response has no `refresh_token` field.\n\n\
+        (when both are in the body this grant is used even if Basic credentials are sent). A \
+        `scope` narrows this one access token; an entry the refresh token's scope does not cover \
+        is 400 `invalid_scope`. The response has no `refresh_token` field, unless \
+        `refresh_token_rotation` is on: then it carries the new value, which supersedes R (R \
+        presented again after `refresh_token_reuse_grace` seconds revokes the whole chain and its \
+        sessions: 401). An expired refresh token (`refresh_token_idle_lifetime`, \
+        `refresh_token_max_lifetime`) is 401 like an unknown one.\n\n\
         The body is read as JSON when the Content-Type is JSON, absent, `text/plain`, \
         `application/octet-stream` or `application/x-www-form-urlencoded`; `null`, `{}` and `[]` \
         count as an empty object; unknown keys are ignored; a missing, empty or unparsable body is \
@@ -78,7 +85,9 @@ fn readable_content_type(headers: &HeaderMap) -> bool {
                 ("revokeToken" = (operation_id = "revokeToken",
                     parameters(("token" = "$response.body#/data/token")))),
             )),
-        (status = 400, response = wire::TokenBadRequest),
+        (status = 400, description = "Invalid body or field; the reason `invalid_scope` when a \
+            refresh grant asks for a `scope` its refresh token does not cover",
+            body = wire::TokenError),
         (status = 401, description = "Authentication failed (same reason for every cause)",
             body = wire::TokenError),
         (status = 413, description = "Request body too large", body = wire::TokenError),
@@ -126,6 +135,7 @@ fn token_request(
         offline: body.offline(),
         client_id: body.client_id,
         refresh_token: body.refresh_token,
+        scope: body.scope,
         client: ClientContext {
             remote_addr: remote_addr(headers, peer, num_proxies),
             user_agent: user_agent(headers),
@@ -167,8 +177,8 @@ fn validation_query(query: Option<&str>) -> (Option<String>, Option<String>) {
     summary = "Validate a token",
     description = "No authorisation: holding the token is enough. Checked in this order: unknown or \
         expired token (refresh tokens included) → 404; `scope` given and not granted by the \
-        token's ACL → 403; `tenant` given and not the token's tenant → 403. As a HEAD response, no \
-        body is sent.",
+        token (its ACL, within the scope of the refresh token it was minted under) → 403; \
+        `tenant` given and not the token's tenant → 403. As a HEAD response, no body is sent.",
     params(wire::TokenPath, wire::ValidationQuery),
     responses(
         (status = 204, description = "The token is valid (for the scope and tenant, when given)"),
@@ -236,7 +246,7 @@ pub async fn describe(
     operation_id = "revokeToken",
     summary = "Revoke a token",
     description = "No authorisation. Ends an access token's session, or revokes a refresh token \
-        and the sessions minted from it. 200 for every well-formed UUID, known or not; a path that \
+        (named by its value, or by a value rotation superseded) and the sessions minted from it. 200 for every well-formed UUID, known or not; a path that \
         is not a UUID is 404.",
     params(wire::TokenPath),
     responses(
@@ -265,8 +275,8 @@ pub async fn revoke(
     tag = "token",
     operation_id = "checkTokenScopes",
     summary = "Check many ACLs at once",
-    description = "No authorisation. Answers, for each scope, whether the token's ACL grants it \
-        (the answer is not wrapped in `data`). A body without `scopes`, or a scope that is not a \
+    description = "No authorisation. Answers, for each scope, whether the token grants it (its \
+        ACL, within its own `scope`; the answer is not wrapped in `data`). A body without `scopes`, or a scope that is not a \
         string, is 400; an unknown or expired token is 404; a `tenant_uuid` other than the token's \
         tenant is 403.",
     params(wire::TokenPath),

@@ -95,6 +95,13 @@ pub struct TokenRequest {
     /// Selects the refresh-token grant (with `client_id`, which must match exactly)
     #[schema(required = false, max_length = 1024, value_type = String)]
     pub refresh_token: Option<String>,
+    /// ACL entries (negatives allowed; at most 100 of at most 1024 characters; `[]` limits to
+    /// nothing). With `access_type` `offline`: the refresh token's scope, which every access
+    /// token minted under it is limited to (absent: unlimited; a second offline login sets it
+    /// anew). With a `refresh_token`: narrows this one access token; every entry must be covered
+    /// by the refresh token's scope, else 400 `invalid_scope`. Not allowed on an online login.
+    #[schema(required = false, max_items = 100, value_type = Vec<String>)]
+    pub scope: Option<Vec<String>>,
     /// Accepted and ignored
     #[schema(required = false, value_type = String)]
     pub backend: Option<String>,
@@ -127,12 +134,17 @@ pub struct TokenData {
     #[schema(example = "2026-05-05T14:05:31.123456")]
     pub issued_at: String,
     pub metadata: TokenMetadata,
-    /// Only in the answer to a POST /token with `access_type` `offline`
+    /// Only in the answer to a POST /token with `access_type` `offline`, and to a refresh
+    /// grant when rotation is on (the new value, which supersedes the one presented)
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false, value_type = String)]
     pub refresh_token: Option<String>,
     /// The client's address
     pub remote_addr: String,
+    /// The scope the token is limited to (it grants only what both `acl` and `scope` grant);
+    /// null when unlimited
+    #[schema(required = true)]
+    pub scope: Option<Vec<String>>,
     #[schema(format = "uuid")]
     pub session_uuid: String,
     /// The access token
@@ -165,6 +177,7 @@ impl From<&domain::tokens::TokenView> for TokenData {
             metadata: TokenMetadata::from(&record.metadata),
             refresh_token: view.refresh_token.clone(),
             remote_addr: record.remote_addr.clone(),
+            scope: record.scope.clone(),
             session_uuid: record.session_uuid.clone(),
             token: view.token.clone(),
             utc_expires_at: time::utc(record.expires_at),
@@ -543,6 +556,9 @@ pub struct RefreshToken {
     pub created_at: String,
     pub metadata: HashMap<String, serde_json::Value>,
     pub mobile: bool,
+    /// The ACL entries it limits its access tokens to; null when unlimited
+    #[schema(required = true)]
+    pub scope: Option<Vec<String>>,
     #[schema(format = "uuid")]
     pub tenant_uuid: String,
     #[schema(format = "uuid")]
@@ -556,6 +572,7 @@ impl From<&domain::RefreshToken> for RefreshToken {
             created_at: time::rfc3339(token.created_at),
             metadata: HashMap::new(),
             mobile: token.mobile,
+            scope: token.scope.clone(),
             tenant_uuid: token.tenant_uuid.clone(),
             user_uuid: token.user_uuid.clone(),
         }

@@ -20,8 +20,8 @@ pub use lists::{ListParams, Page};
 pub use policies::POLICY_ORDER;
 pub use policies::{NewPolicy, Policy};
 pub use tokens::{
-    IssueRequest, OfflineGrant, RefreshToken, Session, TokenMetadata, TokenRecord, REFRESH_ORDER,
-    SESSION_ORDER,
+    Issue, IssueRequest, OfflineGrant, RefreshCutoffs, RefreshToken, Rotation, Session,
+    TokenMetadata, TokenRecord, REFRESH_ORDER, SESSION_ORDER,
 };
 pub use users::{Email, NewUser, User, UserUpdate};
 pub use users::{USER_FILTERS, USER_ORDER};
@@ -395,6 +395,16 @@ impl Store {
         matches!(
             tokio::time::timeout(Duration::from_secs(2), probe).await,
             Ok(Ok(_))
+        )
+    }
+
+    /// The value of a setting, if set.
+    pub async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
         )
     }
 

@@ -17,6 +17,8 @@ pub struct TokenRecord {
     pub metadata: TokenMetadata,
     pub remote_addr: String,
     pub user_agent: String,
+    /// The scope of the refresh token it was minted under (SPEC §9); `None`: unlimited.
+    pub scope: Option<Vec<String>>,
 }
 
 /// What a token says of its user, fixed when it is issued (stored as JSON). Fields in
@@ -39,6 +41,22 @@ pub struct RefreshToken {
     pub tenant_uuid: String,
     pub mobile: bool,
     pub created_at: i64,
+    /// The value sealed under the current key, after a rotation of the secret (else derived).
+    pub sealed: Option<Vec<u8>>,
+    /// `None`: unlimited.
+    pub scope: Option<Vec<String>>,
+    /// Times the value was rotated.
+    pub generation: i64,
+    /// The last offline login or refresh grant that used it.
+    pub used_at: i64,
+}
+
+/// Refresh tokens last used at or before `idle`, or created at or before `max`, have expired
+/// (`i64::MIN`: no such limit).
+#[derive(Clone, Copy, Debug)]
+pub struct RefreshCutoffs {
+    pub idle: i64,
+    pub max: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -60,6 +78,20 @@ pub struct OfflineGrant {
     pub new_digest: Vec<u8>,
     pub client_id: String,
     pub login: String,
+    /// The scope the refresh token gets (a second login sets it too); `None`: unlimited.
+    pub scope: Option<Vec<String>>,
+    /// When lifetimes apply: an expired (user, client_id) refresh token is replaced, not reused.
+    pub expired: Option<RefreshCutoffs>,
+}
+
+/// A refresh grant that rotates: the value of `from_generation` (`old_digest`) is superseded by
+/// the next (`new_digest`), unless another grant superseded it first.
+pub struct Rotation {
+    pub from_generation: i64,
+    pub old_digest: Vec<u8>,
+    pub new_digest: Vec<u8>,
+    /// Superseded values remembered per chain (older ones are forgotten: then merely unknown).
+    pub keep: i64,
 }
 
 /// Everything written when a token is issued, in one transaction.
@@ -75,20 +107,35 @@ pub struct IssueRequest {
     pub metadata: TokenMetadata,
     pub remote_addr: String,
     pub user_agent: String,
+    /// The token's scope (SPEC §9); `None`: unlimited.
+    pub scope: Option<Vec<String>>,
     /// The refresh token a refresh grant used.
     pub from_refresh_token: Option<RefreshToken>,
+    /// Set when that grant rotates the refresh token.
+    pub rotation: Option<Rotation>,
     pub offline: Option<OfflineGrant>,
     /// Live sessions the user may already hold; `None`: unlimited.
     pub session_limit: Option<i64>,
 }
 
 pub struct IssuedToken {
-    /// The uuid of the refresh token row created or found by an offline login.
-    pub refresh_token_uuid: Option<String>,
+    /// The refresh token row created or found by an offline login.
+    pub refresh_token: Option<RefreshToken>,
     pub sessions_revoked: u64,
 }
 
-const REFRESH_COLUMNS: &str = "uuid, client_id, user_uuid, tenant_uuid, mobile, created_at";
+/// What [`Store::issue_token`] did.
+pub enum Issue {
+    Issued(IssuedToken),
+    /// The user is at its session limit: nothing written.
+    SessionLimit,
+    /// The refresh token of the grant changed since it was read (another grant rotated it, or it
+    /// was deleted): nothing written; read it again.
+    Superseded,
+}
+
+const REFRESH_COLUMNS: &str =
+    "uuid, client_id, user_uuid, tenant_uuid, mobile, created_at, sealed, scope, generation, used_at";
 pub const REFRESH_ORDER: &[&str] = &["created_at", "client_id", "mobile"];
 const SESSION_COLUMNS: &str =
     "uuid, user_uuid, tenant_uuid, mobile, created_at, user_agent, remote_addr, client_id";
@@ -102,7 +149,24 @@ fn refresh_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
         tenant_uuid: row.try_get("tenant_uuid")?,
         mobile: super::flag(row, "mobile")?,
         created_at: row.try_get("created_at")?,
+        sealed: row.try_get("sealed")?,
+        scope: scope_from_json(row.try_get("scope")?)?,
+        generation: row.try_get("generation")?,
+        used_at: row.try_get("used_at")?,
     })
+}
+
+/// A scope column: a JSON list, or NULL for unlimited.
+fn scope_from_json(text: Option<String>) -> StoreResult<Option<Vec<String>>> {
+    text.map(|text| serde_json::from_str(&text).map_err(json_error))
+        .transpose()
+}
+
+fn scope_to_json(scope: &Option<Vec<String>>) -> StoreResult<Option<String>> {
+    scope
+        .as_ref()
+        .map(|scope| serde_json::to_string(scope).map_err(json_error))
+        .transpose()
 }
 
 fn session_from_row(row: &AnyRow) -> StoreResult<Session> {
@@ -124,7 +188,19 @@ fn json_error(error: serde_json::Error) -> StoreError {
 
 /// Ends the sessions of every token minted from a refresh token, then deletes the refresh token.
 /// Returns the number of sessions ended.
-async fn purge_refresh_token(tx: &mut Transaction<'static, Any>, uuid: &str) -> StoreResult<u64> {
+async fn purge_refresh_token(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    uuid: &str,
+) -> StoreResult<u64> {
+    if backend == Backend::Postgres {
+        // Locked first: a grant minting from it meanwhile either commits before (its session is
+        // ended here) or finds it gone, never leaves a session the deletion missed.
+        sqlx::query("SELECT 1 FROM refresh_tokens WHERE uuid = $1 FOR UPDATE")
+            .bind(uuid)
+            .execute(&mut **tx)
+            .await?;
+    }
     let ended = sqlx::query(
         "DELETE FROM sessions WHERE uuid IN \
          (SELECT session_uuid FROM tokens WHERE refresh_token_uuid = $1)",
@@ -140,10 +216,68 @@ async fn purge_refresh_token(tx: &mut Transaction<'static, Any>, uuid: &str) -> 
     Ok(ended)
 }
 
+/// Marks the refresh token of a grant used (for the idle lifetime) and, when the grant rotates,
+/// supersedes its value. Both are conditional on the generation read: of concurrent grants
+/// presenting one value, one rotates it (PostgreSQL's row lock makes the others wait, then match
+/// nothing; SQLite runs one writer at a time). False: it changed since it was read (rotated by
+/// another grant, or deleted); nothing was written.
+async fn use_refresh_token(
+    tx: &mut Transaction<'static, Any>,
+    from: &RefreshToken,
+    rotation: Option<&Rotation>,
+    now: i64,
+) -> StoreResult<bool> {
+    let Some(rotation) = rotation else {
+        // Still the generation read, so that a value answered from it is still the current one.
+        let touched = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 AND generation = $3",
+        )
+        .bind(&from.uuid)
+        .bind(now)
+        .bind(from.generation)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        return Ok(touched == 1);
+    };
+    let rotated = sqlx::query(
+        "UPDATE refresh_tokens SET digest = $3, generation = generation + 1, sealed = NULL, \
+         used_at = $4 WHERE uuid = $1 AND generation = $2",
+    )
+    .bind(&from.uuid)
+    .bind(rotation.from_generation)
+    .bind(&rotation.new_digest)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if rotated != 1 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO superseded_refresh_tokens (digest, refresh_token_uuid, generation, \
+         superseded_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&rotation.old_digest)
+    .bind(&from.uuid)
+    .bind(rotation.from_generation)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "DELETE FROM superseded_refresh_tokens WHERE refresh_token_uuid = $1 AND generation < $2",
+    )
+    .bind(&from.uuid)
+    .bind(rotation.from_generation.saturating_sub(rotation.keep))
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
 impl Store {
     /// Writes a session, its token and, for an offline login, the refresh token, applying the
-    /// mobile rules of SPEC §2: all or nothing. `None`: the user is at its session limit.
-    pub async fn issue_token(&self, request: &IssueRequest) -> StoreResult<Option<IssuedToken>> {
+    /// mobile rules of SPEC §2 and the rotation of §10: all or nothing.
+    pub async fn issue_token(&self, request: &IssueRequest) -> StoreResult<Issue> {
         let mut w = self.begin_write().await?;
         // Logins of one user that count its sessions or replace its mobile refresh token are
         // serialised per user, so that concurrent ones cannot all pass the limit or each
@@ -169,35 +303,64 @@ impl Store {
             .fetch_one(&mut *w.tx)
             .await?;
             if live >= limit {
-                return Ok(None);
+                return Ok(Issue::SessionLimit);
             }
         }
         let mut revoked = 0;
+        let mut offline_row = None;
         let mut refresh_uuid = request.from_refresh_token.as_ref().map(|r| r.uuid.clone());
         let mut client_id = request
             .from_refresh_token
             .as_ref()
             .map(|r| r.client_id.clone());
 
-        if let Some(offline) = &request.offline {
-            if request.mobile {
-                // A mobile login replaces the (user, client_id) refresh token with a new one.
-                let existing: Option<String> = sqlx::query_scalar(
-                    "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2",
-                )
-                .bind(&request.user_uuid)
-                .bind(&offline.client_id)
-                .fetch_optional(&mut *w.tx)
-                .await?;
-                if let Some(uuid) = existing {
-                    revoked += purge_refresh_token(&mut w.tx, &uuid).await?;
-                }
+        if let Some(from) = &request.from_refresh_token {
+            if !use_refresh_token(
+                &mut w.tx,
+                from,
+                request.rotation.as_ref(),
+                request.issued_at,
+            )
+            .await?
+            {
+                return Ok(Issue::Superseded);
             }
+        }
+
+        if let Some(offline) = &request.offline {
+            let replaced: Option<String> =
+                match (request.mobile, offline.expired) {
+                    // A mobile login replaces the (user, client_id) refresh token with a new one.
+                    (true, _) => sqlx::query_scalar(
+                        "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2",
+                    )
+                    .bind(&request.user_uuid)
+                    .bind(&offline.client_id)
+                    .fetch_optional(&mut *w.tx)
+                    .await?,
+                    // An expired one is replaced too: its value no longer works.
+                    (false, Some(cutoffs)) => sqlx::query_scalar(
+                        "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2 \
+                         AND (used_at <= $3 OR created_at <= $4)",
+                    )
+                    .bind(&request.user_uuid)
+                    .bind(&offline.client_id)
+                    .bind(cutoffs.idle)
+                    .bind(cutoffs.max)
+                    .fetch_optional(&mut *w.tx)
+                    .await?,
+                    (false, None) => None,
+                };
+            if let Some(uuid) = replaced {
+                revoked += purge_refresh_token(&mut w.tx, self.backend, &uuid).await?;
+            }
+            // A second login keeps the value and sets the scope to what it asked (SPEC §9).
             sqlx::query(
                 "INSERT INTO refresh_tokens (uuid, digest, client_id, user_uuid, tenant_uuid, mobile, \
-                 created_at, login, user_agent, remote_addr, search_text) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (user_uuid, client_id) DO NOTHING",
+                 created_at, login, user_agent, remote_addr, search_text, scope, used_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $7) \
+                 ON CONFLICT (user_uuid, client_id) DO UPDATE SET scope = excluded.scope, \
+                 used_at = excluded.used_at",
             )
             .bind(&offline.new_uuid)
             .bind(&offline.new_digest)
@@ -210,15 +373,19 @@ impl Store {
             .bind(&request.user_agent)
             .bind(&request.remote_addr)
             .bind(search_text(&[Some(&offline.client_id)]))
+            .bind(scope_to_json(&offline.scope)?)
             .execute(&mut *w.tx)
             .await?;
-            let uuid: String = sqlx::query_scalar(
-                "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2",
-            )
+            let row = sqlx::query(&format!(
+                "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2"
+            ))
             .bind(&request.user_uuid)
             .bind(&offline.client_id)
             .fetch_one(&mut *w.tx)
             .await?;
+            let found = refresh_from_row(&row)?;
+            let uuid = found.uuid.clone();
+            offline_row = Some(found);
             if request.mobile {
                 // Only one mobile refresh token per user: the others go, with their sessions.
                 let others: Vec<String> = sqlx::query_scalar(
@@ -230,7 +397,7 @@ impl Store {
                 .fetch_all(&mut *w.tx)
                 .await?;
                 for other in others {
-                    revoked += purge_refresh_token(&mut w.tx, &other).await?;
+                    revoked += purge_refresh_token(&mut w.tx, self.backend, &other).await?;
                 }
             }
             refresh_uuid = Some(uuid);
@@ -244,7 +411,8 @@ impl Store {
         ]);
         let acl = serde_json::to_string(&request.acl).map_err(json_error)?;
         let metadata = serde_json::to_string(&request.metadata).map_err(json_error)?;
-        // $1–$9 the session, $10–$14 the rest of the token.
+        let scope = scope_to_json(&request.scope)?;
+        // $1–$9 the session, $10–$15 the rest of the token.
         let sql = match self.backend {
             // One round trip on PostgreSQL: the session and its token in one statement.
             Backend::Postgres => concat!(
@@ -252,8 +420,8 @@ impl Store {
                 "created_at, user_agent, remote_addr, client_id, search_text) ",
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)) ",
                 "INSERT INTO tokens (digest, session_uuid, auth_id, issued_at, expires_at, acl, ",
-                "metadata, remote_addr, user_agent, refresh_token_uuid) ",
-                "VALUES ($10, $1, $2, $5, $11, $12, $13, $7, $6, $14)"
+                "metadata, remote_addr, user_agent, refresh_token_uuid, scope) ",
+                "VALUES ($10, $1, $2, $5, $11, $12, $13, $7, $6, $14, $15)"
             ),
             // SQLite has no INSERT in WITH: the session first, then the token.
             Backend::Sqlite => concat!(
@@ -277,14 +445,15 @@ impl Store {
                 .bind(request.expires_at)
                 .bind(&acl)
                 .bind(&metadata)
-                .bind(&refresh_uuid);
+                .bind(&refresh_uuid)
+                .bind(&scope);
         }
         statement.execute(&mut *w.tx).await?;
         if self.backend == Backend::Sqlite {
             sqlx::query(
                 "INSERT INTO tokens (digest, session_uuid, auth_id, issued_at, expires_at, acl, \
-                 metadata, remote_addr, user_agent, refresh_token_uuid) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 metadata, remote_addr, user_agent, refresh_token_uuid, scope) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(&request.token_digest)
             .bind(&request.session_uuid)
@@ -296,12 +465,13 @@ impl Store {
             .bind(&request.remote_addr)
             .bind(&request.user_agent)
             .bind(&refresh_uuid)
+            .bind(&scope)
             .execute(&mut *w.tx)
             .await?;
         }
         w.commit().await?;
-        Ok(Some(IssuedToken {
-            refresh_token_uuid: request.offline.as_ref().and(refresh_uuid),
+        Ok(Issue::Issued(IssuedToken {
+            refresh_token: offline_row,
             sessions_revoked: revoked,
         }))
     }
@@ -309,8 +479,8 @@ impl Store {
     /// The unexpired token with this digest.
     pub async fn find_token(&self, digest: &[u8], now: i64) -> StoreResult<Option<TokenRecord>> {
         let row = sqlx::query(
-            "SELECT session_uuid, auth_id, issued_at, expires_at, acl, metadata, remote_addr, user_agent \
-             FROM tokens WHERE digest = $1 AND expires_at > $2",
+            "SELECT session_uuid, auth_id, issued_at, expires_at, acl, metadata, remote_addr, \
+             user_agent, scope FROM tokens WHERE digest = $1 AND expires_at > $2",
         )
         .bind(digest)
         .bind(now)
@@ -328,6 +498,7 @@ impl Store {
             metadata: serde_json::from_str(&metadata).map_err(json_error)?,
             remote_addr: row.try_get("remote_addr")?,
             user_agent: row.try_get("user_agent")?,
+            scope: scope_from_json(row.try_get("scope")?)?,
         }))
     }
 
@@ -354,6 +525,109 @@ impl Store {
         .rows_affected();
         w.commit().await?;
         Ok(purged)
+    }
+
+    /// Moves every refresh token to a new key in one transaction: the recorded key fingerprint
+    /// goes from `old` to `new`, and each row's value is sealed anew by `reseal`. `None` (and
+    /// nothing written) when the database does not record `old`.
+    pub async fn rekey_refresh_tokens(
+        &self,
+        setting: &str,
+        old: &str,
+        new: &str,
+        reseal: impl Fn(&RefreshToken) -> Vec<u8>,
+    ) -> StoreResult<Option<u64>> {
+        let mut w = self.begin_write().await?;
+        // The fingerprint first: a write, so that SQLite takes the writer's lock before reading.
+        let moved = sqlx::query("UPDATE settings SET value = $3 WHERE key = $1 AND value = $2")
+            .bind(setting)
+            .bind(old)
+            .bind(new)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        if moved != 1 {
+            return Ok(None);
+        }
+        let rows = sqlx::query(&format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens"))
+            .fetch_all(&mut *w.tx)
+            .await?;
+        let mut count = 0;
+        for row in rows {
+            let token = refresh_from_row(&row)?;
+            sqlx::query("UPDATE refresh_tokens SET sealed = $2 WHERE uuid = $1")
+                .bind(&token.uuid)
+                .bind(reseal(&token))
+                .execute(&mut *w.tx)
+                .await?;
+            count += 1;
+        }
+        w.commit().await?;
+        Ok(Some(count))
+    }
+
+    /// The refresh token of which this is a superseded value, and when it was superseded.
+    pub async fn find_superseded_refresh_token(
+        &self,
+        digest: &[u8],
+    ) -> StoreResult<Option<(RefreshToken, i64)>> {
+        let found: Option<(String, i64)> = sqlx::query_as(
+            "SELECT refresh_token_uuid, superseded_at FROM superseded_refresh_tokens \
+             WHERE digest = $1",
+        )
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((uuid, superseded_at)) = found else {
+            return Ok(None);
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE uuid = $1"
+        ))
+        .bind(&uuid)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((refresh_from_row(&row)?, superseded_at)))
+            .transpose()
+    }
+
+    /// Deletes a refresh token (the whole chain of its values) and ends every session minted
+    /// from it. Returns the number of sessions ended.
+    pub async fn end_refresh_token(&self, uuid: &str) -> StoreResult<u64> {
+        let mut w = self.begin_write().await?;
+        let ended = purge_refresh_token(&mut w.tx, self.backend, uuid).await?;
+        w.commit().await?;
+        Ok(ended)
+    }
+
+    /// Deletes up to `batch` expired refresh tokens and the sessions minted from them; returns
+    /// how many refresh tokens went, how many sessions, and the users they belonged to.
+    pub async fn purge_expired_refresh_tokens(
+        &self,
+        cutoffs: RefreshCutoffs,
+        batch: i64,
+    ) -> StoreResult<(u64, u64, Vec<String>)> {
+        let mut w = self.begin_write().await?;
+        let expired: Vec<(String, String)> = sqlx::query_as(
+            "SELECT uuid, user_uuid FROM refresh_tokens WHERE used_at <= $1 OR created_at <= $2 \
+             LIMIT $3",
+        )
+        .bind(cutoffs.idle)
+        .bind(cutoffs.max)
+        .bind(batch)
+        .fetch_all(&mut *w.tx)
+        .await?;
+        let mut sessions = 0;
+        for (uuid, _) in &expired {
+            sessions += purge_refresh_token(&mut w.tx, self.backend, uuid).await?;
+        }
+        w.commit().await?;
+        let count = u64::try_from(expired.len()).unwrap_or(u64::MAX);
+        Ok((
+            count,
+            sessions,
+            expired.into_iter().map(|(_, user)| user).collect(),
+        ))
     }
 
     pub async fn find_refresh_token(&self, digest: &[u8]) -> StoreResult<Option<RefreshToken>> {
@@ -415,24 +689,26 @@ impl Store {
         .fetch_optional(&mut *w.tx)
         .await?;
         let Some(uuid) = uuid else { return Ok(false) };
-        purge_refresh_token(&mut w.tx, &uuid).await?;
+        purge_refresh_token(&mut w.tx, self.backend, &uuid).await?;
         w.commit().await?;
         Ok(true)
     }
 
-    /// Deletes the refresh token with this digest and ends the sessions minted from it (RFC 7009
-    /// §2.1). Returns its user, when there was one.
+    /// Deletes the refresh token whose value (current or superseded) has this digest and ends the
+    /// sessions minted from it (RFC 7009 §2.1). Returns its user, when there was one.
     pub async fn revoke_refresh_token(&self, digest: &[u8]) -> StoreResult<Option<String>> {
         let mut w = self.begin_write().await?;
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT uuid, user_uuid FROM refresh_tokens WHERE digest = $1")
-                .bind(digest)
-                .fetch_optional(&mut *w.tx)
-                .await?;
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT uuid, user_uuid FROM refresh_tokens WHERE digest = $1 OR uuid = \
+             (SELECT refresh_token_uuid FROM superseded_refresh_tokens WHERE digest = $1)",
+        )
+        .bind(digest)
+        .fetch_optional(&mut *w.tx)
+        .await?;
         let Some((uuid, user_uuid)) = row else {
             return Ok(None);
         };
-        purge_refresh_token(&mut w.tx, &uuid).await?;
+        purge_refresh_token(&mut w.tx, self.backend, &uuid).await?;
         w.commit().await?;
         Ok(Some(user_uuid))
     }

@@ -436,14 +436,14 @@ fn unknown_environment_variables_are_refused() {
         ("TESSERA_TEST_PG_BINDIR", "/usr/lib/postgresql/16/bin"),
         ("TESSERA_HTTP_IDLE_TIMEOUT", "61"),
         ("TESSERA_CORS_ENABLED", "false"),
-        ("TESSERA_CORS_ALLOW_ORIGINS", "0123"),
+        ("TESSERA_DEFAULT_USER_POLICY", "0123"),
     ]);
     assert!(output.status.success(), "{}", stderr_of(&output));
     let printed = String::from_utf8_lossy(&output.stdout);
     for line in [
         "http_idle_timeout = 61",
         "cors_enabled = false",
-        "cors_allow_origins = \"0123\"",
+        "default_user_policy = \"0123\"",
     ] {
         assert!(printed.lines().any(|l| l == line), "{line} in {printed}");
     }

@@ -97,6 +97,23 @@ pub async fn start_with(store: Store, tweak: impl FnOnce(&mut tessera::Config)) 
     }
 }
 
+/// Starts a server with exactly `config` (on an existing database: nothing is created or
+/// dropped for it), or the error that stopped it.
+pub async fn start_config(config: tessera::Config) -> anyhow::Result<TestServer> {
+    let database_url = config.database_url.clone();
+    let clock = ManualClock::starting_now();
+    let server = tessera::RunningServer::start_with_clock(config, clock.clone()).await?;
+    Ok(TestServer {
+        addr: server.local_addr(),
+        clock,
+        client: Client::new(),
+        database_url,
+        server: Some(server),
+        _dir: tempfile::tempdir().expect("tempdir"),
+        pg_database: None,
+    })
+}
+
 /// Runs one statement on the PostgreSQL maintenance database; PostgreSQL must be up: tests fail, never skip.
 pub async fn pg_admin(statement: &str) {
     use sqlx::Connection;

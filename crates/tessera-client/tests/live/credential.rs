@@ -191,7 +191,6 @@ async fn a_revoked_refresh_token_stops_it_for_good() {
 }
 
 #[tokio::test]
-#[ignore = "needs server-side refresh-token rotation"]
 async fn follows_refresh_token_rotation() {
     let config = Tessera::config_with("refresh_token_rotation", json!(true))
         .expect("this server knows refresh_token_rotation");

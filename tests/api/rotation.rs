@@ -1,0 +1,462 @@
+//! Refresh-token lifetimes and rotation (SPEC §10): idle and absolute expiry by the manual clock,
+//! the purge of expired refresh tokens and their sessions, rotation, the reuse grace, replay
+//! revocation of the whole chain, the concurrent-grant race, and rotation across
+//! `tessera rotate-secret`.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::both_stores;
+use crate::common::{
+    self, assert_auth_failed, is_uuid, s, Reply, Store, TestServer, ADMIN_PASSWORD, ADMIN_USERNAME,
+};
+use crate::token_secret::{rotate, start_on_with};
+
+fn offline(client_id: &str) -> Value {
+    json!({"access_type": "offline", "client_id": client_id, "expiration": 3600})
+}
+
+/// A user `rita` (purpose user, so that the session limit is counted) with ACL `confd.#`.
+async fn rita(srv: &TestServer) -> String {
+    let admin = srv.admin_token().await;
+    s(&srv
+        .user_with_acl(&admin, "rita", "pw-rita", &["confd.#"])
+        .await["uuid"])
+}
+
+async fn login(srv: &TestServer, body: Value) -> Value {
+    srv.login_ok("rita", "pw-rita", body).await
+}
+
+async fn grant(srv: &TestServer, refresh: &str) -> Reply {
+    srv.post_token(json!({"refresh_token": refresh, "client_id": "app", "expiration": 3600}))
+        .await
+}
+
+fn advance(srv: &TestServer, seconds: u64) {
+    srv.clock.advance(Duration::from_secs(seconds));
+}
+
+/// A grant that must succeed; returns (access token, refresh_token in the answer, if any).
+async fn granted(srv: &TestServer, refresh: &str) -> (String, Option<String>) {
+    let reply = grant(srv, refresh).await;
+    assert_eq!(reply.status, 200, "grant: {}", reply.text);
+    let data = reply.data();
+    (s(&data["token"]), data.get("refresh_token").map(s))
+}
+
+fn rotating(grace: u64) -> impl FnOnce(&mut tessera::Config) {
+    move |c| {
+        c.refresh_token_rotation = true;
+        c.refresh_token_reuse_grace = grace;
+        // Replays are failures: keep the brute-force hold-back out of these tests.
+        c.bruteforce_address_failures = 0;
+        c.bruteforce_login_failures = 0;
+    }
+}
+
+both_stores!(
+    by_default_refresh_tokens_never_expire_nor_rotate,
+    an_unused_refresh_token_expires_after_the_idle_lifetime,
+    a_refresh_token_expires_at_its_max_lifetime_however_used,
+    the_purge_removes_expired_refresh_tokens_and_their_sessions,
+    rotation_answers_a_new_value_and_supersedes_the_presented_one,
+    a_replay_revokes_the_whole_chain_and_its_sessions,
+    within_the_grace_a_superseded_value_answers_the_same_successor,
+    revoking_a_superseded_value_revokes_the_chain,
+    concurrent_grants_within_the_grace_share_one_successor,
+    concurrent_grants_without_grace_leave_no_live_successor,
+    a_rotating_chain_survives_rotate_secret,
+);
+
+async fn by_default_refresh_tokens_never_expire_nor_rotate(store: Store) {
+    let srv = common::start(store).await;
+    rita(&srv).await;
+    let refresh = s(&login(&srv, offline("app")).await["refresh_token"]);
+    for _ in 0..3 {
+        advance(&srv, 400 * 24 * 3600);
+        let (_, answered) = granted(&srv, &refresh).await;
+        assert_eq!(answered, None, "no refresh_token without rotation");
+    }
+    let again = login(&srv, offline("app")).await;
+    assert_eq!(s(&again["refresh_token"]), refresh);
+}
+
+async fn an_unused_refresh_token_expires_after_the_idle_lifetime(store: Store) {
+    let srv = common::start_with(store, |c| c.refresh_token_idle_lifetime = 100).await;
+    rita(&srv).await;
+    let refresh = s(&login(&srv, offline("app")).await["refresh_token"]);
+    advance(&srv, 60);
+    let (minted, _) = granted(&srv, &refresh).await;
+    advance(&srv, 60);
+    granted(&srv, &refresh).await;
+    advance(&srv, 60);
+    // A second offline login is a use too.
+    let again = login(&srv, offline("app")).await;
+    assert_eq!(s(&again["refresh_token"]), refresh);
+    advance(&srv, 99);
+    granted(&srv, &refresh).await;
+    advance(&srv, 101);
+    assert_auth_failed(&grant(&srv, &refresh).await, "unused for 101 s");
+    assert_eq!(
+        srv.head_token(&minted, None, None).await,
+        204,
+        "until the purge"
+    );
+
+    // A new offline login makes a new refresh token; the expired one and its sessions go.
+    let fresh = s(&login(&srv, offline("app")).await["refresh_token"]);
+    assert_ne!(fresh, refresh);
+    granted(&srv, &fresh).await;
+    assert_auth_failed(&grant(&srv, &refresh).await, "the expired value");
+    assert_eq!(
+        srv.head_token(&minted, None, None).await,
+        404,
+        "its sessions ended"
+    );
+}
+
+async fn a_refresh_token_expires_at_its_max_lifetime_however_used(store: Store) {
+    let srv = common::start_with(store, |c| c.refresh_token_max_lifetime = 100).await;
+    rita(&srv).await;
+    let refresh = s(&login(&srv, offline("app")).await["refresh_token"]);
+    advance(&srv, 50);
+    granted(&srv, &refresh).await;
+    let again = login(&srv, offline("app")).await;
+    assert_eq!(
+        s(&again["refresh_token"]),
+        refresh,
+        "a second login does not renew it"
+    );
+    advance(&srv, 49);
+    granted(&srv, &refresh).await;
+    advance(&srv, 2);
+    assert_auth_failed(&grant(&srv, &refresh).await, "101 s old");
+}
+
+async fn the_purge_removes_expired_refresh_tokens_and_their_sessions(store: Store) {
+    let srv = common::start_with(store, |c| {
+        c.refresh_token_idle_lifetime = 100;
+        c.token_cleanup_interval = 1;
+        c.token_cache_size = 1000;
+    })
+    .await;
+    let user = rita(&srv).await;
+    let refresh = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let (minted, _) = granted(&srv, &refresh).await;
+    assert_eq!(srv.head_token(&minted, None, None).await, 204, "cached now");
+    advance(&srv, 150);
+    let admin = srv.admin_token().await;
+    // Made after the clock moved: not expired, kept.
+    let kept = s(&srv
+        .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, offline("kept"))
+        .await["refresh_token"]);
+
+    let mut purged = false;
+    for _ in 0..100 {
+        let list = srv.get(&format!("/users/{user}/tokens"), &admin).await;
+        if list.body["total"] == 0 {
+            purged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(purged, "the purge removes the expired refresh token");
+    assert_eq!(
+        srv.head_token(&minted, None, None).await,
+        404,
+        "the sessions minted from it end, cached or not"
+    );
+    let sessions = srv.get(&format!("/users/{user}/sessions"), &admin).await;
+    assert_eq!(sessions.body["total"], 0, "{}", sessions.text);
+    let still = srv
+        .post_token(json!({"refresh_token": kept, "client_id": "kept"}))
+        .await;
+    assert_eq!(still.status, 200, "{}", still.text);
+}
+
+async fn rotation_answers_a_new_value_and_supersedes_the_presented_one(store: Store) {
+    let srv = common::start_with(store, rotating(0)).await;
+    let user = rita(&srv).await;
+    let data = login(
+        &srv,
+        json!({"access_type": "offline", "client_id": "app", "scope": ["confd.users.#"]}),
+    )
+    .await;
+    let first = s(&data["refresh_token"]);
+    let reply = grant(&srv, &first).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let second = s(&reply.data()["refresh_token"]);
+    assert!(is_uuid(&json!(second)) && second != first, "a new value");
+    assert_eq!(
+        reply.data()["scope"],
+        json!(["confd.users.#"]),
+        "the same scope"
+    );
+
+    // The password login answers the current value, and sets the scope as ever.
+    let again = login(
+        &srv,
+        json!({"access_type": "offline", "client_id": "app", "scope": ["confd.users.#"]}),
+    )
+    .await;
+    assert_eq!(s(&again["refresh_token"]), second);
+    let (_, third) = granted(&srv, &second).await;
+    let third = third.expect("rotated");
+    assert!(third != second && third != first);
+    let admin = srv.admin_token().await;
+    let list = srv.get(&format!("/users/{user}/tokens"), &admin).await;
+    assert_eq!(list.body["total"], 1, "one chain: {}", list.text);
+    assert_eq!(list.body["items"][0]["client_id"], "app");
+    granted(&srv, &third).await;
+}
+
+async fn a_replay_revokes_the_whole_chain_and_its_sessions(store: Store) {
+    let srv = common::start_with(store, rotating(0)).await;
+    let user = rita(&srv).await;
+    let data = login(&srv, offline("app")).await;
+    let mut minted = vec![s(&data["token"])];
+    let first = s(&data["refresh_token"]);
+    let other = s(&login(
+        &srv,
+        json!({"access_type": "offline", "client_id": "other"}),
+    )
+    .await["refresh_token"]);
+    let password_token = srv.token_of("rita", "pw-rita").await;
+    let (token, second) = granted(&srv, &first).await;
+    minted.push(token);
+    let (token, third) = granted(&srv, &second.expect("rotated")).await;
+    minted.push(token);
+    let third = third.expect("rotated");
+
+    // The thief presents the superseded first value: 401, and the chain is over.
+    assert_auth_failed(&grant(&srv, &first).await, "a replay");
+    assert_auth_failed(&grant(&srv, &third).await, "the chain's current value");
+    assert_auth_failed(&grant(&srv, &first).await, "and again");
+    for token in &minted {
+        assert_eq!(
+            srv.head_token(token, None, None).await,
+            404,
+            "sessions revoked"
+        );
+    }
+    let admin = srv.admin_token().await;
+    let list = srv.get(&format!("/users/{user}/tokens"), &admin).await;
+    assert_eq!(
+        list.body["total"], 1,
+        "the other client's stays: {}",
+        list.text
+    );
+    let still = srv
+        .post_token(json!({"refresh_token": other, "client_id": "other"}))
+        .await;
+    assert_eq!(still.status, 200, "another chain is untouched");
+    assert_eq!(srv.head_token(&password_token, None, None).await, 204);
+    // A new password login starts a new chain.
+    let fresh = s(&login(&srv, offline("app")).await["refresh_token"]);
+    assert!(fresh != first && fresh != third);
+    granted(&srv, &fresh).await;
+}
+
+async fn within_the_grace_a_superseded_value_answers_the_same_successor(store: Store) {
+    let srv = common::start_with(store, rotating(30)).await;
+    rita(&srv).await;
+    let first = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let (_, second) = granted(&srv, &first).await;
+    let second = second.expect("rotated");
+    advance(&srv, 10);
+    for _ in 0..2 {
+        let (token, answered) = granted(&srv, &first).await;
+        assert_eq!(
+            answered.as_deref(),
+            Some(second.as_str()),
+            "the same successor"
+        );
+        assert_eq!(
+            srv.head_token(&token, None, None).await,
+            204,
+            "a new access token"
+        );
+    }
+    let (_, third) = granted(&srv, &second).await;
+    let third = third.expect("rotated");
+    assert_ne!(third, second, "the successor still rotates");
+    // A value superseded twice answers the chain's current value: never a second live one.
+    let (_, answered) = granted(&srv, &first).await;
+    assert_eq!(answered, Some(third.clone()));
+    advance(&srv, 25);
+    let (_, answered) = granted(&srv, &second).await;
+    assert_eq!(
+        answered,
+        Some(third.clone()),
+        "25 s after it was superseded"
+    );
+    // The first value was superseded 35 s ago: a replay.
+    assert_auth_failed(&grant(&srv, &first).await, "after the grace");
+    assert_auth_failed(&grant(&srv, &third).await, "the chain is revoked");
+}
+
+async fn revoking_a_superseded_value_revokes_the_chain(store: Store) {
+    let srv = common::start_with(store, rotating(30)).await;
+    rita(&srv).await;
+    let first = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let (minted, second) = granted(&srv, &first).await;
+    let revoked = srv
+        .call(Method::DELETE, &format!("/token/{first}"), None, None)
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    assert_auth_failed(
+        &grant(&srv, &second.expect("rotated")).await,
+        "chain revoked",
+    );
+    assert_eq!(srv.head_token(&minted, None, None).await, 404);
+}
+
+/// `n` refresh grants of `refresh` at once.
+async fn burst(srv: &TestServer, refresh: &str, n: usize) -> Vec<(u16, Value)> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let builder = srv
+                .client
+                .post(srv.url("/token"))
+                .json(&json!({"refresh_token": refresh, "client_id": "app"}));
+            tokio::spawn(async move {
+                let response = builder.send().await.expect("request");
+                let status = response.status().as_u16();
+                (
+                    status,
+                    response.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("join"));
+    }
+    results
+}
+
+async fn concurrent_grants_within_the_grace_share_one_successor(store: Store) {
+    let srv = common::start_with(store, rotating(30)).await;
+    rita(&srv).await;
+    let first = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let results = burst(&srv, &first, 20).await;
+    let mut successors: Vec<String> = results
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, 200, "{body}");
+            s(&body["data"]["refresh_token"])
+        })
+        .collect();
+    successors.dedup();
+    assert_eq!(successors.len(), 1, "one successor for all: {successors:?}");
+    let successor = &successors[0];
+    assert_ne!(successor, &first);
+    let (_, next) = granted(&srv, successor).await;
+    let next = next.expect("rotated");
+    assert!(&next != successor && next != first);
+    granted(&srv, &next).await;
+}
+
+async fn concurrent_grants_without_grace_leave_no_live_successor(store: Store) {
+    let srv = common::start_with(store, rotating(0)).await;
+    rita(&srv).await;
+    let first = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let results = burst(&srv, &first, 20).await;
+    let successes: Vec<&Value> = results
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(successes.len(), 1, "one grant rotates: {results:?}");
+    for (status, body) in &results {
+        assert!(
+            matches!(status, 200 | 401),
+            "never a 5xx or a second success: {status} {body}"
+        );
+    }
+    // The others were replays of a superseded value: the chain is revoked.
+    let successor = s(&successes[0]["data"]["refresh_token"]);
+    assert_auth_failed(&grant(&srv, &successor).await, "no live successor");
+    assert_auth_failed(&grant(&srv, &first).await, "nor the first value");
+}
+
+/// Rotation and `tessera rotate-secret` agree: after the secret moved, the chain's current value
+/// is still answered (by an offline login and within the grace), and the next values are derived
+/// from the new key.
+async fn a_rotating_chain_survives_rotate_secret(store: Store) {
+    const OLD: &str = "rotation-old-secret-0123456789";
+    const NEW: &str = "rotation-new-secret-9876543210";
+    let srv = common::start_with(store, |c| {
+        rotating(300)(c);
+        c.token_secret = Some(OLD.into());
+    })
+    .await;
+    rita(&srv).await;
+    let first = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let (_, second) = granted(&srv, &first).await;
+    let second = second.expect("rotated");
+    let rotated = rotate(&srv, Some(OLD), NEW);
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let after = start_on_with(&srv, Some(NEW), rotating(300))
+        .await
+        .expect("starts with the new secret");
+    assert_eq!(
+        s(&login(&after, offline("app")).await["refresh_token"]),
+        second
+    );
+    let (_, answered) = granted(&after, &first).await;
+    assert_eq!(
+        answered.as_deref(),
+        Some(second.as_str()),
+        "within the grace"
+    );
+    let (_, third) = granted(&after, &second).await;
+    let third = third.expect("rotated");
+    assert_eq!(
+        s(&login(&after, offline("app")).await["refresh_token"]),
+        third
+    );
+    granted(&after, &third).await;
+}
+
+/// `refresh_token_reuse_grace` is at most 300 seconds, and the lifetimes at most ten years:
+/// checked at start, in code and from the environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_settings_are_refused_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for tweak in [
+        (|c: &mut tessera::Config| c.refresh_token_reuse_grace = 301) as fn(&mut tessera::Config),
+        |c| c.refresh_token_idle_lifetime = 315_360_001,
+        |c| c.refresh_token_max_lifetime = u64::MAX,
+    ] {
+        let mut config = tessera::Config {
+            listen: "127.0.0.1:0".into(),
+            database_url: format!("sqlite://{}", dir.path().join("t.db").display()),
+            ..Default::default()
+        };
+        tweak(&mut config);
+        let error = match tessera::RunningServer::start(config).await {
+            Ok(_) => panic!("started with an out-of-range setting"),
+            Err(error) => error.to_string(),
+        };
+        assert!(
+            error.starts_with("invalid configuration: refresh_token_"),
+            "{error}"
+        );
+    }
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("check-config")
+        .env("TESSERA_REFRESH_TOKEN_REUSE_GRACE", "301")
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("refresh_token_reuse_grace"));
+}

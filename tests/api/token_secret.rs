@@ -1,0 +1,247 @@
+//! `token_secret` and the database (README "Why token_secret"): the database records the key's
+//! fingerprint; a start with another key is refused in one line; `tessera rotate-secret` moves the
+//! database to a new key in one transaction, and every refresh token keeps its value.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Value};
+
+use crate::both_stores;
+use crate::common::{self, s, Store, TestServer, ADMIN_PASSWORD, ADMIN_USERNAME};
+
+const OLD: &str = "the-old-secret-0123456789abcdef";
+const NEW: &str = "the-new-secret-fedcba9876543210";
+
+fn offline(client_id: &str) -> Value {
+    json!({"access_type": "offline", "client_id": client_id})
+}
+
+/// Another server on `srv`'s database, with `secret` (`None`: SQLite's key file).
+pub(crate) async fn start_on(srv: &TestServer, secret: Option<&str>) -> anyhow::Result<TestServer> {
+    start_on_with(srv, secret, |_| {}).await
+}
+
+/// The same, after `tweak` has adjusted its configuration.
+pub(crate) async fn start_on_with(
+    srv: &TestServer,
+    secret: Option<&str>,
+    tweak: impl FnOnce(&mut tessera::Config),
+) -> anyhow::Result<TestServer> {
+    let mut config = tessera::Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: srv.database_url.clone(),
+        token_secret: secret.map(str::to_string),
+        ..Default::default()
+    };
+    tweak(&mut config);
+    common::start_config(config).await
+}
+
+/// `tessera rotate-secret` on `srv`'s database, running with `secret`, the new one on stdin.
+pub(crate) fn rotate(srv: &TestServer, secret: Option<&str>, stdin: &str) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command
+        .args(["--database-url", &srv.database_url, "rotate-secret"])
+        .env_remove("TESSERA_BOOTSTRAP_USERNAME")
+        .env_remove("TESSERA_BOOTSTRAP_PASSWORD")
+        .env_remove("TESSERA_TOKEN_SECRET")
+        .env("TESSERA_LOG_LEVEL", "warn");
+    if let Some(secret) = secret {
+        command.env("TESSERA_TOKEN_SECRET", secret);
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tessera runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("tessera exits")
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).trim().to_string()
+}
+
+fn refused(started: anyhow::Result<TestServer>) -> String {
+    match started {
+        Ok(_) => panic!("started with a key the database does not know"),
+        Err(error) => error.to_string(),
+    }
+}
+
+both_stores!(
+    another_secret_is_refused_and_the_same_one_starts,
+    rotate_secret_keeps_every_refresh_token,
+    rotate_secret_refuses_what_it_cannot_do,
+);
+
+/// The fingerprint is recorded at first start; another secret is refused with one line naming
+/// `tessera rotate-secret`, and nothing changes; the same secret starts, and refresh tokens work.
+async fn another_secret_is_refused_and_the_same_one_starts(store: Store) {
+    let srv = common::start_with(store, |c| c.token_secret = Some(OLD.into())).await;
+    let data = srv
+        .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, offline("app"))
+        .await;
+    let refresh = s(&data["refresh_token"]);
+
+    let error = refused(start_on(&srv, Some(NEW)).await);
+    assert_eq!(error.lines().count(), 1, "one line: {error}");
+    assert!(
+        error.contains("token_secret does not match") && error.contains("tessera rotate-secret"),
+        "{error}"
+    );
+    assert!(!error.contains(OLD) && !error.contains(NEW), "{error}");
+    if store == Store::Sqlite {
+        // Without token_secret, no key file is made up for a database that has a key.
+        let error = refused(start_on(&srv, None).await);
+        assert!(error.contains("is missing"), "{error}");
+    }
+
+    let again = start_on(&srv, Some(OLD))
+        .await
+        .expect("the same secret starts");
+    assert_eq!(again.grant(&refresh, "app").await.status, 200);
+    let data = again
+        .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, offline("app"))
+        .await;
+    assert_eq!(s(&data["refresh_token"]), refresh, "the same value");
+}
+
+/// After `tessera rotate-secret`: (a) every refresh token value clients hold still works;
+/// (b) a new offline login for an existing (user, client_id) answers that same value;
+/// (c) access tokens are untouched. The old secret is then refused; a second rotation keeps
+/// the values too.
+async fn rotate_secret_keeps_every_refresh_token(store: Store) {
+    let srv = common::start_with(store, |c| c.token_secret = Some(OLD.into())).await;
+    let desktop = s(&srv
+        .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, offline("desktop"))
+        .await["refresh_token"]);
+    let phone = srv
+        .send(
+            srv.request(reqwest::Method::POST, "/token")
+                .basic_auth(ADMIN_USERNAME, Some(ADMIN_PASSWORD))
+                .header("Wazo-Session-Type", "mobile")
+                .json(&offline("phone")),
+        )
+        .await;
+    assert_eq!(phone.status, 200, "{}", phone.text);
+    let phone = s(&phone.data()["refresh_token"]);
+    let access = srv.admin_token().await;
+
+    let rotated = rotate(&srv, Some(OLD), &format!("{NEW}\n"));
+    assert!(rotated.status.success(), "rotate: {}", stderr_of(&rotated));
+    let said = String::from_utf8_lossy(&rotated.stdout);
+    assert!(said.contains("moved 2 refresh tokens"), "{said}");
+    assert!(!said.contains(NEW) && !said.contains(OLD), "{said}");
+
+    let error = refused(start_on(&srv, Some(OLD)).await);
+    assert!(error.contains("does not match"), "the old secret: {error}");
+    let after = start_on(&srv, Some(NEW))
+        .await
+        .expect("the new secret starts");
+    for (value, client) in [(&desktop, "desktop"), (&phone, "phone")] {
+        assert_eq!(after.grant(value, client).await.status, 200, "(a) {client}");
+    }
+    let again = after
+        .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, offline("desktop"))
+        .await;
+    assert_eq!(s(&again["refresh_token"]), desktop, "(b) the same value");
+    assert_eq!(after.head_token(&access, None, None).await, 204, "(c)");
+    // A refresh token made under the new key comes back the same after a restart.
+    let fresh = s(&after
+        .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, offline("fresh"))
+        .await["refresh_token"]);
+    drop(after);
+
+    const THIRD: &str = "a-third-secret-for-a-second-rotation";
+    let rotated = rotate(&srv, Some(NEW), THIRD);
+    assert!(rotated.status.success(), "rotate: {}", stderr_of(&rotated));
+    let third = start_on(&srv, Some(THIRD)).await.expect("the third secret");
+    for (value, client) in [(&desktop, "desktop"), (&fresh, "fresh"), (&phone, "phone")] {
+        assert_eq!(third.grant(value, client).await.status, 200, "{client}");
+        let again = third
+            .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, offline(client))
+            .await;
+        if client != "phone" {
+            assert_eq!(&s(&again["refresh_token"]), value, "{client}: same value");
+        }
+    }
+}
+
+/// An empty new secret, the current secret again, or a rotation run with a secret the database
+/// does not know: a one-line error, non-zero, nothing changed.
+async fn rotate_secret_refuses_what_it_cannot_do(store: Store) {
+    let srv = common::start_with(store, |c| c.token_secret = Some(OLD.into())).await;
+    let refresh = s(&srv
+        .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, offline("app"))
+        .await["refresh_token"]);
+    for (secret, stdin, says) in [
+        (OLD, "\n", "no new secret"),
+        (OLD, OLD, "the current one"),
+        (NEW, "a-third-secret", "does not match"),
+    ] {
+        let output = rotate(&srv, Some(secret), stdin);
+        assert!(!output.status.success(), "{stdin:?} must fail");
+        let stderr = stderr_of(&output);
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(says), "{stderr} should say {says}");
+    }
+    let again = start_on(&srv, Some(OLD)).await.expect("nothing changed");
+    assert_eq!(again.grant(&refresh, "app").await.status, 200);
+}
+
+/// SQLite without `token_secret`: the key file beside the database holds the key. Rotation
+/// replaces it (the new secret is then read from it); a missing key file is refused, not
+/// replaced by a fresh key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_key_file_is_rotated_and_never_silently_replaced() {
+    let srv = common::start(Store::Sqlite).await;
+    let refresh = s(&srv
+        .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, offline("app"))
+        .await["refresh_token"]);
+    let key_file = format!(
+        "{}.key",
+        srv.database_url.strip_prefix("sqlite://").expect("sqlite")
+    );
+    let rotated = rotate(&srv, None, NEW);
+    assert!(rotated.status.success(), "rotate: {}", stderr_of(&rotated));
+    assert_eq!(std::fs::read_to_string(&key_file).expect("key file"), NEW);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let after = start_on(&srv, None)
+        .await
+        .expect("starts on the new key file");
+    assert_eq!(after.grant(&refresh, "app").await.status, 200);
+    let again = after
+        .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, offline("app"))
+        .await;
+    assert_eq!(s(&again["refresh_token"]), refresh);
+    drop(after);
+
+    std::fs::remove_file(&key_file).expect("remove");
+    let error = refused(start_on(&srv, None).await);
+    assert_eq!(error.lines().count(), 1, "{error}");
+    assert!(error.contains("is missing"), "{error}");
+    assert!(
+        std::fs::metadata(&key_file).is_err(),
+        "no fresh key file is written"
+    );
+    let back = start_on(&srv, Some(NEW))
+        .await
+        .expect("its secret as token_secret");
+    assert_eq!(back.grant(&refresh, "app").await.status, 200);
+}
