@@ -75,6 +75,9 @@ pub struct Charge {
     account: Vec<String>,
     /// The address key: a success takes back its own charge only.
     address: Option<String>,
+    /// For an attempt admitted without a charge ([`Throttle::admit_unguessable`]): the counts a
+    /// failure is charged to afterwards.
+    after_failure: Vec<CountedKey>,
 }
 
 fn key_of(text: &str) -> String {
@@ -131,6 +134,7 @@ impl Throttle {
         let mut charge = Charge {
             account: Vec::new(),
             address: None,
+            after_failure: Vec::new(),
         };
         if let (Some(account), true) = (account, policy.login_failures > 0) {
             let id = account.id();
@@ -195,8 +199,53 @@ impl Throttle {
         }
     }
 
-    /// The attempt was checked and failed: its charges stay, no longer pending.
+    /// Admits a grant of a secret nobody can guess (a refresh token: 122 random bits) unless its
+    /// address is held back, without charging it first: one read instead of a charge and a refund
+    /// per grant, and parallel grants of one client are never taken for guesses in flight. A
+    /// failure is charged afterwards ([`Throttle::failed`]), so unknown values still count
+    /// against the address.
+    pub async fn admit_unguessable(&self, address: &str) -> DomainResult<Charge> {
+        let (keys, _) = self.keys(None, address);
+        let now = self.clock.now_micros();
+        let digests: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
+        if let Some(until) = self.store.held_until(&digests, now).await? {
+            return Err(DomainError::HeldBack {
+                retry_after: micros_to_duration(until.saturating_sub(now)),
+            });
+        }
+        Ok(Charge {
+            account: Vec::new(),
+            address: None,
+            after_failure: keys,
+        })
+    }
+
+    /// The attempt was checked and failed: its charges stay, no longer pending (an attempt
+    /// admitted uncharged is charged now).
     pub async fn failed(&self, charge: Charge) {
+        if !charge.after_failure.is_empty() {
+            let now = self.clock.now_micros();
+            let times = AttemptTimes {
+                now,
+                base_delay: cap(self.policy.base_delay),
+                forget_before: now.saturating_sub(duration_to_micros(self.policy.forget_after)),
+            };
+            let keys: Vec<String> = charge.after_failure.iter().map(|k| k.key.clone()).collect();
+            settle("count a failure", async {
+                // Already held back (by a parallel failure): nothing more to count.
+                if self
+                    .store
+                    .charge_attempt(&charge.after_failure, times, now)
+                    .await?
+                    .is_none()
+                {
+                    self.store.settle_attempt(&keys).await?;
+                }
+                Ok(())
+            })
+            .await;
+            return;
+        }
         let mut keys = charge.account;
         keys.extend(charge.address);
         settle("settle a failure", self.store.settle_attempt(&keys)).await;

@@ -195,13 +195,18 @@ impl Tokens<'_> {
             Some((login, _)) => (Some(Account::login(login)), None),
             None => (None, None),
         };
-        // Brute-force protection: the attempt is charged before any hashing, so that attempts in
-        // flight count; a held-back one is not checked at all.
-        let charge = match ctx
-            .throttle
-            .charge(account.as_ref(), &client.remote_addr)
-            .await
-        {
+        // Brute-force protection: a password attempt is charged before any hashing, so that
+        // attempts in flight count; a refresh token cannot be guessed, so its grant is only
+        // checked, and charged if it fails. A held-back attempt is not checked at all.
+        let admitted = match refresh_grant {
+            Some(_) => ctx.throttle.admit_unguessable(&client.remote_addr).await,
+            None => {
+                ctx.throttle
+                    .charge(account.as_ref(), &client.remote_addr)
+                    .await
+            }
+        };
+        let charge = match admitted {
             Ok(charge) => charge,
             Err(error) => {
                 if matches!(error, DomainError::HeldBack { .. }) {

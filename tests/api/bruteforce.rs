@@ -7,7 +7,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::both_stores;
-use crate::common::{self, assert_api_error, assert_token_error, basic, Reply, Store, TestServer};
+use crate::common::{
+    self, assert_api_error, assert_token_error, basic, s, Reply, Store, TestServer, ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+};
 
 fn retry_after(reply: &Reply) -> u64 {
     reply
@@ -112,6 +115,50 @@ async fn unknown_refresh_tokens_count_against_the_address(store: Store) {
         .grant(&uuid::Uuid::new_v4().to_string(), "some-client")
         .await;
     assert_token_error(&held, 429, "refresh grants held back");
+}
+
+/// A refresh token cannot be guessed: its grants are checked against the address, never charged
+/// first, so one client's parallel grants are never held back as guesses in flight, and a
+/// successful grant writes no count at all. A held-back address is still refused.
+async fn refresh_grants_in_parallel_are_not_guesses(store: Store) {
+    // One failure holds the address back for a minute: a grant charged before it is checked
+    // would hold back every grant running beside it.
+    let srv = common::start_with(store, |c| {
+        c.bruteforce_address_failures = 1;
+        c.bruteforce_base_delay = 60;
+    })
+    .await;
+    let offline = srv
+        .login_ok(
+            ADMIN_USERNAME,
+            ADMIN_PASSWORD,
+            json!({"access_type": "offline", "client_id": "busy-app"}),
+        )
+        .await;
+    let refresh_token = s(&offline["refresh_token"]);
+    let rows_before = counted_rows(&srv).await;
+    let body = json!({"refresh_token": refresh_token, "client_id": "busy-app"});
+    let grants: Vec<_> = (0..24)
+        .map(|_| {
+            let request = srv.request(reqwest::Method::POST, "/token").json(&body);
+            tokio::spawn(async move { request.send().await.expect("request").status().as_u16() })
+        })
+        .collect();
+    for grant in grants {
+        assert_eq!(grant.await.expect("join"), 200, "a parallel grant");
+    }
+    assert_eq!(
+        counted_rows(&srv).await,
+        rows_before,
+        "a good grant writes no count"
+    );
+    // An unknown value still counts, and then even a good value waits.
+    let reply = srv
+        .grant(&uuid::Uuid::new_v4().to_string(), "busy-app")
+        .await;
+    assert_eq!(reply.status, 401);
+    let held = srv.grant(&refresh_token, "busy-app").await;
+    assert_token_error(&held, 429, "a held-back address");
 }
 
 /// A password login from `address` (the server trusts one proxy).
@@ -412,6 +459,7 @@ both_stores!(
     delays_grow_up_to_the_cap,
     an_address_is_limited_separately,
     unknown_refresh_tokens_count_against_the_address,
+    refresh_grants_in_parallel_are_not_guesses,
     a_username_and_an_email_count_for_the_same_account,
     parallel_guesses_cannot_exceed_the_limit,
     a_success_never_clears_the_address,
