@@ -160,8 +160,8 @@ async fn insert(State(db): State<Arc<Db>>, Json(body): Json<GrantBody>) -> Respo
     }
 }
 
-/// Connects as Tessera's store does (same pool size, same SQLite pragmas), creates the floor's
-/// tables and stores the tokens of `tokens`.
+/// Connects as Tessera's store does (same pool size, same SQLite pragmas; but no ping before each
+/// use), creates the floor's tables and stores the tokens of `tokens`.
 async fn connect(
     url: &str,
     pool: Option<u32>,
@@ -183,6 +183,8 @@ async fn connect(
     });
     let pool = AnyPoolOptions::new()
         .max_connections(size)
+        // No ping before each use (sqlx's default): one statement, one round trip.
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(5))
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
