@@ -197,6 +197,9 @@ fn describe(error: &sqlx::Error) -> String {
 /// How long the first connection may take before the database is called unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A pooled connection idle this long is pinged before use; a busier one is used as it is.
+const IDLE_CHECK_AFTER: Duration = Duration::from_millis(100);
+
 /// SQLite's per-connection settings (PostgreSQL needs none).
 async fn prepare(conn: &mut sqlx::AnyConnection, backend: Backend) -> sqlx::Result<()> {
     if backend == Backend::Sqlite {
@@ -287,6 +290,16 @@ impl Store {
                 Backend::Sqlite => (cores * 2).max(4),
             })
             .acquire_timeout(Duration::from_secs(5))
+            // No `SELECT 1` before every use (a round trip per statement under load): only a
+            // connection that sat idle is checked, since the database may have restarted meanwhile.
+            // The pool's idle timeout and lifetime still apply.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    Ok(meta.idle_for < IDLE_CHECK_AFTER || conn.ping().await.is_ok())
+                })
+            })
             .after_connect(move |conn, _meta| Box::pin(prepare(conn, backend)))
             .connect_with(options)
             .await
