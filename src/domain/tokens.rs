@@ -15,7 +15,8 @@ use super::secrets::{self, redacted};
 use super::throttle::Account;
 use super::untrusted::{self, Untrusted};
 use crate::store::{
-    Issue, IssueRequest, OfflineGrant, RefreshToken, Rotation, TokenMetadata, TokenRecord, User,
+    AclParts, Issue, IssueRequest, OfflineGrant, RefreshToken, Rotation, TokenMetadata,
+    TokenRecord, User,
 };
 
 /// Where a request comes from, recorded on the session and token.
@@ -103,6 +104,8 @@ enum Minting<'a> {
 struct Redeemed {
     refresh: RefreshToken,
     user: User,
+    /// What the token's ACL is made of, when read with the refresh token.
+    acl: Option<AclParts>,
     /// False: a superseded value presented within the reuse grace.
     current: bool,
 }
@@ -256,7 +259,7 @@ impl Tokens<'_> {
                             _ => Minting::Password,
                         };
                         let session_uuid = uuid::Uuid::new_v4().to_string();
-                        self.issue(&user, expiration, client, session_uuid, minting)
+                        self.issue(&user, None, expiration, client, session_uuid, minting)
                             .await?
                             .ok_or(DomainError::AuthenticationFailed)
                     }
@@ -330,6 +333,7 @@ impl Tokens<'_> {
             let Some(Redeemed {
                 refresh,
                 user,
+                acl,
                 current,
             }) = self.redeem(&digest, client_id).await?
             else {
@@ -361,7 +365,7 @@ impl Tokens<'_> {
                 answer,
             };
             if let Some(issued) = self
-                .issue(&user, expiration, client, session_uuid, minting)
+                .issue(&user, acl, expiration, client, session_uuid, minting)
                 .await?
             {
                 return Ok(Some(issued));
@@ -378,8 +382,13 @@ impl Tokens<'_> {
         let ctx = self.0;
         let store = &ctx.store;
         let now = ctx.clock.now_micros();
-        let (refresh, current) = match store.find_refresh_token(digest).await? {
-            Some(refresh) => (refresh, true),
+        let default_policy = ctx.config.default_user_policy.as_deref();
+        // The current value, its user and their ACL in one read; a superseded one is rarer.
+        let (refresh, user, acl, current) = match store
+            .find_refresh_grant(digest, default_policy)
+            .await?
+        {
+            Some(grant) => (grant.refresh, grant.user, Some(grant.acl), true),
             None => match store.find_superseded_refresh_token(digest).await? {
                 Some((refresh, superseded_at)) if refresh.client_id == client_id => {
                     let grace = i64::try_from(ctx.config.refresh_token_reuse_grace)
@@ -398,7 +407,8 @@ impl Tokens<'_> {
                         );
                         return Ok(None);
                     }
-                    (refresh, false)
+                    let user = store.get_user_for_token(&refresh.user_uuid).await?;
+                    (refresh, user, None, false)
                 }
                 _ => return Err(DomainError::AuthenticationFailed),
             },
@@ -408,42 +418,40 @@ impl Tokens<'_> {
         {
             return Err(DomainError::AuthenticationFailed);
         }
-        let user = store
-            .get_user_for_token(&refresh.user_uuid)
-            .await?
+        let user = user
             .filter(|u| u.enabled)
             .ok_or(DomainError::AuthenticationFailed)?;
         Ok(Some(Redeemed {
             refresh,
             user,
+            acl,
             current,
         }))
     }
 
-    /// The ACL a new token of `user` receives: the default policy's, then the user's policies'.
-    async fn user_acl(&self, user: &User) -> DomainResult<Vec<String>> {
-        let store = &self.0.store;
+    /// The ACL a new token receives: the default policy's, then the user's policies'.
+    fn token_acl(&self, parts: AclParts) -> Vec<String> {
         let mut acl = Vec::new();
         if let Some(name) = &self.0.config.default_user_policy {
-            match store.find_policy_by_name(name).await? {
-                Some(policy) => acl.extend(policy.acl),
+            match parts.default {
+                Some(default) => acl.extend(default),
                 None => tracing::warn!(
                     policy = %Untrusted(name),
                     "default_user_policy does not exist"
                 ),
             }
         }
-        for policy in store.user_policies(&user.uuid).await? {
-            acl.extend(policy.acl);
-        }
-        Ok(acl)
+        acl.extend(parts.policies);
+        acl
     }
 
-    /// Issues an access token for `user` in session `session_uuid`, as `minting` says. `None`:
+    /// Issues an access token for `user` in session `session_uuid`, as `minting` says, with the
+    /// ACL made of `acl` (read here when `None`). `None`:
     /// the refresh token of a grant changed meanwhile (read it again).
     async fn issue(
         &self,
         user: &User,
+        acl: Option<AclParts>,
         expiration: i64,
         client: &ClientContext,
         session_uuid: String,
@@ -453,7 +461,14 @@ impl Tokens<'_> {
         let now = ctx.clock.now_micros();
         let session_limit = matches!(user.purpose.as_str(), "user" | "external_api")
             .then_some(i64::try_from(ctx.config.max_user_concurrent_sessions).unwrap_or(i64::MAX));
-        let acl = self.user_acl(user).await?;
+        let acl = match acl {
+            Some(parts) => parts,
+            None => {
+                let default_policy = ctx.config.default_user_policy.as_deref();
+                ctx.store.acl_parts(&user.uuid, default_policy).await?
+            }
+        };
+        let acl = self.token_acl(acl);
         let metadata = TokenMetadata {
             auth_id: user.uuid.clone(),
             pbx_user_uuid: (user.purpose == "user").then(|| user.uuid.clone()),

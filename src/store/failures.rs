@@ -2,7 +2,7 @@
 //! (what is counted, thresholds, delays) are the domain's (`domain::throttle`); this file applies
 //! them atomically, one upsert per attempt.
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, WriteTx};
 
 /// One count an attempt is charged to, with the policy of its kind. Times are microseconds.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -113,8 +113,11 @@ impl Store {
             w.commit().await?;
             return Ok(None);
         }
-        // A key is held back: the charges of the others are undone.
-        w.tx.rollback().await?;
+        // A key is held back: the charges of the others are undone, and the writer's turn given
+        // back before reading on another connection.
+        let WriteTx { tx, _turn: turn } = w;
+        tx.rollback().await?;
+        drop(turn);
         let placeholders = placeholders(sorted.len());
         let sql = format!(
             "SELECT MAX(blocked_until), \

@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, MutexGuard};
 pub use failures::{AttemptTimes, CountedKey};
 pub use lists::{ListParams, Page};
 pub use policies::POLICY_ORDER;
-pub use policies::{NewPolicy, Policy};
+pub use policies::{AclParts, NewPolicy, Policy};
 pub use tokens::{
     Issue, IssueRequest, OfflineGrant, RefreshCutoffs, RefreshToken, Rotation, Session,
     TokenMetadata, TokenRecord, REFRESH_ORDER, SESSION_ORDER,
@@ -230,6 +230,16 @@ pub struct Store {
     write_lock: Option<Arc<Mutex<()>>>,
 }
 
+/// The advisory lock key of a user's writes: the first 8 bytes of the SHA-256 of its uuid. A
+/// number, so that it can be written into the `BEGIN` statement (which takes no parameters).
+fn user_lock_key(user_uuid: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(user_uuid.as_bytes());
+    digest
+        .first_chunk::<8>()
+        .map_or(0, |bytes| i64::from_be_bytes(*bytes))
+}
+
 /// A write transaction (and, on SQLite, the writer's turn).
 pub struct WriteTx<'a> {
     pub tx: Transaction<'static, Any>,
@@ -384,8 +394,29 @@ impl Store {
 
     /// Begins a write transaction: every multi-row write goes through one.
     pub async fn begin_write(&self) -> StoreResult<WriteTx<'_>> {
+        self.begin_write_with(None).await
+    }
+
+    /// Begins a write transaction in which the writes of one user are serialised (the session
+    /// limit, the mobile refresh token): on PostgreSQL a per-user advisory lock, taken in the
+    /// round trip of `BEGIN` (unlike FOR UPDATE it writes nothing to the user's row); SQLite
+    /// serialises every writer already.
+    pub async fn begin_user_write(&self, user_uuid: &str) -> StoreResult<WriteTx<'_>> {
+        let statement = (self.backend == Backend::Postgres).then(|| {
+            format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({})",
+                user_lock_key(user_uuid)
+            )
+        });
+        self.begin_write_with(statement).await
+    }
+
+    async fn begin_write_with(&self, begin: Option<String>) -> StoreResult<WriteTx<'_>> {
+        // The connection first, then the writer's turn: the turn (SQLite's one writer) is not
+        // held while a connection is found. Whoever holds the turn needs no second connection.
+        let conn = self.pool.acquire().await?;
         let turn = self.writer_turn().await;
-        let tx = self.pool.begin().await?;
+        let tx = Transaction::begin(conn, begin.map(std::borrow::Cow::Owned)).await?;
         Ok(WriteTx { tx, _turn: turn })
     }
 

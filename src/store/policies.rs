@@ -46,6 +46,41 @@ fn policy_from_row(row: &AnyRow) -> StoreResult<Policy> {
     })
 }
 
+/// What a new token's ACL is made of, read with the user (only the policies' `acl` column): the
+/// ACL of the default policy named by the configuration (`None`: none named, or no such policy),
+/// then every entry of the user's policies, in their order.
+#[derive(Clone, Debug, Default)]
+pub struct AclParts {
+    pub default: Option<Vec<String>>,
+    pub policies: Vec<String>,
+}
+
+/// Selected by the readers of [`AclParts`], one row per attached policy (or one row with a NULL
+/// `policy_acl`), over `up`/`p` joined to the user; `$2` names the default policy.
+pub(super) const ACL_PARTS_COLUMNS: &str =
+    "p.acl AS policy_acl, (SELECT acl FROM policies WHERE name = $2 LIMIT 1) AS default_acl";
+
+impl AclParts {
+    pub(super) fn from_rows(rows: &[AnyRow]) -> StoreResult<AclParts> {
+        let parse = |text: String| -> StoreResult<Vec<String>> {
+            serde_json::from_str(&text).map_err(|e| StoreError::Other(e.to_string()))
+        };
+        let mut parts = AclParts::default();
+        for (n, row) in rows.iter().enumerate() {
+            if n == 0 {
+                parts.default = row
+                    .try_get::<Option<String>, _>("default_acl")?
+                    .map(parse)
+                    .transpose()?;
+            }
+            if let Some(acl) = row.try_get::<Option<String>, _>("policy_acl")? {
+                parts.policies.extend(parse(acl)?);
+            }
+        }
+        Ok(parts)
+    }
+}
+
 fn acl_json(acl: &[String]) -> String {
     serde_json::Value::from(acl.to_vec()).to_string()
 }
@@ -198,6 +233,24 @@ impl Store {
     }
 
     /// The user's policies, in the order they were attached.
+    /// The ACL parts of a new token of this user, in one statement: see [`AclParts`].
+    pub async fn acl_parts(
+        &self,
+        user_uuid: &str,
+        default_policy: Option<&str>,
+    ) -> StoreResult<AclParts> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ACL_PARTS_COLUMNS} FROM (SELECT 1 AS one) AS one \
+             LEFT JOIN user_policies up ON up.user_uuid = $1 \
+             LEFT JOIN policies p ON p.uuid = up.policy_uuid ORDER BY up.position"
+        ))
+        .bind(user_uuid)
+        .bind(default_policy)
+        .fetch_all(&self.pool)
+        .await?;
+        AclParts::from_rows(&rows)
+    }
+
     pub async fn user_policies(&self, user_uuid: &str) -> StoreResult<Vec<Policy>> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM policies p JOIN user_policies up ON up.policy_uuid = p.uuid \

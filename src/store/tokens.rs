@@ -4,7 +4,9 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::lists::{ListParams, ListQuery, Page};
-use super::{search_text, Backend, Store, StoreError, StoreResult};
+use super::policies::ACL_PARTS_COLUMNS;
+use super::users::{user_from_row, USER_COLUMNS};
+use super::{search_text, AclParts, Backend, Store, StoreError, StoreResult, User};
 
 /// A live access token, as read back for validation.
 #[derive(Clone, Debug)]
@@ -156,6 +158,35 @@ fn refresh_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
     })
 }
 
+/// The refresh token columns of [`Store::find_refresh_grant`], renamed beside the user's.
+const GRANT_REFRESH_COLUMNS: &str = "r.uuid AS r_uuid, r.client_id AS r_client_id, \
+     r.user_uuid AS r_user_uuid, r.tenant_uuid AS r_tenant_uuid, r.mobile AS r_mobile, \
+     r.created_at AS r_created_at, r.sealed AS r_sealed, r.scope AS r_scope, \
+     r.generation AS r_generation, r.used_at AS r_used_at";
+
+fn grant_refresh_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
+    Ok(RefreshToken {
+        uuid: row.try_get("r_uuid")?,
+        client_id: row.try_get("r_client_id")?,
+        user_uuid: row.try_get("r_user_uuid")?,
+        tenant_uuid: row.try_get("r_tenant_uuid")?,
+        mobile: super::flag(row, "r_mobile")?,
+        created_at: row.try_get("r_created_at")?,
+        sealed: row.try_get("r_sealed")?,
+        scope: scope_from_json(row.try_get("r_scope")?)?,
+        generation: row.try_get("r_generation")?,
+        used_at: row.try_get("r_used_at")?,
+    })
+}
+
+/// A refresh token found by its value, with its user (if any) and what a token of that user's
+/// ACL is made of, read in one statement.
+pub struct RefreshGrant {
+    pub refresh: RefreshToken,
+    pub user: Option<User>,
+    pub acl: AclParts,
+}
+
 /// A scope column: a JSON list, or NULL for unlimited.
 fn scope_from_json(text: Option<String>) -> StoreResult<Option<Vec<String>>> {
     text.map(|text| serde_json::from_str(&text).map_err(json_error))
@@ -216,30 +247,17 @@ async fn purge_refresh_token(
     Ok(ended)
 }
 
-/// Marks the refresh token of a grant used (for the idle lifetime) and, when the grant rotates,
-/// supersedes its value. Both are conditional on the generation read: of concurrent grants
-/// presenting one value, one rotates it (PostgreSQL's row lock makes the others wait, then match
-/// nothing; SQLite runs one writer at a time). False: it changed since it was read (rotated by
-/// another grant, or deleted); nothing was written.
-async fn use_refresh_token(
+/// Supersedes the value of a rotating grant's refresh token and marks it used (for the idle
+/// lifetime), conditional on the generation read: of concurrent grants presenting one value, one
+/// rotates it (PostgreSQL's row lock makes the others wait, then match nothing; SQLite runs one
+/// writer at a time). False: it changed since it was read (rotated by another grant, or
+/// deleted); nothing was written. (A grant that does not rotate is marked in `insert_issued`.)
+async fn rotate_refresh_token(
     tx: &mut Transaction<'static, Any>,
     from: &RefreshToken,
-    rotation: Option<&Rotation>,
+    rotation: &Rotation,
     now: i64,
 ) -> StoreResult<bool> {
-    let Some(rotation) = rotation else {
-        // Still the generation read, so that a value answered from it is still the current one.
-        let touched = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 AND generation = $3",
-        )
-        .bind(&from.uuid)
-        .bind(now)
-        .bind(from.generation)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        return Ok(touched == 1);
-    };
     let rotated = sqlx::query(
         "UPDATE refresh_tokens SET digest = $3, generation = generation + 1, sealed = NULL, \
          used_at = $4 WHERE uuid = $1 AND generation = $2",
@@ -274,25 +292,200 @@ async fn use_refresh_token(
     Ok(true)
 }
 
+/// What the insert of a session and its token did.
+enum Inserted {
+    Yes,
+    /// The user is at its session limit.
+    SessionLimit,
+    /// The refresh token of the grant changed since it was read.
+    Superseded,
+}
+
+/// The PostgreSQL statement writing a session and its token ($1–$9 the session, $10–$15 the rest
+/// of the token). With `touch`, the refresh token of the grant is marked used ($16 its uuid, $17
+/// the generation read: nothing is written if it changed); with `limit`, the user's live sessions
+/// are counted up to it (the next parameter): nothing is inserted at the limit. It answers
+/// `issued` (and `touched`). The count is exact only under the user's lock, taken by an earlier
+/// statement: a statement's snapshot is taken when it starts.
+fn pg_issue_statement(touch: bool, limit: bool) -> String {
+    let mut ctes = Vec::new();
+    let mut checks = vec!["TRUE".to_string()];
+    let mut answers = vec!["(SELECT COUNT(*) FROM new_token) AS issued".to_string()];
+    let mut next = 16;
+    if touch {
+        ctes.push(
+            "touched AS (UPDATE refresh_tokens SET used_at = $5 WHERE uuid = $16 \
+             AND generation = $17 RETURNING 1)"
+                .to_string(),
+        );
+        checks.push("EXISTS (SELECT 1 FROM touched)".to_string());
+        answers.push("(SELECT COUNT(*) FROM touched) AS touched".to_string());
+        next = 18;
+    }
+    if limit {
+        // Counting stops at the limit: a user's thousands of tokens cost no more than `limit`.
+        checks.push(format!(
+            "(SELECT COUNT(*) FROM (SELECT 1 FROM tokens WHERE auth_id = $2 AND expires_at > $5 \
+             LIMIT ${next}) AS live) < ${next}"
+        ));
+    }
+    ctes.push(format!(
+        "new_session AS (INSERT INTO sessions (uuid, user_uuid, tenant_uuid, mobile, created_at, \
+         user_agent, remote_addr, client_id, search_text) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE {} RETURNING uuid)",
+        checks.join(" AND ")
+    ));
+    ctes.push(
+        "new_token AS (INSERT INTO tokens (digest, session_uuid, auth_id, issued_at, expires_at, \
+         acl, metadata, remote_addr, user_agent, refresh_token_uuid, scope) \
+         SELECT $10, uuid, $2, $5, $11, $12, $13, $7, $6, $14, $15 FROM new_session RETURNING 1)"
+            .to_string(),
+    );
+    format!("WITH {} SELECT {}", ctes.join(", "), answers.join(", "))
+}
+
+/// Writes the session and token of `request` on `conn`: on PostgreSQL in one statement, on
+/// SQLite in three (the refresh token touched, the session if under the limit, the token).
+/// `touch`: the refresh token of a grant, marked used here; `limit`: counted here.
+async fn insert_issued(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    request: &IssueRequest,
+    touch: Option<&RefreshToken>,
+    limit: Option<i64>,
+    refresh_uuid: Option<&str>,
+    client_id: Option<&str>,
+) -> StoreResult<Inserted> {
+    let session_search = search_text(&[
+        Some(&request.user_agent),
+        Some(&request.remote_addr),
+        client_id,
+    ]);
+    let acl = serde_json::to_string(&request.acl).map_err(json_error)?;
+    let metadata = serde_json::to_string(&request.metadata).map_err(json_error)?;
+    let scope = scope_to_json(&request.scope)?;
+    if backend == Backend::Postgres {
+        let sql = pg_issue_statement(touch.is_some(), limit.is_some());
+        let mut statement = sqlx::query(&sql)
+            .bind(&request.session_uuid)
+            .bind(&request.user_uuid)
+            .bind(&request.tenant_uuid)
+            .bind(request.mobile)
+            .bind(request.issued_at)
+            .bind(&request.user_agent)
+            .bind(&request.remote_addr)
+            .bind(client_id)
+            .bind(&session_search)
+            .bind(&request.token_digest)
+            .bind(request.expires_at)
+            .bind(&acl)
+            .bind(&metadata)
+            .bind(refresh_uuid)
+            .bind(&scope);
+        if let Some(from) = touch {
+            statement = statement.bind(&from.uuid).bind(from.generation);
+        }
+        if let Some(limit) = limit {
+            statement = statement.bind(limit);
+        }
+        let row = statement.fetch_one(&mut *conn).await?;
+        let issued: i64 = row.try_get("issued")?;
+        let touched: i64 = match touch {
+            Some(_) => row.try_get("touched")?,
+            None => 1,
+        };
+        return Ok(match (issued, touched) {
+            (1, _) => Inserted::Yes,
+            (_, 0) => Inserted::Superseded,
+            _ => Inserted::SessionLimit,
+        });
+    }
+    if let Some(from) = touch {
+        // Still the generation read, so that a value answered from it is still the current one.
+        let touched = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 AND generation = $3",
+        )
+        .bind(&from.uuid)
+        .bind(request.issued_at)
+        .bind(from.generation)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if touched != 1 {
+            return Ok(Inserted::Superseded);
+        }
+    }
+    // SQLite has no INSERT in WITH: the session (if under the limit, $10), then the token.
+    let sql = match limit {
+        None => {
+            "INSERT INTO sessions (uuid, user_uuid, tenant_uuid, mobile, created_at, user_agent, \
+             remote_addr, client_id, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        }
+        Some(_) => {
+            "INSERT INTO sessions (uuid, user_uuid, tenant_uuid, mobile, created_at, user_agent, \
+             remote_addr, client_id, search_text) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+             WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM tokens WHERE auth_id = $2 \
+             AND expires_at > $5 LIMIT $10) AS live) < $10"
+        }
+    };
+    let inserted = sqlx::query(sql)
+        .bind(&request.session_uuid)
+        .bind(&request.user_uuid)
+        .bind(&request.tenant_uuid)
+        .bind(request.mobile)
+        .bind(request.issued_at)
+        .bind(&request.user_agent)
+        .bind(&request.remote_addr)
+        .bind(client_id)
+        .bind(&session_search);
+    let inserted = match limit {
+        Some(limit) => inserted.bind(limit),
+        None => inserted,
+    }
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted != 1 {
+        return Ok(Inserted::SessionLimit);
+    }
+    sqlx::query(
+        "INSERT INTO tokens (digest, session_uuid, auth_id, issued_at, expires_at, acl, \
+         metadata, remote_addr, user_agent, refresh_token_uuid, scope) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&request.token_digest)
+    .bind(&request.session_uuid)
+    .bind(&request.user_uuid)
+    .bind(request.issued_at)
+    .bind(request.expires_at)
+    .bind(&acl)
+    .bind(&metadata)
+    .bind(&request.remote_addr)
+    .bind(&request.user_agent)
+    .bind(refresh_uuid)
+    .bind(&scope)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Inserted::Yes)
+}
+
 impl Store {
     /// Writes a session, its token and, for an offline login, the refresh token, applying the
     /// mobile rules of SPEC §2 and the rotation of §10: all or nothing.
     pub async fn issue_token(&self, request: &IssueRequest) -> StoreResult<Issue> {
-        let mut w = self.begin_write().await?;
+        if request.offline.is_none() && request.rotation.is_none() {
+            return self.issue_plain_token(request).await;
+        }
         // Logins of one user that count its sessions or replace its mobile refresh token are
         // serialised per user, so that concurrent ones cannot all pass the limit or each
-        // keep their own mobile token (SQLite writers are serialised by the store already).
+        // keep their own mobile token.
         let mobile_offline = request.mobile && request.offline.is_some();
-        if self.backend == Backend::Postgres && (request.session_limit.is_some() || mobile_offline)
-        {
-            // An advisory lock: unlike FOR UPDATE it writes nothing to the user's row.
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind(&request.user_uuid)
-                .execute(&mut *w.tx)
-                .await?;
-        }
+        let mut w = match request.session_limit.is_some() || mobile_offline {
+            true => self.begin_user_write(&request.user_uuid).await?,
+            false => self.begin_write().await?,
+        };
         if let Some(limit) = request.session_limit {
-            // Counting stops at the limit: a user's thousands of tokens cost no more than `limit`.
+            // Counted before a mobile login ends other sessions: the limit applies to the login.
             let live: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM tokens WHERE auth_id = $1 AND expires_at > $2 \
                  LIMIT $3) AS live",
@@ -314,19 +507,11 @@ impl Store {
             .as_ref()
             .map(|r| r.client_id.clone());
 
-        if let Some(from) = &request.from_refresh_token {
-            if !use_refresh_token(
-                &mut w.tx,
-                from,
-                request.rotation.as_ref(),
-                request.issued_at,
-            )
-            .await?
-            {
+        if let (Some(from), Some(rotation)) = (&request.from_refresh_token, &request.rotation) {
+            if !rotate_refresh_token(&mut w.tx, from, rotation, request.issued_at).await? {
                 return Ok(Issue::Superseded);
             }
         }
-
         if let Some(offline) = &request.offline {
             let replaced: Option<String> =
                 match (request.mobile, offline.expired) {
@@ -404,76 +589,72 @@ impl Store {
             client_id = Some(offline.client_id.clone());
         }
 
-        let session_search = search_text(&[
-            Some(&request.user_agent),
-            Some(&request.remote_addr),
+        // Nothing left to check: the session and its token.
+        insert_issued(
+            &mut w.tx,
+            self.backend,
+            request,
+            None,
+            None,
+            refresh_uuid.as_deref(),
             client_id.as_deref(),
-        ]);
-        let acl = serde_json::to_string(&request.acl).map_err(json_error)?;
-        let metadata = serde_json::to_string(&request.metadata).map_err(json_error)?;
-        let scope = scope_to_json(&request.scope)?;
-        // $1–$9 the session, $10–$15 the rest of the token.
-        let sql = match self.backend {
-            // One round trip on PostgreSQL: the session and its token in one statement.
-            Backend::Postgres => concat!(
-                "WITH new_session AS (INSERT INTO sessions (uuid, user_uuid, tenant_uuid, mobile, ",
-                "created_at, user_agent, remote_addr, client_id, search_text) ",
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)) ",
-                "INSERT INTO tokens (digest, session_uuid, auth_id, issued_at, expires_at, acl, ",
-                "metadata, remote_addr, user_agent, refresh_token_uuid, scope) ",
-                "VALUES ($10, $1, $2, $5, $11, $12, $13, $7, $6, $14, $15)"
-            ),
-            // SQLite has no INSERT in WITH: the session first, then the token.
-            Backend::Sqlite => concat!(
-                "INSERT INTO sessions (uuid, user_uuid, tenant_uuid, mobile, created_at, user_agent, ",
-                "remote_addr, client_id, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            ),
-        };
-        let mut statement = sqlx::query(sql)
-            .bind(&request.session_uuid)
-            .bind(&request.user_uuid)
-            .bind(&request.tenant_uuid)
-            .bind(request.mobile)
-            .bind(request.issued_at)
-            .bind(&request.user_agent)
-            .bind(&request.remote_addr)
-            .bind(&client_id)
-            .bind(&session_search);
-        if self.backend == Backend::Postgres {
-            statement = statement
-                .bind(&request.token_digest)
-                .bind(request.expires_at)
-                .bind(&acl)
-                .bind(&metadata)
-                .bind(&refresh_uuid)
-                .bind(&scope);
-        }
-        statement.execute(&mut *w.tx).await?;
-        if self.backend == Backend::Sqlite {
-            sqlx::query(
-                "INSERT INTO tokens (digest, session_uuid, auth_id, issued_at, expires_at, acl, \
-                 metadata, remote_addr, user_agent, refresh_token_uuid, scope) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&request.token_digest)
-            .bind(&request.session_uuid)
-            .bind(&request.user_uuid)
-            .bind(request.issued_at)
-            .bind(request.expires_at)
-            .bind(&acl)
-            .bind(&metadata)
-            .bind(&request.remote_addr)
-            .bind(&request.user_agent)
-            .bind(&refresh_uuid)
-            .bind(&scope)
-            .execute(&mut *w.tx)
-            .await?;
-        }
+        )
+        .await?;
         w.commit().await?;
         Ok(Issue::Issued(IssuedToken {
             refresh_token: offline_row,
             sessions_revoked: revoked,
         }))
+    }
+
+    /// The token of a password login online, or of a refresh grant that does not rotate. On
+    /// PostgreSQL, for a user without a session limit, one statement that is its own
+    /// transaction (no lock, no count); else one transaction, under the user's lock.
+    async fn issue_plain_token(&self, request: &IssueRequest) -> StoreResult<Issue> {
+        let from = request.from_refresh_token.as_ref();
+        let refresh_uuid = from.map(|r| r.uuid.as_str());
+        let client_id = from.map(|r| r.client_id.as_str());
+        let limit = request.session_limit;
+        let inserted = if self.backend == Backend::Postgres && limit.is_none() {
+            let mut conn = self.pool.acquire().await?;
+            insert_issued(
+                &mut conn,
+                self.backend,
+                request,
+                from,
+                None,
+                refresh_uuid,
+                client_id,
+            )
+            .await?
+        } else {
+            let mut w = match limit {
+                Some(_) => self.begin_user_write(&request.user_uuid).await?,
+                None => self.begin_write().await?,
+            };
+            let inserted = insert_issued(
+                &mut w.tx,
+                self.backend,
+                request,
+                from,
+                limit,
+                refresh_uuid,
+                client_id,
+            )
+            .await?;
+            if matches!(inserted, Inserted::Yes) {
+                w.commit().await?;
+            }
+            inserted
+        };
+        Ok(match inserted {
+            Inserted::Yes => Issue::Issued(IssuedToken {
+                refresh_token: None,
+                sessions_revoked: 0,
+            }),
+            Inserted::SessionLimit => Issue::SessionLimit,
+            Inserted::Superseded => Issue::Superseded,
+        })
     }
 
     /// The unexpired token with this digest.
@@ -630,14 +811,41 @@ impl Store {
         ))
     }
 
-    pub async fn find_refresh_token(&self, digest: &[u8]) -> StoreResult<Option<RefreshToken>> {
-        let row = sqlx::query(&format!(
-            "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE digest = $1"
+    /// The refresh token with this digest, its user and the user's ACL parts (`default_policy`:
+    /// the default policy's name): one statement, one row per policy of the user.
+    pub async fn find_refresh_grant(
+        &self,
+        digest: &[u8],
+        default_policy: Option<&str>,
+    ) -> StoreResult<Option<RefreshGrant>> {
+        let user_columns = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(&format!(
+            "SELECT {GRANT_REFRESH_COLUMNS}, {user_columns}, {ACL_PARTS_COLUMNS} \
+             FROM refresh_tokens r LEFT JOIN users u ON u.uuid = r.user_uuid \
+             LEFT JOIN user_policies up ON up.user_uuid = r.user_uuid \
+             LEFT JOIN policies p ON p.uuid = up.policy_uuid \
+             WHERE r.digest = $1 ORDER BY up.position"
         ))
         .bind(digest)
-        .fetch_optional(&self.pool)
+        .bind(default_policy)
+        .fetch_all(&self.pool)
         .await?;
-        row.map(|row| refresh_from_row(&row)).transpose()
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let user = match first.try_get::<Option<String>, _>("uuid")? {
+            Some(_) => Some(user_from_row(first)?),
+            None => None,
+        };
+        Ok(Some(RefreshGrant {
+            refresh: grant_refresh_from_row(first)?,
+            user,
+            acl: AclParts::from_rows(&rows)?,
+        }))
     }
 
     /// Refresh tokens, of one user or of all; `mobile` filters on the flag.

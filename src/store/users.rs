@@ -54,10 +54,11 @@ pub struct UserUpdate {
 pub const USER_ORDER: &[&str] = &["username", "firstname", "lastname", "uuid", "purpose"];
 pub const USER_FILTERS: &[&str] = &["uuid", "username", "firstname", "lastname", "purpose"];
 
-const USER_COLUMNS: &str = "uuid, tenant_uuid, username, firstname, lastname, password_hash, \
+pub(super) const USER_COLUMNS: &str =
+    "uuid, tenant_uuid, username, firstname, lastname, password_hash, \
                             purpose, enabled, authentication_method";
 
-fn user_from_row(row: &AnyRow) -> StoreResult<User> {
+pub(super) fn user_from_row(row: &AnyRow) -> StoreResult<User> {
     Ok(User {
         uuid: row.try_get("uuid")?,
         tenant_uuid: row.try_get("tenant_uuid")?,

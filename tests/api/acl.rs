@@ -92,6 +92,7 @@ both_stores!(
     hash_alone_grants_everything,
     acl_is_fixed_when_the_token_is_created,
     default_user_policy_comes_first,
+    every_policy_joins_in_attachment_order_on_both_grants,
 );
 
 async fn hash_matches_across_words_but_keeps_the_dot(store: Store) {
@@ -277,6 +278,35 @@ async fn acl_is_fixed_when_the_token_is_created(store: Store) {
     f.expect(&new, &[("third.acl", false)]).await;
     let latest = f.srv.grant(&f.refresh, "acl").await;
     f.expect(latest.data(), &[("third.acl", true)]).await;
+}
+
+/// The refresh grant reads the ACL with its refresh token (one row per policy): the same ACL as a
+/// password login, the default policy first, then each policy in the order it was attached.
+async fn every_policy_joins_in_attachment_order_on_both_grants(store: Store) {
+    let srv = common::start_with(store, |cfg| {
+        cfg.default_user_policy = Some("tessera-default".into())
+    })
+    .await;
+    let admin = srv.admin_token().await;
+    srv.create_policy_as(&admin, "tessera-default", &["default.one"])
+        .await;
+    let f = Fixture::from(srv).await;
+    f.token_with(&["own.one"]).await;
+    for (name, acl) in [
+        ("later", &["later.one", "later.two"][..]),
+        ("empty", &[][..]),
+    ] {
+        let policy = f.srv.create_policy_as(&f.admin, name, acl).await;
+        f.srv
+            .attach_policy_as(&f.admin, &f.user_uuid, &s(&policy["uuid"]))
+            .await;
+    }
+    let expected = json!(["default.one", "own.one", "later.one", "later.two"]);
+    let grant = f.srv.grant(&f.refresh, "acl").await;
+    assert_eq!(grant.status, 200, "grant: {}", grant.text);
+    assert_eq!(grant.data()["acl"], expected, "refresh grant");
+    let login = f.srv.login_ok("acl-user", "acl-pw", json!({})).await;
+    assert_eq!(login["acl"], expected, "password login");
 }
 
 async fn default_user_policy_comes_first(store: Store) {

@@ -161,7 +161,73 @@ async fn concurrent_refresh_grants_all_succeed(store: Store) {
     assert_eq!(tokens.len(), 12, "every grant gets its own access token");
 }
 
+/// The limit holds exactly for refresh grants too: 20 at once with room for 4 give 4 tokens.
+async fn concurrent_refresh_grants_stop_exactly_at_the_session_limit(store: Store) {
+    let srv = common::start_with(store, |cfg| cfg.max_user_concurrent_sessions = 5).await;
+    let user = srv.create_user("granter", "granter-pw").await;
+    let data = srv
+        .login_ok(
+            "granter",
+            "granter-pw",
+            json!({"access_type": "offline", "client_id": "capped"}),
+        )
+        .await;
+    let refresh = data["refresh_token"].as_str().expect("refresh token");
+    let results = burst(
+        &srv,
+        20,
+        Method::POST,
+        "/token",
+        &[],
+        json!({"refresh_token": refresh, "client_id": "capped"}),
+    )
+    .await;
+    let ok = results.iter().filter(|(status, _)| *status == 200).count();
+    let refused = results.iter().filter(|(status, _)| *status == 429).count();
+    assert_eq!(
+        (ok, refused),
+        (4, 16),
+        "the offline login holds 1 of 5 sessions: {results:?}"
+    );
+    let admin = srv.admin_token().await;
+    let uuid = user["uuid"].as_str().expect("uuid");
+    let sessions = srv.get(&format!("/users/{uuid}/sessions"), &admin).await;
+    assert_eq!(sessions.body["total"], json!(5), "{}", sessions.text);
+}
+
+/// An internal user has no session limit: its grants take no lock and count nothing, and all
+/// succeed however many sessions it holds.
+async fn an_internal_user_past_the_limit_still_gets_concurrent_refresh_grants(store: Store) {
+    let srv = common::start_with(store, |cfg| cfg.max_user_concurrent_sessions = 2).await;
+    let data = srv
+        .login_ok(
+            ADMIN_USERNAME,
+            ADMIN_PASSWORD,
+            json!({"access_type": "offline", "client_id": "internal"}),
+        )
+        .await;
+    let refresh = data["refresh_token"].as_str().expect("refresh token");
+    let results = burst(
+        &srv,
+        10,
+        Method::POST,
+        "/token",
+        &[],
+        json!({"refresh_token": refresh, "client_id": "internal"}),
+    )
+    .await;
+    for (status, body) in &results {
+        assert_eq!(*status, 200, "internal user's grant: {body}");
+    }
+    let admin = srv.admin_token().await;
+    let sessions = srv.get("/sessions", &admin).await;
+    // The offline login, 10 grants and the listing's own login.
+    assert_eq!(sessions.body["total"], json!(12), "{}", sessions.text);
+}
+
 both_stores!(
     concurrent_mobile_logins_leave_one_mobile_refresh_token,
-    concurrent_refresh_grants_all_succeed
+    concurrent_refresh_grants_all_succeed,
+    concurrent_refresh_grants_stop_exactly_at_the_session_limit,
+    an_internal_user_past_the_limit_still_gets_concurrent_refresh_grants,
 );
