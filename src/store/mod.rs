@@ -232,7 +232,7 @@ pub struct Store {
 
 /// The advisory lock key of a user's writes: the first 8 bytes of the SHA-256 of its uuid. A
 /// number, so that it can be written into the `BEGIN` statement (which takes no parameters).
-fn user_lock_key(user_uuid: &str) -> i64 {
+pub(super) fn user_lock_key(user_uuid: &str) -> i64 {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(user_uuid.as_bytes());
     digest

@@ -302,51 +302,33 @@ enum Inserted {
 }
 
 /// The PostgreSQL statement writing a session and its token ($1–$9 the session, $10–$15 the rest
-/// of the token). With `touch`, the refresh token of the grant is marked used ($16 its uuid, $17
-/// the generation read: nothing is written if it changed); with `limit`, the user's live sessions
-/// are counted up to it (the next parameter): nothing is inserted at the limit. It answers
-/// `issued` (and `touched`). The count is exact only under the user's lock, taken by an earlier
-/// statement: a statement's snapshot is taken when it starts.
-fn pg_issue_statement(touch: bool, limit: bool) -> String {
-    let mut ctes = Vec::new();
-    let mut checks = vec!["TRUE".to_string()];
-    let mut answers = vec!["(SELECT COUNT(*) FROM new_token) AS issued".to_string()];
-    let mut next = 16;
-    if touch {
-        ctes.push(
+/// of the token), its own transaction if need be. With `touch`, the refresh token of the grant is
+/// marked used ($16 its uuid, $17 the generation read), and nothing is written if it changed. It
+/// answers `issued`.
+fn pg_issue_statement(touch: bool) -> String {
+    let (touched, check) = match touch {
+        true => (
             "touched AS (UPDATE refresh_tokens SET used_at = $5 WHERE uuid = $16 \
-             AND generation = $17 RETURNING 1)"
-                .to_string(),
-        );
-        checks.push("EXISTS (SELECT 1 FROM touched)".to_string());
-        answers.push("(SELECT COUNT(*) FROM touched) AS touched".to_string());
-        next = 18;
-    }
-    if limit {
-        // Counting stops at the limit: a user's thousands of tokens cost no more than `limit`.
-        checks.push(format!(
-            "(SELECT COUNT(*) FROM (SELECT 1 FROM tokens WHERE auth_id = $2 AND expires_at > $5 \
-             LIMIT ${next}) AS live) < ${next}"
-        ));
-    }
-    ctes.push(format!(
-        "new_session AS (INSERT INTO sessions (uuid, user_uuid, tenant_uuid, mobile, created_at, \
-         user_agent, remote_addr, client_id, search_text) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE {} RETURNING uuid)",
-        checks.join(" AND ")
-    ));
-    ctes.push(
-        "new_token AS (INSERT INTO tokens (digest, session_uuid, auth_id, issued_at, expires_at, \
+             AND generation = $17 RETURNING 1), ",
+            "WHERE EXISTS (SELECT 1 FROM touched) ",
+        ),
+        false => ("", ""),
+    };
+    format!(
+        "WITH {touched}new_session AS (INSERT INTO sessions (uuid, user_uuid, tenant_uuid, mobile, \
+         created_at, user_agent, remote_addr, client_id, search_text) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 {check}RETURNING uuid), \
+         new_token AS (INSERT INTO tokens (digest, session_uuid, auth_id, issued_at, expires_at, \
          acl, metadata, remote_addr, user_agent, refresh_token_uuid, scope) \
-         SELECT $10, uuid, $2, $5, $11, $12, $13, $7, $6, $14, $15 FROM new_session RETURNING 1)"
-            .to_string(),
-    );
-    format!("WITH {} SELECT {}", ctes.join(", "), answers.join(", "))
+         SELECT $10, uuid, $2, $5, $11, $12, $13, $7, $6, $14, $15 FROM new_session RETURNING 1) \
+         SELECT (SELECT COUNT(*) FROM new_token) AS issued"
+    )
 }
 
 /// Writes the session and token of `request` on `conn`: on PostgreSQL in one statement, on
 /// SQLite in three (the refresh token touched, the session if under the limit, the token).
-/// `touch`: the refresh token of a grant, marked used here; `limit`: counted here.
+/// `touch`: the refresh token of a grant, marked used here; `limit` (SQLite only: PostgreSQL
+/// counts in `tessera_issue_limited`): the live sessions counted here, in the session's insert.
 async fn insert_issued(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
@@ -365,7 +347,7 @@ async fn insert_issued(
     let metadata = serde_json::to_string(&request.metadata).map_err(json_error)?;
     let scope = scope_to_json(&request.scope)?;
     if backend == Backend::Postgres {
-        let sql = pg_issue_statement(touch.is_some(), limit.is_some());
+        let sql = pg_issue_statement(touch.is_some());
         let mut statement = sqlx::query(&sql)
             .bind(&request.session_uuid)
             .bind(&request.user_uuid)
@@ -385,19 +367,11 @@ async fn insert_issued(
         if let Some(from) = touch {
             statement = statement.bind(&from.uuid).bind(from.generation);
         }
-        if let Some(limit) = limit {
-            statement = statement.bind(limit);
-        }
         let row = statement.fetch_one(&mut *conn).await?;
         let issued: i64 = row.try_get("issued")?;
-        let touched: i64 = match touch {
-            Some(_) => row.try_get("touched")?,
-            None => 1,
-        };
-        return Ok(match (issued, touched) {
-            (1, _) => Inserted::Yes,
-            (_, 0) => Inserted::Superseded,
-            _ => Inserted::SessionLimit,
+        return Ok(match issued {
+            1 => Inserted::Yes,
+            _ => Inserted::Superseded,
         });
     }
     if let Some(from) = touch {
@@ -607,26 +581,31 @@ impl Store {
         }))
     }
 
-    /// The token of a password login online, or of a refresh grant that does not rotate. On
-    /// PostgreSQL, for a user without a session limit, one statement that is its own
-    /// transaction (no lock, no count); else one transaction, under the user's lock.
+    /// The token of a password login online, or of a refresh grant that does not rotate, in one
+    /// round trip on PostgreSQL: for a user without a session limit, one statement (no lock, no
+    /// count); else `tessera_issue_limited` (migration 0007). On SQLite, one transaction.
     async fn issue_plain_token(&self, request: &IssueRequest) -> StoreResult<Issue> {
         let from = request.from_refresh_token.as_ref();
         let refresh_uuid = from.map(|r| r.uuid.as_str());
         let client_id = from.map(|r| r.client_id.as_str());
         let limit = request.session_limit;
-        let inserted = if self.backend == Backend::Postgres && limit.is_none() {
-            let mut conn = self.pool.acquire().await?;
-            insert_issued(
-                &mut conn,
-                self.backend,
-                request,
-                from,
-                None,
-                refresh_uuid,
-                client_id,
-            )
-            .await?
+        let inserted = if self.backend == Backend::Postgres {
+            match limit {
+                Some(limit) => self.issue_limited(request, from, limit, client_id).await?,
+                None => {
+                    let mut conn = self.pool.acquire().await?;
+                    insert_issued(
+                        &mut conn,
+                        self.backend,
+                        request,
+                        from,
+                        None,
+                        refresh_uuid,
+                        client_id,
+                    )
+                    .await?
+                }
+            }
         } else {
             let mut w = match limit {
                 Some(_) => self.begin_user_write(&request.user_uuid).await?,
@@ -655,6 +634,54 @@ impl Store {
             Inserted::SessionLimit => Issue::SessionLimit,
             Inserted::Superseded => Issue::Superseded,
         })
+    }
+
+    /// `tessera_issue_limited` on PostgreSQL (migration 0007): the user's lock, the count, the
+    /// refresh token's use and the session with its token, one statement, its own transaction.
+    async fn issue_limited(
+        &self,
+        request: &IssueRequest,
+        from: Option<&RefreshToken>,
+        limit: i64,
+        client_id: Option<&str>,
+    ) -> StoreResult<Inserted> {
+        let session_search = search_text(&[
+            Some(&request.user_agent),
+            Some(&request.remote_addr),
+            client_id,
+        ]);
+        let answer: String = sqlx::query_scalar(
+            "SELECT tessera_issue_limited($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+             $14, $15, $16, $17, $18)",
+        )
+        .bind(super::user_lock_key(&request.user_uuid))
+        .bind(limit)
+        .bind(from.map(|r| r.uuid.as_str()))
+        .bind(from.map(|r| r.generation))
+        .bind(&request.session_uuid)
+        .bind(&request.user_uuid)
+        .bind(&request.tenant_uuid)
+        .bind(request.mobile)
+        .bind(request.issued_at)
+        .bind(&request.user_agent)
+        .bind(&request.remote_addr)
+        .bind(client_id)
+        .bind(&session_search)
+        .bind(&request.token_digest)
+        .bind(request.expires_at)
+        .bind(serde_json::to_string(&request.acl).map_err(json_error)?)
+        .bind(serde_json::to_string(&request.metadata).map_err(json_error)?)
+        .bind(scope_to_json(&request.scope)?)
+        .fetch_one(&self.pool)
+        .await?;
+        match answer.as_str() {
+            "issued" => Ok(Inserted::Yes),
+            "session_limit" => Ok(Inserted::SessionLimit),
+            "superseded" => Ok(Inserted::Superseded),
+            other => Err(StoreError::Other(format!(
+                "tessera_issue_limited answered {other}"
+            ))),
+        }
     }
 
     /// The unexpired token with this digest.
