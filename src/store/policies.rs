@@ -56,9 +56,16 @@ pub struct AclParts {
 }
 
 /// Selected by the readers of [`AclParts`], one row per attached policy (or one row with a NULL
-/// `policy_acl`), over `up`/`p` joined to the user; `$2` names the default policy.
-pub(super) const ACL_PARTS_COLUMNS: &str =
-    "p.acl AS policy_acl, (SELECT acl FROM policies WHERE name = $2 LIMIT 1) AS default_acl";
+/// `policy_acl`), over `up`/`p` joined to the user; with a default policy, `$2` names it (without
+/// one, no lookup at all: `name` has no index of its own).
+pub(super) fn acl_parts_columns(default_policy: Option<&str>) -> &'static str {
+    match default_policy {
+        Some(_) => {
+            "p.acl AS policy_acl, (SELECT acl FROM policies WHERE name = $2 LIMIT 1) AS default_acl"
+        }
+        None => "p.acl AS policy_acl, NULL AS default_acl",
+    }
+}
 
 impl AclParts {
     pub(super) fn from_rows(rows: &[AnyRow]) -> StoreResult<AclParts> {
@@ -239,15 +246,17 @@ impl Store {
         user_uuid: &str,
         default_policy: Option<&str>,
     ) -> StoreResult<AclParts> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ACL_PARTS_COLUMNS} FROM (SELECT 1 AS one) AS one \
+        let columns = acl_parts_columns(default_policy);
+        let sql = format!(
+            "SELECT {columns} FROM (SELECT 1 AS one) AS one \
              LEFT JOIN user_policies up ON up.user_uuid = $1 \
              LEFT JOIN policies p ON p.uuid = up.policy_uuid ORDER BY up.position"
-        ))
-        .bind(user_uuid)
-        .bind(default_policy)
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let mut query = sqlx::query(&sql).bind(user_uuid);
+        if let Some(name) = default_policy {
+            query = query.bind(name);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         AclParts::from_rows(&rows)
     }
 

@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::lists::{ListParams, ListQuery, Page};
-use super::policies::ACL_PARTS_COLUMNS;
+use super::policies::acl_parts_columns;
 use super::users::{user_from_row, USER_COLUMNS};
 use super::{search_text, AclParts, Backend, Store, StoreError, StoreResult, User};
 
@@ -850,17 +850,19 @@ impl Store {
             .map(|c| format!("u.{}", c.trim()))
             .collect::<Vec<_>>()
             .join(", ");
-        let rows = sqlx::query(&format!(
-            "SELECT {GRANT_REFRESH_COLUMNS}, {user_columns}, {ACL_PARTS_COLUMNS} \
+        let acl_columns = acl_parts_columns(default_policy);
+        let sql = format!(
+            "SELECT {GRANT_REFRESH_COLUMNS}, {user_columns}, {acl_columns} \
              FROM refresh_tokens r LEFT JOIN users u ON u.uuid = r.user_uuid \
              LEFT JOIN user_policies up ON up.user_uuid = r.user_uuid \
              LEFT JOIN policies p ON p.uuid = up.policy_uuid \
              WHERE r.digest = $1 ORDER BY up.position"
-        ))
-        .bind(digest)
-        .bind(default_policy)
-        .fetch_all(&self.pool)
-        .await?;
+        );
+        let mut query = sqlx::query(&sql).bind(digest);
+        if let Some(name) = default_policy {
+            query = query.bind(name);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
