@@ -19,6 +19,11 @@ use crate::store::{
     TokenRecord, User,
 };
 
+/// Attempts of a refresh grant that keeps losing the race to a rotation of its chain (each lost
+/// race reads the chain again, then answers within the reuse grace): workers of one client sharing
+/// a chain must not be refused for losing a few races in a row.
+const GRANT_ATTEMPTS: usize = 20;
+
 /// Where a request comes from, recorded on the session and token.
 #[derive(Clone, Debug, Default)]
 pub struct ClientContext {
@@ -329,7 +334,7 @@ impl Tokens<'_> {
     ) -> DomainResult<Option<Issued>> {
         let ctx = self.0;
         let digest = secrets::digest(value);
-        for _ in 0..3 {
+        for _ in 0..GRANT_ATTEMPTS {
             let Some(Redeemed {
                 refresh,
                 user,

