@@ -144,17 +144,50 @@ const SESSION_COLUMNS: &str =
 pub const SESSION_ORDER: &[&str] = &["created_at", "mobile", "uuid", "user_uuid"];
 
 fn refresh_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
+    refresh_from_columns(row, &REFRESH_NAMES)
+}
+
+/// The columns of a refresh-token row, by name: as stored, or as the joined grant read renames them.
+type RefreshNames = [&'static str; 10];
+const REFRESH_NAMES: RefreshNames = [
+    "uuid",
+    "client_id",
+    "user_uuid",
+    "tenant_uuid",
+    "mobile",
+    "created_at",
+    "sealed",
+    "scope",
+    "generation",
+    "used_at",
+];
+const GRANT_REFRESH_NAMES: RefreshNames = [
+    "r_uuid",
+    "r_client_id",
+    "r_user_uuid",
+    "r_tenant_uuid",
+    "r_mobile",
+    "r_created_at",
+    "r_sealed",
+    "r_scope",
+    "r_generation",
+    "r_used_at",
+];
+
+fn refresh_from_columns(row: &AnyRow, names: &RefreshNames) -> StoreResult<RefreshToken> {
+    let [uuid, client_id, user_uuid, tenant_uuid, mobile, created_at, sealed, scope, generation, used_at] =
+        *names;
     Ok(RefreshToken {
-        uuid: row.try_get("uuid")?,
-        client_id: row.try_get("client_id")?,
-        user_uuid: row.try_get("user_uuid")?,
-        tenant_uuid: row.try_get("tenant_uuid")?,
-        mobile: super::flag(row, "mobile")?,
-        created_at: row.try_get("created_at")?,
-        sealed: row.try_get("sealed")?,
-        scope: scope_from_json(row.try_get("scope")?)?,
-        generation: row.try_get("generation")?,
-        used_at: row.try_get("used_at")?,
+        uuid: row.try_get(uuid)?,
+        client_id: row.try_get(client_id)?,
+        user_uuid: row.try_get(user_uuid)?,
+        tenant_uuid: row.try_get(tenant_uuid)?,
+        mobile: super::flag(row, mobile)?,
+        created_at: row.try_get(created_at)?,
+        sealed: row.try_get(sealed)?,
+        scope: scope_from_json(row.try_get(scope)?)?,
+        generation: row.try_get(generation)?,
+        used_at: row.try_get(used_at)?,
     })
 }
 
@@ -163,21 +196,6 @@ const GRANT_REFRESH_COLUMNS: &str = "r.uuid AS r_uuid, r.client_id AS r_client_i
      r.user_uuid AS r_user_uuid, r.tenant_uuid AS r_tenant_uuid, r.mobile AS r_mobile, \
      r.created_at AS r_created_at, r.sealed AS r_sealed, r.scope AS r_scope, \
      r.generation AS r_generation, r.used_at AS r_used_at";
-
-fn grant_refresh_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
-    Ok(RefreshToken {
-        uuid: row.try_get("r_uuid")?,
-        client_id: row.try_get("r_client_id")?,
-        user_uuid: row.try_get("r_user_uuid")?,
-        tenant_uuid: row.try_get("r_tenant_uuid")?,
-        mobile: super::flag(row, "r_mobile")?,
-        created_at: row.try_get("r_created_at")?,
-        sealed: row.try_get("r_sealed")?,
-        scope: scope_from_json(row.try_get("r_scope")?)?,
-        generation: row.try_get("r_generation")?,
-        used_at: row.try_get("r_used_at")?,
-    })
-}
 
 /// A refresh token found by its value, with its user (if any) and what a token of that user's
 /// ACL is made of, read in one statement.
@@ -871,7 +889,7 @@ impl Store {
             None => None,
         };
         Ok(Some(RefreshGrant {
-            refresh: grant_refresh_from_row(first)?,
+            refresh: refresh_from_columns(first, &GRANT_REFRESH_NAMES)?,
             user,
             acl: AclParts::from_rows(&rows)?,
         }))
