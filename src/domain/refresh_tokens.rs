@@ -36,6 +36,21 @@ pub(super) fn expired(token: &RefreshToken, cutoffs: Option<RefreshCutoffs>) -> 
     cutoffs.is_some_and(|c| token.used_at <= c.idle || token.created_at <= c.max)
 }
 
+/// A refresh token's `used_at` is rewritten only once it lags behind by this much: a hundredth of
+/// the idle lifetime, at most a minute (a minute with none), so that most grants write nothing to
+/// the refresh token's row. The idle lifetime may then end up to that much early, never late.
+pub(super) fn use_worth_recording(token: &RefreshToken, config: &Config, now: i64) -> bool {
+    const MINUTE: i64 = 60_000_000;
+    let idle = i64::try_from(config.refresh_token_idle_lifetime)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1_000_000);
+    let step = match idle {
+        0 => MINUTE,
+        idle => (idle / 100).min(MINUTE),
+    };
+    now.saturating_sub(token.used_at) >= step
+}
+
 pub use crate::store::REFRESH_ORDER;
 
 /// A refresh-token list query: the list parameters and the `mobile` filter.

@@ -508,6 +508,9 @@ impl Tokens<'_> {
                 answer,
             } => (scope, None, Some(*refresh), rotation, answer),
         };
+        let mark_refresh_token_used = from_refresh_token
+            .as_ref()
+            .is_some_and(|from| refresh_tokens::use_worth_recording(from, &ctx.config, now));
         let request = IssueRequest {
             token_digest: secrets::digest(&value),
             session_uuid,
@@ -525,6 +528,7 @@ impl Tokens<'_> {
             rotation,
             offline,
             session_limit,
+            mark_refresh_token_used,
         };
         let issued = match ctx.store.issue_token(&request).await? {
             Issue::Issued(issued) => issued,

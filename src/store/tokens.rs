@@ -1,6 +1,7 @@
 //! Sessions, access tokens (by digest) and refresh tokens (by digest).
 
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
 use sqlx::{Any, Row, Transaction};
 
 use super::lists::{ListParams, ListQuery, Page};
@@ -118,6 +119,8 @@ pub struct IssueRequest {
     pub offline: Option<OfflineGrant>,
     /// Live sessions the user may already hold; `None`: unlimited.
     pub session_limit: Option<i64>,
+    /// Whether a refresh grant rewrites its refresh token's `used_at` (else only checks it).
+    pub mark_refresh_token_used: bool,
 }
 
 pub struct IssuedToken {
@@ -242,22 +245,27 @@ async fn purge_refresh_token(
     backend: Backend,
     uuid: &str,
 ) -> StoreResult<u64> {
-    if backend == Backend::Postgres {
-        // Locked first: a grant minting from it meanwhile either commits before (its session is
-        // ended here) or finds it gone, never leaves a session the deletion missed.
-        sqlx::query("SELECT 1 FROM refresh_tokens WHERE uuid = $1 FOR UPDATE")
-            .bind(uuid)
-            .execute(&mut **tx)
-            .await?;
-    }
-    let ended = sqlx::query(
-        "DELETE FROM sessions WHERE uuid IN \
-         (SELECT session_uuid FROM tokens WHERE refresh_token_uuid = $1)",
-    )
+    // Locked first (PostgreSQL): a grant minting from it meanwhile holds it FOR KEY SHARE, so it
+    // either commits before (its session is ended here) or finds it gone, never leaves a session
+    // the deletion missed.
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let user: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT user_uuid FROM refresh_tokens WHERE uuid = $1{lock}"
+    ))
     .bind(uuid)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(user) = user else { return Ok(0) };
+    // Through the user's index: a refresh token's tokens are all its user's.
+    let ended = sqlx::query("DELETE FROM tokens WHERE auth_id = $1 AND refresh_token_uuid = $2")
+        .bind(&user)
+        .bind(uuid)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
     sqlx::query("DELETE FROM refresh_tokens WHERE uuid = $1")
         .bind(uuid)
         .execute(&mut **tx)
@@ -310,155 +318,245 @@ async fn rotate_refresh_token(
     Ok(true)
 }
 
-/// What the insert of a session and its token did.
+/// What writing a token did.
 enum Inserted {
     Yes,
     /// The user is at its session limit.
     SessionLimit,
     /// The refresh token of the grant changed since it was read.
     Superseded,
+    /// PostgreSQL's one-statement write only: the user's session bound is at the limit, or not
+    /// known; nothing was written: count exactly ([`admit`]).
+    NotAdmitted,
 }
 
-/// The PostgreSQL statement writing a session and its token ($1–$9 the session, $10–$15 the rest
-/// of the token), its own transaction if need be. With `touch`, the refresh token of the grant is
-/// marked used ($16 its uuid, $17 the generation read), and nothing is written if it changed. It
-/// answers `issued`.
-fn pg_issue_statement(touch: bool) -> String {
-    let (touched, check) = match touch {
-        true => (
-            "touched AS (UPDATE refresh_tokens SET used_at = $5 WHERE uuid = $16 \
-             AND generation = $17 RETURNING 1), ",
-            "WHERE EXISTS (SELECT 1 FROM touched) ",
-        ),
-        false => ("", ""),
+/// A token row's values, bound as $1–$15 in the order of [`TOKEN_INSERT`].
+struct TokenRow<'a> {
+    request: &'a IssueRequest,
+    acl: String,
+    metadata: String,
+    scope: Option<String>,
+    search: String,
+    client_id: Option<&'a str>,
+    refresh_uuid: Option<&'a str>,
+}
+
+const TOKEN_INSERT: &str =
+    "INSERT INTO tokens (digest, session_uuid, auth_id, tenant_uuid, mobile, \
+     issued_at, expires_at, acl, metadata, remote_addr, user_agent, client_id, refresh_token_uuid, \
+     scope, search_text) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15";
+
+impl<'a> TokenRow<'a> {
+    fn new(
+        request: &'a IssueRequest,
+        refresh_uuid: Option<&'a str>,
+        client_id: Option<&'a str>,
+    ) -> StoreResult<Self> {
+        Ok(TokenRow {
+            request,
+            acl: serde_json::to_string(&request.acl).map_err(json_error)?,
+            metadata: serde_json::to_string(&request.metadata).map_err(json_error)?,
+            scope: scope_to_json(&request.scope)?,
+            search: search_text(&[
+                Some(&request.user_agent),
+                Some(&request.remote_addr),
+                client_id,
+            ]),
+            client_id,
+            refresh_uuid,
+        })
+    }
+
+    fn bind<'q>(&'q self, sql: &'q str) -> Query<'q, Any, AnyArguments<'q>> {
+        let r = self.request;
+        sqlx::query(sql)
+            .bind(&r.token_digest)
+            .bind(&r.session_uuid)
+            .bind(&r.user_uuid)
+            .bind(&r.tenant_uuid)
+            .bind(r.mobile)
+            .bind(r.issued_at)
+            .bind(r.expires_at)
+            .bind(&self.acl)
+            .bind(&self.metadata)
+            .bind(&r.remote_addr)
+            .bind(&r.user_agent)
+            .bind(self.client_id)
+            .bind(self.refresh_uuid)
+            .bind(&self.scope)
+            .bind(&self.search)
+    }
+}
+
+/// A grant's refresh token, checked (and on PostgreSQL locked) at the generation read when the
+/// token is written: marked used when `mark_used`, else only locked (FOR KEY SHARE, which a
+/// deletion waits for), so that a grant usually writes nothing to the refresh token's row.
+struct RefreshCheck<'a> {
+    from: &'a RefreshToken,
+    mark_used: bool,
+}
+
+/// The PostgreSQL statement of a token with its checks, one round trip and its own transaction:
+/// the user's session bound raised if under `limit` ($16), then the refresh token checked ($17 or
+/// $16 its generation), then the token. It answers whether the bound admitted it and whether the
+/// token was written.
+fn pg_issue_statement(limit: bool, refresh: Option<&RefreshCheck>) -> String {
+    let mut ctes = Vec::new();
+    let mut conditions = Vec::new();
+    if limit {
+        ctes.push(
+            "admitted AS (UPDATE session_bounds SET tokens = tokens + 1 \
+             WHERE user_uuid = $3 AND tokens < $16 RETURNING 1)"
+                .to_string(),
+        );
+        conditions.push("EXISTS (SELECT 1 FROM admitted)");
+    }
+    if let Some(check) = refresh {
+        let generation = if limit { "$17" } else { "$16" };
+        // After the bound, never before: locks are taken in one order (no deadlock).
+        let after_bound = if limit {
+            " AND EXISTS (SELECT 1 FROM admitted)"
+        } else {
+            ""
+        };
+        ctes.push(match check.mark_used {
+            true => format!(
+                "current AS (UPDATE refresh_tokens SET used_at = $6 WHERE uuid = $13 \
+                 AND generation = {generation}{after_bound} RETURNING 1)"
+            ),
+            false => format!(
+                "current AS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
+                 AND generation = {generation}{after_bound} FOR KEY SHARE)"
+            ),
+        });
+        conditions.push("EXISTS (SELECT 1 FROM current)");
+    }
+    let filter = match conditions.is_empty() {
+        true => String::new(),
+        false => format!(" WHERE {}", conditions.join(" AND ")),
     };
+    let admitted = match limit {
+        true => "EXISTS (SELECT 1 FROM admitted)",
+        false => "TRUE",
+    };
+    ctes.push(format!("new_token AS ({TOKEN_INSERT}{filter} RETURNING 1)"));
     format!(
-        "WITH {touched}new_session AS (INSERT INTO sessions (uuid, user_uuid, tenant_uuid, mobile, \
-         created_at, user_agent, remote_addr, client_id, search_text) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 {check}RETURNING uuid), \
-         new_token AS (INSERT INTO tokens (digest, session_uuid, auth_id, issued_at, expires_at, \
-         acl, metadata, remote_addr, user_agent, refresh_token_uuid, scope) \
-         SELECT $10, uuid, $2, $5, $11, $12, $13, $7, $6, $14, $15 FROM new_session RETURNING 1) \
-         SELECT (SELECT COUNT(*) FROM new_token) AS issued"
+        "WITH {} SELECT {admitted} AS admitted, EXISTS (SELECT 1 FROM new_token) AS issued",
+        ctes.join(", ")
     )
 }
 
-/// Writes the session and token of `request` on `conn`: on PostgreSQL in one statement, on
-/// SQLite in three (the refresh token touched, the session if under the limit, the token).
-/// `touch`: the refresh token of a grant, marked used here; `limit` (SQLite only: PostgreSQL
-/// counts in `tessera_issue_limited`): the live sessions counted here, in the session's insert.
-async fn insert_issued(
+/// Whether the user may open one more session under `limit`, in the caller's transaction: the
+/// user's session bound (an upper bound of their live sessions, migration 0008) is raised while
+/// it is under the limit; at the limit, or when there is none yet, the live sessions are counted
+/// exactly under the bound's row lock, and the bound becomes that count plus this one.
+async fn admit(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
-    request: &IssueRequest,
-    touch: Option<&RefreshToken>,
-    limit: Option<i64>,
-    refresh_uuid: Option<&str>,
-    client_id: Option<&str>,
-) -> StoreResult<Inserted> {
-    let session_search = search_text(&[
-        Some(&request.user_agent),
-        Some(&request.remote_addr),
-        client_id,
-    ]);
-    let acl = serde_json::to_string(&request.acl).map_err(json_error)?;
-    let metadata = serde_json::to_string(&request.metadata).map_err(json_error)?;
-    let scope = scope_to_json(&request.scope)?;
-    if backend == Backend::Postgres {
-        let sql = pg_issue_statement(touch.is_some());
-        let mut statement = sqlx::query(&sql)
-            .bind(&request.session_uuid)
-            .bind(&request.user_uuid)
-            .bind(&request.tenant_uuid)
-            .bind(request.mobile)
-            .bind(request.issued_at)
-            .bind(&request.user_agent)
-            .bind(&request.remote_addr)
-            .bind(client_id)
-            .bind(&session_search)
-            .bind(&request.token_digest)
-            .bind(request.expires_at)
-            .bind(&acl)
-            .bind(&metadata)
-            .bind(refresh_uuid)
-            .bind(&scope);
-        if let Some(from) = touch {
-            statement = statement.bind(&from.uuid).bind(from.generation);
-        }
-        let row = statement.fetch_one(&mut *conn).await?;
-        let issued: i64 = row.try_get("issued")?;
-        return Ok(match issued {
-            1 => Inserted::Yes,
-            _ => Inserted::Superseded,
-        });
-    }
-    if let Some(from) = touch {
-        // Still the generation read, so that a value answered from it is still the current one.
-        let touched = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 AND generation = $3",
-        )
-        .bind(&from.uuid)
-        .bind(request.issued_at)
-        .bind(from.generation)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        if touched != 1 {
-            return Ok(Inserted::Superseded);
-        }
-    }
-    // SQLite has no INSERT in WITH: the session (if under the limit, $10), then the token.
-    let sql = match limit {
-        None => {
-            "INSERT INTO sessions (uuid, user_uuid, tenant_uuid, mobile, created_at, user_agent, \
-             remote_addr, client_id, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        }
-        Some(_) => {
-            "INSERT INTO sessions (uuid, user_uuid, tenant_uuid, mobile, created_at, user_agent, \
-             remote_addr, client_id, search_text) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
-             WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM tokens WHERE auth_id = $2 \
-             AND expires_at > $5 LIMIT $10) AS live) < $10"
-        }
-    };
-    let inserted = sqlx::query(sql)
-        .bind(&request.session_uuid)
-        .bind(&request.user_uuid)
-        .bind(&request.tenant_uuid)
-        .bind(request.mobile)
-        .bind(request.issued_at)
-        .bind(&request.user_agent)
-        .bind(&request.remote_addr)
-        .bind(client_id)
-        .bind(&session_search);
-    let inserted = match limit {
-        Some(limit) => inserted.bind(limit),
-        None => inserted,
-    }
+    user_uuid: &str,
+    limit: i64,
+    now: i64,
+) -> StoreResult<bool> {
+    let raised = sqlx::query(
+        "UPDATE session_bounds SET tokens = tokens + 1 WHERE user_uuid = $1 AND tokens < $2",
+    )
+    .bind(user_uuid)
+    .bind(limit)
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    if inserted != 1 {
-        return Ok(Inserted::SessionLimit);
+    if raised == 1 {
+        return Ok(true);
     }
     sqlx::query(
-        "INSERT INTO tokens (digest, session_uuid, auth_id, issued_at, expires_at, acl, \
-         metadata, remote_addr, user_agent, refresh_token_uuid, scope) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO session_bounds (user_uuid, tokens) VALUES ($1, 0) \
+         ON CONFLICT (user_uuid) DO NOTHING",
     )
-    .bind(&request.token_digest)
-    .bind(&request.session_uuid)
-    .bind(&request.user_uuid)
-    .bind(request.issued_at)
-    .bind(request.expires_at)
-    .bind(&acl)
-    .bind(&metadata)
-    .bind(&request.remote_addr)
-    .bind(&request.user_agent)
-    .bind(refresh_uuid)
-    .bind(&scope)
+    .bind(user_uuid)
     .execute(&mut *conn)
     .await?;
-    Ok(Inserted::Yes)
+    if backend == Backend::Postgres {
+        // Each statement takes a new snapshot: the count below sees every token committed by
+        // a grant that held this lock before.
+        sqlx::query("SELECT 1 FROM session_bounds WHERE user_uuid = $1 FOR UPDATE")
+            .bind(user_uuid)
+            .execute(&mut *conn)
+            .await?;
+    }
+    // Counting stops at the limit: a user's thousands of tokens cost no more than `limit`.
+    let live: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM tokens WHERE auth_id = $1 AND expires_at > $2 \
+         LIMIT $3) AS live",
+    )
+    .bind(user_uuid)
+    .bind(now)
+    .bind(limit)
+    .fetch_one(&mut *conn)
+    .await?;
+    if live >= limit {
+        return Ok(false);
+    }
+    // Expired tokens never come back: the live ones and this one bound the user from now on.
+    sqlx::query("UPDATE session_bounds SET tokens = $2 WHERE user_uuid = $1")
+        .bind(user_uuid)
+        .bind(live.saturating_add(1))
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
+/// Writes a token in the caller's transaction, after its checks: the session limit (`limit`)
+/// and the grant's refresh token (`refresh`). Nothing is written unless it answers `Yes` (the
+/// caller rolls back otherwise).
+async fn insert_token(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    row: &TokenRow<'_>,
+    limit: Option<i64>,
+    refresh: Option<&RefreshCheck<'_>>,
+) -> StoreResult<Inserted> {
+    let request = row.request;
+    if let Some(limit) = limit {
+        if !admit(conn, backend, &request.user_uuid, limit, request.issued_at).await? {
+            return Ok(Inserted::SessionLimit);
+        }
+    }
+    let sql = match refresh {
+        None => TOKEN_INSERT.to_string(),
+        Some(check) if check.mark_used => {
+            let marked = sqlx::query(
+                "UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 AND generation = $3",
+            )
+            .bind(&check.from.uuid)
+            .bind(request.issued_at)
+            .bind(check.from.generation)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if marked != 1 {
+                return Ok(Inserted::Superseded);
+            }
+            TOKEN_INSERT.to_string()
+        }
+        Some(_) => {
+            let lock = match backend {
+                Backend::Postgres => " FOR KEY SHARE",
+                Backend::Sqlite => "",
+            };
+            format!(
+                "{TOKEN_INSERT} WHERE EXISTS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
+                 AND generation = $16{lock})"
+            )
+        }
+    };
+    let mut query = row.bind(&sql);
+    if let Some(check) = refresh.filter(|check| !check.mark_used) {
+        query = query.bind(check.from.generation);
+    }
+    match query.execute(&mut *conn).await?.rows_affected() {
+        1 => Ok(Inserted::Yes),
+        _ => Ok(Inserted::Superseded),
+    }
 }
 
 impl Store {
@@ -468,26 +566,25 @@ impl Store {
         if request.offline.is_none() && request.rotation.is_none() {
             return self.issue_plain_token(request).await;
         }
-        // Logins of one user that count its sessions or replace its mobile refresh token are
-        // serialised per user, so that concurrent ones cannot all pass the limit or each
-        // keep their own mobile token.
+        // Logins of one user that replace its mobile refresh token are serialised per user, so
+        // that concurrent ones cannot each keep their own mobile token. (The session limit is
+        // serialised by the user's session bound, in `admit`.)
         let mobile_offline = request.mobile && request.offline.is_some();
-        let mut w = match request.session_limit.is_some() || mobile_offline {
+        let mut w = match mobile_offline {
             true => self.begin_user_write(&request.user_uuid).await?,
             false => self.begin_write().await?,
         };
         if let Some(limit) = request.session_limit {
-            // Counted before a mobile login ends other sessions: the limit applies to the login.
-            let live: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM tokens WHERE auth_id = $1 AND expires_at > $2 \
-                 LIMIT $3) AS live",
+            // Admitted before a mobile login ends other sessions: the limit applies to the login.
+            if !admit(
+                &mut w.tx,
+                self.backend,
+                &request.user_uuid,
+                limit,
+                request.issued_at,
             )
-            .bind(&request.user_uuid)
-            .bind(request.issued_at)
-            .bind(limit)
-            .fetch_one(&mut *w.tx)
-            .await?;
-            if live >= limit {
+            .await?
+            {
                 return Ok(Issue::SessionLimit);
             }
         }
@@ -581,17 +678,9 @@ impl Store {
             client_id = Some(offline.client_id.clone());
         }
 
-        // Nothing left to check: the session and its token.
-        insert_issued(
-            &mut w.tx,
-            self.backend,
-            request,
-            None,
-            None,
-            refresh_uuid.as_deref(),
-            client_id.as_deref(),
-        )
-        .await?;
+        // Nothing left to check: the token (its session).
+        let row = TokenRow::new(request, refresh_uuid.as_deref(), client_id.as_deref())?;
+        insert_token(&mut w.tx, self.backend, &row, None, None).await?;
         w.commit().await?;
         Ok(Issue::Issued(IssuedToken {
             refresh_token: offline_row,
@@ -599,107 +688,56 @@ impl Store {
         }))
     }
 
-    /// The token of a password login online, or of a refresh grant that does not rotate, in one
-    /// round trip on PostgreSQL: for a user without a session limit, one statement (no lock, no
-    /// count); else `tessera_issue_limited` (migration 0007). On SQLite, one transaction.
+    /// The token of a password login online, or of a refresh grant that does not rotate. On
+    /// PostgreSQL one statement, its own transaction, unless the user's session bound is at the
+    /// limit (then a transaction counts exactly); on SQLite one transaction.
     async fn issue_plain_token(&self, request: &IssueRequest) -> StoreResult<Issue> {
         let from = request.from_refresh_token.as_ref();
-        let refresh_uuid = from.map(|r| r.uuid.as_str());
-        let client_id = from.map(|r| r.client_id.as_str());
+        let row = TokenRow::new(
+            request,
+            from.map(|r| r.uuid.as_str()),
+            from.map(|r| r.client_id.as_str()),
+        )?;
+        let refresh = from.map(|from| RefreshCheck {
+            from,
+            mark_used: request.mark_refresh_token_used,
+        });
         let limit = request.session_limit;
-        let inserted = if self.backend == Backend::Postgres {
-            match limit {
-                Some(limit) => self.issue_limited(request, from, limit, client_id).await?,
-                None => {
-                    let mut conn = self.pool.acquire().await?;
-                    insert_issued(
-                        &mut conn,
-                        self.backend,
-                        request,
-                        from,
-                        None,
-                        refresh_uuid,
-                        client_id,
-                    )
-                    .await?
-                }
+        let mut inserted = Inserted::NotAdmitted;
+        if self.backend == Backend::Postgres {
+            let sql = pg_issue_statement(limit.is_some(), refresh.as_ref());
+            let mut query = row.bind(&sql);
+            if let Some(limit) = limit {
+                query = query.bind(limit);
             }
-        } else {
-            let mut w = match limit {
-                Some(_) => self.begin_user_write(&request.user_uuid).await?,
-                None => self.begin_write().await?,
+            if let Some(check) = &refresh {
+                query = query.bind(check.from.generation);
+            }
+            let answer = query.fetch_one(&self.pool).await?;
+            let admitted: bool = answer.try_get("admitted")?;
+            let issued: bool = answer.try_get("issued")?;
+            inserted = match (admitted, issued) {
+                (_, true) => Inserted::Yes,
+                (true, false) => Inserted::Superseded,
+                (false, false) => Inserted::NotAdmitted,
             };
-            let inserted = insert_issued(
-                &mut w.tx,
-                self.backend,
-                request,
-                from,
-                limit,
-                refresh_uuid,
-                client_id,
-            )
-            .await?;
+        }
+        if matches!(inserted, Inserted::NotAdmitted) {
+            let mut w = self.begin_write().await?;
+            inserted = insert_token(&mut w.tx, self.backend, &row, limit, refresh.as_ref()).await?;
             if matches!(inserted, Inserted::Yes) {
                 w.commit().await?;
             }
-            inserted
-        };
+        }
         Ok(match inserted {
             Inserted::Yes => Issue::Issued(IssuedToken {
                 refresh_token: None,
                 sessions_revoked: 0,
             }),
-            Inserted::SessionLimit => Issue::SessionLimit,
+            // (`insert_token` counts exactly: it never answers NotAdmitted.)
+            Inserted::SessionLimit | Inserted::NotAdmitted => Issue::SessionLimit,
             Inserted::Superseded => Issue::Superseded,
         })
-    }
-
-    /// `tessera_issue_limited` on PostgreSQL (migration 0007): the user's lock, the count, the
-    /// refresh token's use and the session with its token, one statement, its own transaction.
-    async fn issue_limited(
-        &self,
-        request: &IssueRequest,
-        from: Option<&RefreshToken>,
-        limit: i64,
-        client_id: Option<&str>,
-    ) -> StoreResult<Inserted> {
-        let session_search = search_text(&[
-            Some(&request.user_agent),
-            Some(&request.remote_addr),
-            client_id,
-        ]);
-        let answer: String = sqlx::query_scalar(
-            "SELECT tessera_issue_limited($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-             $14, $15, $16, $17, $18)",
-        )
-        .bind(super::user_lock_key(&request.user_uuid))
-        .bind(limit)
-        .bind(from.map(|r| r.uuid.as_str()))
-        .bind(from.map(|r| r.generation))
-        .bind(&request.session_uuid)
-        .bind(&request.user_uuid)
-        .bind(&request.tenant_uuid)
-        .bind(request.mobile)
-        .bind(request.issued_at)
-        .bind(&request.user_agent)
-        .bind(&request.remote_addr)
-        .bind(client_id)
-        .bind(&session_search)
-        .bind(&request.token_digest)
-        .bind(request.expires_at)
-        .bind(serde_json::to_string(&request.acl).map_err(json_error)?)
-        .bind(serde_json::to_string(&request.metadata).map_err(json_error)?)
-        .bind(scope_to_json(&request.scope)?)
-        .fetch_one(&self.pool)
-        .await?;
-        match answer.as_str() {
-            "issued" => Ok(Inserted::Yes),
-            "session_limit" => Ok(Inserted::SessionLimit),
-            "superseded" => Ok(Inserted::Superseded),
-            other => Err(StoreError::Other(format!(
-                "tessera_issue_limited answered {other}"
-            ))),
-        }
     }
 
     /// The unexpired token with this digest.
@@ -728,10 +766,10 @@ impl Store {
         }))
     }
 
-    /// Revokes a token by ending its session (which deletes the token).
+    /// Revokes a token, which ends its session (one row).
     pub async fn revoke_token(&self, digest: &[u8]) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
-        sqlx::query("DELETE FROM sessions WHERE uuid IN (SELECT session_uuid FROM tokens WHERE digest = $1)")
+        sqlx::query("DELETE FROM tokens WHERE digest = $1")
             .bind(digest)
             .execute(&mut *w.tx)
             .await?;
@@ -742,8 +780,8 @@ impl Store {
     pub async fn purge_expired(&self, now: i64, batch: i64) -> StoreResult<u64> {
         let mut w = self.begin_write().await?;
         let purged = sqlx::query(&format!(
-            "DELETE FROM sessions WHERE uuid IN \
-             (SELECT session_uuid FROM tokens WHERE expires_at <= $1 ORDER BY expires_at LIMIT {batch})"
+            "DELETE FROM tokens WHERE digest IN \
+             (SELECT digest FROM tokens WHERE expires_at <= $1 ORDER BY expires_at LIMIT {batch})"
         ))
         .bind(now)
         .execute(&mut *w.tx)
@@ -997,10 +1035,12 @@ impl Store {
     pub async fn delete_session(&self, uuid: &str, user_uuid: Option<&str>) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
         let query = match user_uuid {
-            Some(user) => sqlx::query("DELETE FROM sessions WHERE uuid = $1 AND user_uuid = $2")
-                .bind(uuid)
-                .bind(user),
-            None => sqlx::query("DELETE FROM sessions WHERE uuid = $1").bind(uuid),
+            Some(user) => {
+                sqlx::query("DELETE FROM tokens WHERE session_uuid = $1 AND auth_id = $2")
+                    .bind(uuid)
+                    .bind(user)
+            }
+            None => sqlx::query("DELETE FROM tokens WHERE session_uuid = $1").bind(uuid),
         };
         query.execute(&mut *w.tx).await?;
         w.commit().await

@@ -248,8 +248,15 @@ impl Store {
         .execute(&mut *w.tx)
         .await?
         .rows_affected();
+        if changed > 0 {
+            // The purpose may have changed: tokens issued while unlimited were not bounded.
+            sqlx::query("DELETE FROM session_bounds WHERE user_uuid = $1")
+                .bind(uuid)
+                .execute(&mut *w.tx)
+                .await?;
+        }
         if changed > 0 && !update.enabled {
-            sqlx::query("DELETE FROM sessions WHERE user_uuid = $1")
+            sqlx::query("DELETE FROM tokens WHERE auth_id = $1")
                 .bind(uuid)
                 .execute(&mut *w.tx)
                 .await?;
@@ -266,7 +273,7 @@ impl Store {
             .bind(password_hash)
             .execute(&mut *w.tx)
             .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_uuid = $1")
+        sqlx::query("DELETE FROM tokens WHERE auth_id = $1")
             .bind(uuid)
             .execute(&mut *w.tx)
             .await?;
@@ -276,8 +283,10 @@ impl Store {
     /// Deletes a user with its e-mails, sessions, tokens, refresh tokens and policy links.
     pub async fn delete_user(&self, uuid: &str) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
+        // The session bound first: a grant holds it before the refresh token (one lock order).
         for statement in [
-            "DELETE FROM sessions WHERE user_uuid = $1",
+            "DELETE FROM session_bounds WHERE user_uuid = $1",
+            "DELETE FROM tokens WHERE auth_id = $1",
             "DELETE FROM refresh_tokens WHERE user_uuid = $1",
             "DELETE FROM emails WHERE user_uuid = $1",
             "DELETE FROM user_policies WHERE user_uuid = $1",

@@ -5,7 +5,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::common::{self, basic, Store, TestServer, ADMIN_PASSWORD, ADMIN_USERNAME};
+use crate::common::{
+    self, assert_token_error, basic, Store, TestServer, ADMIN_PASSWORD, ADMIN_USERNAME,
+};
 
 /// Sends `n` identical requests at once; returns (status, body) of each.
 async fn burst(
@@ -230,4 +232,100 @@ both_stores!(
     concurrent_refresh_grants_all_succeed,
     concurrent_refresh_grants_stop_exactly_at_the_session_limit,
     an_internal_user_past_the_limit_still_gets_concurrent_refresh_grants,
+);
+
+/// Tokens issued while a user was `internal` (unlimited, not bounded) still count once the user
+/// is limited again: a change of the user resets its session bound.
+async fn sessions_opened_while_internal_count_once_limited_again(store: Store) {
+    let srv = common::start_with(store, |cfg| cfg.max_user_concurrent_sessions = 3).await;
+    let admin = srv.admin_token().await;
+    let user = srv.create_user("shifty", "shifty-pw").await;
+    let path = format!("/users/{}", user["uuid"].as_str().expect("uuid"));
+    let set_purpose = |purpose: &'static str| {
+        let body = json!({"username": "shifty", "purpose": purpose});
+        srv.call(Method::PUT, &path, Some(&admin), Some(body))
+    };
+    srv.login_ok("shifty", "shifty-pw", json!({})).await;
+    assert_eq!(set_purpose("internal").await.status, 200);
+    for _ in 0..3 {
+        srv.login_ok("shifty", "shifty-pw", json!({})).await;
+    }
+    assert_eq!(set_purpose("user").await.status, 200);
+    let over = srv.login_reply("shifty", "shifty-pw", json!({})).await;
+    assert_token_error(&over, 429, "4 live sessions, limit 3");
+}
+
+/// Expired sessions free their slots at once, before any purge: at the limit the bound is
+/// recounted from the live sessions only.
+async fn expired_sessions_free_their_slots_before_the_purge(store: Store) {
+    let srv = common::start_with(store, |cfg| cfg.max_user_concurrent_sessions = 2).await;
+    srv.create_user("brief", "brief-pw").await;
+    for _ in 0..2 {
+        srv.login_ok("brief", "brief-pw", json!({"expiration": 60}))
+            .await;
+    }
+    let over = srv.login_reply("brief", "brief-pw", json!({})).await;
+    assert_token_error(&over, 429, "2 live sessions, limit 2");
+    srv.clock.advance(std::time::Duration::from_secs(61));
+    for n in 0..2 {
+        let reply = srv.login_reply("brief", "brief-pw", json!({})).await;
+        assert_eq!(
+            reply.status, 200,
+            "slot {n} freed by expiry: {}",
+            reply.text
+        );
+    }
+    let over = srv.login_reply("brief", "brief-pw", json!({})).await;
+    assert_token_error(&over, 429, "2 new live sessions, limit 2");
+}
+
+/// A refresh token deleted while grants from it are in flight leaves no live access token: each
+/// grant either committed before the deletion (which ends its session) or finds it gone.
+async fn a_refresh_token_deleted_during_grants_leaves_no_live_token(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let user = srv.create_user("racer", "racer-pw").await;
+    let uuid = user["uuid"].as_str().expect("uuid").to_string();
+    for round in 0..3 {
+        let data = srv
+            .login_ok(
+                "racer",
+                "racer-pw",
+                json!({"access_type": "offline", "client_id": "doomed"}),
+            )
+            .await;
+        let refresh = data["refresh_token"].as_str().expect("refresh token");
+        let grants = burst(
+            &srv,
+            16,
+            Method::POST,
+            "/token",
+            &[],
+            json!({"refresh_token": refresh, "client_id": "doomed"}),
+        );
+        let path = format!("/users/{uuid}/tokens/doomed");
+        let delete = srv.call(Method::DELETE, &path, Some(&admin), None);
+        let (results, deleted) = tokio::join!(grants, delete);
+        assert!(deleted.status < 300, "round {round}: {}", deleted.text);
+        for (status, body) in results {
+            match status {
+                200 => {
+                    let minted = body["data"]["token"].as_str().expect("token");
+                    assert_eq!(
+                        srv.head_token(minted, None, None).await,
+                        404,
+                        "round {round}: a token minted from the deleted refresh token still works"
+                    );
+                }
+                401 => {}
+                other => panic!("round {round}: grant answered {other}: {body}"),
+            }
+        }
+    }
+}
+
+both_stores!(
+    sessions_opened_while_internal_count_once_limited_again,
+    expired_sessions_free_their_slots_before_the_purge,
+    a_refresh_token_deleted_during_grants_leaves_no_live_token,
 );
