@@ -149,7 +149,8 @@ impl Metrics {
 
     /// A refresh-token grant: `success`, `failed` (unknown or expired token, other client, disabled
     /// user), `invalid` (a scope the refresh token does not cover), `replayed` (a superseded value
-    /// after the reuse grace: its chain was revoked) or `error`.
+    /// after the reuse grace: its chain was revoked), `held_back` (its address is held back by the
+    /// brute-force limits) or `error`.
     pub fn refresh_grant(&self, outcome: &'static str) {
         self.refresh_grants
             .get_or_create(&OutcomeLabels { outcome })

@@ -75,9 +75,16 @@ pub struct Charge {
     account: Vec<String>,
     /// The address key: a success takes back its own charge only.
     address: Option<String>,
-    /// For an attempt admitted without a charge ([`Throttle::admit_unguessable`]): the counts a
+    /// For an attempt admitted without a charge ([`Throttle::unguessable`]): the counts a
     /// failure is charged to afterwards.
     after_failure: Vec<CountedKey>,
+}
+
+impl Charge {
+    /// The keys whose hold-back an uncharged attempt reads with its own statement.
+    pub fn held_keys(&self) -> Vec<String> {
+        self.after_failure.iter().map(|k| k.key.clone()).collect()
+    }
 }
 
 fn key_of(text: &str) -> String {
@@ -199,25 +206,31 @@ impl Throttle {
         }
     }
 
-    /// Admits a grant of a secret nobody can guess (a refresh token: 122 random bits) unless its
-    /// address is held back, without charging it first: one read instead of a charge and a refund
-    /// per grant, and parallel grants of one client are never taken for guesses in flight. A
-    /// failure is charged afterwards ([`Throttle::failed`]), so unknown values still count
-    /// against the address.
-    pub async fn admit_unguessable(&self, address: &str) -> DomainResult<Charge> {
+    /// The attempt of a refresh grant: a refresh token cannot be guessed, so it is admitted
+    /// uncharged, and parallel grants of one client are never taken for guesses in flight. It is
+    /// refused only while its address is held back ([`Throttle::held_back`]), which the grant
+    /// reads in its own statement ([`Charge::held_keys`]): no round trip of its own. A failure
+    /// is charged afterwards ([`Throttle::failed`]), so unknown values still count against the
+    /// address.
+    pub fn unguessable(&self, address: &str) -> Charge {
         let (keys, _) = self.keys(None, address);
-        let now = self.clock.now_micros();
-        let digests: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
-        if let Some(until) = self.store.held_until(&digests, now).await? {
-            return Err(DomainError::HeldBack {
-                retry_after: micros_to_duration(until.saturating_sub(now)),
-            });
-        }
-        Ok(Charge {
+        Charge {
             account: Vec::new(),
             address: None,
             after_failure: keys,
-        })
+        }
+    }
+
+    /// Refuses an attempt whose keys are held back past now (`held_until`: the latest end of
+    /// their hold-backs, as read with the attempt).
+    pub fn held_back(&self, held_until: Option<i64>) -> DomainResult<()> {
+        let now = self.clock.now_micros();
+        match held_until.filter(|until| *until > now) {
+            Some(until) => Err(DomainError::HeldBack {
+                retry_after: micros_to_duration(until.saturating_sub(now)),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The attempt was checked and failed: its charges stay, no longer pending (an attempt

@@ -205,9 +205,10 @@ impl Tokens<'_> {
         };
         // Brute-force protection: a password attempt is charged before any hashing, so that
         // attempts in flight count; a refresh token cannot be guessed, so its grant is only
-        // checked, and charged if it fails. A held-back attempt is not checked at all.
+        // checked (with its own read, in `redeem`), and charged if it fails. A held-back attempt
+        // is not checked at all.
         let admitted = match refresh_grant {
-            Some(_) => ctx.throttle.admit_unguessable(&client.remote_addr).await,
+            Some(_) => Ok(ctx.throttle.unguessable(&client.remote_addr)),
             None => {
                 ctx.throttle
                     .charge(account.as_ref(), &client.remote_addr)
@@ -236,8 +237,15 @@ impl Tokens<'_> {
                         request.scope.as_deref(),
                         expiration,
                         client,
+                        &charge.held_keys(),
                     )
                     .await;
+                if let Err(DomainError::HeldBack { .. }) = &outcome {
+                    tracing::info!(
+                        remote_addr = %Untrusted(&client.remote_addr),
+                        "login held back"
+                    );
+                }
                 (outcome, format!("refresh token of client {client_id}"))
             }
             None => match &request.credentials {
@@ -309,15 +317,17 @@ impl Tokens<'_> {
         asked: Option<&[String]>,
         expiration: i64,
         client: &ClientContext,
+        held_keys: &[String],
     ) -> DomainResult<Issued> {
         let outcome = self
-            .refresh_once_settled(value, client_id, asked, expiration, client)
+            .refresh_once_settled(value, client_id, asked, expiration, client, held_keys)
             .await;
         self.0.metrics.refresh_grant(match &outcome {
             Ok(Some(_)) => "success",
             Ok(None) => "replayed",
             Err(DomainError::AuthenticationFailed) => "failed",
             Err(DomainError::InvalidScope(_)) => "invalid",
+            Err(DomainError::HeldBack { .. }) => "held_back",
             Err(_) => "error",
         });
         outcome?.ok_or(DomainError::AuthenticationFailed)
@@ -331,16 +341,19 @@ impl Tokens<'_> {
         asked: Option<&[String]>,
         expiration: i64,
         client: &ClientContext,
+        held_keys: &[String],
     ) -> DomainResult<Option<Issued>> {
         let ctx = self.0;
         let digest = secrets::digest(value);
-        for _ in 0..GRANT_ATTEMPTS {
+        for attempt in 0..GRANT_ATTEMPTS {
+            // The address's hold-back is read with the first attempt only.
+            let held_keys = if attempt == 0 { held_keys } else { &[] };
             let Some(Redeemed {
                 refresh,
                 user,
                 acl,
                 current,
-            }) = self.redeem(&digest, client_id).await?
+            }) = self.redeem(&digest, client_id, held_keys).await?
             else {
                 return Ok(None);
             };
@@ -383,16 +396,24 @@ impl Tokens<'_> {
     /// user; `current` is false for a superseded value within the reuse grace. A superseded
     /// value presented after the grace is a replay: the whole chain and every session minted
     /// from it are revoked (RFC 9700 §4.14): `None`.
-    async fn redeem(&self, digest: &[u8], client_id: &str) -> DomainResult<Option<Redeemed>> {
+    async fn redeem(
+        &self,
+        digest: &[u8],
+        client_id: &str,
+        held_keys: &[String],
+    ) -> DomainResult<Option<Redeemed>> {
         let ctx = self.0;
         let store = &ctx.store;
         let now = ctx.clock.now_micros();
         let default_policy = ctx.config.default_user_policy.as_deref();
-        // The current value, its user and their ACL in one read; a superseded one is rarer.
-        let (refresh, user, acl, current) = match store
-            .find_refresh_grant(digest, default_policy)
-            .await?
-        {
+        // The current value, its user and their ACL, and the address's hold-back, in one read;
+        // a superseded value is rarer.
+        let read = store
+            .find_refresh_grant(digest, default_policy, held_keys)
+            .await?;
+        // Held back: nothing else is looked at (a replayed value revokes nothing).
+        ctx.throttle.held_back(read.held_until)?;
+        let (refresh, user, acl, current) = match read.grant {
             Some(grant) => (grant.refresh, grant.user, Some(grant.acl), true),
             None => match store.find_superseded_refresh_token(digest).await? {
                 Some((refresh, superseded_at)) if refresh.client_id == client_id => {

@@ -134,23 +134,6 @@ impl Store {
         Ok(Some((until, in_flight.unwrap_or(0) > 0)))
     }
 
-    /// When the latest hold-back of these keys ends, if one of them is held back at `now`.
-    pub async fn held_until(&self, keys: &[String], now: i64) -> StoreResult<Option<i64>> {
-        if keys.is_empty() {
-            return Ok(None);
-        }
-        let sql = format!(
-            "SELECT MAX(blocked_until) FROM login_failures WHERE key IN ({})",
-            placeholders(keys.len())
-        );
-        let mut query = sqlx::query_as::<_, (Option<i64>,)>(&sql);
-        for key in keys {
-            query = query.bind(key.clone());
-        }
-        let (until,) = query.fetch_one(&self.pool).await?;
-        Ok(until.filter(|until| *until > now))
-    }
-
     /// The attempts charged to these keys are checked (they failed): no longer pending.
     pub async fn settle_attempt(&self, keys: &[String]) -> StoreResult<()> {
         self.update_keys(

@@ -200,6 +200,13 @@ const GRANT_REFRESH_COLUMNS: &str = "r.uuid AS r_uuid, r.client_id AS r_client_i
      r.created_at AS r_created_at, r.sealed AS r_sealed, r.scope AS r_scope, \
      r.generation AS r_generation, r.used_at AS r_used_at";
 
+/// What [`Store::find_refresh_grant`] read: the grant, if the value is a current one, and the
+/// throttle's hold-back of the grant's address.
+pub struct RefreshGrantRead {
+    pub held_until: Option<i64>,
+    pub grant: Option<RefreshGrant>,
+}
+
 /// A refresh token found by its value, with its user (if any) and what a token of that user's
 /// ACL is made of, read in one statement.
 pub struct RefreshGrant {
@@ -895,42 +902,72 @@ impl Store {
     }
 
     /// The refresh token with this digest, its user and the user's ACL parts (`default_policy`:
-    /// the default policy's name): one statement, one row per policy of the user.
+    /// the default policy's name), and when the latest hold-back of the throttle's `held_keys`
+    /// ends: one statement, one row per policy of the user (one row when the value is unknown).
     pub async fn find_refresh_grant(
         &self,
         digest: &[u8],
         default_policy: Option<&str>,
-    ) -> StoreResult<Option<RefreshGrant>> {
+        held_keys: &[String],
+    ) -> StoreResult<RefreshGrantRead> {
         let user_columns = USER_COLUMNS
             .split(", ")
             .map(|c| format!("u.{}", c.trim()))
             .collect::<Vec<_>>()
             .join(", ");
         let acl_columns = acl_parts_columns(default_policy);
+        let first_key = if default_policy.is_some() { 3 } else { 2 };
+        let held = match held_keys.len() {
+            0 => "SELECT CAST(NULL AS BIGINT) AS held_until".to_string(),
+            n => format!(
+                "SELECT MAX(blocked_until) AS held_until FROM login_failures WHERE key IN ({})",
+                (first_key..first_key + n)
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
         let sql = format!(
-            "SELECT {GRANT_REFRESH_COLUMNS}, {user_columns}, {acl_columns} \
-             FROM refresh_tokens r LEFT JOIN users u ON u.uuid = r.user_uuid \
+            "SELECT h.held_until, {GRANT_REFRESH_COLUMNS}, {user_columns}, {acl_columns} \
+             FROM ({held}) AS h LEFT JOIN refresh_tokens r ON r.digest = $1 \
+             LEFT JOIN users u ON u.uuid = r.user_uuid \
              LEFT JOIN user_policies up ON up.user_uuid = r.user_uuid \
              LEFT JOIN policies p ON p.uuid = up.policy_uuid \
-             WHERE r.digest = $1 ORDER BY up.position"
+             ORDER BY up.position"
         );
         let mut query = sqlx::query(&sql).bind(digest);
         if let Some(name) = default_policy {
             query = query.bind(name);
         }
+        for key in held_keys {
+            query = query.bind(key);
+        }
         let rows = query.fetch_all(&self.pool).await?;
         let Some(first) = rows.first() else {
-            return Ok(None);
+            return Ok(RefreshGrantRead {
+                held_until: None,
+                grant: None,
+            });
         };
+        let held_until = first.try_get::<Option<i64>, _>("held_until")?;
+        if first.try_get::<Option<String>, _>("r_uuid")?.is_none() {
+            return Ok(RefreshGrantRead {
+                held_until,
+                grant: None,
+            });
+        }
         let user = match first.try_get::<Option<String>, _>("uuid")? {
             Some(_) => Some(user_from_row(first)?),
             None => None,
         };
-        Ok(Some(RefreshGrant {
-            refresh: refresh_from_columns(first, &GRANT_REFRESH_NAMES)?,
-            user,
-            acl: AclParts::from_rows(&rows)?,
-        }))
+        Ok(RefreshGrantRead {
+            held_until,
+            grant: Some(RefreshGrant {
+                refresh: refresh_from_columns(first, &GRANT_REFRESH_NAMES)?,
+                user,
+                acl: AclParts::from_rows(&rows)?,
+            }),
+        })
     }
 
     /// Refresh tokens, of one user or of all; `mobile` filters on the flag.

@@ -468,3 +468,41 @@ both_stores!(
     a_wrong_old_password_counts_and_is_held_back,
     instances_on_one_database_share_the_counts
 );
+
+/// A held-back address is refused before its refresh grant is looked at: a good value gets 429,
+/// and a superseded value replayed from it revokes nothing (the hold-back is read with the grant,
+/// and checked before anything else).
+async fn a_held_back_address_is_refused_before_its_grant_is_looked_at(store: Store) {
+    let srv = common::start_with(store, |c| {
+        c.bruteforce_address_failures = 1;
+        c.refresh_token_rotation = true;
+    })
+    .await;
+    let data = srv
+        .login_ok(
+            ADMIN_USERNAME,
+            ADMIN_PASSWORD,
+            json!({"access_type": "offline", "client_id": "held"}),
+        )
+        .await;
+    let first = s(&data["refresh_token"]);
+    let rotated = srv.grant(&first, "held").await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let current = s(&rotated.data()["refresh_token"]);
+    // One unknown value holds the address back.
+    let unknown = srv.grant(&uuid::Uuid::new_v4().to_string(), "held").await;
+    assert_eq!(unknown.status, 401);
+    let good = srv.grant(&current, "held").await;
+    assert_token_error(&good, 429, "a good value from a held-back address");
+    let replayed = srv.grant(&first, "held").await;
+    assert_token_error(&replayed, 429, "a replay from a held-back address");
+    srv.clock.advance(Duration::from_secs(3600));
+    let later = srv.grant(&current, "held").await;
+    assert_eq!(
+        later.status, 200,
+        "the chain survived the held-back replay: {}",
+        later.text
+    );
+}
+
+both_stores!(a_held_back_address_is_refused_before_its_grant_is_looked_at);
