@@ -102,6 +102,8 @@ enum Minting<'a> {
         scope: Option<Vec<String>>,
         rotation: Option<Rotation>,
         answer: Option<String>,
+        /// The value presented is superseded (within the reuse grace).
+        superseded: bool,
     },
 }
 
@@ -381,6 +383,7 @@ impl Tokens<'_> {
                 scope,
                 rotation,
                 answer,
+                superseded: !current,
             };
             if let Some(issued) = self
                 .issue(&user, acl, expiration, client, session_uuid, minting)
@@ -527,7 +530,12 @@ impl Tokens<'_> {
                 scope,
                 rotation,
                 answer,
-            } => (scope, None, Some(*refresh), rotation, answer),
+                superseded,
+            } => (scope, None, Some((*refresh, superseded)), rotation, answer),
+        };
+        let (from_refresh_token, superseded_within_grace) = match from_refresh_token {
+            Some((refresh, superseded)) => (Some(refresh), superseded),
+            None => (None, false),
         };
         let mark_refresh_token_used = from_refresh_token
             .as_ref()
@@ -550,6 +558,7 @@ impl Tokens<'_> {
             offline,
             session_limit,
             mark_refresh_token_used,
+            superseded_within_grace,
         };
         let issued = match ctx.store.issue_token(&request).await? {
             Issue::Issued(issued) => issued,

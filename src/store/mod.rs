@@ -397,6 +397,14 @@ impl Store {
         self.begin_write_with(None).await
     }
 
+    /// The statement opening a write transaction: on SQLite `BEGIN IMMEDIATE`, which takes the
+    /// write lock at once, so that a transaction that reads before it writes never has to
+    /// upgrade a read snapshot (SQLITE_BUSY_SNAPSHOT when it is stale); plain `BEGIN` on
+    /// PostgreSQL.
+    fn begin_statement(&self) -> Option<String> {
+        (self.backend == Backend::Sqlite).then(|| "BEGIN IMMEDIATE".to_string())
+    }
+
     /// Begins a write transaction in which the writes of one user are serialised (the session
     /// limit, the mobile refresh token): on PostgreSQL a per-user advisory lock, taken in the
     /// round trip of `BEGIN` (unlike FOR UPDATE it writes nothing to the user's row); SQLite
@@ -416,6 +424,7 @@ impl Store {
         // held while a connection is found. Whoever holds the turn needs no second connection.
         let conn = self.pool.acquire().await?;
         let turn = self.writer_turn().await;
+        let begin = begin.or_else(|| self.begin_statement());
         let tx = Transaction::begin(conn, begin.map(std::borrow::Cow::Owned)).await?;
         Ok(WriteTx { tx, _turn: turn })
     }

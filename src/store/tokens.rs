@@ -121,6 +121,9 @@ pub struct IssueRequest {
     pub session_limit: Option<i64>,
     /// Whether a refresh grant rewrites its refresh token's `used_at` (else only checks it).
     pub mark_refresh_token_used: bool,
+    /// The grant presented a superseded value within the reuse grace: its refresh token must
+    /// still exist, at any generation.
+    pub superseded_within_grace: bool,
 }
 
 pub struct IssuedToken {
@@ -395,11 +398,13 @@ impl<'a> TokenRow<'a> {
     }
 }
 
-/// A grant's refresh token, checked (and on PostgreSQL locked) at the generation read when the
-/// token is written: marked used when `mark_used`, else only locked (FOR KEY SHARE, which a
-/// deletion waits for), so that a grant usually writes nothing to the refresh token's row.
+/// A grant's refresh token, checked (and on PostgreSQL locked) when the token is written: still
+/// there, at `generation` unless that is `None`; marked used when `mark_used`, else only locked
+/// (FOR KEY SHARE, which a deletion waits for), so that a grant usually writes nothing to the
+/// refresh token's row.
 struct RefreshCheck<'a> {
     from: &'a RefreshToken,
+    generation: Option<i64>,
     mark_used: bool,
 }
 
@@ -429,11 +434,11 @@ fn pg_issue_statement(limit: bool, refresh: Option<&RefreshCheck>) -> String {
         ctes.push(match check.mark_used {
             true => format!(
                 "current AS (UPDATE refresh_tokens SET used_at = $6 WHERE uuid = $13 \
-                 AND generation = {generation}{after_bound} RETURNING 1)"
+                 AND generation = COALESCE({generation}, generation){after_bound} RETURNING 1)"
             ),
             false => format!(
                 "current AS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
-                 AND generation = {generation}{after_bound} FOR KEY SHARE)"
+                 AND generation = COALESCE({generation}, generation){after_bound} FOR KEY SHARE)"
             ),
         });
         conditions.push("EXISTS (SELECT 1 FROM current)");
@@ -532,11 +537,12 @@ async fn insert_token(
         None => TOKEN_INSERT.to_string(),
         Some(check) if check.mark_used => {
             let marked = sqlx::query(
-                "UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 AND generation = $3",
+                "UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 \
+                 AND generation = COALESCE($3, generation)",
             )
             .bind(&check.from.uuid)
             .bind(request.issued_at)
-            .bind(check.from.generation)
+            .bind(check.generation)
             .execute(&mut *conn)
             .await?
             .rows_affected();
@@ -552,13 +558,13 @@ async fn insert_token(
             };
             format!(
                 "{TOKEN_INSERT} WHERE EXISTS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
-                 AND generation = $16{lock})"
+                 AND generation = COALESCE($16, generation){lock})"
             )
         }
     };
     let mut query = row.bind(&sql);
     if let Some(check) = refresh.filter(|check| !check.mark_used) {
-        query = query.bind(check.from.generation);
+        query = query.bind(check.generation);
     }
     match query.execute(&mut *conn).await?.rows_affected() {
         1 => Ok(Inserted::Yes),
@@ -707,6 +713,10 @@ impl Store {
         )?;
         let refresh = from.map(|from| RefreshCheck {
             from,
+            // A superseded value within the grace answers the value read: at worst superseded
+            // itself by now, and still within the grace. Requiring the generation read would
+            // make grants sharing a chain retry while others rotate it.
+            generation: (!request.superseded_within_grace).then_some(from.generation),
             mark_used: request.mark_refresh_token_used,
         });
         let limit = request.session_limit;
@@ -718,7 +728,7 @@ impl Store {
                 query = query.bind(limit);
             }
             if let Some(check) = &refresh {
-                query = query.bind(check.from.generation);
+                query = query.bind(check.generation);
             }
             let answer = query.fetch_one(&self.pool).await?;
             let admitted: bool = answer.try_get("admitted")?;
