@@ -91,10 +91,12 @@ fn key_of(text: &str) -> String {
     hex::encode(secrets::digest(text))
 }
 
-/// How long an attempt held back by attempts still being checked waits for them (a password hash
-/// takes well under this); pending charges older than this are not waited for (an instance that
-/// stopped mid-check leaves them behind).
-const IN_FLIGHT: Duration = Duration::from_secs(1);
+/// How long an attempt held back by attempts still being checked waits for them; pending charges
+/// older than this are not waited for (an instance that stopped mid-check leaves them behind).
+/// One hash takes tens of milliseconds, but a saturated hasher queues up to 32 per core: nearly a
+/// second before the load of the machine, which a second did not cover (a burst of correct logins
+/// from one address, more than its limit, was refused).
+const IN_FLIGHT: Duration = Duration::from_secs(5);
 /// How often a waiting attempt tries again.
 const RETRY_EVERY: Duration = Duration::from_millis(100);
 

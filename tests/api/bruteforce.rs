@@ -506,3 +506,34 @@ async fn a_held_back_address_is_refused_before_its_grant_is_looked_at(store: Sto
 }
 
 both_stores!(a_held_back_address_is_refused_before_its_grant_is_looked_at);
+
+/// Correct logins from one address (a NAT, a proxy) far beyond its failure limit at once are
+/// checked, not held back: each waits for the attempts ahead of it, which succeed, for as long as
+/// a busy hasher needs (100 logins here take over a second of hashing on 2 cores).
+async fn a_burst_of_correct_logins_from_one_address_is_never_held_back(store: Store) {
+    let srv = common::start_with(store, |c| {
+        c.bruteforce_login_failures = 0;
+        c.bruteforce_address_failures = 30;
+    })
+    .await;
+    srv.create_user("crowd", "crowd-pw").await;
+    let logins: Vec<_> = (0..100)
+        .map(|_| {
+            let request = srv
+                .request(reqwest::Method::POST, "/token")
+                .basic_auth("crowd", Some("crowd-pw"))
+                .json(&json!({}));
+            tokio::spawn(async move { request.send().await.expect("request").status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for login in logins {
+        statuses.push(login.await.expect("task"));
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "correct logins refused: {statuses:?}"
+    );
+}
+
+both_stores!(a_burst_of_correct_logins_from_one_address_is_never_held_back);
