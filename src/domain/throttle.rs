@@ -69,7 +69,6 @@ impl Account {
 }
 
 /// The counts one attempt is charged to.
-#[derive(Debug)]
 pub struct Charge {
     /// The account's and the account-from-address keys: cleared by a success.
     account: Vec<String>,
@@ -78,6 +77,27 @@ pub struct Charge {
     /// For an attempt admitted without a charge ([`Throttle::unguessable`]): the counts a
     /// failure is charged to afterwards.
     after_failure: Vec<CountedKey>,
+    /// Set while charged and not yet settled. A request dropped before its attempt settles (the
+    /// client went away, and learns nothing) takes its charges back when the charge is dropped:
+    /// a charge left pending would hold its keys back for every later attempt.
+    unsettled: Option<Store>,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        let Some(store) = self.unsettled.take() else {
+            return;
+        };
+        let mut keys = std::mem::take(&mut self.account);
+        keys.extend(self.address.take());
+        if let (false, Ok(runtime)) = (keys.is_empty(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move {
+                if let Err(error) = store.refund_attempt(&keys).await {
+                    tracing::warn!(%error, "brute-force counts: could not take back a dropped charge");
+                }
+            });
+        }
+    }
 }
 
 impl Charge {
@@ -104,15 +124,20 @@ const RETRY_EVERY: Duration = Duration::from_millis(100);
 /// back): a database that stopped answering must not hold the answer back longer.
 const SETTLE_WITHIN: Duration = Duration::from_secs(1);
 
-/// Runs the bookkeeping after an attempt, bounded by [`SETTLE_WITHIN`]; failures are logged.
+/// Runs the bookkeeping after an attempt on a task of its own, so that it completes even if the
+/// request is dropped meanwhile; the request waits for it at most [`SETTLE_WITHIN`]. Failures are
+/// logged.
 async fn settle(
-    what: &str,
-    work: impl std::future::Future<Output = crate::store::StoreResult<()>>,
+    what: &'static str,
+    work: impl std::future::Future<Output = crate::store::StoreResult<()>> + Send + 'static,
 ) {
-    match tokio::time::timeout(SETTLE_WITHIN, work).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!(%error, "brute-force counts: could not {what}"),
-        Err(_) => tracing::warn!("brute-force counts: could not {what} in time"),
+    let task = tokio::spawn(async move {
+        if let Err(error) = work.await {
+            tracing::warn!(%error, "brute-force counts: could not {what}");
+        }
+    });
+    if tokio::time::timeout(SETTLE_WITHIN, task).await.is_err() {
+        tracing::warn!("brute-force counts: could not {what} in time");
     }
 }
 
@@ -144,6 +169,7 @@ impl Throttle {
             account: Vec::new(),
             address: None,
             after_failure: Vec::new(),
+            unsettled: None,
         };
         if let (Some(account), true) = (account, policy.login_failures > 0) {
             let id = account.id();
@@ -195,6 +221,8 @@ impl Throttle {
             let Some((until, in_flight)) =
                 self.store.charge_attempt(&keys, times, fresh_after).await?
             else {
+                let mut charge = charge;
+                charge.unsettled = Some(self.store.clone());
                 return Ok(charge);
             };
             if !in_flight || waited >= IN_FLIGHT {
@@ -220,6 +248,7 @@ impl Throttle {
             account: Vec::new(),
             address: None,
             after_failure: keys,
+            unsettled: None,
         }
     }
 
@@ -237,7 +266,9 @@ impl Throttle {
 
     /// The attempt was checked and failed: its charges stay, no longer pending (an attempt
     /// admitted uncharged is charged now).
-    pub async fn failed(&self, charge: Charge) {
+    pub async fn failed(&self, mut charge: Charge) {
+        charge.unsettled = None;
+        let store = self.store.clone();
         if !charge.after_failure.is_empty() {
             let now = self.clock.now_micros();
             let times = AttemptTimes {
@@ -245,43 +276,50 @@ impl Throttle {
                 base_delay: cap(self.policy.base_delay),
                 forget_before: now.saturating_sub(duration_to_micros(self.policy.forget_after)),
             };
-            let keys: Vec<String> = charge.after_failure.iter().map(|k| k.key.clone()).collect();
-            settle("count a failure", async {
+            let counted = std::mem::take(&mut charge.after_failure);
+            settle("count a failure", async move {
+                let keys: Vec<String> = counted.iter().map(|k| k.key.clone()).collect();
                 // Already held back (by a parallel failure): nothing more to count.
-                if self
-                    .store
-                    .charge_attempt(&charge.after_failure, times, now)
-                    .await?
-                    .is_none()
-                {
-                    self.store.settle_attempt(&keys).await?;
+                if store.charge_attempt(&counted, times, now).await?.is_none() {
+                    store.settle_attempt(&keys).await?;
                 }
                 Ok(())
             })
             .await;
             return;
         }
-        let mut keys = charge.account;
-        keys.extend(charge.address);
-        settle("settle a failure", self.store.settle_attempt(&keys)).await;
+        let mut keys = std::mem::take(&mut charge.account);
+        keys.extend(charge.address.take());
+        settle("settle a failure", async move {
+            store.settle_attempt(&keys).await
+        })
+        .await;
     }
 
     /// The attempt succeeded: the account's counts are cleared; the address keeps its earlier
     /// failures and loses only this attempt's charge.
-    pub async fn success(&self, charge: Charge) {
-        let address: Vec<String> = charge.address.into_iter().collect();
-        settle("clear after a success", async {
-            self.store.clear_failures(&charge.account).await?;
-            self.store.refund_attempt(&address).await
+    pub async fn success(&self, mut charge: Charge) {
+        charge.unsettled = None;
+        let store = self.store.clone();
+        let account = std::mem::take(&mut charge.account);
+        let address: Vec<String> = charge.address.take().into_iter().collect();
+        settle("clear after a success", async move {
+            store.clear_failures(&account).await?;
+            store.refund_attempt(&address).await
         })
         .await;
     }
 
     /// The attempt was not a guess (it failed for another reason): every charge is taken back.
-    pub async fn not_a_guess(&self, charge: Charge) {
-        let mut keys = charge.account;
-        keys.extend(charge.address);
-        settle("take back a charge", self.store.refund_attempt(&keys)).await;
+    pub async fn not_a_guess(&self, mut charge: Charge) {
+        charge.unsettled = None;
+        let store = self.store.clone();
+        let mut keys = std::mem::take(&mut charge.account);
+        keys.extend(charge.address.take());
+        settle("take back a charge", async move {
+            store.refund_attempt(&keys).await
+        })
+        .await;
     }
 
     /// Deletes the counts that are forgotten and hold nothing back; returns how many.

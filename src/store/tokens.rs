@@ -913,7 +913,9 @@ impl Store {
 
     /// The refresh token with this digest, its user and the user's ACL parts (`default_policy`:
     /// the default policy's name), and when the latest hold-back of the throttle's `held_keys`
-    /// ends: one statement, one row per policy of the user (one row when the value is unknown).
+    /// ends, counting settled failures only (password attempts still being checked from the same
+    /// address do not hold its grants back): one statement, one row per policy of the user (one
+    /// row when the value is unknown).
     pub async fn find_refresh_grant(
         &self,
         digest: &[u8],
@@ -930,7 +932,8 @@ impl Store {
         let held = match held_keys.len() {
             0 => "SELECT CAST(NULL AS BIGINT) AS held_until".to_string(),
             n => format!(
-                "SELECT MAX(blocked_until) AS held_until FROM login_failures WHERE key IN ({})",
+                "SELECT MAX(CASE WHEN failures - pending >= threshold THEN blocked_until END) \
+                 AS held_until FROM login_failures WHERE key IN ({})",
                 (first_key..first_key + n)
                     .map(|i| format!("${i}"))
                     .collect::<Vec<_>>()

@@ -537,3 +537,85 @@ async fn a_burst_of_correct_logins_from_one_address_is_never_held_back(store: St
 }
 
 both_stores!(a_burst_of_correct_logins_from_one_address_is_never_held_back);
+
+/// A login whose client goes away before it is settled (mid-hash) takes its charge back: charges
+/// left pending would hold the address back for everybody behind it.
+async fn logins_dropped_by_their_clients_leave_no_charge(store: Store) {
+    let srv = common::start_with(store, |c| {
+        c.bruteforce_login_failures = 0;
+        c.bruteforce_address_failures = 3;
+        c.bruteforce_base_delay = 60;
+    })
+    .await;
+    srv.create_user("leaver", "leaver-pw").await;
+    let dropped: Vec<_> = (0..6)
+        .map(|_| {
+            let request = srv
+                .request(reqwest::Method::POST, "/token")
+                .basic_auth("leaver", Some("leaver-pw"))
+                .timeout(Duration::from_millis(5))
+                .json(&json!({}));
+            tokio::spawn(async move { request.send().await.is_err() })
+        })
+        .collect();
+    for gone in dropped {
+        assert!(
+            gone.await.expect("task"),
+            "the client gave up before the answer"
+        );
+    }
+    // The server notices the closed connections and takes the charges back on tasks of its own.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for n in 0..4 {
+        let reply = srv.login_reply("leaver", "leaver-pw", json!({})).await;
+        assert_eq!(
+            reply.status, 200,
+            "login {n} after dropped ones: {}",
+            reply.text
+        );
+    }
+}
+
+both_stores!(logins_dropped_by_their_clients_leave_no_charge);
+
+/// Password logins still being checked count against their address, but only settled failures
+/// hold back its refresh grants: a crowd logging in behind one address does not stop the
+/// refresh grants of the applications behind it.
+async fn logins_in_flight_do_not_hold_back_refresh_grants(store: Store) {
+    let srv = common::start_with(store, |c| {
+        c.bruteforce_login_failures = 0;
+        c.bruteforce_address_failures = 3;
+    })
+    .await;
+    srv.create_user("busy", "busy-pw").await;
+    let data = srv
+        .login_ok(
+            "busy",
+            "busy-pw",
+            json!({"access_type": "offline", "client_id": "app"}),
+        )
+        .await;
+    let refresh = s(&data["refresh_token"]);
+    let logins: Vec<_> = (0..20)
+        .map(|_| {
+            let request = srv
+                .request(reqwest::Method::POST, "/token")
+                .basic_auth("busy", Some("busy-pw"))
+                .json(&json!({}));
+            tokio::spawn(async move { request.send().await.expect("request").status().as_u16() })
+        })
+        .collect();
+    let mut grants = Vec::new();
+    for _ in 0..20 {
+        grants.push(srv.grant(&refresh, "app").await.status);
+    }
+    for login in logins {
+        assert_eq!(login.await.expect("task"), 200, "a correct login");
+    }
+    assert!(
+        grants.iter().all(|s| *s == 200),
+        "grants held back by logins in flight: {grants:?}"
+    );
+}
+
+both_stores!(logins_in_flight_do_not_hold_back_refresh_grants);
