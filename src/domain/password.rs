@@ -26,7 +26,7 @@ const QUEUE_PER_CORE: usize = 32;
 
 /// Nice value of the hashing threads: idle cores still hash at full speed, but a busy machine
 /// serves token validation first.
-const WORKER_NICENESS: i32 = 10;
+const WORKER_NICENESS: i32 = 19;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {

@@ -77,27 +77,6 @@ pub struct Charge {
     /// For an attempt admitted without a charge ([`Throttle::unguessable`]): the counts a
     /// failure is charged to afterwards.
     after_failure: Vec<CountedKey>,
-    /// Set while charged and not yet settled. A request dropped before its attempt settles (the
-    /// client went away, and learns nothing) takes its charges back when the charge is dropped:
-    /// a charge left pending would hold its keys back for every later attempt.
-    unsettled: Option<Store>,
-}
-
-impl Drop for Charge {
-    fn drop(&mut self) {
-        let Some(store) = self.unsettled.take() else {
-            return;
-        };
-        let mut keys = std::mem::take(&mut self.account);
-        keys.extend(self.address.take());
-        if let (false, Ok(runtime)) = (keys.is_empty(), tokio::runtime::Handle::try_current()) {
-            runtime.spawn(async move {
-                if let Err(error) = store.refund_attempt(&keys).await {
-                    tracing::warn!(%error, "brute-force counts: could not take back a dropped charge");
-                }
-            });
-        }
-    }
 }
 
 impl Charge {
@@ -169,7 +148,6 @@ impl Throttle {
             account: Vec::new(),
             address: None,
             after_failure: Vec::new(),
-            unsettled: None,
         };
         if let (Some(account), true) = (account, policy.login_failures > 0) {
             let id = account.id();
@@ -209,6 +187,7 @@ impl Throttle {
     /// the account from this address, or the address is held back.
     pub async fn charge(&self, account: Option<&Account>, address: &str) -> DomainResult<Charge> {
         let (keys, charge) = self.keys(account, address);
+        let digests: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
         let mut waited = Duration::ZERO;
         loop {
             let now = self.clock.now_micros();
@@ -221,18 +200,29 @@ impl Throttle {
             let Some((until, in_flight)) =
                 self.store.charge_attempt(&keys, times, fresh_after).await?
             else {
-                let mut charge = charge;
-                charge.unsettled = Some(self.store.clone());
                 return Ok(charge);
             };
-            if !in_flight || waited >= IN_FLIGHT {
-                return Err(DomainError::HeldBack {
-                    retry_after: micros_to_duration(until.saturating_sub(now)),
-                });
+            // Attempts in flight may yet clear the hold-back: wait for them, reading (a charge
+            // is a write) until it is lifted, then charge again.
+            let (mut until, mut in_flight) = (until, in_flight);
+            loop {
+                if !in_flight || waited >= IN_FLIGHT {
+                    let now = self.clock.now_micros();
+                    return Err(DomainError::HeldBack {
+                        retry_after: micros_to_duration(until.saturating_sub(now)),
+                    });
+                }
+                // Not a reading of the time: a pause before asking the store again.
+                tokio::time::sleep(RETRY_EVERY).await;
+                waited += RETRY_EVERY;
+                let now = self.clock.now_micros();
+                let fresh_after = now.saturating_sub(duration_to_micros(IN_FLIGHT));
+                let (held, still) = self.store.hold_of(&digests, fresh_after).await?;
+                match held.filter(|held| *held > now) {
+                    None => break,
+                    Some(held) => (until, in_flight) = (held, still),
+                }
             }
-            // Not a reading of the time: a pause before asking the store again.
-            tokio::time::sleep(RETRY_EVERY).await;
-            waited += RETRY_EVERY;
         }
     }
 
@@ -248,7 +238,6 @@ impl Throttle {
             account: Vec::new(),
             address: None,
             after_failure: keys,
-            unsettled: None,
         }
     }
 
@@ -267,7 +256,6 @@ impl Throttle {
     /// The attempt was checked and failed: its charges stay, no longer pending (an attempt
     /// admitted uncharged is charged now).
     pub async fn failed(&self, mut charge: Charge) {
-        charge.unsettled = None;
         let store = self.store.clone();
         if !charge.after_failure.is_empty() {
             let now = self.clock.now_micros();
@@ -299,7 +287,6 @@ impl Throttle {
     /// The attempt succeeded: the account's counts are cleared; the address keeps its earlier
     /// failures and loses only this attempt's charge.
     pub async fn success(&self, mut charge: Charge) {
-        charge.unsettled = None;
         let store = self.store.clone();
         let account = std::mem::take(&mut charge.account);
         let address: Vec<String> = charge.address.take().into_iter().collect();
@@ -312,7 +299,6 @@ impl Throttle {
 
     /// The attempt was not a guess (it failed for another reason): every charge is taken back.
     pub async fn not_a_guess(&self, mut charge: Charge) {
-        charge.unsettled = None;
         let store = self.store.clone();
         let mut keys = std::mem::take(&mut charge.account);
         keys.extend(charge.address.take());

@@ -205,6 +205,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             error::with_clock,
         ))
+        .layer(axum::middleware::from_fn(run_to_completion))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(logging::request_span))
         // Outermost: the id exists before the span is made, and goes back in the response.
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
@@ -216,6 +217,29 @@ pub fn router(state: AppState) -> Router {
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
+    }
+}
+
+/// Runs each request on a task of its own, which a client that goes away does not cancel: hyper
+/// drops the handler's future when the connection closes, and a future dropped in the middle of
+/// a transaction or of the brute-force bookkeeping left a pooled connection inside a transaction
+/// (later requests failed with 500) or a charge pending (its address held back).
+async fn run_to_completion(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let span = tracing::Span::current();
+    let task = tokio::spawn(tracing::Instrument::instrument(next.run(request), span));
+    match task.await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, "request task failed");
+            axum::response::IntoResponse::into_response(error::ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal-error",
+                "Internal server error",
+            ))
+        }
     }
 }
 

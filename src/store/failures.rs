@@ -118,20 +118,35 @@ impl Store {
         let WriteTx { tx, _turn: turn } = w;
         tx.rollback().await?;
         drop(turn);
-        let placeholders = placeholders(sorted.len());
+        let keys: Vec<String> = sorted.into_iter().map(|k| k.key).collect();
+        let (until, in_flight) = self.hold_of(&keys, fresh_after).await?;
+        Ok(Some((until.unwrap_or(times.now).max(times.now), in_flight)))
+    }
+
+    /// When the latest hold-back of these keys ends (if any was set), and whether attempts
+    /// charged to them since `fresh_after` are still being checked: a read, for an attempt that
+    /// waits for those.
+    pub async fn hold_of(
+        &self,
+        keys: &[String],
+        fresh_after: i64,
+    ) -> StoreResult<(Option<i64>, bool)> {
+        if keys.is_empty() {
+            return Ok((None, false));
+        }
         let sql = format!(
             "SELECT MAX(blocked_until), \
              MAX(CASE WHEN pending > 0 AND last_failure > ${} THEN 1 ELSE 0 END) \
-             FROM login_failures WHERE key IN ({placeholders})",
-            sorted.len() + 1
+             FROM login_failures WHERE key IN ({})",
+            keys.len() + 1,
+            placeholders(keys.len())
         );
         let mut query = sqlx::query_as::<_, (Option<i64>, Option<i64>)>(&sql);
-        for key in &sorted {
-            query = query.bind(key.key.clone());
+        for key in keys {
+            query = query.bind(key.clone());
         }
         let (until, in_flight) = query.bind(fresh_after).fetch_one(&self.pool).await?;
-        let until = until.unwrap_or(times.now).max(times.now);
-        Ok(Some((until, in_flight.unwrap_or(0) > 0)))
+        Ok((until, in_flight.unwrap_or(0) > 0))
     }
 
     /// The attempts charged to these keys are checked (they failed): no longer pending.

@@ -538,8 +538,9 @@ async fn a_burst_of_correct_logins_from_one_address_is_never_held_back(store: St
 
 both_stores!(a_burst_of_correct_logins_from_one_address_is_never_held_back);
 
-/// A login whose client goes away before it is settled (mid-hash) takes its charge back: charges
-/// left pending would hold the address back for everybody behind it.
+/// Logins whose clients go away mid-request run to completion: none leaves a charge pending (it
+/// would hold the address back for everybody behind it) or a pooled connection inside a
+/// transaction (later requests answered 500: "there is already a transaction in progress").
 async fn logins_dropped_by_their_clients_leave_no_charge(store: Store) {
     let srv = common::start_with(store, |c| {
         c.bruteforce_login_failures = 0;
@@ -564,7 +565,7 @@ async fn logins_dropped_by_their_clients_leave_no_charge(store: Store) {
             "the client gave up before the answer"
         );
     }
-    // The server notices the closed connections and takes the charges back on tasks of its own.
+    // The abandoned logins finish on the server's own tasks.
     tokio::time::sleep(Duration::from_millis(500)).await;
     for n in 0..4 {
         let reply = srv.login_reply("leaver", "leaver-pw", json!({})).await;
