@@ -255,16 +255,20 @@ impl Throttle {
 
     /// The attempt was checked and failed: its charges stay, no longer pending (an attempt
     /// admitted uncharged is charged now).
-    pub async fn failed(&self, mut charge: Charge) {
+    pub async fn failed(&self, charge: Charge) {
         let store = self.store.clone();
-        if !charge.after_failure.is_empty() {
+        let Charge {
+            account,
+            address,
+            after_failure: counted,
+        } = charge;
+        if !counted.is_empty() {
             let now = self.clock.now_micros();
             let times = AttemptTimes {
                 now,
                 base_delay: cap(self.policy.base_delay),
                 forget_before: now.saturating_sub(duration_to_micros(self.policy.forget_after)),
             };
-            let counted = std::mem::take(&mut charge.after_failure);
             settle("count a failure", async move {
                 let keys: Vec<String> = counted.iter().map(|k| k.key.clone()).collect();
                 // Already held back (by a parallel failure): nothing more to count.
@@ -276,8 +280,8 @@ impl Throttle {
             .await;
             return;
         }
-        let mut keys = std::mem::take(&mut charge.account);
-        keys.extend(charge.address.take());
+        let mut keys = account;
+        keys.extend(address);
         settle("settle a failure", async move {
             store.settle_attempt(&keys).await
         })
@@ -286,10 +290,10 @@ impl Throttle {
 
     /// The attempt succeeded: the account's counts are cleared; the address keeps its earlier
     /// failures and loses only this attempt's charge.
-    pub async fn success(&self, mut charge: Charge) {
+    pub async fn success(&self, charge: Charge) {
         let store = self.store.clone();
-        let account = std::mem::take(&mut charge.account);
-        let address: Vec<String> = charge.address.take().into_iter().collect();
+        let account = charge.account;
+        let address: Vec<String> = charge.address.into_iter().collect();
         settle("clear after a success", async move {
             store.clear_failures(&account).await?;
             store.refund_attempt(&address).await
@@ -298,10 +302,10 @@ impl Throttle {
     }
 
     /// The attempt was not a guess (it failed for another reason): every charge is taken back.
-    pub async fn not_a_guess(&self, mut charge: Charge) {
+    pub async fn not_a_guess(&self, charge: Charge) {
         let store = self.store.clone();
-        let mut keys = std::mem::take(&mut charge.account);
-        keys.extend(charge.address.take());
+        let mut keys = charge.account;
+        keys.extend(charge.address);
         settle("take back a charge", async move {
             store.refund_attempt(&keys).await
         })

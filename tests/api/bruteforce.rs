@@ -507,6 +507,24 @@ async fn a_held_back_address_is_refused_before_its_grant_is_looked_at(store: Sto
 
 both_stores!(a_held_back_address_is_refused_before_its_grant_is_looked_at);
 
+/// Starts `n` password logins of `login` at once; each handle answers its status.
+fn logins_at_once(
+    srv: &TestServer,
+    n: usize,
+    login: &str,
+    password: &str,
+) -> Vec<tokio::task::JoinHandle<u16>> {
+    (0..n)
+        .map(|_| {
+            let request = srv
+                .request(reqwest::Method::POST, "/token")
+                .basic_auth(login, Some(password))
+                .json(&json!({}));
+            tokio::spawn(async move { request.send().await.expect("request").status().as_u16() })
+        })
+        .collect()
+}
+
 /// Correct logins from one address (a NAT, a proxy) far beyond its failure limit at once are
 /// checked, not held back: each waits for the attempts ahead of it, which succeed, for as long as
 /// a busy hasher needs (100 logins here take over a second of hashing on 2 cores).
@@ -517,17 +535,8 @@ async fn a_burst_of_correct_logins_from_one_address_is_never_held_back(store: St
     })
     .await;
     srv.create_user("crowd", "crowd-pw").await;
-    let logins: Vec<_> = (0..100)
-        .map(|_| {
-            let request = srv
-                .request(reqwest::Method::POST, "/token")
-                .basic_auth("crowd", Some("crowd-pw"))
-                .json(&json!({}));
-            tokio::spawn(async move { request.send().await.expect("request").status().as_u16() })
-        })
-        .collect();
     let mut statuses = Vec::new();
-    for login in logins {
+    for login in logins_at_once(&srv, 100, "crowd", "crowd-pw") {
         statuses.push(login.await.expect("task"));
     }
     assert!(
@@ -597,15 +606,7 @@ async fn logins_in_flight_do_not_hold_back_refresh_grants(store: Store) {
         )
         .await;
     let refresh = s(&data["refresh_token"]);
-    let logins: Vec<_> = (0..20)
-        .map(|_| {
-            let request = srv
-                .request(reqwest::Method::POST, "/token")
-                .basic_auth("busy", Some("busy-pw"))
-                .json(&json!({}));
-            tokio::spawn(async move { request.send().await.expect("request").status().as_u16() })
-        })
-        .collect();
+    let logins = logins_at_once(&srv, 20, "busy", "busy-pw");
     let mut grants = Vec::new();
     for _ in 0..20 {
         grants.push(srv.grant(&refresh, "app").await.status);
