@@ -120,7 +120,10 @@ impl DomainError {
         match self {
             DomainError::Busy | DomainError::Internal(_) => false,
             DomainError::Store(error) => {
-                matches!(error, StoreError::Conflict(_) | StoreError::Invalid(_))
+                matches!(
+                    error,
+                    StoreError::Conflict(_) | StoreError::Invalid(_) | StoreError::Gone(_)
+                )
             }
             _ => true,
         }

@@ -15,7 +15,7 @@ use super::secrets::{self, redacted};
 use super::throttle::Account;
 use super::untrusted::{self, Untrusted};
 use crate::store::{
-    AclParts, Issue, IssueRequest, OfflineGrant, RefreshToken, Rotation, TokenMetadata,
+    AclParts, Issue, IssueRequest, OfflineGrant, RefreshToken, Rotation, StoreError, TokenMetadata,
     TokenRecord, User,
 };
 
@@ -560,10 +560,13 @@ impl Tokens<'_> {
             mark_refresh_token_used,
             superseded_within_grace,
         };
-        let issued = match ctx.store.issue_token(&request).await? {
-            Issue::Issued(issued) => issued,
-            Issue::SessionLimit => return Err(DomainError::TooManySessions(user.uuid.clone())),
-            Issue::Superseded => return Ok(None),
+        let issued = match ctx.store.issue_token(&request).await {
+            Ok(Issue::Issued(issued)) => issued,
+            Ok(Issue::SessionLimit) => return Err(DomainError::TooManySessions(user.uuid.clone())),
+            Ok(Issue::Superseded) => return Ok(None),
+            // The user was deleted since they were read: nobody to issue a token to.
+            Err(StoreError::Gone(_)) => return Err(DomainError::AuthenticationFailed),
+            Err(error) => return Err(error.into()),
         };
         if issued.sessions_revoked > 0 {
             ctx.invalidate(Invalidation::User(user.uuid.clone())).await;

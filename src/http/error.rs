@@ -339,6 +339,7 @@ impl From<DomainError> for ApiError {
                         ApiError::new(status, "service-unavailable", status_reason(status))
                     }
                     StoreError::Invalid(_) => ApiError::new(status, "invalid-data", status_reason(status)),
+                    StoreError::Gone(_) => ApiError::new(status, "not-found", status_reason(status)),
                     StoreError::Other(_) => ApiError::new(status, "internal-error", status_reason(status)),
                 }
             }
@@ -359,6 +360,7 @@ fn store_status(error: &StoreError) -> StatusCode {
     match error {
         StoreError::Conflict(_) => StatusCode::CONFLICT,
         StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+        StoreError::Gone(_) => StatusCode::NOT_FOUND,
         StoreError::Unavailable(message) => {
             tracing::warn!(message = %Untrusted(message), "database unavailable");
             StatusCode::SERVICE_UNAVAILABLE
@@ -374,6 +376,7 @@ fn status_reason(status: StatusCode) -> &'static str {
     match status {
         StatusCode::SERVICE_UNAVAILABLE => "Service unavailable: the database does not answer",
         StatusCode::CONFLICT => "Conflict",
+        StatusCode::NOT_FOUND => "Not found",
         StatusCode::BAD_REQUEST => "Invalid value in the request",
         _ => "Internal server error",
     }

@@ -40,6 +40,10 @@ pub enum StoreError {
     /// The request carried a value the database refuses (a client error).
     #[error("invalid value: {0}")]
     Invalid(String),
+    /// A row the write refers to was deleted meanwhile (a foreign key refused it): a user
+    /// deleted while one of their logins or grants was in flight, say.
+    #[error("gone: {0}")]
+    Gone(String),
     /// The database cannot be reached or did not answer in time.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -55,6 +59,12 @@ impl From<sqlx::Error> for StoreError {
             }
             sqlx::Error::Database(db) if db.message().contains("UNIQUE constraint failed") => {
                 StoreError::Conflict(db.message().to_string())
+            }
+            sqlx::Error::Database(db)
+                if db.code().as_deref() == Some("23503")
+                    || db.message().contains("FOREIGN KEY constraint failed") =>
+            {
+                StoreError::Gone(db.message().to_string())
             }
             // Text PostgreSQL cannot hold (NUL bytes) or values past its limits: the client's fault.
             sqlx::Error::Database(db)

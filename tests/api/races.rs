@@ -324,7 +324,70 @@ async fn a_refresh_token_deleted_during_grants_leaves_no_live_token(store: Store
     }
 }
 
+/// A user deleted while their logins and refresh grants are in flight: each answer is a success
+/// committed before the deletion (its token then ends with the user) or a 401, never a 500 (the
+/// token row naming a user already gone), and nothing of the user is left live.
+async fn a_user_deleted_during_logins_and_grants_leaves_no_live_token(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    for round in 0..3 {
+        let user = srv.create_user("doomed", "doomed-pw").await;
+        let uuid = user["uuid"].as_str().expect("uuid").to_string();
+        let data = srv
+            .login_ok(
+                "doomed",
+                "doomed-pw",
+                json!({"access_type": "offline", "client_id": "app"}),
+            )
+            .await;
+        let refresh = data["refresh_token"].as_str().expect("refresh token");
+        let basic = [("Authorization", common::basic("doomed", "doomed-pw"))];
+        let logins = burst(
+            &srv,
+            4,
+            Method::POST,
+            "/token",
+            &basic,
+            json!({"access_type": "offline", "client_id": "other"}),
+        );
+        let grants = burst(
+            &srv,
+            12,
+            Method::POST,
+            "/token",
+            &[],
+            json!({"refresh_token": refresh, "client_id": "app"}),
+        );
+        let path = format!("/users/{uuid}");
+        let delete = async {
+            tokio::time::sleep(std::time::Duration::from_millis(5 * round)).await;
+            srv.call(Method::DELETE, &path, Some(&admin), None).await
+        };
+        let (logins, grants, deleted) = tokio::join!(logins, grants, delete);
+        assert!(deleted.status < 300, "round {round}: {}", deleted.text);
+        for (status, body) in logins.into_iter().chain(grants) {
+            match status {
+                200 => {
+                    let minted = body["data"]["token"].as_str().expect("token");
+                    assert_eq!(
+                        srv.head_token(minted, None, None).await,
+                        404,
+                        "round {round}: a token of the deleted user still works"
+                    );
+                }
+                401 => {}
+                other => panic!("round {round}: answered {other}: {body}"),
+            }
+        }
+        let left = srv
+            .call(Method::GET, "/users?search=doomed", Some(&admin), None)
+            .await;
+        assert_eq!(left.body["filtered"], 0, "round {round}: {}", left.text);
+    }
+}
+
 both_stores!(
+    a_user_deleted_during_logins_and_grants_leaves_no_live_token,
     sessions_opened_while_internal_count_once_limited_again,
     expired_sessions_free_their_slots_before_the_purge,
     a_refresh_token_deleted_during_grants_leaves_no_live_token,
