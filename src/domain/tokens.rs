@@ -274,9 +274,11 @@ impl Tokens<'_> {
                             _ => Minting::Password,
                         };
                         let session_uuid = uuid::Uuid::new_v4().to_string();
-                        self.issue(&user, None, expiration, client, session_uuid, minting)
+                        let issued = self
+                            .issue(&user, None, expiration, client, session_uuid, minting)
                             .await?
-                            .ok_or(DomainError::AuthenticationFailed)
+                            .ok_or(DomainError::AuthenticationFailed)?;
+                        self.still_valid_login(&user, issued).await
                     }
                     .await;
                     (outcome, login.clone())
@@ -307,6 +309,21 @@ impl Tokens<'_> {
             "token issued"
         );
         Ok(issued)
+    }
+
+    /// `issued`, unless its user was disabled or given a new password while the password was
+    /// being verified: that change ended the user's sessions, and this one, committed after it
+    /// read them, must end too.
+    async fn still_valid_login(&self, user: &User, issued: Issued) -> DomainResult<Issued> {
+        let store = &self.0.store;
+        let hash = user.password_hash.as_deref().unwrap_or_default();
+        if store.user_unchanged(&user.uuid, hash).await? {
+            return Ok(issued);
+        }
+        store
+            .revoke_token(&secrets::digest(&issued.view.token))
+            .await?;
+        Err(DomainError::AuthenticationFailed)
     }
 
     /// The refresh-token grant (SPEC §2, §9, §10). A grant that lost the race to rotate the

@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::lists::{ListParams, ListQuery, Page};
-use super::{fold, search_text, Store, StoreResult};
+use super::{fold, search_text, Backend, Store, StoreResult};
 
 #[derive(Clone, Debug)]
 pub struct Email {
@@ -263,6 +263,25 @@ impl Store {
         }
         w.commit().await?;
         Ok(changed > 0)
+    }
+
+    /// Whether the user is still enabled with this password hash. On PostgreSQL the read waits
+    /// for a change of the user in flight (`FOR SHARE`): a change that has not yet reached the
+    /// user's row will delete, after it, the tokens committed before this read. On SQLite the
+    /// writers take turns, so a committed read is enough.
+    pub async fn user_unchanged(&self, uuid: &str, password_hash: &str) -> StoreResult<bool> {
+        let lock = match self.backend {
+            Backend::Postgres => " FOR SHARE",
+            Backend::Sqlite => "",
+        };
+        let found = sqlx::query(&format!(
+            "SELECT uuid FROM users WHERE uuid = $1 AND enabled = TRUE AND password_hash = $2{lock}"
+        ))
+        .bind(uuid)
+        .bind(password_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
     }
 
     /// Sets a new password hash and ends the user's sessions; refresh tokens stay.

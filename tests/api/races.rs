@@ -386,7 +386,50 @@ async fn a_user_deleted_during_logins_and_grants_leaves_no_live_token(store: Sto
     }
 }
 
+/// A user disabled while password logins are being verified (their hash takes a while): a login
+/// that read the user before the change and finished after it must not leave a live token,
+/// since disabling a user ends their sessions.
+async fn a_user_disabled_during_logins_keeps_no_session(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    for round in 0..3u64 {
+        let name = format!("fading{round}");
+        let user = srv.create_user(&name, "fading-pw").await;
+        let uuid = user["uuid"].as_str().expect("uuid").to_string();
+        let basic = [("Authorization", common::basic(&name, "fading-pw"))];
+        let logins = burst(&srv, 4, Method::POST, "/token", &basic, json!({}));
+        let path = format!("/users/{uuid}");
+        let disable = async {
+            tokio::time::sleep(std::time::Duration::from_millis(3 + 4 * round)).await;
+            srv.call(
+                Method::PUT,
+                &path,
+                Some(&admin),
+                Some(json!({"username": name, "enabled": false})),
+            )
+            .await
+        };
+        let (logins, disabled) = tokio::join!(logins, disable);
+        assert_eq!(disabled.status, 200, "round {round}: {}", disabled.text);
+        for (status, body) in logins {
+            match status {
+                200 => {
+                    let minted = body["data"]["token"].as_str().expect("token");
+                    assert_eq!(
+                        srv.head_token(minted, None, None).await,
+                        404,
+                        "round {round}: a login of the disabled user still works"
+                    );
+                }
+                401 => {}
+                other => panic!("round {round}: answered {other}: {body}"),
+            }
+        }
+    }
+}
+
 both_stores!(
+    a_user_disabled_during_logins_keeps_no_session,
     a_user_deleted_during_logins_and_grants_leaves_no_live_token,
     sessions_opened_while_internal_count_once_limited_again,
     expired_sessions_free_their_slots_before_the_purge,
