@@ -138,7 +138,7 @@ pub enum Issue {
     /// The user is at its session limit: nothing written.
     SessionLimit,
     /// The refresh token of the grant changed since it was read (another grant rotated it, or it
-    /// was deleted): nothing written; read it again.
+    /// was deleted), or its user was disabled or deleted: nothing written; read them again.
     Superseded,
 }
 
@@ -333,7 +333,8 @@ enum Inserted {
     Yes,
     /// The user is at its session limit.
     SessionLimit,
-    /// The refresh token of the grant changed since it was read.
+    /// The refresh token of the grant changed since it was read, or the user was disabled:
+    /// read them again.
     Superseded,
     /// PostgreSQL's one-statement write only: the user's session bound is at the limit, or not
     /// known; nothing was written: count exactly ([`admit`]).
@@ -355,6 +356,21 @@ const TOKEN_INSERT: &str =
     "INSERT INTO tokens (digest, session_uuid, auth_id, tenant_uuid, mobile, \
      issued_at, expires_at, acl, metadata, remote_addr, user_agent, client_id, refresh_token_uuid, \
      scope, search_text) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15";
+
+/// The condition of every token insert: its user ($3) still enabled. On PostgreSQL the user's row
+/// is locked (`FOR KEY SHARE`, which the foreign key takes anyway) after `after` (the checks whose
+/// locks come first), and a change of the user in flight is waited for: `update_user` and
+/// `set_password` lock the row `FOR UPDATE` before they end the user's sessions, so each token is
+/// either written before (and ended by them) or checked after them. On SQLite the writers take
+/// turns, and the check reads what the last one committed.
+fn user_still_enabled(backend: Backend, after: Option<&str>) -> String {
+    let after = after.map_or(String::new(), |check| format!(" AND {check}"));
+    let lock = match backend {
+        Backend::Postgres => " FOR KEY SHARE",
+        Backend::Sqlite => "",
+    };
+    format!("EXISTS (SELECT 1 FROM users WHERE uuid = $3 AND enabled = TRUE{after}{lock})")
+}
 
 impl<'a> TokenRow<'a> {
     fn new(
@@ -443,10 +459,10 @@ fn pg_issue_statement(limit: bool, refresh: Option<&RefreshCheck>) -> String {
         });
         conditions.push("EXISTS (SELECT 1 FROM current)");
     }
-    let filter = match conditions.is_empty() {
-        true => String::new(),
-        false => format!(" WHERE {}", conditions.join(" AND ")),
-    };
+    // The user's row last (lock order: session bound, refresh token, user).
+    let user = user_still_enabled(Backend::Postgres, conditions.last().copied());
+    conditions.push(&user);
+    let filter = format!(" WHERE {}", conditions.join(" AND "));
     let admitted = match limit {
         true => "EXISTS (SELECT 1 FROM admitted)",
         false => "TRUE",
@@ -534,7 +550,7 @@ async fn insert_token(
         }
     }
     let sql = match refresh {
-        None => TOKEN_INSERT.to_string(),
+        None => format!("{TOKEN_INSERT} WHERE {}", user_still_enabled(backend, None)),
         Some(check) if check.mark_used => {
             let marked = sqlx::query(
                 "UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 \
@@ -549,16 +565,21 @@ async fn insert_token(
             if marked != 1 {
                 return Ok(Inserted::Superseded);
             }
-            TOKEN_INSERT.to_string()
+            format!("{TOKEN_INSERT} WHERE {}", user_still_enabled(backend, None))
         }
         Some(_) => {
             let lock = match backend {
                 Backend::Postgres => " FOR KEY SHARE",
                 Backend::Sqlite => "",
             };
-            format!(
-                "{TOKEN_INSERT} WHERE EXISTS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
+            // The refresh token inside the user's check: its lock is taken first.
+            let current = format!(
+                "EXISTS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
                  AND generation = COALESCE($16, generation){lock})"
+            );
+            format!(
+                "{TOKEN_INSERT} WHERE {}",
+                user_still_enabled(backend, Some(&current))
             )
         }
     };
@@ -693,7 +714,13 @@ impl Store {
 
         // Nothing left to check: the token (its session).
         let row = TokenRow::new(request, refresh_uuid.as_deref(), client_id.as_deref())?;
-        insert_token(&mut w.tx, self.backend, &row, None, None).await?;
+        if !matches!(
+            insert_token(&mut w.tx, self.backend, &row, None, None).await?,
+            Inserted::Yes
+        ) {
+            // The user was disabled meanwhile: nothing is kept (read again).
+            return Ok(Issue::Superseded);
+        }
         w.commit().await?;
         Ok(Issue::Issued(IssuedToken {
             refresh_token: offline_row,

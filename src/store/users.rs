@@ -220,6 +220,13 @@ impl Store {
     /// Replaces the editable fields. Disabling a user ends its sessions in the same transaction.
     pub async fn update_user(&self, uuid: &str, update: &UserUpdate) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
+        // The purpose may change: tokens issued while unlimited were not bounded, so the session
+        // bound goes. First, then the user's row: the order in which grants lock them.
+        sqlx::query("DELETE FROM session_bounds WHERE user_uuid = $1")
+            .bind(uuid)
+            .execute(&mut *w.tx)
+            .await?;
+        lock_for_change(&mut w.tx, self.backend, uuid).await?;
         let addresses: Vec<String> =
             sqlx::query_scalar("SELECT address FROM emails WHERE user_uuid = $1")
                 .bind(uuid)
@@ -248,13 +255,6 @@ impl Store {
         .execute(&mut *w.tx)
         .await?
         .rows_affected();
-        if changed > 0 {
-            // The purpose may have changed: tokens issued while unlimited were not bounded.
-            sqlx::query("DELETE FROM session_bounds WHERE user_uuid = $1")
-                .bind(uuid)
-                .execute(&mut *w.tx)
-                .await?;
-        }
         if changed > 0 && !update.enabled {
             sqlx::query("DELETE FROM tokens WHERE auth_id = $1")
                 .bind(uuid)
@@ -287,6 +287,7 @@ impl Store {
     /// Sets a new password hash and ends the user's sessions; refresh tokens stay.
     pub async fn set_password(&self, uuid: &str, password_hash: &str) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
+        lock_for_change(&mut w.tx, self.backend, uuid).await?;
         sqlx::query("UPDATE users SET password_hash = $2 WHERE uuid = $1")
             .bind(uuid)
             .bind(password_hash)
@@ -336,4 +337,22 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?)
     }
+}
+
+/// Locks a user's row before a change that ends the user's sessions (PostgreSQL: `FOR UPDATE`,
+/// which waits for the token inserts holding it `FOR KEY SHARE`): a login or grant in flight
+/// then either wrote its token before, and the change deletes it, or waits and sees the change
+/// (`user_still_enabled` in tokens.rs). SQLite's writers take turns already.
+async fn lock_for_change(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    uuid: &str,
+) -> StoreResult<()> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT uuid FROM users WHERE uuid = $1 FOR UPDATE")
+            .bind(uuid)
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }

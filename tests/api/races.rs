@@ -386,18 +386,34 @@ async fn a_user_deleted_during_logins_and_grants_leaves_no_live_token(store: Sto
     }
 }
 
-/// A user disabled while password logins are being verified (their hash takes a while): a login
-/// that read the user before the change and finished after it must not leave a live token,
-/// since disabling a user ends their sessions.
-async fn a_user_disabled_during_logins_keeps_no_session(store: Store) {
+/// A user disabled while password logins are being verified (their hash takes a while) and
+/// refresh grants are in flight: a login or grant that read the user before the change and
+/// finished after it must not leave a live token, since disabling a user ends their sessions.
+async fn a_user_disabled_during_logins_and_grants_keeps_no_session(store: Store) {
     let srv = common::start(store).await;
     let admin = srv.admin_token().await;
-    for round in 0..3u64 {
+    for round in 0..4u64 {
         let name = format!("fading{round}");
         let user = srv.create_user(&name, "fading-pw").await;
         let uuid = user["uuid"].as_str().expect("uuid").to_string();
+        let data = srv
+            .login_ok(
+                &name,
+                "fading-pw",
+                json!({"access_type": "offline", "client_id": "app"}),
+            )
+            .await;
+        let refresh = data["refresh_token"].as_str().expect("refresh token");
         let basic = [("Authorization", common::basic(&name, "fading-pw"))];
         let logins = burst(&srv, 4, Method::POST, "/token", &basic, json!({}));
+        let grants = burst(
+            &srv,
+            24,
+            Method::POST,
+            "/token",
+            &[],
+            json!({"refresh_token": refresh, "client_id": "app"}),
+        );
         let path = format!("/users/{uuid}");
         let disable = async {
             tokio::time::sleep(std::time::Duration::from_millis(3 + 4 * round)).await;
@@ -409,16 +425,16 @@ async fn a_user_disabled_during_logins_keeps_no_session(store: Store) {
             )
             .await
         };
-        let (logins, disabled) = tokio::join!(logins, disable);
+        let (logins, grants, disabled) = tokio::join!(logins, grants, disable);
         assert_eq!(disabled.status, 200, "round {round}: {}", disabled.text);
-        for (status, body) in logins {
+        for (status, body) in logins.into_iter().chain(grants) {
             match status {
                 200 => {
                     let minted = body["data"]["token"].as_str().expect("token");
                     assert_eq!(
                         srv.head_token(minted, None, None).await,
                         404,
-                        "round {round}: a login of the disabled user still works"
+                        "round {round}: a token of the disabled user still works"
                     );
                 }
                 401 => {}
@@ -429,7 +445,7 @@ async fn a_user_disabled_during_logins_keeps_no_session(store: Store) {
 }
 
 both_stores!(
-    a_user_disabled_during_logins_keeps_no_session,
+    a_user_disabled_during_logins_and_grants_keeps_no_session,
     a_user_deleted_during_logins_and_grants_leaves_no_live_token,
     sessions_opened_while_internal_count_once_limited_again,
     expired_sessions_free_their_slots_before_the_purge,
