@@ -307,20 +307,12 @@ async fn a_refresh_token_deleted_during_grants_leaves_no_live_token(store: Store
         let delete = srv.call(Method::DELETE, &path, Some(&admin), None);
         let (results, deleted) = tokio::join!(grants, delete);
         assert!(deleted.status < 300, "round {round}: {}", deleted.text);
-        for (status, body) in results {
-            match status {
-                200 => {
-                    let minted = body["data"]["token"].as_str().expect("token");
-                    assert_eq!(
-                        srv.head_token(minted, None, None).await,
-                        404,
-                        "round {round}: a token minted from the deleted refresh token still works"
-                    );
-                }
-                401 => {}
-                other => panic!("round {round}: grant answered {other}: {body}"),
-            }
-        }
+        assert_none_live(
+            &srv,
+            results,
+            &format!("round {round}: a token minted from the deleted refresh token still works"),
+        )
+        .await;
     }
 }
 
@@ -365,20 +357,12 @@ async fn a_user_deleted_during_logins_and_grants_leaves_no_live_token(store: Sto
         };
         let (logins, grants, deleted) = tokio::join!(logins, grants, delete);
         assert!(deleted.status < 300, "round {round}: {}", deleted.text);
-        for (status, body) in logins.into_iter().chain(grants) {
-            match status {
-                200 => {
-                    let minted = body["data"]["token"].as_str().expect("token");
-                    assert_eq!(
-                        srv.head_token(minted, None, None).await,
-                        404,
-                        "round {round}: a token of the deleted user still works"
-                    );
-                }
-                401 => {}
-                other => panic!("round {round}: answered {other}: {body}"),
-            }
-        }
+        assert_none_live(
+            &srv,
+            logins.into_iter().chain(grants),
+            &format!("round {round}: a token of the deleted user still works"),
+        )
+        .await;
         let left = srv
             .call(Method::GET, "/users?search=doomed", Some(&admin), None)
             .await;
@@ -427,19 +411,30 @@ async fn a_user_disabled_during_logins_and_grants_keeps_no_session(store: Store)
         };
         let (logins, grants, disabled) = tokio::join!(logins, grants, disable);
         assert_eq!(disabled.status, 200, "round {round}: {}", disabled.text);
-        for (status, body) in logins.into_iter().chain(grants) {
-            match status {
-                200 => {
-                    let minted = body["data"]["token"].as_str().expect("token");
-                    assert_eq!(
-                        srv.head_token(minted, None, None).await,
-                        404,
-                        "round {round}: a token of the disabled user still works"
-                    );
-                }
-                401 => {}
-                other => panic!("round {round}: answered {other}: {body}"),
+        assert_none_live(
+            &srv,
+            logins.into_iter().chain(grants),
+            &format!("round {round}: a token of the disabled user still works"),
+        )
+        .await;
+    }
+}
+
+/// The answers of requests racing a change that ends their sessions: each a 401, or a 200 whose
+/// token no longer validates (`failure` says which).
+async fn assert_none_live(
+    srv: &TestServer,
+    answers: impl IntoIterator<Item = (u16, Value)>,
+    failure: &str,
+) {
+    for (status, body) in answers {
+        match status {
+            200 => {
+                let minted = body["data"]["token"].as_str().expect("token");
+                assert_eq!(srv.head_token(minted, None, None).await, 404, "{failure}");
             }
+            401 => {}
+            other => panic!("{failure}: answered {other}: {body}"),
         }
     }
 }
