@@ -40,6 +40,11 @@ pub(super) fn expired(token: &RefreshToken, cutoffs: Option<RefreshCutoffs>) -> 
 /// the idle lifetime, at most a minute (a minute with none), so that most grants write nothing to
 /// the refresh token's row. The idle lifetime may then end up to that much early, never late.
 pub(super) fn use_worth_recording(token: &RefreshToken, config: &Config, now: i64) -> bool {
+    token.used_at <= use_recorded_if_before(config, now)
+}
+
+/// A refresh token's `used_at` at or before this is worth rewriting now.
+pub(super) fn use_recorded_if_before(config: &Config, now: i64) -> i64 {
     const MINUTE: i64 = 60_000_000;
     let idle = i64::try_from(config.refresh_token_idle_lifetime)
         .unwrap_or(i64::MAX)
@@ -48,7 +53,7 @@ pub(super) fn use_worth_recording(token: &RefreshToken, config: &Config, now: i6
         0 => MINUTE,
         idle => (idle / 100).min(MINUTE),
     };
-    now.saturating_sub(token.used_at) >= step
+    now.saturating_sub(step)
 }
 
 pub use crate::store::REFRESH_ORDER;

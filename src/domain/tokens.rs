@@ -15,8 +15,8 @@ use super::secrets::{self, redacted};
 use super::throttle::Account;
 use super::untrusted::{self, Untrusted};
 use crate::store::{
-    AclParts, Issue, IssueRequest, OfflineGrant, RefreshToken, Rotation, StoreError, TokenMetadata,
-    TokenRecord, User,
+    AclParts, Issue, IssueRequest, OfflineGrant, RefreshGrantWrite, RefreshToken, Rotation,
+    StoreError, TokenMetadata, TokenRecord, User, LIMITED_PURPOSES,
 };
 
 /// Attempts of a refresh grant that keeps losing the race to a rotation of its chain (each lost
@@ -364,6 +364,17 @@ impl Tokens<'_> {
     ) -> DomainResult<Option<Issued>> {
         let ctx = self.0;
         let digest = secrets::digest(value);
+        // The common grant, written in one statement; any other (a narrower scope, a rotation,
+        // or one the statement's conditions refuse) is read first, and the read says why. (No
+        // refresh token has a client_id with a NUL, which PostgreSQL refuses in text.)
+        if asked.is_none() && !ctx.config.refresh_token_rotation && !client_id.contains('\0') {
+            if let Some(issued) = self
+                .refresh_in_one_write(&digest, client_id, expiration, client, held_keys)
+                .await?
+            {
+                return Ok(Some(issued));
+            }
+        }
         for attempt in 0..GRANT_ATTEMPTS {
             // The address's hold-back is read with the first attempt only.
             let held_keys = if attempt == 0 { held_keys } else { &[] };
@@ -410,6 +421,74 @@ impl Tokens<'_> {
             }
         }
         Err(DomainError::AuthenticationFailed)
+    }
+
+    /// A refresh grant of the current value with the refresh token's own scope, without
+    /// rotation: [`Store::write_refresh_grant`] holds the rules of `redeem` and `issue` as the
+    /// conditions of one statement. `None`: one was not met and nothing was written.
+    ///
+    /// [`Store::write_refresh_grant`]: crate::store::Store::write_refresh_grant
+    async fn refresh_in_one_write(
+        &self,
+        digest: &[u8],
+        client_id: &str,
+        expiration: i64,
+        client: &ClientContext,
+        held_keys: &[String],
+    ) -> DomainResult<Option<Issued>> {
+        let ctx = self.0;
+        let now = ctx.clock.now_micros();
+        let value = secrets::new_access_token();
+        let session_uuid = uuid::Uuid::new_v4().to_string();
+        let expires_at = now.saturating_add(expiration.saturating_mul(1_000_000));
+        let write = RefreshGrantWrite {
+            refresh_digest: digest,
+            client_id,
+            token_digest: secrets::digest(&value),
+            session_uuid: &session_uuid,
+            mobile: client.mobile,
+            issued_at: now,
+            expires_at,
+            remote_addr: &client.remote_addr,
+            user_agent: &client.user_agent,
+            cutoffs: refresh_tokens::cutoffs(&ctx.config, now),
+            used_before: refresh_tokens::use_recorded_if_before(&ctx.config, now),
+            session_limit: self.session_limit(),
+            default_policy: ctx.config.default_user_policy.as_deref(),
+            xivo_uuid: ctx.config.xivo_uuid.as_deref(),
+            held_keys,
+        };
+        let granted = match ctx.store.write_refresh_grant(&write).await {
+            Ok(Some(granted)) => granted,
+            Ok(None) => return Ok(None),
+            // The user was deleted meanwhile: the read tells.
+            Err(StoreError::Gone(_)) => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        Ok(Some(Issued {
+            view: TokenView {
+                token: value,
+                record: Arc::new(TokenRecord {
+                    session_uuid,
+                    auth_id: granted.auth_id,
+                    issued_at: now,
+                    expires_at,
+                    acl: granted.acl,
+                    metadata: granted.metadata,
+                    remote_addr: client.remote_addr.clone(),
+                    user_agent: client.user_agent.clone(),
+                    scope: granted.scope,
+                }),
+                xivo_uuid: ctx.config.xivo_uuid.clone(),
+                refresh_token: None,
+            },
+            sessions_revoked: 0,
+        }))
+    }
+
+    /// The most live sessions a user of a limited purpose ([`LIMITED_PURPOSES`]) may hold.
+    fn session_limit(&self) -> i64 {
+        i64::try_from(self.0.config.max_user_concurrent_sessions).unwrap_or(i64::MAX)
     }
 
     /// The refresh token a value names, for `client_id` (exact match), with its still-enabled
@@ -505,8 +584,9 @@ impl Tokens<'_> {
     ) -> DomainResult<Option<Issued>> {
         let ctx = self.0;
         let now = ctx.clock.now_micros();
-        let session_limit = matches!(user.purpose.as_str(), "user" | "external_api")
-            .then_some(i64::try_from(ctx.config.max_user_concurrent_sessions).unwrap_or(i64::MAX));
+        let session_limit = LIMITED_PURPOSES
+            .contains(&user.purpose.as_str())
+            .then(|| self.session_limit());
         let acl = match acl {
             Some(parts) => parts,
             None => {

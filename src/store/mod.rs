@@ -20,8 +20,8 @@ pub use lists::{ListParams, Page};
 pub use policies::POLICY_ORDER;
 pub use policies::{AclParts, NewPolicy, Policy};
 pub use tokens::{
-    Issue, IssueRequest, OfflineGrant, RefreshCutoffs, RefreshToken, Rotation, Session,
-    TokenMetadata, TokenRecord, REFRESH_ORDER, SESSION_ORDER,
+    Issue, IssueRequest, OfflineGrant, RefreshCutoffs, RefreshGrantWrite, RefreshToken, Rotation,
+    Session, TokenMetadata, TokenRecord, LIMITED_PURPOSES, REFRESH_ORDER, SESSION_ORDER,
 };
 pub use users::{Email, NewUser, User, UserUpdate};
 pub use users::{USER_FILTERS, USER_ORDER};

@@ -485,14 +485,21 @@ async fn admit(
     limit: i64,
     now: i64,
 ) -> StoreResult<bool> {
-    let raised = sqlx::query(
-        "UPDATE session_bounds SET tokens = tokens + 1 WHERE user_uuid = $1 AND tokens < $2",
-    )
-    .bind(user_uuid)
-    .bind(limit)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    // On SQLite the token's insert raises the bound (its trigger, migration 0009): only checked here.
+    let raise = match backend {
+        Backend::Postgres => {
+            "UPDATE session_bounds SET tokens = tokens + 1 WHERE user_uuid = $1 AND tokens < $2"
+        }
+        Backend::Sqlite => {
+            "UPDATE session_bounds SET tokens = tokens WHERE user_uuid = $1 AND tokens < $2"
+        }
+    };
+    let raised = sqlx::query(raise)
+        .bind(user_uuid)
+        .bind(limit)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
     if raised == 1 {
         return Ok(true);
     }
@@ -524,10 +531,15 @@ async fn admit(
     if live >= limit {
         return Ok(false);
     }
-    // Expired tokens never come back: the live ones and this one bound the user from now on.
+    // Expired tokens never come back: the live ones and this one bound the user from now on
+    // (on SQLite the insert adds this one).
+    let bound = match backend {
+        Backend::Postgres => live.saturating_add(1),
+        Backend::Sqlite => live,
+    };
     sqlx::query("UPDATE session_bounds SET tokens = $2 WHERE user_uuid = $1")
         .bind(user_uuid)
-        .bind(live.saturating_add(1))
+        .bind(bound)
         .execute(&mut *conn)
         .await?;
     Ok(true)
@@ -590,6 +602,204 @@ async fn insert_token(
     match query.execute(&mut *conn).await?.rows_affected() {
         1 => Ok(Inserted::Yes),
         _ => Ok(Inserted::Superseded),
+    }
+}
+
+/// The purposes of the users whose live sessions are limited (`max_user_concurrent_sessions`).
+pub const LIMITED_PURPOSES: [&str; 2] = ["user", "external_api"];
+
+/// A refresh grant written in one statement (SQL of [`refresh_grant_statement`]): the current
+/// refresh token with this digest and client, unexpired, of an enabled user, from an address not
+/// held back, with room under the user's session bound, mints a token with the user's ACL and
+/// the refresh token's scope; the refresh token is marked used. Anything else writes nothing.
+pub struct RefreshGrantWrite<'a> {
+    pub refresh_digest: &'a [u8],
+    pub client_id: &'a str,
+    pub token_digest: Vec<u8>,
+    pub session_uuid: &'a str,
+    pub mobile: bool,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub remote_addr: &'a str,
+    pub user_agent: &'a str,
+    /// `None`: refresh tokens do not expire.
+    pub cutoffs: Option<RefreshCutoffs>,
+    /// A `used_at` at or before this is worth rewriting (PostgreSQL; SQLite's trigger always does).
+    pub used_before: i64,
+    pub session_limit: i64,
+    pub default_policy: Option<&'a str>,
+    pub xivo_uuid: Option<&'a str>,
+    /// The throttle keys whose hold-back refuses the grant.
+    pub held_keys: &'a [String],
+}
+
+/// What the statement of a [`RefreshGrantWrite`] wrote.
+pub struct RefreshGranted {
+    pub auth_id: String,
+    pub acl: Vec<String>,
+    pub metadata: TokenMetadata,
+    pub scope: Option<Vec<String>>,
+}
+
+/// The one statement of a refresh grant (`$1`–`$17`, then the default policy's name and the held
+/// keys). It is the rules of the grant read in the domain (`Tokens::redeem`, `Tokens::issue`),
+/// written as conditions: where one is not met nothing is written, and the domain's read tells
+/// why. The ACL is the default policy's entries, then the user's policies' in their order; the
+/// metadata as [`TokenMetadata`] has it.
+///
+/// PostgreSQL: the user's session bound is raised first, then the refresh token and the user are
+/// locked (`FOR KEY SHARE`: the lock order of every token write, see `pg_issue_statement`).
+/// SQLite (writers take turns): one `INSERT … SELECT`; its trigger (migration 0009) counts the
+/// token in the bound and marks the refresh token used.
+fn refresh_grant_statement(backend: Backend, default_policy: bool, held_keys: usize) -> String {
+    let (default_acl, default_exists) = match default_policy {
+        true => (
+            "(SELECT acl FROM policies WHERE name = $18 LIMIT 1)",
+            "EXISTS (SELECT 1 FROM policies WHERE name = $18)",
+        ),
+        false => ("(SELECT CAST(NULL AS TEXT))", "TRUE"),
+    };
+    let first_key = if default_policy { 19 } else { 18 };
+    let held = match held_keys {
+        0 => "TRUE".to_string(),
+        n => format!(
+            "NOT EXISTS (SELECT 1 FROM login_failures WHERE key IN ({}) \
+             AND failures - pending >= threshold AND blocked_until > $3)",
+            (first_key..first_key + n)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let columns = "digest, session_uuid, auth_id, tenant_uuid, mobile, issued_at, expires_at, acl, \
+                   metadata, remote_addr, user_agent, client_id, refresh_token_uuid, scope, search_text";
+    match backend {
+        Backend::Postgres => {
+            let acl = format!(
+                "(SELECT COALESCE(json_agg(a.entry ORDER BY a.part, a.position, a.n), '[]'::json)::text \
+                 FROM (SELECT 0 AS part, CAST(0 AS BIGINT) AS position, e.n, e.entry \
+                 FROM {default_acl} AS d(acl), json_array_elements_text(d.acl::json) WITH ORDINALITY AS e(entry, n) \
+                 UNION ALL SELECT 1, up.position, e.n, e.entry FROM user_policies up \
+                 JOIN policies p ON p.uuid = up.policy_uuid, \
+                 json_array_elements_text(p.acl::json) WITH ORDINALITY AS e(entry, n) \
+                 WHERE up.user_uuid = g.user_uuid) AS a)"
+            );
+            format!(
+                "WITH r0 AS (SELECT uuid, user_uuid FROM refresh_tokens WHERE digest = $1 AND client_id = $2), \
+                 admitted AS (UPDATE session_bounds SET tokens = tokens + 1 \
+                 WHERE user_uuid = (SELECT user_uuid FROM r0) AND tokens < $14 \
+                 AND EXISTS (SELECT 1 FROM users WHERE uuid = (SELECT user_uuid FROM r0) \
+                 AND purpose IN ($16, $17)) RETURNING 1), \
+                 g AS (SELECT r.uuid, r.user_uuid, r.client_id, r.scope, u.tenant_uuid, u.purpose \
+                 FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
+                 WHERE r.uuid = (SELECT uuid FROM r0) AND r.digest = $1 AND u.enabled = TRUE \
+                 AND r.used_at > $11 AND r.created_at > $12 \
+                 AND (u.purpose NOT IN ($16, $17) OR EXISTS (SELECT 1 FROM admitted)) \
+                 AND {default_exists} AND {held} FOR KEY SHARE OF r, u), \
+                 used AS (UPDATE refresh_tokens SET used_at = $3 \
+                 WHERE uuid = (SELECT uuid FROM g) AND used_at <= $13 RETURNING 1), \
+                 new_token AS (INSERT INTO tokens ({columns}) \
+                 SELECT $5, $6, g.user_uuid, g.tenant_uuid, $7, $3, $4, {acl}, \
+                 json_build_object('auth_id', g.user_uuid, \
+                 'pbx_user_uuid', CASE WHEN g.purpose = 'user' THEN g.user_uuid END, \
+                 'purpose', g.purpose, 'tenant_uuid', g.tenant_uuid, 'uuid', g.user_uuid, \
+                 'xivo_uuid', CAST($15 AS TEXT))::text, \
+                 $8, $9, g.client_id, g.uuid, g.scope, $10 FROM g \
+                 RETURNING auth_id, acl, metadata, scope) \
+                 SELECT auth_id, acl, metadata, scope FROM new_token"
+            )
+        }
+        Backend::Sqlite => {
+            let acl = format!(
+                "(SELECT json_group_array(a.entry ORDER BY a.part, a.position, a.n) \
+                 FROM (SELECT 0 AS part, 0 AS position, e.key AS n, e.value AS entry \
+                 FROM (SELECT {default_acl} AS acl) AS d, json_each(d.acl) AS e WHERE d.acl IS NOT NULL \
+                 UNION ALL SELECT 1, up.position, e.key, e.value FROM user_policies up \
+                 JOIN policies p ON p.uuid = up.policy_uuid, json_each(p.acl) AS e \
+                 WHERE up.user_uuid = r.user_uuid) AS a)"
+            );
+            format!(
+                "INSERT INTO tokens ({columns}) \
+                 SELECT $5, $6, r.user_uuid, u.tenant_uuid, $7, $3, $4, {acl}, \
+                 json_object('auth_id', r.user_uuid, \
+                 'pbx_user_uuid', CASE WHEN u.purpose = 'user' THEN r.user_uuid END, \
+                 'purpose', u.purpose, 'tenant_uuid', u.tenant_uuid, 'uuid', r.user_uuid, \
+                 'xivo_uuid', $15), \
+                 $8, $9, r.client_id, r.uuid, r.scope, $10 \
+                 FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
+                 WHERE r.digest = $1 AND r.client_id = $2 AND u.enabled = TRUE \
+                 AND r.used_at > $11 AND r.created_at > $12 AND $13 = $13 \
+                 AND (u.purpose NOT IN ($16, $17) \
+                 OR (SELECT tokens FROM session_bounds WHERE user_uuid = r.user_uuid) < $14) \
+                 AND {default_exists} AND {held} \
+                 RETURNING auth_id, acl, metadata, scope"
+            )
+        }
+    }
+}
+
+impl Store {
+    /// A refresh grant in one statement ([`RefreshGrantWrite`]): `None` when a condition was not
+    /// met and nothing was written.
+    pub async fn write_refresh_grant(
+        &self,
+        grant: &RefreshGrantWrite<'_>,
+    ) -> StoreResult<Option<RefreshGranted>> {
+        let sql = refresh_grant_statement(
+            self.backend,
+            grant.default_policy.is_some(),
+            grant.held_keys.len(),
+        );
+        let (idle, max) = grant
+            .cutoffs
+            .as_ref()
+            .map_or((i64::MIN, i64::MIN), |c| (c.idle, c.max));
+        let mut query = sqlx::query(&sql)
+            .bind(grant.refresh_digest)
+            .bind(grant.client_id)
+            .bind(grant.issued_at)
+            .bind(grant.expires_at)
+            .bind(&grant.token_digest)
+            .bind(grant.session_uuid)
+            .bind(grant.mobile)
+            .bind(grant.remote_addr)
+            .bind(grant.user_agent)
+            .bind(search_text(&[
+                Some(grant.user_agent),
+                Some(grant.remote_addr),
+                Some(grant.client_id),
+            ]))
+            .bind(idle)
+            .bind(max)
+            .bind(grant.used_before)
+            .bind(grant.session_limit)
+            .bind(grant.xivo_uuid)
+            .bind(LIMITED_PURPOSES[0])
+            .bind(LIMITED_PURPOSES[1]);
+        if let Some(name) = grant.default_policy {
+            query = query.bind(name);
+        }
+        for key in grant.held_keys {
+            query = query.bind(key);
+        }
+        let row = match self.backend {
+            Backend::Postgres => query.fetch_optional(&self.pool).await?,
+            Backend::Sqlite => {
+                // The connection first, then the writer's turn (as `begin_write`).
+                let mut conn = self.pool.acquire().await?;
+                let _turn = self.writer_turn().await;
+                query.fetch_optional(&mut *conn).await?
+            }
+        };
+        let Some(row) = row else { return Ok(None) };
+        let acl: String = row.try_get("acl")?;
+        let metadata: String = row.try_get("metadata")?;
+        Ok(Some(RefreshGranted {
+            auth_id: row.try_get("auth_id")?,
+            acl: serde_json::from_str(&acl).map_err(json_error)?,
+            metadata: serde_json::from_str(&metadata).map_err(json_error)?,
+            scope: scope_from_json(row.try_get("scope")?)?,
+        }))
     }
 }
 

@@ -303,9 +303,15 @@ impl Store {
     /// Deletes a user with its e-mails, sessions, tokens, refresh tokens and policy links.
     pub async fn delete_user(&self, uuid: &str) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
-        // The session bound first: a grant holds it before the refresh token (one lock order).
+        // The session bound first: a grant holds it before the refresh token (one lock order);
+        // then the user, so that no token is written after the user's are deleted (on
+        // PostgreSQL no foreign key holds tokens to their user: migration 0009).
+        sqlx::query("DELETE FROM session_bounds WHERE user_uuid = $1")
+            .bind(uuid)
+            .execute(&mut *w.tx)
+            .await?;
+        lock_for_change(&mut w.tx, self.backend, uuid).await?;
         for statement in [
-            "DELETE FROM session_bounds WHERE user_uuid = $1",
             "DELETE FROM tokens WHERE auth_id = $1",
             "DELETE FROM refresh_tokens WHERE user_uuid = $1",
             "DELETE FROM emails WHERE user_uuid = $1",

@@ -93,6 +93,7 @@ both_stores!(
     acl_is_fixed_when_the_token_is_created,
     default_user_policy_comes_first,
     every_policy_joins_in_attachment_order_on_both_grants,
+    a_refresh_grant_mints_what_a_password_login_mints,
 );
 
 async fn hash_matches_across_words_but_keeps_the_dot(store: Store) {
@@ -324,4 +325,44 @@ async fn default_user_policy_comes_first(store: Store) {
         json!(["default.one", "default.two", "own.one"]),
         "default policy first, then the user's policies"
     );
+}
+
+/// The refresh grant writes its token in one statement that builds the ACL and the metadata in
+/// SQL: the token is the one a password login mints, entries needing JSON escapes included,
+/// as answered and as stored (read back by GET /token/{t}).
+async fn a_refresh_grant_mints_what_a_password_login_mints(store: Store) {
+    let srv = common::start_with(store, |cfg| {
+        cfg.default_user_policy = Some("tessera-default".into())
+    })
+    .await;
+    let admin = srv.admin_token().await;
+    srv.create_policy_as(&admin, "tessera-default", &["default.\"quoted\".#"])
+        .await;
+    let f = Fixture::from(srv).await;
+    f.token_with(&["back\\slash.*", "ünï.cödé.read", "!own.secret.#"])
+        .await;
+    let login = f.srv.login_ok("acl-user", "acl-pw", json!({})).await;
+    let grant = f.srv.grant(&f.refresh, "acl").await;
+    assert_eq!(grant.status, 200, "grant: {}", grant.text);
+    let grant = grant.data().clone();
+    for field in ["acl", "metadata", "auth_id", "xivo_uuid", "scope"] {
+        assert_eq!(grant[field], login[field], "{field} of the grant's token");
+    }
+    assert_eq!(
+        grant["acl"],
+        json!(["default.\"quoted\".#", "back\\slash.*", "ünï.cödé.read", "!own.secret.#"])
+    );
+    let stored = f
+        .srv
+        .call(
+            Method::GET,
+            &format!("/token/{}", s(&grant["token"])),
+            Some(&f.admin),
+            None,
+        )
+        .await;
+    assert_eq!(stored.status, 200, "GET /token: {}", stored.text);
+    for field in ["acl", "metadata", "session_uuid", "expires_at", "issued_at"] {
+        assert_eq!(stored.data()[field], grant[field], "{field} as stored");
+    }
 }
