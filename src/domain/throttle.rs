@@ -294,6 +294,10 @@ impl Throttle {
         let store = self.store.clone();
         let account = charge.account;
         let address: Vec<String> = charge.address.into_iter().collect();
+        if account.is_empty() && address.is_empty() {
+            // A refresh grant charges nothing: no task to run.
+            return;
+        }
         settle("clear after a success", async move {
             store.clear_failures(&account).await?;
             store.refund_attempt(&address).await
@@ -306,6 +310,9 @@ impl Throttle {
         let store = self.store.clone();
         let mut keys = charge.account;
         keys.extend(charge.address);
+        if keys.is_empty() {
+            return;
+        }
         settle("take back a charge", async move {
             store.refund_attempt(&keys).await
         })
