@@ -350,7 +350,12 @@ async fn a_refresh_grant_mints_what_a_password_login_mints(store: Store) {
     }
     assert_eq!(
         grant["acl"],
-        json!(["default.\"quoted\".#", "back\\slash.*", "ünï.cödé.read", "!own.secret.#"])
+        json!([
+            "default.\"quoted\".#",
+            "back\\slash.*",
+            "ünï.cödé.read",
+            "!own.secret.#"
+        ])
     );
     let stored = f
         .srv
