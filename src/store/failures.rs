@@ -220,8 +220,5 @@ impl Store {
 
 /// `$1, $2, …, $n`.
 fn placeholders(count: usize) -> String {
-    (1..=count)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    super::placeholders_from(1, count)
 }

@@ -104,6 +104,14 @@ pub fn fold(text: &str) -> String {
     text.to_lowercase()
 }
 
+/// `$first, $first+1, …`: the placeholders of `count` values bound from `$first` on.
+fn placeholders_from(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What `search` matches: the searchable fields of a row, folded, one per line.
 fn search_text(fields: &[Option<&str>]) -> String {
     fields

@@ -7,7 +7,9 @@ use sqlx::{Any, Row, Transaction};
 use super::lists::{ListParams, ListQuery, Page};
 use super::policies::acl_parts_columns;
 use super::users::{user_from_row, USER_COLUMNS};
-use super::{search_text, AclParts, Backend, Store, StoreError, StoreResult, User};
+use super::{
+    placeholders_from, search_text, AclParts, Backend, Store, StoreError, StoreResult, User,
+};
 
 /// A live access token, as read back for validation.
 #[derive(Clone, Debug)]
@@ -352,10 +354,19 @@ struct TokenRow<'a> {
     refresh_uuid: Option<&'a str>,
 }
 
-const TOKEN_INSERT: &str =
-    "INSERT INTO tokens (digest, session_uuid, auth_id, tenant_uuid, mobile, \
-     issued_at, expires_at, acl, metadata, remote_addr, user_agent, client_id, refresh_token_uuid, \
-     scope, search_text) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15";
+/// The columns of a token row, in the order every insert gives them (a macro, for `concat!`).
+macro_rules! token_columns {
+    () => {
+        "digest, session_uuid, auth_id, tenant_uuid, mobile, issued_at, expires_at, acl, metadata, \
+         remote_addr, user_agent, client_id, refresh_token_uuid, scope, search_text"
+    };
+}
+const TOKEN_COLUMNS: &str = token_columns!();
+const TOKEN_INSERT: &str = concat!(
+    "INSERT INTO tokens (",
+    token_columns!(),
+    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15"
+);
 
 /// The condition of every token insert: its user ($3) still enabled. On PostgreSQL the user's row
 /// is locked (`FOR KEY SHARE`, which the foreign key takes anyway) after `after` (the checks whose
@@ -665,14 +676,10 @@ fn refresh_grant_statement(backend: Backend, default_policy: bool, held_keys: us
         n => format!(
             "NOT EXISTS (SELECT 1 FROM login_failures WHERE key IN ({}) \
              AND failures - pending >= threshold AND blocked_until > $3)",
-            (first_key..first_key + n)
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            placeholders_from(first_key, n)
         ),
     };
-    let columns = "digest, session_uuid, auth_id, tenant_uuid, mobile, issued_at, expires_at, acl, \
-                   metadata, remote_addr, user_agent, client_id, refresh_token_uuid, scope, search_text";
+    let columns = TOKEN_COLUMNS;
     match backend {
         Backend::Postgres => {
             let acl = format!(
@@ -1171,10 +1178,7 @@ impl Store {
             n => format!(
                 "SELECT MAX(CASE WHEN failures - pending >= threshold THEN blocked_until END) \
                  AS held_until FROM login_failures WHERE key IN ({})",
-                (first_key..first_key + n)
-                    .map(|i| format!("${i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                placeholders_from(first_key, n)
             ),
         };
         let sql = format!(

@@ -420,8 +420,8 @@ async fn a_user_disabled_during_logins_and_grants_keeps_no_session(store: Store)
     }
 }
 
-/// The answers of requests racing a change that ends their sessions: each a 401, or a 200 whose
-/// token no longer validates (`failure` says which).
+/// The answers of requests racing a change that ends their sessions: each a 401 (or a 429), or a
+/// 200 whose token no longer validates (`failure` says which).
 async fn assert_none_live(
     srv: &TestServer,
     answers: impl IntoIterator<Item = (u16, Value)>,
@@ -433,7 +433,10 @@ async fn assert_none_live(
                 let minted = body["data"]["token"].as_str().expect("token");
                 assert_eq!(srv.head_token(minted, None, None).await, 404, "{failure}");
             }
-            401 => {}
+            // 429: the grants refused after the change count as failures of the tests' one
+            // address, and on a loaded machine enough of them come after it to hold it back:
+            // nothing is minted either.
+            401 | 429 => {}
             other => panic!("{failure}: answered {other}: {body}"),
         }
     }
