@@ -218,6 +218,10 @@ impl Store {
     }
 }
 
+/// The condition of a `login_failures` row that holds its key back (until `blocked_until`):
+/// its settled failures reach the threshold (attempts still being checked do not count).
+pub(super) const HOLDS_BACK: &str = "failures - pending >= threshold";
+
 /// `$1, $2, …, $n`.
 fn placeholders(count: usize) -> String {
     super::placeholders_from(1, count)

@@ -4,6 +4,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Row, Transaction};
 
+use super::failures::HOLDS_BACK;
 use super::lists::{ListParams, ListQuery, Page};
 use super::policies::acl_parts_columns;
 use super::users::{user_from_row, USER_COLUMNS};
@@ -675,11 +676,10 @@ fn refresh_grant_statement(backend: Backend, default_policy: bool, held_keys: us
         0 => "TRUE".to_string(),
         n => format!(
             "NOT EXISTS (SELECT 1 FROM login_failures WHERE key IN ({}) \
-             AND failures - pending >= threshold AND blocked_until > $3)",
+             AND {HOLDS_BACK} AND blocked_until > $3)",
             placeholders_from(first_key, n)
         ),
     };
-    let columns = TOKEN_COLUMNS;
     match backend {
         Backend::Postgres => {
             let acl = format!(
@@ -705,7 +705,7 @@ fn refresh_grant_statement(backend: Backend, default_policy: bool, held_keys: us
                  AND {default_exists} AND {held} FOR KEY SHARE OF r, u), \
                  used AS (UPDATE refresh_tokens SET used_at = $3 \
                  WHERE uuid = (SELECT uuid FROM g) AND used_at <= $13 RETURNING 1), \
-                 new_token AS (INSERT INTO tokens ({columns}) \
+                 new_token AS (INSERT INTO tokens ({TOKEN_COLUMNS}) \
                  SELECT $5, $6, g.user_uuid, g.tenant_uuid, $7, $3, $4, {acl}, \
                  json_build_object('auth_id', g.user_uuid, \
                  'pbx_user_uuid', CASE WHEN g.purpose = 'user' THEN g.user_uuid END, \
@@ -726,7 +726,7 @@ fn refresh_grant_statement(backend: Backend, default_policy: bool, held_keys: us
                  WHERE up.user_uuid = r.user_uuid) AS a)"
             );
             format!(
-                "INSERT INTO tokens ({columns}) \
+                "INSERT INTO tokens ({TOKEN_COLUMNS}) \
                  SELECT $5, $6, r.user_uuid, u.tenant_uuid, $7, $3, $4, {acl}, \
                  json_object('auth_id', r.user_uuid, \
                  'pbx_user_uuid', CASE WHEN u.purpose = 'user' THEN r.user_uuid END, \
@@ -735,7 +735,7 @@ fn refresh_grant_statement(backend: Backend, default_policy: bool, held_keys: us
                  $8, $9, r.client_id, r.uuid, r.scope, $10 \
                  FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
                  WHERE r.digest = $1 AND r.client_id = $2 AND u.enabled = TRUE \
-                 AND r.used_at > $11 AND r.created_at > $12 AND $13 = $13 \
+                 AND r.used_at > $11 AND r.created_at > $12 \
                  AND (u.purpose NOT IN ($16, $17) \
                  OR (SELECT tokens FROM session_bounds WHERE user_uuid = r.user_uuid) < $14) \
                  AND {default_exists} AND {held} \
@@ -1176,7 +1176,7 @@ impl Store {
         let held = match held_keys.len() {
             0 => "SELECT CAST(NULL AS BIGINT) AS held_until".to_string(),
             n => format!(
-                "SELECT MAX(CASE WHEN failures - pending >= threshold THEN blocked_until END) \
+                "SELECT MAX(CASE WHEN {HOLDS_BACK} THEN blocked_until END) \
                  AS held_until FROM login_failures WHERE key IN ({})",
                 placeholders_from(first_key, n)
             ),
