@@ -2,17 +2,14 @@
 //! `{reason: [..], timestamp: [..], status_code}`; every other endpoint answers
 //! `{message, error_id, details, timestamp, resource?}`. Internal failures are logged here and
 //! never described to the client. Time stamps come from the domain clock of the request's service
-//! (a task-local set by [`with_clock`]).
+//! (a task-local set by [`reading_clock`]).
 
-use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::wire;
-use super::AppState;
 use crate::domain::clock::{Clock, SharedClock, SystemClock};
 use crate::domain::untrusted::Untrusted;
 use crate::domain::StoreError;
@@ -22,11 +19,9 @@ tokio::task_local! {
     static CLOCK: SharedClock;
 }
 
-/// Middleware: the errors of this request read the service's clock.
-pub async fn with_clock(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    CLOCK
-        .scope(state.services().clock().clone(), next.run(request))
-        .await
+/// Runs `future` (a request) with its error bodies reading `clock`.
+pub async fn reading_clock<F: std::future::Future>(clock: SharedClock, future: F) -> F::Output {
+    CLOCK.scope(clock, future).await
 }
 
 fn now_epoch() -> f64 {

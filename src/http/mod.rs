@@ -4,9 +4,9 @@
 //! route list below is the only one: each handler's `#[utoipa::path]` names its method and path,
 //! from which both the router and the OpenAPI description are made.
 
+mod envelope;
 pub mod error;
 mod extract;
-mod harden;
 mod health;
 mod logging;
 pub mod metrics;
@@ -93,10 +93,17 @@ fn method_name(method: &HttpMethod) -> &'static str {
     }
 }
 
-/// Routes one handler at the method and path its `#[utoipa::path]` documents.
+/// Routes one handler at the method and path its `#[utoipa::path]` documents, under each prefix.
 fn route<P: Path>(router: Router<AppState>, handler: MethodRouter<AppState>) -> Router<AppState> {
-    router.route(&P::path(), handler)
+    PREFIXES.iter().fold(router, |router, prefix| {
+        router.route(&format!("{prefix}{}", P::path()), handler.clone())
+    })
 }
+
+/// The API is served whole under each (wazo-auth answers on both). The routes are registered
+/// under each prefix in one router, rather than nested: a nested router is a second route lookup
+/// and a prefix rewrite on every request.
+const PREFIXES: [&str; 2] = ["/0.1", "/api/auth/0.1"];
 
 /// The one route list: `module::handler` (optionally `=> layer`). It makes the router, the list
 /// of (method, path) the tests hold the description to, and the OpenAPI description's paths.
@@ -118,7 +125,7 @@ macro_rules! api {
             router.method_not_allowed_fallback(method_not_allowed)
         }
 
-        /// Every (method, path) the API serves, under both prefixes.
+        /// Every (method, path) the API serves, under each prefix.
         pub fn routes() -> Vec<(String, String)> {
             let mut routes = Vec::new();
             $(
@@ -189,57 +196,20 @@ async fn method_not_allowed() -> impl IntoResponse {
 /// The whole service, ready to serve (tests start it on 127.0.0.1:0).
 pub fn router(state: AppState) -> Router {
     let cors = cors(state.services().config());
-    let router = Router::new()
-        .nest("/0.1", api())
-        .nest("/api/auth/0.1", api())
+    let router = api()
         .route("/health/live", axum::routing::get(health::live))
         .route("/health/ready", axum::routing::get(health::ready))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(harden::harden))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            error::with_clock,
-        ))
-        .layer(axum::middleware::from_fn(run_to_completion))
-        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(logging::request_span))
-        // Outermost: the id exists before the span is made, and goes back in the response.
-        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
-        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
-            tower_http::request_id::MakeRequestUuid,
+            envelope::envelope,
         ))
         .with_state(state);
     // Outside everything, so that preflights are answered before routing.
     match cors {
         Some(cors) => router.layer(cors),
         None => router,
-    }
-}
-
-/// Runs each request on a task of its own, which a client that goes away does not cancel: hyper
-/// drops the handler's future when the connection closes, and a future dropped in the middle of
-/// a transaction or of the brute-force bookkeeping left a pooled connection inside a transaction
-/// (later requests failed with 500) or a charge pending (its address held back).
-async fn run_to_completion(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let span = tracing::Span::current();
-    let task = tokio::spawn(tracing::Instrument::instrument(next.run(request), span));
-    match task.await {
-        Ok(response) => response,
-        Err(error) => {
-            tracing::error!(%error, "request task failed");
-            axum::response::IntoResponse::into_response(error::ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "internal-error",
-                "Internal server error",
-            ))
-        }
     }
 }
 

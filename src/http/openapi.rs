@@ -172,19 +172,16 @@ mod tests {
         let services = crate::domain::Services::start(config, crate::domain::clock::system())
             .await
             .expect("services");
-        let router = Router::new()
-            .nest(
-                "/0.1",
-                api().route_layer(axum::middleware::from_fn(
-                    |request: axum::extract::Request, next: axum::middleware::Next| async move {
-                        let mut response = next.run(request).await;
-                        response
-                            .headers_mut()
-                            .insert(ROUTED, HeaderValue::from_static("1"));
-                        response
-                    },
-                )),
-            )
+        let router = api()
+            .route_layer(axum::middleware::from_fn(
+                |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                    let mut response = next.run(request).await;
+                    response
+                        .headers_mut()
+                        .insert(ROUTED, HeaderValue::from_static("1"));
+                    response
+                },
+            ))
             .with_state(AppState::new(Arc::new(services)));
         (router, dir)
     }

@@ -7,7 +7,7 @@
 //!   seconds (after it opens, or after its last response) is closed.
 //! - Once the first byte of a request head has arrived, the whole head must arrive within
 //!   `http_header_read_timeout` seconds, else the connection is closed (slow-loris).
-//! - A request in flight is never cut by these limits (the request timeout of `harden` bounds it).
+//! - A request in flight is never cut by these limits (the request timeout of `envelope` bounds it).
 //!
 //! Handlers get the peer address as `ConnectInfo<SocketAddr>`, as with axum's connect-info service.
 //! A graceful shutdown stops accepting, lets requests in flight finish, closes idle connections
