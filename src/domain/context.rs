@@ -198,6 +198,19 @@ impl Context {
         Ok(record)
     }
 
+    /// Whether the token is live, reading no more than that when the cache is off (with it on,
+    /// the record is read and cached, as for every validation).
+    pub(super) async fn token_is_live(&self, value: &str) -> DomainResult<bool> {
+        if self.cache.is_some() {
+            return Ok(self.lookup_token(value).await?.is_some());
+        }
+        let digest = secrets::digest(value);
+        Ok(self
+            .store
+            .token_is_live(&digest, self.clock.now_micros())
+            .await?)
+    }
+
     /// Makes tokens stop validating at once here and, on PostgreSQL, on every instance.
     pub(super) async fn invalidate(&self, invalidation: Invalidation) {
         if let Some(cache) = &self.cache {

@@ -702,13 +702,41 @@ impl Tokens<'_> {
         tenant: Option<&str>,
     ) -> DomainResult<TokenView> {
         let outcome = self.checked(value, scope, tenant).await;
-        self.0.metrics.validation(match &outcome {
+        self.count_validation(&outcome);
+        outcome
+    }
+
+    /// HEAD /token/{t}: the checks of [`Self::validate`], without the description. With neither
+    /// scope nor tenant there is nothing to check but that the token is live, and (cache off)
+    /// nothing else is read.
+    pub async fn check(
+        &self,
+        value: &str,
+        scope: Option<&str>,
+        tenant: Option<&str>,
+    ) -> DomainResult<()> {
+        if scope.is_some() || tenant.is_some() {
+            return self.validate(value, scope, tenant).await.map(drop);
+        }
+        let outcome = match token_value(value) {
+            Ok(value) => match self.0.token_is_live(&value).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(DomainError::NoSuchToken),
+                Err(error) => Err(error),
+            },
+            Err(error) => Err(error),
+        };
+        self.count_validation(&outcome);
+        outcome
+    }
+
+    fn count_validation<T>(&self, outcome: &DomainResult<T>) {
+        self.0.metrics.validation(match outcome {
             Ok(_) => "valid",
             Err(DomainError::NoSuchToken) => "not_found",
             Err(DomainError::ScopeNotGranted(_) | DomainError::TenantNotGranted(_)) => "forbidden",
             Err(_) => "error",
         });
-        outcome
     }
 
     async fn checked(

@@ -196,21 +196,22 @@ async fn method_not_allowed() -> impl IntoResponse {
 /// The whole service, ready to serve (tests start it on 127.0.0.1:0).
 pub fn router(state: AppState) -> Router {
     let cors = cors(state.services().config());
-    let router = api()
-        .route("/health/live", axum::routing::get(health::live))
-        .route("/health/ready", axum::routing::get(health::ready))
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    // One layer stack, applied once: each `Router::layer` wraps every route in one more boxed
+    // service, cloned on every request. CORS is outermost, so that preflights are answered
+    // before the method is checked.
+    let layers = tower::ServiceBuilder::new()
+        .option_layer(cors)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             envelope::envelope,
         ))
-        .with_state(state);
-    // Outside everything, so that preflights are answered before routing.
-    match cors {
-        Some(cors) => router.layer(cors),
-        None => router,
-    }
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    api()
+        .route("/health/live", axum::routing::get(health::live))
+        .route("/health/ready", axum::routing::get(health::ready))
+        .fallback(not_found)
+        .layer(layers)
+        .with_state(state)
 }
 
 /// CORS as wazo-auth does it: any (or the configured) origin, the API's methods, and the headers

@@ -197,7 +197,7 @@ pub async fn check(
     state
         .services()
         .tokens()
-        .validate(&value, scope.as_deref(), tenant.as_deref())
+        .check(&value, scope.as_deref(), tenant.as_deref())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1027,6 +1027,17 @@ impl Store {
         }))
     }
 
+    /// Whether an unexpired token has this digest (a validation that checks nothing else reads
+    /// no column of the row).
+    pub async fn token_is_live(&self, digest: &[u8], now: i64) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 FROM tokens WHERE digest = $1 AND expires_at > $2")
+            .bind(digest)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// Revokes a token, which ends its session (one row).
     pub async fn revoke_token(&self, digest: &[u8]) -> StoreResult<()> {
         let mut w = self.begin_write().await?;

@@ -9,6 +9,7 @@ use crate::common::{self, assert_token_error, s, Store, ADMIN_PASSWORD, ADMIN_US
 
 both_stores!(
     head_valid_token_is_204_with_empty_body,
+    head_without_scope_refuses_expired_tokens_and_refresh_tokens,
     get_valid_token_describes_it_like_post_without_refresh_token,
     unknown_token_is_404,
     scope_not_granted_is_403,
@@ -32,6 +33,28 @@ async fn head_valid_token_is_204_with_empty_body(store: Store) {
         .expect("request");
     assert_eq!(response.status(), 204);
     assert!(response.bytes().await.expect("body").is_empty());
+}
+
+/// A HEAD with neither scope nor tenant only asks whether the token is live (the cache is off in
+/// tests): that check alone still refuses an expired token and a refresh token's value.
+async fn head_without_scope_refuses_expired_tokens_and_refresh_tokens(store: Store) {
+    let srv = common::start(store).await;
+    let created = srv
+        .login_ok(
+            ADMIN_USERNAME,
+            ADMIN_PASSWORD,
+            json!({"expiration": 2, "access_type": "offline", "client_id": "head-check"}),
+        )
+        .await;
+    let token = s(&created["token"]);
+    let refresh_token = s(&created["refresh_token"]);
+    assert_eq!(srv.head_token(&token, None, None).await, 204);
+    assert_eq!(srv.head_token(&refresh_token, None, None).await, 404);
+    srv.clock.advance(std::time::Duration::from_millis(2500));
+    assert_eq!(srv.head_token(&token, None, None).await, 404);
+    // The refresh token is live: a grant works, and its value still does not validate.
+    assert_eq!(srv.grant(&refresh_token, "head-check").await.status, 200);
+    assert_eq!(srv.head_token(&refresh_token, None, None).await, 404);
 }
 
 async fn get_valid_token_describes_it_like_post_without_refresh_token(store: Store) {
