@@ -218,13 +218,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A pooled connection idle this long is pinged before use; a busier one is used as it is.
 const IDLE_CHECK_AFTER: Duration = Duration::from_millis(100);
 
-/// SQLite's per-connection settings (PostgreSQL needs none).
+/// SQLite's per-connection settings (PostgreSQL needs none). `journal_size_limit`: the WAL file
+/// is cut back to 64 MiB when a checkpoint restarts it, rather than keeping its largest size.
 async fn prepare(conn: &mut sqlx::AnyConnection, backend: Backend) -> sqlx::Result<()> {
     if backend == Backend::Sqlite {
         use sqlx::Executor;
         conn.execute(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+             PRAGMA journal_size_limit = 67108864;",
         )
         .await?;
     }

@@ -795,7 +795,11 @@ impl Store {
                 // The connection first, then the writer's turn (as `begin_write`).
                 let mut conn = self.pool.acquire().await?;
                 let _turn = self.writer_turn().await;
-                query.fetch_optional(&mut *conn).await?
+                // Stepped to its end, not stopped after the first row: SQLite runs its WAL
+                // auto-checkpoint only when a committing statement returns SQLITE_DONE. A
+                // statement reset after its first row commits without it, and a load of grants
+                // alone grew the WAL without bound (every read then searched a longer WAL).
+                query.fetch_all(&mut *conn).await?.into_iter().next()
             }
         };
         let Some(row) = row else { return Ok(None) };
