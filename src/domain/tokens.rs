@@ -718,14 +718,14 @@ impl Tokens<'_> {
         if scope.is_some() || tenant.is_some() {
             return self.validate(value, scope, tenant).await.map(drop);
         }
-        let outcome = match token_value(value) {
-            Ok(value) => match self.0.token_is_live(&value).await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(DomainError::NoSuchToken),
-                Err(error) => Err(error),
-            },
-            Err(error) => Err(error),
-        };
+        let outcome = async {
+            let value = token_value(value)?;
+            match self.0.token_is_live(&value).await? {
+                true => Ok(()),
+                false => Err(DomainError::NoSuchToken),
+            }
+        }
+        .await;
         self.count_validation(&outcome);
         outcome
     }

@@ -356,6 +356,14 @@ struct TokenRow<'a> {
 }
 
 /// The columns of a token row, in the order every insert gives them (a macro, for `concat!`).
+/// What makes the token with digest `$1` live at `$2` (microseconds): the one condition of every
+/// validation's read (a `concat!` piece, so that the statements stay static strings).
+macro_rules! live_token {
+    () => {
+        "digest = $1 AND expires_at > $2"
+    };
+}
+
 macro_rules! token_columns {
     () => {
         "digest, session_uuid, auth_id, tenant_uuid, mobile, issued_at, expires_at, acl, metadata, \
@@ -1007,10 +1015,11 @@ impl Store {
 
     /// The unexpired token with this digest.
     pub async fn find_token(&self, digest: &[u8], now: i64) -> StoreResult<Option<TokenRecord>> {
-        let row = sqlx::query(
+        let row = sqlx::query(concat!(
             "SELECT session_uuid, auth_id, issued_at, expires_at, acl, metadata, remote_addr, \
-             user_agent, scope FROM tokens WHERE digest = $1 AND expires_at > $2",
-        )
+             user_agent, scope FROM tokens WHERE ",
+            live_token!()
+        ))
         .bind(digest)
         .bind(now)
         .fetch_optional(&self.pool)
@@ -1034,7 +1043,7 @@ impl Store {
     /// Whether an unexpired token has this digest (a validation that checks nothing else reads
     /// no column of the row).
     pub async fn token_is_live(&self, digest: &[u8], now: i64) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT 1 FROM tokens WHERE digest = $1 AND expires_at > $2")
+        let row = sqlx::query(concat!("SELECT 1 FROM tokens WHERE ", live_token!()))
             .bind(digest)
             .bind(now)
             .fetch_optional(&self.pool)
