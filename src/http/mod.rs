@@ -250,6 +250,12 @@ fn cors(config: &crate::config::Config) -> Option<CorsLayer> {
                 HeaderName::from_static("wazo-tenant"),
                 HeaderName::from_static("wazo-session-type"),
             ])
-            .expose_headers([HeaderName::from_static("wazo-sessions-revoked")]),
+            .expose_headers([HeaderName::from_static("wazo-sessions-revoked")])
+            // With any origin allowed, no CORS header depends on the request: no `Vary` (which
+            // tower-http otherwise builds for every response).
+            .vary(match origins {
+                "*" => Vec::new(),
+                _ => vec![header::ORIGIN],
+            }),
     )
 }

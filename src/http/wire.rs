@@ -686,31 +686,65 @@ pub struct ApiError {
 
 /// Times as the contract writes them.
 pub mod time {
-    const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
+    use chrono::{DateTime, Datelike as _, NaiveDateTime, Timelike as _};
 
     /// `2026-05-05T12:05:31.123456`, in UTC.
     pub fn utc(micros: i64) -> String {
-        chrono::DateTime::from_timestamp_micros(micros)
-            .unwrap_or_default()
-            .format(FORMAT)
-            .to_string()
+        iso(instant(micros).naive_utc(), "")
     }
 
     /// The same instant in the server's local time zone, as the original's `issued_at`.
     pub fn local(micros: i64) -> String {
-        chrono::DateTime::from_timestamp_micros(micros)
-            .unwrap_or_default()
-            .with_timezone(&chrono::Local)
-            .format(FORMAT)
-            .to_string()
+        iso(
+            instant(micros).with_timezone(&chrono::Local).naive_local(),
+            "",
+        )
     }
 
     /// ISO 8601 with an explicit UTC offset, for `created_at` fields.
     pub fn rfc3339(micros: i64) -> String {
-        chrono::DateTime::from_timestamp_micros(micros)
-            .unwrap_or_default()
-            .format("%Y-%m-%dT%H:%M:%S%.6f+00:00")
-            .to_string()
+        iso(instant(micros).naive_utc(), "+00:00")
+    }
+
+    fn instant(micros: i64) -> DateTime<chrono::Utc> {
+        DateTime::from_timestamp_micros(micros).unwrap_or_default()
+    }
+
+    /// `%Y-%m-%dT%H:%M:%S%.6f` and `suffix`, written digit by digit: every token response has
+    /// four of these, and chrono's `format` parses its pattern again for each one (a tenth of a
+    /// refresh grant's instructions went there). Years outside 0–9999 (which chrono writes with a
+    /// sign) are left to chrono.
+    fn iso(at: NaiveDateTime, suffix: &str) -> String {
+        let Ok(year) = u32::try_from(at.year()) else {
+            return format!("{}{suffix}", at.format("%Y-%m-%dT%H:%M:%S%.6f"));
+        };
+        if year > 9999 {
+            return format!("{}{suffix}", at.format("%Y-%m-%dT%H:%M:%S%.6f"));
+        }
+        let mut text = String::with_capacity(26 + suffix.len());
+        let fields = [
+            (year, 4, '-'),
+            (at.month(), 2, '-'),
+            (at.day(), 2, 'T'),
+            (at.hour(), 2, ':'),
+            (at.minute(), 2, ':'),
+            (at.second(), 2, '.'),
+        ];
+        for (value, width, separator) in fields {
+            push_digits(&mut text, value, width);
+            text.push(separator);
+        }
+        // An instant made from microseconds is never a leap second (nanosecond < 1e9).
+        push_digits(&mut text, at.nanosecond() / 1_000, 6);
+        text.push_str(suffix);
+        text
+    }
+
+    fn push_digits(text: &mut String, value: u32, width: u32) {
+        for power in (0..width).rev() {
+            let digit = (value / 10u32.pow(power)) % 10;
+            text.push(char::from_digit(digit, 10).unwrap_or('0'));
+        }
     }
 
     #[cfg(test)]
@@ -721,6 +755,32 @@ pub mod time {
                 super::utc(1_778_000_000_123_456),
                 "2026-05-05T16:53:20.123456"
             );
+        }
+
+        /// The digit-by-digit writer says what chrono's `format` says, at the edges too.
+        #[test]
+        fn times_are_written_as_chrono_writes_them() {
+            let chrono_utc = |micros: i64| {
+                chrono::DateTime::from_timestamp_micros(micros)
+                    .unwrap_or_default()
+                    .format("%Y-%m-%dT%H:%M:%S%.6f")
+                    .to_string()
+            };
+            for micros in [
+                0,
+                -1,
+                1,
+                999_999,
+                1_778_000_000_000_000,
+                253_402_300_799_999_999,
+                253_402_300_800_000_000,
+                -62_167_219_200_000_001,
+                i64::MAX,
+                i64::MIN,
+            ] {
+                assert_eq!(super::utc(micros), chrono_utc(micros), "{micros}");
+                assert_eq!(super::rfc3339(micros), chrono_utc(micros) + "+00:00");
+            }
         }
     }
 }

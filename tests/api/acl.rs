@@ -94,6 +94,7 @@ both_stores!(
     default_user_policy_comes_first,
     every_policy_joins_in_attachment_order_on_both_grants,
     a_refresh_grant_mints_what_a_password_login_mints,
+    empty_policies_anywhere_leave_no_gap,
 );
 
 async fn hash_matches_across_words_but_keeps_the_dot(store: Store) {
@@ -325,6 +326,36 @@ async fn default_user_policy_comes_first(store: Store) {
         json!(["default.one", "default.two", "own.one"]),
         "default policy first, then the user's policies"
     );
+}
+
+/// The refresh grant joins the stored ACLs as text: an empty one (the default policy's, the first,
+/// one between two others) adds nothing, and all of them empty make an empty ACL.
+async fn empty_policies_anywhere_leave_no_gap(store: Store) {
+    let srv = common::start_with(store, |cfg| {
+        cfg.default_user_policy = Some("tessera-default".into())
+    })
+    .await;
+    let admin = srv.admin_token().await;
+    srv.create_policy_as(&admin, "tessera-default", &[]).await;
+    let f = Fixture::from(srv).await;
+    let grant = f.srv.grant(&f.refresh, "acl").await;
+    assert_eq!(grant.status, 200, "grant: {}", grant.text);
+    assert_eq!(grant.data()["acl"], json!([]), "every ACL empty");
+    for (name, acl) in [
+        ("one", &["one.a"][..]),
+        ("none", &[][..]),
+        ("two", &["two.a", "two.b"][..]),
+    ] {
+        let policy = f.srv.create_policy_as(&f.admin, name, acl).await;
+        f.srv
+            .attach_policy_as(&f.admin, &f.user_uuid, &s(&policy["uuid"]))
+            .await;
+    }
+    let grant = f.srv.grant(&f.refresh, "acl").await;
+    assert_eq!(grant.status, 200, "grant: {}", grant.text);
+    assert_eq!(grant.data()["acl"], json!(["one.a", "two.a", "two.b"]));
+    let login = f.srv.login_ok("acl-user", "acl-pw", json!({})).await;
+    assert_eq!(login["acl"], grant.data()["acl"], "password login");
 }
 
 /// The refresh grant writes its token in one statement that builds the ACL and the metadata in
