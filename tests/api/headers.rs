@@ -87,9 +87,48 @@ async fn cors_can_be_turned_off(store: Store) {
     assert!(plain.headers().get("access-control-allow-origin").is_none());
 }
 
+/// With any origin allowed no CORS header depends on the request, so no `Vary`; with a list of
+/// origins the allowed origin is the caller's, and caches are told it varies with `Origin`.
+async fn cors_varies_with_the_origin_only_for_a_list_of_origins(store: Store) {
+    let any = common::start(store).await;
+    let plain = any
+        .request(reqwest::Method::HEAD, "/status")
+        .header("Origin", "https://app.example")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(plain.headers()["access-control-allow-origin"], "*");
+    assert!(plain.headers().get("vary").is_none(), "{:?}", plain.headers());
+    drop(any);
+    let listed = common::start_with(store, |c| {
+        c.cors_allow_origins = "https://a.example, https://b.example".into()
+    })
+    .await;
+    let plain = listed
+        .request(reqwest::Method::HEAD, "/status")
+        .header("Origin", "https://b.example")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        plain.headers()["access-control-allow-origin"],
+        "https://b.example"
+    );
+    let vary: Vec<_> = plain.headers().get_all("vary").iter().collect();
+    assert_eq!(vary, ["origin"], "{:?}", plain.headers());
+    let other = listed
+        .request(reqwest::Method::HEAD, "/status")
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .expect("request");
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
 both_stores!(
     cors_preflights_are_answered_like_wazo_auth,
-    cors_can_be_turned_off
+    cors_can_be_turned_off,
+    cors_varies_with_the_origin_only_for_a_list_of_origins
 );
 
 async fn token_bodies_are_small_others_larger(store: Store) {
