@@ -98,7 +98,11 @@ async fn cors_varies_with_the_origin_only_for_a_list_of_origins(store: Store) {
         .await
         .expect("request");
     assert_eq!(plain.headers()["access-control-allow-origin"], "*");
-    assert!(plain.headers().get("vary").is_none(), "{:?}", plain.headers());
+    assert!(
+        plain.headers().get("vary").is_none(),
+        "{:?}",
+        plain.headers()
+    );
     drop(any);
     let listed = common::start_with(store, |c| {
         c.cors_allow_origins = "https://a.example, https://b.example".into()
