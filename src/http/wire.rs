@@ -715,12 +715,10 @@ pub mod time {
     /// refresh grant's instructions went there). Years outside 0–9999 (which chrono writes with a
     /// sign) are left to chrono.
     fn iso(at: NaiveDateTime, suffix: &str) -> String {
-        let Ok(year) = u32::try_from(at.year()) else {
-            return format!("{}{suffix}", at.format("%Y-%m-%dT%H:%M:%S%.6f"));
+        let year = match u32::try_from(at.year()) {
+            Ok(year) if year <= 9999 => year,
+            _ => return format!("{}{suffix}", at.format("%Y-%m-%dT%H:%M:%S%.6f")),
         };
-        if year > 9999 {
-            return format!("{}{suffix}", at.format("%Y-%m-%dT%H:%M:%S%.6f"));
-        }
         let mut text = String::with_capacity(26 + suffix.len());
         let fields = [
             (year, 4, '-'),

@@ -664,8 +664,8 @@ pub struct RefreshGranted {
 /// The ACL of a new token as JSON text: the default policy's entries (`default_acl`, an SQL
 /// expression, NULL for none), then those of `user`'s policies in their order. Each policy's
 /// stored ACL is a JSON array (`policies::acl_json`), so the arrays are joined as text (their
-/// brackets cut, the empty ones left out) instead of being parsed into entries and built again:
-/// that parsing was a fifth of PostgreSQL's work in a grant.
+/// brackets cut, the empty ones left out) instead of being parsed into entries and built again
+/// (on PostgreSQL 16 µs per ACL instead of 30, of which 10 are the join of the policies).
 fn joined_acl(backend: Backend, default_acl: Option<&str>, user: &str) -> String {
     let aggregate = match backend {
         Backend::Postgres => "string_agg",

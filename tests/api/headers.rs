@@ -38,6 +38,15 @@ async fn token_responses_are_not_cacheable(store: Store) {
 
 both_stores!(token_responses_are_not_cacheable);
 
+/// HEAD /status as a page from `origin` sends it.
+async fn status_from(srv: &common::TestServer, origin: &str) -> reqwest::Response {
+    srv.request(reqwest::Method::HEAD, "/status")
+        .header("Origin", origin)
+        .send()
+        .await
+        .expect("request")
+}
+
 async fn cors_preflights_are_answered_like_wazo_auth(store: Store) {
     let srv = common::start(store).await;
     let preflight = srv
@@ -67,23 +76,13 @@ async fn cors_preflights_are_answered_like_wazo_auth(store: Store) {
     ] {
         assert!(allowed.contains(header), "{header} in {allowed}");
     }
-    let plain = srv
-        .request(reqwest::Method::HEAD, "/status")
-        .header("Origin", "https://app.example")
-        .send()
-        .await
-        .expect("request");
+    let plain = status_from(&srv, "https://app.example").await;
     assert_eq!(plain.headers()["access-control-allow-origin"], "*");
 }
 
 async fn cors_can_be_turned_off(store: Store) {
     let srv = common::start_with(store, |c| c.cors_enabled = false).await;
-    let plain = srv
-        .request(reqwest::Method::HEAD, "/status")
-        .header("Origin", "https://app.example")
-        .send()
-        .await
-        .expect("request");
+    let plain = status_from(&srv, "https://app.example").await;
     assert!(plain.headers().get("access-control-allow-origin").is_none());
 }
 
@@ -91,12 +90,7 @@ async fn cors_can_be_turned_off(store: Store) {
 /// origins the allowed origin is the caller's, and caches are told it varies with `Origin`.
 async fn cors_varies_with_the_origin_only_for_a_list_of_origins(store: Store) {
     let any = common::start(store).await;
-    let plain = any
-        .request(reqwest::Method::HEAD, "/status")
-        .header("Origin", "https://app.example")
-        .send()
-        .await
-        .expect("request");
+    let plain = status_from(&any, "https://app.example").await;
     assert_eq!(plain.headers()["access-control-allow-origin"], "*");
     assert!(
         plain.headers().get("vary").is_none(),
@@ -108,24 +102,14 @@ async fn cors_varies_with_the_origin_only_for_a_list_of_origins(store: Store) {
         c.cors_allow_origins = "https://a.example, https://b.example".into()
     })
     .await;
-    let plain = listed
-        .request(reqwest::Method::HEAD, "/status")
-        .header("Origin", "https://b.example")
-        .send()
-        .await
-        .expect("request");
+    let plain = status_from(&listed, "https://b.example").await;
     assert_eq!(
         plain.headers()["access-control-allow-origin"],
         "https://b.example"
     );
     let vary: Vec<_> = plain.headers().get_all("vary").iter().collect();
     assert_eq!(vary, ["origin"], "{:?}", plain.headers());
-    let other = listed
-        .request(reqwest::Method::HEAD, "/status")
-        .header("Origin", "https://evil.example")
-        .send()
-        .await
-        .expect("request");
+    let other = status_from(&listed, "https://evil.example").await;
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
 
