@@ -95,6 +95,7 @@ both_stores!(
     every_policy_joins_in_attachment_order_on_both_grants,
     a_refresh_grant_mints_what_a_password_login_mints,
     empty_policies_anywhere_leave_no_gap,
+    the_grant_follows_every_write_to_the_users_policies,
 );
 
 async fn hash_matches_across_words_but_keeps_the_dot(store: Store) {
@@ -401,4 +402,92 @@ async fn a_refresh_grant_mints_what_a_password_login_mints(store: Store) {
     for field in ["acl", "metadata", "session_uuid", "expires_at", "issued_at"] {
         assert_eq!(stored.data()[field], grant[field], "{field} as stored");
     }
+}
+
+/// The refresh grant copies the user's ACL kept joined in `users.acl` (migration 0010's
+/// triggers): after each kind of write that changes a user's policies (an entry added and
+/// removed, a policy attached, detached, rewritten, deleted, one shared with another user), the
+/// grant's ACL is still the password login's, which joins the policies itself.
+async fn the_grant_follows_every_write_to_the_users_policies(store: Store) {
+    let f = Fixture::new(store).await;
+    let other = f
+        .srv
+        .create_user_as(&f.admin, "acl-other", Some("acl-pw"))
+        .await;
+    let shared = f
+        .srv
+        .create_policy_as(&f.admin, "shared", &["shared.a"])
+        .await;
+    let shared = s(&shared["uuid"]);
+    let later = f
+        .srv
+        .create_policy_as(&f.admin, "later", &["later.a"])
+        .await;
+    let later = s(&later["uuid"]);
+    let other_uuid = s(&other["uuid"]);
+    f.srv.attach_policy_as(&f.admin, &other_uuid, &shared).await;
+    let check = |expected: Value, step: &'static str| {
+        let f = &f;
+        async move {
+            let grant = f.srv.grant(&f.refresh, "acl").await;
+            assert_eq!(grant.status, 200, "{step}: grant: {}", grant.text);
+            assert_eq!(grant.data()["acl"], expected, "{step}: refresh grant");
+            let login = f.srv.login_ok("acl-user", "acl-pw", json!({})).await;
+            assert_eq!(login["acl"], expected, "{step}: password login");
+        }
+    };
+    let edit = |method: Method, path: String, body: Option<Value>| {
+        let f = &f;
+        async move {
+            let reply = f.srv.call(method, &path, Some(&f.admin), body).await;
+            assert!(
+                reply.status < 300,
+                "{path}: {} {}",
+                reply.status,
+                reply.text
+            );
+        }
+    };
+    check(json!([]), "an empty policy").await;
+    let own = &f.policy_uuid;
+    edit(Method::PUT, format!("/policies/{own}/acl/own.a"), None).await;
+    check(json!(["own.a"]), "an entry added").await;
+    f.srv
+        .attach_policy_as(&f.admin, &f.user_uuid, &shared)
+        .await;
+    f.srv.attach_policy_as(&f.admin, &f.user_uuid, &later).await;
+    check(json!(["own.a", "shared.a", "later.a"]), "two attached").await;
+    let body = json!({"name": "shared", "acl": ["shared.b", "shared.c"]});
+    edit(Method::PUT, format!("/policies/{shared}"), Some(body)).await;
+    check(
+        json!(["own.a", "shared.b", "shared.c", "later.a"]),
+        "rewritten",
+    )
+    .await;
+    edit(Method::DELETE, format!("/policies/{own}/acl/own.a"), None).await;
+    check(
+        json!(["shared.b", "shared.c", "later.a"]),
+        "an entry removed",
+    )
+    .await;
+    let path = format!("/users/{}/policies/{shared}", f.user_uuid);
+    edit(Method::DELETE, path, None).await;
+    check(json!(["later.a"]), "detached").await;
+    edit(Method::DELETE, format!("/policies/{later}"), None).await;
+    check(json!([]), "deleted").await;
+    // The other user still holds the shared policy as rewritten.
+    let other_login = f
+        .srv
+        .login_ok(
+            "acl-other",
+            "acl-pw",
+            json!({"access_type": "offline", "client_id": "acl"}),
+        )
+        .await;
+    let grant = f.srv.grant(&s(&other_login["refresh_token"]), "acl").await;
+    assert_eq!(
+        grant.data()["acl"],
+        json!(["shared.b", "shared.c"]),
+        "the other user"
+    );
 }
