@@ -13,14 +13,16 @@ $$;
 
 -- Locks come first, in one order (policy, then users), and each statement of this (volatile) function takes a new
 -- snapshot, so the join runs after every competing change has committed and sees it:
--- * the policy FOR SHARE: an attachment or detachment waits for a rewrite of the policy's ACL in progress (whose
---   trigger did not see the attachment), and a rewrite waits for it;
+-- * the policy attached, FOR SHARE: an attachment waits for a rewrite of the policy's ACL in progress (whose
+--   trigger did not see the attachment), and a rewrite waits for it. (A detachment needs no such lock: the
+--   policy's ACL leaves the user's, and a rewrite in progress finds the user detached once it may lock them.
+--   So delete_user, which holds its user FOR UPDATE, never waits for a policy here.)
 -- * the users FOR NO KEY UPDATE: two changes of one user's policies join in turn, so neither writes an ACL that
 --   misses the other. Token writes, which hold users FOR KEY SHARE, are not blocked.
 CREATE FUNCTION tessera_join_user_acl() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_TABLE_NAME = 'user_policies' THEN
-        PERFORM 1 FROM policies WHERE uuid IN (OLD.policy_uuid, NEW.policy_uuid) ORDER BY uuid FOR SHARE;
+        PERFORM 1 FROM policies WHERE uuid = NEW.policy_uuid FOR SHARE;
         PERFORM 1 FROM users WHERE uuid IN (OLD.user_uuid, NEW.user_uuid) ORDER BY uuid FOR NO KEY UPDATE;
         UPDATE users SET acl = tessera_user_acl(uuid) WHERE uuid IN (OLD.user_uuid, NEW.user_uuid);
     ELSE

@@ -220,13 +220,15 @@ const IDLE_CHECK_AFTER: Duration = Duration::from_millis(100);
 
 /// SQLite's per-connection settings (PostgreSQL needs none). `journal_size_limit`: the WAL file
 /// is cut back to 64 MiB when a checkpoint restarts it, rather than keeping its largest size.
+/// `cache_size`: 1 MiB of pages per connection, not 2 (the operating system caches the file
+/// anyway): the storm's peak RSS fell from 64.3 to 61.0 MiB, validation unchanged (README).
 async fn prepare(conn: &mut sqlx::AnyConnection, backend: Backend) -> sqlx::Result<()> {
     if backend == Backend::Sqlite {
         use sqlx::Executor;
         conn.execute(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-             PRAGMA journal_size_limit = 67108864;",
+             PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -1024;",
         )
         .await?;
     }

@@ -681,8 +681,10 @@ fn token_acl(default_acl: Option<&str>, user_acl: &str) -> String {
 /// The one statement of a refresh grant (`$1`–`$17`, then the default policy's name and the held
 /// keys). It is the rules of the grant read in the domain (`Tokens::redeem`, `Tokens::issue`),
 /// written as conditions: where one is not met nothing is written, and the domain's read tells
-/// why. The ACL is the default policy's entries, then the user's policies' in their order; the
-/// metadata as [`TokenMetadata`] has it.
+/// why. The ACL is the default policy's entries, then the user's policies' in their order (kept
+/// joined in `users.acl`, see [`token_acl`]); the metadata as [`TokenMetadata`] has it. The
+/// refresh token's use is written only when the recorded one is older than `$13` (PostgreSQL:
+/// otherwise the update has no row to look up).
 ///
 /// PostgreSQL: the user's session bound is raised first, then the refresh token and the user are
 /// locked (`FOR KEY SHARE`: the lock order of every token write, see `pg_issue_statement`).
@@ -715,15 +717,15 @@ fn refresh_grant_statement(backend: Backend, default_policy: bool, held_keys: us
                  admitted AS (UPDATE session_bounds SET tokens = tokens + 1 \
                  WHERE user_uuid = (SELECT user_uuid FROM r0 WHERE limited) AND tokens < $14 \
                  RETURNING 1), \
-                 g AS (SELECT r.uuid, r.user_uuid, r.client_id, r.scope, u.tenant_uuid, u.purpose, \
-                 u.acl AS user_acl \
+                 g AS (SELECT r.uuid, r.user_uuid, r.client_id, r.scope, r.used_at, u.tenant_uuid, \
+                 u.purpose, u.acl AS user_acl \
                  FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
                  WHERE r.uuid = (SELECT uuid FROM r0) AND r.digest = $1 AND u.enabled = TRUE \
                  AND r.used_at > $11 AND r.created_at > $12 \
                  AND (u.purpose NOT IN ($16, $17) OR EXISTS (SELECT 1 FROM admitted)) \
                  AND {default_exists} AND {held} FOR KEY SHARE OF r, u), \
                  used AS (UPDATE refresh_tokens SET used_at = $3 \
-                 WHERE uuid = (SELECT uuid FROM g) AND used_at <= $13 RETURNING 1), \
+                 WHERE uuid = (SELECT uuid FROM g WHERE used_at <= $13) AND used_at <= $13 RETURNING 1), \
                  new_token AS (INSERT INTO tokens ({TOKEN_COLUMNS}) \
                  SELECT $5, $6, g.user_uuid, g.tenant_uuid, $7, $3, $4, {acl}, \
                  json_build_object('auth_id', g.user_uuid, \

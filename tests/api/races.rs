@@ -448,4 +448,87 @@ both_stores!(
     sessions_opened_while_internal_count_once_limited_again,
     expired_sessions_free_their_slots_before_the_purge,
     a_refresh_token_deleted_during_grants_leaves_no_live_token,
+    policies_attached_while_their_acl_is_rewritten_grant_the_new_acl,
 );
+
+/// The refresh grant copies the ACL kept joined per user (migration 0010): a policy attached to
+/// users while its ACL is rewritten must leave each of them the rewritten ACL, never the entry
+/// the rewrite took away (on PostgreSQL the attachment's trigger waits for the rewrite's lock).
+async fn policies_attached_while_their_acl_is_rewritten_grant_the_new_acl(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let mut users = Vec::new();
+    for n in 0..6 {
+        let name = format!("racer{n}");
+        let user = srv.create_user_as(&admin, &name, Some("race-pw")).await;
+        let login = srv
+            .login_ok(
+                &name,
+                "race-pw",
+                json!({"access_type": "offline", "client_id": "race"}),
+            )
+            .await;
+        users.push((
+            name,
+            common::s(&user["uuid"]),
+            common::s(&login["refresh_token"]),
+        ));
+    }
+    let policy = srv.create_policy_as(&admin, "raced", &["kept"]).await;
+    let policy = common::s(&policy["uuid"]);
+    for round in 0..4 {
+        let revoked = format!("revoked.{round}");
+        let reply = srv
+            .call(
+                Method::PUT,
+                &format!("/policies/{policy}"),
+                Some(&admin),
+                Some(json!({"name": "raced", "acl": ["kept", revoked]})),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        for (_, uuid, _) in &users {
+            let path = format!("/users/{uuid}/policies/{policy}");
+            let reply = srv.call(Method::DELETE, &path, Some(&admin), None).await;
+            assert!(reply.status < 300, "detach: {}", reply.text);
+        }
+        let mut requests = vec![(
+            Method::PUT,
+            format!("/policies/{policy}"),
+            Some(json!({"name": "raced", "acl": ["kept"]})),
+        )];
+        for (_, uuid, _) in &users {
+            let path = format!("/users/{uuid}/policies/{policy}");
+            requests.insert(requests.len() / 2, (Method::PUT, path, None));
+        }
+        let tasks: Vec<_> = requests
+            .into_iter()
+            .map(|(method, path, body)| {
+                let mut builder = srv
+                    .client
+                    .request(method, srv.url(&path))
+                    .header("X-Auth-Token", &admin);
+                if let Some(body) = body {
+                    builder = builder.json(&body);
+                }
+                tokio::spawn(async move {
+                    let response = builder.send().await.expect("request");
+                    (path, response.status().as_u16())
+                })
+            })
+            .collect();
+        for task in tasks {
+            let (path, status) = task.await.expect("join");
+            assert!(status < 300, "{path}: {status}");
+        }
+        for (name, _, refresh) in &users {
+            let grant = srv.grant(refresh, "race").await;
+            assert_eq!(grant.status, 200, "grant: {}", grant.text);
+            assert_eq!(
+                grant.data()["acl"],
+                json!(["kept"]),
+                "{name}, round {round}"
+            );
+        }
+    }
+}
