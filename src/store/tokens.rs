@@ -725,7 +725,8 @@ fn refresh_grant_statement(backend: Backend, default_policy: bool, held_keys: us
                  AND (u.purpose NOT IN ($16, $17) OR EXISTS (SELECT 1 FROM admitted)) \
                  AND {default_exists} AND {held} FOR KEY SHARE OF r, u), \
                  used AS (UPDATE refresh_tokens SET used_at = $3 \
-                 WHERE uuid = (SELECT uuid FROM g WHERE used_at <= $13) AND used_at <= $13 RETURNING 1), \
+                 WHERE uuid = (SELECT g.uuid FROM g WHERE g.used_at <= $13) AND used_at <= $13 \
+                 RETURNING 1), \
                  new_token AS (INSERT INTO tokens ({TOKEN_COLUMNS}) \
                  SELECT $5, $6, g.user_uuid, g.tenant_uuid, $7, $3, $4, {acl}, \
                  json_build_object('auth_id', g.user_uuid, \
