@@ -176,8 +176,10 @@ impl TestServer {
     /// A password login that must succeed; returns `data`.
     pub async fn login_ok(&self, username: &str, password: &str, body: Value) -> Value {
         let response = self.login(username, password, body).await;
-        assert_eq!(response.status(), 200, "login of {username} failed");
-        response.json::<Value>().await.expect("json")["data"].clone()
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(status, 200, "login of {username} failed: {text}");
+        serde_json::from_str::<Value>(&text).expect("json")["data"].clone()
     }
 
     /// A fresh access token of the bootstrap administrator (ACL `#`).
