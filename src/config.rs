@@ -52,6 +52,9 @@ pub struct Config {
     pub bruteforce_account_max_delay: u64,
     /// Seconds without failures after which a count is forgotten.
     pub bruteforce_forget_after: u64,
+    /// Seconds a user stays trusted at an address after logging in there: their attempts from it
+    /// are not held back by failures from other addresses or of other users (0: never trusted).
+    pub bruteforce_trusted_for: u64,
     /// Token records kept in the in-process validation cache (0: no cache).
     pub token_cache_size: u64,
     /// Longest seconds a token stays cached (never past its expiry).
@@ -98,6 +101,7 @@ impl Default for Config {
             bruteforce_max_delay: 300,
             bruteforce_account_max_delay: 5,
             bruteforce_forget_after: 900,
+            bruteforce_trusted_for: 2_592_000,
             token_cache_size: 0,
             token_cache_ttl: 60,
             cors_enabled: true,
@@ -145,6 +149,7 @@ impl fmt::Debug for Config {
                 &self.bruteforce_account_max_delay,
             )
             .field("bruteforce_forget_after", &self.bruteforce_forget_after)
+            .field("bruteforce_trusted_for", &self.bruteforce_trusted_for)
             .field("token_cache_size", &self.token_cache_size)
             .field("token_cache_ttl", &self.token_cache_ttl)
             .field("cors_enabled", &self.cors_enabled)

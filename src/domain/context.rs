@@ -48,6 +48,7 @@ fn throttle_policy(config: &Config) -> ThrottlePolicy {
         max_delay: Duration::from_secs(config.bruteforce_max_delay),
         account_max_delay: Duration::from_secs(config.bruteforce_account_max_delay),
         forget_after: Duration::from_secs(config.bruteforce_forget_after),
+        trusted_for: Duration::from_secs(config.bruteforce_trusted_for),
     }
 }
 

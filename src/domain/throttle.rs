@@ -5,19 +5,25 @@
 //! - the **account from this address**;
 //! - the **address** (alone, for grants without a login such as refresh tokens).
 //!
-//! From a count's threshold on, each further attempt holds that count back: first for the base
-//! delay, then twice the previous delay, up to a cap. The account from one address and the address
-//! are capped by `max_delay`; the account alone (what every other address meets) by
-//! `account_max_delay`, so that one attacking address cannot keep the account's owner out for long.
-//! An attempt held back is not charged. Charging before hashing means that parallel guesses meet the
-//! limit too: the attempts in flight are already counted. An attempt refused while attempts charged
-//! in the last second are still being checked waits for them (briefly, asking again): if they
-//! succeed, the account is cleared and it goes ahead, so that a user's parallel logins are not
-//! refused; if they fail, it is held back.
+//! A count holds back only after settled failures: from its threshold on, each further failure
+//! holds it back, first for the base delay, then twice the previous delay, up to a cap. The
+//! account from one address and the address are capped by `max_delay`; the account alone (what
+//! every other address meets) by `account_max_delay`, so that one attacking address cannot keep
+//! the account's owner out for long. An attempt held back is not charged, and neither an attempt
+//! in flight nor a success ever arms or re-arms a hold-back: a crowd logging in correctly from one
+//! address is never held back.
 //!
-//! A success clears the account's counts and takes back its own charge from the address (never the
-//! address's earlier failures). An attempt that was not a guess (a store or hashing failure) takes
-//! back all its charges.
+//! Charging before hashing bounds parallel guesses: a count admits at once only as many attempts
+//! as it may still fail before its threshold (one at a time past it). An attempt beyond that waits
+//! briefly for those in flight, asking again, and goes ahead when they end.
+//!
+//! A user who logged in successfully from an address is **trusted** there for
+//! `trusted_for`: their attempts from it are checked against the account-from-this-address count
+//! only, so that failures from other addresses (the account's count) or of other users (the
+//! address's count) do not hold them back. Their failures still count against all three.
+//!
+//! A success clears the account's counts and ends its own charges (never the address's earlier
+//! failures). An attempt that was not a guess (a store or hashing failure) ends its charges.
 //!
 //! Counts live in the store, so that every instance sharing a database meets the same limits.
 //! Time is the domain clock's; counts are forgotten after a quiet period, and the purge deletes
@@ -28,7 +34,7 @@ use std::time::Duration;
 use super::clock::{duration_to_micros, micros_to_duration, SharedClock};
 use super::error::{DomainError, DomainResult};
 use super::secrets;
-use crate::store::{AttemptTimes, CountedKey, Store};
+use crate::store::{Admission, AttemptTimes, CountedKey, Store};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ThrottlePolicy {
@@ -44,6 +50,8 @@ pub struct ThrottlePolicy {
     pub account_max_delay: Duration,
     /// A count is forgotten after this long without failures.
     pub forget_after: Duration,
+    /// How long a user stays trusted at an address after logging in there (zero: never).
+    pub trusted_for: Duration,
 }
 
 /// Whose attempts a password attempt is counted with.
@@ -68,21 +76,24 @@ impl Account {
     }
 }
 
-/// The counts one attempt is charged to.
+/// The counts one admitted attempt is charged to, and what its outcome does to them.
+#[derive(Debug, Default)]
 pub struct Charge {
-    /// The account's and the account-from-address keys: cleared by a success.
-    account: Vec<String>,
-    /// The address key: a success takes back its own charge only.
-    address: Option<String>,
-    /// For an attempt admitted without a charge ([`Throttle::unguessable`]): the counts a
-    /// failure is charged to afterwards.
-    after_failure: Vec<CountedKey>,
+    /// Charged before the check: in flight until the outcome.
+    charged: Vec<String>,
+    /// A failure counts against these (the charged ones and, for a trusted or uncharged
+    /// attempt, the counts it was not checked against).
+    on_failure: Vec<CountedKey>,
+    /// A success clears these (the account's counts).
+    on_success: Vec<String>,
+    /// A success trusts the user at the address: this key.
+    trust: Option<String>,
 }
 
 impl Charge {
     /// The keys whose hold-back an uncharged attempt reads with its own statement.
     pub fn held_keys(&self) -> Vec<String> {
-        self.after_failure.iter().map(|k| k.key.clone()).collect()
+        self.on_failure.iter().map(|k| k.key.clone()).collect()
     }
 }
 
@@ -90,14 +101,12 @@ fn key_of(text: &str) -> String {
     hex::encode(secrets::digest(text))
 }
 
-/// How long an attempt held back by attempts still being checked waits for them; pending charges
-/// older than this are not waited for (an instance that stopped mid-check leaves them behind).
-/// One hash takes tens of milliseconds, but a saturated hasher queues up to 32 per core: nearly a
-/// second before the load of the machine, which a second did not cover (a burst of correct logins
-/// from one address, more than its limit, was refused).
+/// How long an attempt waits for attempts in flight before it is held back, and how old a
+/// pending charge may be before it is taken for stale (an instance stopped mid-check). One hash
+/// takes tens of milliseconds, but a saturated hasher queues up to 32 per core.
 const IN_FLIGHT: Duration = Duration::from_secs(5);
-/// How often a waiting attempt tries again.
-const RETRY_EVERY: Duration = Duration::from_millis(100);
+/// How often a waiting attempt asks again.
+const RETRY_EVERY: Duration = Duration::from_millis(50);
 
 /// The longest a request waits for the bookkeeping after its attempt (settling, clearing, taking
 /// back): a database that stopped answering must not hold the answer back longer.
@@ -125,6 +134,13 @@ fn cap(duration: Duration) -> i64 {
     duration_to_micros(duration).min(i64::MAX / 4)
 }
 
+/// The three counts of one attempt (each absent when its limit is off).
+struct Keys {
+    account: Option<CountedKey>,
+    account_address: Option<CountedKey>,
+    address: Option<CountedKey>,
+}
+
 pub struct Throttle {
     policy: ThrottlePolicy,
     store: Store,
@@ -140,104 +156,125 @@ impl Throttle {
         }
     }
 
-    /// The keys of an attempt for `account` (none for grants without a login) from `address`.
-    fn keys(&self, account: Option<&Account>, address: &str) -> (Vec<CountedKey>, Charge) {
-        let policy = &self.policy;
-        let mut keys = Vec::new();
-        let mut charge = Charge {
-            account: Vec::new(),
-            address: None,
-            after_failure: Vec::new(),
-        };
-        if let (Some(account), true) = (account, policy.login_failures > 0) {
-            let id = account.id();
-            let threshold = i64::from(policy.login_failures);
-            for (text, max_delay) in [
-                (
-                    format!("account\u{0}{id}"),
-                    cap(policy.account_max_delay.min(policy.max_delay)),
-                ),
-                (
-                    format!("account-address\u{0}{id}\u{0}{address}"),
-                    cap(policy.max_delay),
-                ),
-            ] {
-                let key = key_of(&text);
-                charge.account.push(key.clone());
-                keys.push(CountedKey {
-                    key,
-                    threshold,
-                    max_delay,
-                });
-            }
+    fn times(&self) -> AttemptTimes {
+        let now = self.clock.now_micros();
+        AttemptTimes {
+            now,
+            base_delay: cap(self.policy.base_delay),
+            forget_before: now.saturating_sub(duration_to_micros(self.policy.forget_after)),
+            stale_before: now.saturating_sub(duration_to_micros(IN_FLIGHT)),
         }
-        if policy.address_failures > 0 {
-            let key = key_of(&format!("address\u{0}{address}"));
-            charge.address = Some(key.clone());
-            keys.push(CountedKey {
-                key,
-                threshold: i64::from(policy.address_failures),
-                max_delay: cap(policy.max_delay),
-            });
-        }
-        (keys, charge)
     }
 
-    /// Charges an attempt before it is checked; `HeldBack` (nothing charged) while the account,
-    /// the account from this address, or the address is held back.
+    /// The counts of an attempt for `account` (none for grants without a login) from `address`.
+    fn keys(&self, account: Option<&Account>, address: &str) -> Keys {
+        let policy = &self.policy;
+        let counted = |text: String, threshold: u32, max_delay: Duration| CountedKey {
+            key: key_of(&text),
+            threshold: i64::from(threshold),
+            max_delay: cap(max_delay),
+        };
+        let account = account
+            .filter(|_| policy.login_failures > 0)
+            .map(Account::id);
+        Keys {
+            account: account.as_ref().map(|id| {
+                counted(
+                    format!("account\u{0}{id}"),
+                    policy.login_failures,
+                    policy.account_max_delay.min(policy.max_delay),
+                )
+            }),
+            account_address: account.as_ref().map(|id| {
+                counted(
+                    format!("account-address\u{0}{id}\u{0}{address}"),
+                    policy.login_failures,
+                    policy.max_delay,
+                )
+            }),
+            address: (policy.address_failures > 0).then(|| {
+                counted(
+                    format!("address\u{0}{address}"),
+                    policy.address_failures,
+                    policy.max_delay,
+                )
+            }),
+        }
+    }
+
+    /// The key that says `account` logged in successfully from `address` (known users only).
+    fn trust_key(&self, account: Option<&Account>, address: &str) -> Option<String> {
+        match account {
+            Some(Account::User(uuid)) if !self.policy.trusted_for.is_zero() => {
+                Some(key_of(&format!("trusted\u{0}{uuid}\u{0}{address}")))
+            }
+            _ => None,
+        }
+    }
+
+    /// Charges an attempt before it is checked; `HeldBack` (nothing charged) while a count it
+    /// is checked against is held back, or still busy with attempts in flight after a wait.
     pub async fn charge(&self, account: Option<&Account>, address: &str) -> DomainResult<Charge> {
-        let (keys, charge) = self.keys(account, address);
-        let digests: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
+        let keys = self.keys(account, address);
+        let trust = self.trust_key(account, address);
+        let trusted = match &trust {
+            Some(key) => self.store.is_trusted(key, self.clock.now_micros()).await?,
+            None => false,
+        };
+        let all: Vec<CountedKey> = [&keys.account, &keys.account_address, &keys.address]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        let checked: Vec<CountedKey> = if trusted {
+            keys.account_address.iter().cloned().collect()
+        } else {
+            all.clone()
+        };
         let mut waited = Duration::ZERO;
         loop {
-            let now = self.clock.now_micros();
-            let times = AttemptTimes {
-                now,
-                base_delay: cap(self.policy.base_delay),
-                forget_before: now.saturating_sub(duration_to_micros(self.policy.forget_after)),
-            };
-            let fresh_after = now.saturating_sub(duration_to_micros(IN_FLIGHT));
-            let Some((until, in_flight)) =
-                self.store.charge_attempt(&keys, times, fresh_after).await?
-            else {
-                return Ok(charge);
-            };
-            // Attempts in flight may yet clear the hold-back: wait for them, reading (a charge
-            // is a write) until it is lifted, then charge again.
-            let (mut until, mut in_flight) = (until, in_flight);
-            loop {
-                if !in_flight || waited >= IN_FLIGHT {
+            match self.store.charge_attempt(&checked, self.times()).await? {
+                Admission::Admitted => break,
+                Admission::HeldUntil(until) => {
                     let now = self.clock.now_micros();
                     return Err(DomainError::HeldBack {
                         retry_after: micros_to_duration(until.saturating_sub(now)),
                     });
                 }
-                // Not a reading of the time: a pause before asking the store again.
-                tokio::time::sleep(RETRY_EVERY).await;
-                waited += RETRY_EVERY;
-                let now = self.clock.now_micros();
-                let fresh_after = now.saturating_sub(duration_to_micros(IN_FLIGHT));
-                let (held, still) = self.store.hold_of(&digests, fresh_after).await?;
-                match held.filter(|held| *held > now) {
-                    None => break,
-                    Some(held) => (until, in_flight) = (held, still),
+                Admission::Busy if waited >= IN_FLIGHT => {
+                    return Err(DomainError::HeldBack {
+                        retry_after: Duration::from_secs(1),
+                    });
+                }
+                Admission::Busy => {
+                    // Not a reading of the time: a pause before asking the store again.
+                    tokio::time::sleep(RETRY_EVERY).await;
+                    waited += RETRY_EVERY;
                 }
             }
         }
+        Ok(Charge {
+            charged: checked.into_iter().map(|k| k.key).collect(),
+            on_failure: all,
+            on_success: [keys.account, keys.account_address]
+                .into_iter()
+                .flatten()
+                .map(|k| k.key)
+                .collect(),
+            trust,
+        })
     }
 
     /// The attempt of a refresh grant: a refresh token cannot be guessed, so it is admitted
     /// uncharged, and parallel grants of one client are never taken for guesses in flight. It is
     /// refused only while its address is held back ([`Throttle::held_back`]), which the grant
     /// reads in its own statement ([`Charge::held_keys`]): no round trip of its own. A failure
-    /// is charged afterwards ([`Throttle::failed`]), so unknown values still count against the
+    /// is counted afterwards ([`Throttle::failed`]), so unknown values still count against the
     /// address.
     pub fn unguessable(&self, address: &str) -> Charge {
-        let (keys, _) = self.keys(None, address);
         Charge {
-            account: Vec::new(),
-            address: None,
-            after_failure: keys,
+            on_failure: self.keys(None, address).address.into_iter().collect(),
+            ..Charge::default()
         }
     }
 
@@ -253,77 +290,65 @@ impl Throttle {
         }
     }
 
-    /// The attempt was checked and failed: its charges stay, no longer pending (an attempt
-    /// admitted uncharged is charged now).
+    /// The attempt was checked and failed: one failure counts against each of its counts.
     pub async fn failed(&self, charge: Charge) {
-        let store = self.store.clone();
-        let Charge {
-            account,
-            address,
-            after_failure: counted,
-        } = charge;
-        if !counted.is_empty() {
-            let now = self.clock.now_micros();
-            let times = AttemptTimes {
-                now,
-                base_delay: cap(self.policy.base_delay),
-                forget_before: now.saturating_sub(duration_to_micros(self.policy.forget_after)),
-            };
-            settle("count a failure", async move {
-                let keys: Vec<String> = counted.iter().map(|k| k.key.clone()).collect();
-                // Already held back (by a parallel failure): nothing more to count.
-                if store.charge_attempt(&counted, times, now).await?.is_none() {
-                    store.settle_attempt(&keys).await?;
-                }
-                Ok(())
-            })
-            .await;
+        if charge.on_failure.is_empty() && charge.charged.is_empty() {
             return;
         }
-        let mut keys = account;
-        keys.extend(address);
-        settle("settle a failure", async move {
-            store.settle_attempt(&keys).await
+        let store = self.store.clone();
+        let times = self.times();
+        settle("count a failure", async move {
+            store
+                .record_failure(&charge.charged, &charge.on_failure, times)
+                .await
         })
         .await;
     }
 
-    /// The attempt succeeded: the account's counts are cleared; the address keeps its earlier
-    /// failures and loses only this attempt's charge.
+    /// The attempt succeeded: the account's counts are cleared, its charges end (the address
+    /// keeps its earlier failures), and the user is trusted at the address.
     pub async fn success(&self, charge: Charge) {
-        let store = self.store.clone();
-        let account = charge.account;
-        let address: Vec<String> = charge.address.into_iter().collect();
-        if account.is_empty() && address.is_empty() {
+        if charge.charged.is_empty() && charge.on_success.is_empty() {
             // A refresh grant charges nothing: no task to run.
             return;
         }
+        let store = self.store.clone();
+        let trusted_until = self
+            .clock
+            .now_micros()
+            .saturating_add(duration_to_micros(self.policy.trusted_for));
         settle("clear after a success", async move {
-            store.clear_failures(&account).await?;
-            store.refund_attempt(&address).await
+            store
+                .release_attempt(&charge.charged, &charge.on_success)
+                .await?;
+            match &charge.trust {
+                Some(key) => store.trust(key, trusted_until).await,
+                None => Ok(()),
+            }
         })
         .await;
     }
 
-    /// The attempt was not a guess (it failed for another reason): every charge is taken back.
+    /// The attempt was not a guess (it failed for another reason): its charges end.
     pub async fn not_a_guess(&self, charge: Charge) {
-        let store = self.store.clone();
-        let mut keys = charge.account;
-        keys.extend(charge.address);
-        if keys.is_empty() {
+        if charge.charged.is_empty() {
             return;
         }
+        let store = self.store.clone();
         settle("take back a charge", async move {
-            store.refund_attempt(&keys).await
+            store.release_attempt(&charge.charged, &[]).await
         })
         .await;
     }
 
-    /// Deletes the counts that are forgotten and hold nothing back; returns how many.
+    /// Deletes the counts that are forgotten and hold nothing back, and the trusts that ended;
+    /// returns how many.
     pub async fn purge(&self) -> DomainResult<u64> {
-        let now = self.clock.now_micros();
-        let forget_before = now.saturating_sub(duration_to_micros(self.policy.forget_after));
-        Ok(self.store.purge_failures(now, forget_before).await?)
+        let times = self.times();
+        Ok(self
+            .store
+            .purge_failures(times.now, times.forget_before)
+            .await?)
     }
 }
 
@@ -341,6 +366,7 @@ mod tests {
             max_delay: Duration::from_secs(40),
             account_max_delay: Duration::from_secs(40),
             forget_after: Duration::from_secs(600),
+            trusted_for: Duration::ZERO,
         }
     }
 
@@ -428,6 +454,98 @@ mod tests {
         assert!(fail(&t, &user("user7"), "10.9.9.9").await.is_ok());
         assert!(fail(&t, &user("someone"), "10.9.9.9").await.is_err());
         assert!(fail(&t, &user("someone"), "10.1.1.1").await.is_ok());
+    }
+
+    async fn succeed(t: &Throttle, account: &Account, address: &str) -> Result<(), Duration> {
+        match t.charge(Some(account), address).await {
+            Ok(charge) => {
+                t.success(charge).await;
+                Ok(())
+            }
+            Err(DomainError::HeldBack { retry_after }) => Err(retry_after),
+            Err(error) => panic!("store: {error}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_success_never_re_arms_a_hold_back() {
+        let (t, clock, _dir) = throttle(policy()).await;
+        for n in 0..5 {
+            assert!(fail(&t, &user(&format!("user{n}")), "10.9.9.9")
+                .await
+                .is_ok());
+        }
+        assert!(succeed(&t, &user("me"), "10.9.9.9").await.is_err(), "held");
+        clock.advance(Duration::from_secs(11));
+        for _ in 0..10 {
+            assert!(succeed(&t, &user("me"), "10.9.9.9").await.is_ok());
+        }
+        // The correct logins set no new hold-back; the next failure doubles the old one.
+        assert!(fail(&t, &user("user9"), "10.9.9.9").await.is_ok());
+        let held = fail(&t, &user("user9"), "10.9.9.9")
+            .await
+            .expect_err("held");
+        assert!(held > Duration::from_secs(19) && held <= Duration::from_secs(20));
+    }
+
+    #[tokio::test]
+    async fn attempts_in_flight_never_hold_back_but_bound_parallel_guesses() {
+        let (t, _clock, _dir) = throttle(policy()).await;
+        let me = user("me");
+        // Three in flight: as many as the account may still fail.
+        let mut charges = Vec::new();
+        for _ in 0..3 {
+            charges.push(t.charge(Some(&me), "10.0.0.1").await.expect("admitted"));
+        }
+        // A fourth waits for them; they succeed, so it goes ahead.
+        let (fourth, ()) = tokio::join!(t.charge(Some(&me), "10.0.0.1"), async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            for charge in charges.drain(..) {
+                t.success(charge).await;
+            }
+        });
+        t.success(fourth.expect("admitted after the others succeeded"))
+            .await;
+        // Had they failed, the fourth would be held back.
+        for _ in 0..3 {
+            charges.push(t.charge(Some(&me), "10.0.0.1").await.expect("admitted"));
+        }
+        let (fourth, ()) = tokio::join!(t.charge(Some(&me), "10.0.0.1"), async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            for charge in charges.drain(..) {
+                t.failed(charge).await;
+            }
+        });
+        assert!(matches!(fourth, Err(DomainError::HeldBack { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_user_is_not_held_back_by_others_where_they_logged_in_before() {
+        let (t, _clock, _dir) = throttle(ThrottlePolicy {
+            trusted_for: Duration::from_secs(3600),
+            ..policy()
+        })
+        .await;
+        let me = user("me");
+        assert!(succeed(&t, &me, "10.0.0.1").await.is_ok());
+        // Others fail as `me` from elsewhere, and as other users from my address.
+        for _ in 0..6 {
+            let _ = fail(&t, &me, "203.0.113.9").await;
+        }
+        for n in 0..6 {
+            let _ = fail(&t, &user(&format!("other{n}")), "10.0.0.1").await;
+        }
+        assert!(fail(&t, &me, "198.51.100.7").await.is_err(), "account held");
+        assert!(
+            fail(&t, &user("new"), "10.0.0.1").await.is_err(),
+            "address held"
+        );
+        assert!(succeed(&t, &me, "10.0.0.1").await.is_ok(), "trusted here");
+        // Guessing my password from my own address stays bounded.
+        for _ in 0..3 {
+            assert!(fail(&t, &me, "10.0.0.1").await.is_ok());
+        }
+        assert!(fail(&t, &me, "10.0.0.1").await.is_err());
     }
 
     #[tokio::test]

@@ -1,6 +1,10 @@
-//! Brute-force counts (`login_failures`), shared by every instance on the database. The rules
-//! (what is counted, thresholds, delays) are the domain's (`domain::throttle`); this file applies
-//! them atomically, one upsert per attempt.
+//! Brute-force counts (`login_failures`) and the places users recently logged in from
+//! (`trusted_logins`), shared by every instance on the database. The rules (what is counted,
+//! thresholds, delays) are the domain's (`domain::throttle`); this file applies them atomically.
+//!
+//! A row's `failures` are settled failures only; `pending` counts attempts admitted and still
+//! being checked (since `last_charge`). A hold-back (`blocked_until`) is armed only when a failure
+//! is settled, never by an attempt in flight nor by a success.
 
 use super::{Store, StoreResult, WriteTx};
 
@@ -15,95 +19,87 @@ pub struct CountedKey {
     pub max_delay: i64,
 }
 
-/// An attempt to charge: `now`, the first delay, and the time before which a count is forgotten.
+/// The times of one attempt: `now`, the first delay, the time before which a count is forgotten,
+/// and the time before which a pending charge is stale.
 #[derive(Clone, Copy, Debug)]
 pub struct AttemptTimes {
     pub now: i64,
     pub base_delay: i64,
     pub forget_before: i64,
+    pub stale_before: i64,
+}
+
+/// What a charge found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Charged: the attempt may be checked.
+    Admitted,
+    /// Nothing charged: a key is held back until then.
+    HeldUntil(i64),
+    /// Nothing charged: a key has as many attempts in flight as it may still fail; they may yet
+    /// succeed, so the attempt may ask again shortly.
+    Busy,
 }
 
 /// Rows purged per statement: small batches keep write locks short.
 const PURGE_BATCH: i64 = 1000;
+
+/// A row's settled failures, restarted when its last failure is before `forget_before`.
+fn settled(forget_before: &str) -> String {
+    format!(
+        "(CASE WHEN login_failures.last_failure <= {forget_before} THEN 0 \
+         ELSE login_failures.failures END)"
+    )
+}
+
+/// A row's attempts in flight, none when its last charge is before `stale_before`.
+fn in_flight(stale_before: &str) -> String {
+    format!(
+        "(CASE WHEN login_failures.last_charge <= {stale_before} THEN 0 \
+         ELSE login_failures.pending END)"
+    )
+}
 
 fn capped(value: i64, cap: i64) -> i64 {
     value.min(cap).max(0)
 }
 
 impl Store {
-    /// Charges one attempt to every key, in one statement, unless one of them is held back at
-    /// `now`: then nothing is charged and the answer says when the hold-back ends, and whether
-    /// attempts charged since `fresh_after` are still being checked (they may yet clear it). A key's count
-    /// restarts when its last failure is older than `forget_before`; from its threshold on, each
-    /// charge holds the key back, first for the base delay, then twice the previous, up to its cap.
+    /// Charges one attempt to every key, in one statement, unless a key is held back at `now`
+    /// or already has as many attempts in flight as it may still fail before its threshold
+    /// (one at a time past it): then nothing is charged.
     pub async fn charge_attempt(
         &self,
         keys: &[CountedKey],
         times: AttemptTimes,
-        fresh_after: i64,
-    ) -> StoreResult<Option<(i64, bool)>> {
+    ) -> StoreResult<Admission> {
         if keys.is_empty() {
-            return Ok(None);
+            return Ok(Admission::Admitted);
         }
-        // Failures after this charge, and the delay it sets (old values: SET reads the row as it was).
-        let failures = "(CASE WHEN login_failures.last_failure <= $3 THEN 1 \
-                        ELSE login_failures.failures + 1 END)";
-        let first = "(CASE WHEN $2 < excluded.max_delay THEN $2 ELSE excluded.max_delay END)";
-        let doubled = "(CASE WHEN login_failures.delay < $2 THEN $2 \
-                       WHEN login_failures.delay * 2 < excluded.max_delay THEN login_failures.delay * 2 \
-                       ELSE excluded.max_delay END)";
-        let delay = format!(
-            "(CASE WHEN {failures} < excluded.threshold THEN 0 \
-             WHEN {failures} = excluded.threshold THEN {first} ELSE {doubled} END)"
-        );
-        let rows = (0..keys.len())
-            .map(|i| {
-                let p = 4 + 5 * i;
-                format!(
-                    "(${}, 1, ${}, ${}, $1, ${}, ${}, 1)",
-                    p,
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        // $1 now, $2 forget_before, $3 stale_before.
+        let (settled, in_flight) = (settled("$2"), in_flight("$3"));
+        let rows = values(keys.len(), 3, |p| {
+            format!("(${p}, 0, 0, 0, $1, ${}, ${}, 1, $1)", p + 1, p + 2)
+        });
         let sql = format!(
-            "INSERT INTO login_failures (key, failures, delay, blocked_until, last_failure, threshold, \
-             max_delay, pending) VALUES {rows} \
-             ON CONFLICT (key) DO UPDATE SET failures = {failures}, delay = {delay}, \
-             blocked_until = CASE WHEN {failures} < excluded.threshold THEN 0 ELSE $1 + {delay} END, \
-             last_failure = $1, threshold = excluded.threshold, max_delay = excluded.max_delay, \
-             pending = login_failures.pending + 1 \
-             WHERE login_failures.blocked_until <= $1 \
+            "INSERT INTO login_failures (key, failures, delay, blocked_until, last_failure, \
+             threshold, max_delay, pending, last_charge) VALUES {rows} \
+             ON CONFLICT (key) DO UPDATE SET failures = {settled}, \
+             delay = CASE WHEN login_failures.last_failure <= $2 THEN 0 ELSE login_failures.delay END, \
+             pending = {in_flight} + 1, last_charge = $1, \
+             threshold = excluded.threshold, max_delay = excluded.max_delay \
+             WHERE login_failures.blocked_until <= $1 AND {in_flight} < \
+             (CASE WHEN {settled} < excluded.threshold THEN excluded.threshold - {settled} ELSE 1 END) \
              RETURNING key"
         );
-        // Rows in key order: concurrent charges lock them in the same order (no deadlock).
-        let mut sorted = keys.to_vec();
-        sorted.sort();
-        sorted.dedup_by(|a, b| a.key == b.key);
+        let sorted = in_lock_order(keys);
         let mut query = sqlx::query(&sql)
             .bind(times.now)
-            .bind(times.base_delay)
-            .bind(times.forget_before);
+            .bind(times.forget_before)
+            .bind(times.stale_before);
         for key in &sorted {
-            // A first failure that reaches the threshold (1) holds back at once.
-            let delay = if key.threshold <= 1 {
-                capped(times.base_delay, key.max_delay)
-            } else {
-                0
-            };
-            let blocked_until = if key.threshold <= 1 {
-                times.now.saturating_add(delay)
-            } else {
-                0
-            };
             query = query
                 .bind(key.key.clone())
-                .bind(delay)
-                .bind(blocked_until)
                 .bind(key.threshold)
                 .bind(key.max_delay);
         }
@@ -111,118 +107,243 @@ impl Store {
         let charged = query.fetch_all(&mut *w.tx).await?.len();
         if charged == sorted.len() {
             w.commit().await?;
-            return Ok(None);
+            return Ok(Admission::Admitted);
         }
-        // A key is held back: the charges of the others are undone, and the writer's turn given
-        // back before reading on another connection.
+        // Some key refused: the others' charges are undone, and the writer's turn given back
+        // before reading on another connection.
         let WriteTx { tx, _turn: turn } = w;
         tx.rollback().await?;
         drop(turn);
         let keys: Vec<String> = sorted.into_iter().map(|k| k.key).collect();
-        let (until, in_flight) = self.hold_of(&keys, fresh_after).await?;
-        Ok(Some((until.unwrap_or(times.now).max(times.now), in_flight)))
+        match self.held_until(&keys).await? {
+            Some(until) if until > times.now => Ok(Admission::HeldUntil(until)),
+            _ => Ok(Admission::Busy),
+        }
     }
 
-    /// When the latest hold-back of these keys ends (if any was set), and whether attempts
-    /// charged to them since `fresh_after` are still being checked: a read, for an attempt that
-    /// waits for those.
-    pub async fn hold_of(
-        &self,
-        keys: &[String],
-        fresh_after: i64,
-    ) -> StoreResult<(Option<i64>, bool)> {
-        if keys.is_empty() {
-            return Ok((None, false));
-        }
+    /// The latest end of these keys' hold-backs, if any was set.
+    async fn held_until(&self, keys: &[String]) -> StoreResult<Option<i64>> {
         let sql = format!(
-            "SELECT MAX(blocked_until), \
-             MAX(CASE WHEN pending > 0 AND last_failure > ${} THEN 1 ELSE 0 END) \
-             FROM login_failures WHERE key IN ({})",
-            keys.len() + 1,
+            "SELECT MAX(blocked_until) FROM login_failures WHERE key IN ({})",
             placeholders(keys.len())
         );
-        let mut query = sqlx::query_as::<_, (Option<i64>, Option<i64>)>(&sql);
+        let mut query = sqlx::query_scalar::<_, Option<i64>>(&sql);
         for key in keys {
             query = query.bind(key.clone());
         }
-        let (until, in_flight) = query.bind(fresh_after).fetch_one(&self.pool).await?;
-        Ok((until, in_flight.unwrap_or(0) > 0))
+        Ok(query.fetch_one(&self.pool).await?)
     }
 
-    /// The attempts charged to these keys are checked (they failed): no longer pending.
-    pub async fn settle_attempt(&self, keys: &[String]) -> StoreResult<()> {
-        self.update_keys(
-            "UPDATE login_failures SET pending = pending - 1 WHERE pending > 0 AND key IN ({keys})",
-            keys,
-        )
-        .await
+    /// A failed attempt: the charges of `release` are no longer in flight, and one failure is
+    /// counted to every key of `failed` (charged or not). A key reaching its threshold is held
+    /// back, first for the base delay, then twice the previous, up to its cap.
+    pub async fn record_failure(
+        &self,
+        release: &[String],
+        failed: &[CountedKey],
+        times: AttemptTimes,
+    ) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        if !release.is_empty() {
+            sqlx::query(&release_sql(release.len()))
+                .bind_all(release)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        if !failed.is_empty() {
+            // $1 now, $2 base_delay, $3 forget_before.
+            let settled = format!("({} + 1)", settled("$3"));
+            let previous =
+                "(CASE WHEN login_failures.last_failure <= $3 THEN 0 ELSE login_failures.delay END)";
+            let first = "(CASE WHEN $2 < excluded.max_delay THEN $2 ELSE excluded.max_delay END)";
+            let doubled = format!(
+                "(CASE WHEN {previous} < $2 THEN {first} \
+                 WHEN {previous} * 2 < excluded.max_delay THEN {previous} * 2 \
+                 ELSE excluded.max_delay END)"
+            );
+            let delay = format!(
+                "(CASE WHEN {settled} < excluded.threshold THEN 0 \
+                 WHEN {settled} = excluded.threshold THEN {first} ELSE {doubled} END)"
+            );
+            let rows = values(failed.len(), 5, |p| {
+                format!(
+                    "(${p}, 1, ${}, ${}, $1, ${}, ${}, 0, 0)",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4
+                )
+            });
+            let sql = format!(
+                "INSERT INTO login_failures (key, failures, delay, blocked_until, last_failure, \
+                 threshold, max_delay, pending, last_charge) VALUES {rows} \
+                 ON CONFLICT (key) DO UPDATE SET failures = {settled}, delay = {delay}, \
+                 blocked_until = CASE WHEN {settled} < excluded.threshold \
+                 THEN login_failures.blocked_until ELSE $1 + {delay} END, \
+                 last_failure = $1, threshold = excluded.threshold, max_delay = excluded.max_delay"
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(times.now)
+                .bind(times.base_delay)
+                .bind(times.forget_before);
+            for key in in_lock_order(failed) {
+                // A first failure that reaches the threshold (1) holds back at once.
+                let (delay, blocked_until) = if key.threshold <= 1 {
+                    let delay = capped(times.base_delay, key.max_delay);
+                    (delay, times.now.saturating_add(delay))
+                } else {
+                    (0, 0)
+                };
+                query = query
+                    .bind(key.key)
+                    .bind(delay)
+                    .bind(blocked_until)
+                    .bind(key.threshold)
+                    .bind(key.max_delay);
+            }
+            query.execute(&mut *w.tx).await?;
+        }
+        w.commit().await
     }
 
-    /// Takes back one charge of each key (an attempt that was not a failed guess): a key then
-    /// below its threshold is no longer held back.
-    pub async fn refund_attempt(&self, keys: &[String]) -> StoreResult<()> {
-        self.update_keys(
-            "UPDATE login_failures SET failures = failures - 1, \
-             pending = CASE WHEN pending > 0 THEN pending - 1 ELSE 0 END, \
-             delay = CASE WHEN failures - 1 < threshold THEN 0 ELSE delay END, \
-             blocked_until = CASE WHEN failures - 1 < threshold THEN 0 ELSE blocked_until END \
-             WHERE failures > 0 AND key IN ({keys})",
-            keys,
-        )
-        .await
-    }
-
-    /// Forgets the counts of these keys.
-    pub async fn clear_failures(&self, keys: &[String]) -> StoreResult<()> {
-        self.update_keys("DELETE FROM login_failures WHERE key IN ({keys})", keys)
-            .await
-    }
-
-    /// Runs one write statement over the rows of `keys`: `{keys}` in `sql` becomes their
-    /// placeholders. Nothing to do without keys.
-    async fn update_keys(&self, sql: &str, keys: &[String]) -> StoreResult<()> {
-        if keys.is_empty() {
+    /// Attempts that did not fail: their charges are no longer in flight, and the counts of
+    /// `clear` are forgotten (hold-backs included).
+    pub async fn release_attempt(&self, release: &[String], clear: &[String]) -> StoreResult<()> {
+        if release.is_empty() && clear.is_empty() {
             return Ok(());
         }
-        let sql = sql.replace("{keys}", &placeholders(keys.len()));
-        let mut query = sqlx::query(&sql);
-        for key in keys {
-            query = query.bind(key.clone());
-        }
         let mut w = self.begin_write().await?;
-        query.execute(&mut *w.tx).await?;
+        if !release.is_empty() {
+            sqlx::query(&release_sql(release.len()))
+                .bind_all(release)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        if !clear.is_empty() {
+            let sql = format!(
+                "UPDATE login_failures SET failures = 0, delay = 0, blocked_until = 0 \
+                 WHERE key IN ({})",
+                placeholders(clear.len())
+            );
+            sqlx::query(&sql)
+                .bind_all(clear)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.commit().await
+    }
+
+    /// Whether `key` (a user from an address) logged in successfully after `now`'s window began.
+    pub async fn is_trusted(&self, key: &str, now: i64) -> StoreResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT trusted_until FROM trusted_logins WHERE key = $1 AND trusted_until > $2",
+        )
+        .bind(key.to_string())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Records a successful login from a place until `until`.
+    pub async fn trust(&self, key: &str, until: i64) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO trusted_logins (key, trusted_until) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET trusted_until = excluded.trusted_until",
+        )
+        .bind(key.to_string())
+        .bind(until)
+        .execute(&mut *w.tx)
+        .await?;
         w.commit().await
     }
 
     /// Deletes the counts that are both forgotten (last failure before `forget_before`) and no
-    /// longer held back at `now`, in batches; returns how many went. Active hold-backs stay.
+    /// longer held back at `now`, and the places trusted no longer, in batches; returns how many
+    /// rows went. Active hold-backs stay.
     pub async fn purge_failures(&self, now: i64, forget_before: i64) -> StoreResult<u64> {
         let mut total = 0;
-        loop {
-            let mut w = self.begin_write().await?;
-            let purged = sqlx::query(&format!(
-                "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures \
-                 WHERE last_failure <= $1 AND blocked_until <= $2 LIMIT {PURGE_BATCH})"
-            ))
-            .bind(forget_before)
-            .bind(now)
-            .execute(&mut *w.tx)
-            .await?
-            .rows_affected();
-            w.commit().await?;
-            total += purged;
-            if purged < PURGE_BATCH.unsigned_abs() {
-                return Ok(total);
+        for (sql, first, second) in [
+            (
+                format!(
+                    "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures \
+                     WHERE last_failure <= $1 AND blocked_until <= $2 LIMIT {PURGE_BATCH})"
+                ),
+                forget_before,
+                now,
+            ),
+            (
+                format!(
+                    "DELETE FROM trusted_logins WHERE key IN (SELECT key FROM trusted_logins \
+                     WHERE trusted_until <= $1 AND trusted_until <= $2 LIMIT {PURGE_BATCH})"
+                ),
+                now,
+                now,
+            ),
+        ] {
+            loop {
+                let mut w = self.begin_write().await?;
+                let purged = sqlx::query(&sql)
+                    .bind(first)
+                    .bind(second)
+                    .execute(&mut *w.tx)
+                    .await?
+                    .rows_affected();
+                w.commit().await?;
+                total += purged;
+                if purged < PURGE_BATCH.unsigned_abs() {
+                    break;
+                }
             }
         }
+        Ok(total)
     }
 }
 
 /// The condition of a `login_failures` row that holds its key back (until `blocked_until`):
-/// its settled failures reach the threshold (attempts still being checked do not count).
-pub(super) const HOLDS_BACK: &str = "failures - pending >= threshold";
+/// its settled failures reach the threshold.
+pub(super) const HOLDS_BACK: &str = "failures >= threshold";
+
+/// Takes one attempt in flight off each key.
+fn release_sql(count: usize) -> String {
+    format!(
+        "UPDATE login_failures SET pending = pending - 1 WHERE pending > 0 AND key IN ({})",
+        placeholders(count)
+    )
+}
+
+/// Rows in key order, each once: concurrent writers lock them in the same order (no deadlock).
+fn in_lock_order(keys: &[CountedKey]) -> Vec<CountedKey> {
+    let mut sorted = keys.to_vec();
+    sorted.sort();
+    sorted.dedup_by(|a, b| a.key == b.key);
+    sorted
+}
+
+/// `count` rows of VALUES, the placeholders of row i starting at `4 + width * i`.
+fn values(count: usize, width: usize, row: impl Fn(usize) -> String) -> String {
+    (0..count)
+        .map(|i| row(4 + width * i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// `$1, $2, …, $n`.
 fn placeholders(count: usize) -> String {
     super::placeholders_from(1, count)
+}
+
+/// Binds every string of a list in order.
+trait BindAll<'q> {
+    fn bind_all(self, values: &[String]) -> Self;
+}
+
+impl<'q> BindAll<'q> for sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    fn bind_all(mut self, values: &[String]) -> Self {
+        for value in values {
+            self = self.bind(value.clone());
+        }
+        self
+    }
 }

@@ -15,7 +15,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
-pub use failures::{AttemptTimes, CountedKey};
+pub use failures::{Admission, AttemptTimes, CountedKey};
 pub use lists::{ListParams, Page};
 pub use policies::POLICY_ORDER;
 pub use policies::{AclParts, NewPolicy, Policy};

@@ -621,3 +621,82 @@ async fn logins_in_flight_do_not_hold_back_refresh_grants(store: Store) {
 }
 
 both_stores!(logins_in_flight_do_not_hold_back_refresh_grants);
+
+/// Once an address has reached its limit and its hold-back has run out, correct logins from it
+/// go through and arm nothing: the next failure doubles the old hold-back, no more.
+async fn correct_logins_never_re_arm_an_address_hold_back(store: Store) {
+    let srv = common::start_with(store, |c| {
+        c.bruteforce_login_failures = 0;
+        c.bruteforce_address_failures = 3;
+        c.bruteforce_base_delay = 1;
+        c.bruteforce_max_delay = 300;
+        c.bruteforce_trusted_for = 0;
+        c.num_proxies = 1;
+    })
+    .await;
+    let nat = "198.51.100.20";
+    for n in 0..3 {
+        let reply = login_from(&srv, &format!("nobody{n}"), "guess", nat).await;
+        assert_eq!(reply.status, 401);
+    }
+    let held = login_from(&srv, ADMIN_USERNAME, ADMIN_PASSWORD, nat).await;
+    assert_token_error(&held, 429, "the address is held back");
+    assert_eq!(retry_after(&held), 1);
+    srv.clock.advance(Duration::from_millis(1100));
+    for _ in 0..5 {
+        let reply = login_from(&srv, ADMIN_USERNAME, ADMIN_PASSWORD, nat).await;
+        assert_eq!(reply.status, 200, "a correct login: {}", reply.text);
+    }
+    assert_eq!(login_from(&srv, "nobody9", "guess", nat).await.status, 401);
+    let held = login_from(&srv, "nobody9", "guess", nat).await;
+    assert_token_error(&held, 429, "the next failure holds back again");
+    assert_eq!(retry_after(&held), 2, "doubled once, not once per login");
+}
+
+/// A user who logged in from an address is not held back there by failures of their account
+/// from elsewhere, nor by other users' failures from that address; everyone else still is.
+async fn a_user_is_not_held_back_by_others_where_they_logged_in_before(store: Store) {
+    let srv = common::start_with(store, |c| {
+        c.bruteforce_login_failures = 3;
+        c.bruteforce_address_failures = 3;
+        c.bruteforce_base_delay = 60;
+        c.bruteforce_max_delay = 300;
+        c.bruteforce_account_max_delay = 5;
+        c.num_proxies = 1;
+    })
+    .await;
+    srv.create_user("alice", "alice-pw").await;
+    srv.create_user("bob", "bob-pw").await;
+    let (home, attacker, elsewhere) = ("198.51.100.30", "203.0.113.30", "192.0.2.30");
+    assert_eq!(
+        login_from(&srv, "alice", "alice-pw", home).await.status,
+        200
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            login_from(&srv, "alice", "guess", attacker).await.status,
+            401
+        );
+    }
+    for n in 0..3 {
+        let reply = login_from(&srv, &format!("nobody{n}"), "guess", home).await;
+        assert_eq!(reply.status, 401);
+    }
+    let away = login_from(&srv, "alice", "alice-pw", elsewhere).await;
+    assert_token_error(&away, 429, "the account is held back elsewhere");
+    let bob = login_from(&srv, "bob", "bob-pw", home).await;
+    assert_token_error(&bob, 429, "the address is held back for others");
+    let back = login_from(&srv, "alice", "alice-pw", home).await;
+    assert_eq!(back.status, 200, "alice at home: {}", back.text);
+    // Guessing alice's password from her address stays bounded by her count there.
+    for _ in 0..3 {
+        assert_eq!(login_from(&srv, "alice", "guess", home).await.status, 401);
+    }
+    let guess = login_from(&srv, "alice", "alice-pw", home).await;
+    assert_token_error(&guess, 429, "alice's own count at home");
+}
+
+both_stores!(
+    correct_logins_never_re_arm_an_address_hold_back,
+    a_user_is_not_held_back_by_others_where_they_logged_in_before
+);
