@@ -483,6 +483,20 @@ impl Store {
         )
     }
 
+    /// Sets a setting, replacing its value.
+    pub async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await
+    }
+
     /// The value of a setting, created with `make` on first use (safe when instances race).
     pub async fn setting_or_insert(
         &self,
