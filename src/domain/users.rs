@@ -185,6 +185,7 @@ impl Users<'_> {
             Some(password) => Some(self.0.hasher.hash(password).await?),
             None => None,
         };
+        let username_skeleton = username.as_deref().map(untrusted::skeleton);
         let new = NewUser {
             uuid,
             tenant_uuid: self.0.top_tenant.clone(),
@@ -195,6 +196,7 @@ impl Users<'_> {
             purpose,
             enabled: input.enabled.unwrap_or(true),
             authentication_method,
+            username_skeleton,
             email_address,
             created_at: self.0.clock.now_micros(),
         };
@@ -266,8 +268,10 @@ impl Users<'_> {
                 return Err(DomainError::OwnAccount("enabled"));
             }
         }
+        let username = username.unwrap_or(current.username);
         let update = UserUpdate {
-            username: username.unwrap_or(current.username),
+            username_skeleton: username.as_deref().map(untrusted::skeleton),
+            username,
             firstname: changes.firstname.unwrap_or(current.firstname),
             lastname: changes.lastname.unwrap_or(current.lastname),
             purpose: changes.purpose.unwrap_or(current.purpose),

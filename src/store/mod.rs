@@ -54,9 +54,11 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match &error {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict(db.constraint().unwrap_or("unique").to_string())
-            }
+            // SQLite names no constraint: its message names the column, which says which field.
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(
+                db.constraint()
+                    .map_or_else(|| db.message().to_string(), str::to_string),
+            ),
             sqlx::Error::Database(db) if db.message().contains("UNIQUE constraint failed") => {
                 StoreError::Conflict(db.message().to_string())
             }

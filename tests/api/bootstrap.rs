@@ -20,21 +20,6 @@ async fn restart(store: Store, srv: &TestServer) -> TestServer {
     common::start_with(store, move |c| c.database_url = url).await
 }
 
-/// Runs statements straight on the server's database (for an old database's shape).
-async fn execute(srv: &TestServer, statements: &[&str]) {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&srv.database_url)
-        .await
-        .expect("connect to the server's database");
-    for statement in statements {
-        sqlx::query(statement)
-            .execute(&pool)
-            .await
-            .unwrap_or_else(|e| panic!("{statement}: {e}"));
-    }
-    pool.close().await;
-}
-
 async fn admin_uuid(srv: &TestServer) -> String {
     s(&srv
         .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, json!({}))
@@ -205,8 +190,9 @@ async fn a_database_from_before_the_record_adopts_only_a_real_administrator(stor
     // The real administrator, with the policy not yet read-only: adopted, nothing changed.
     let srv = common::start(store).await;
     let admin_uuid = admin_uuid(&srv).await;
-    execute(&srv, &forget).await;
-    execute(&srv, &["UPDATE policies SET read_only = FALSE"]).await;
+    srv.execute_sql(&forget).await;
+    srv.execute_sql(&["UPDATE policies SET read_only = FALSE"])
+        .await;
     let again = restart(store, &srv).await;
     let admin = again
         .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, json!({}))
@@ -241,7 +227,7 @@ async fn a_database_from_before_the_record_adopts_only_a_real_administrator(stor
         json!({"username": ADMIN_USERNAME}),
     )
     .await;
-    execute(&again, &forget).await;
+    again.execute_sql(&forget).await;
     let third = restart(store, &again).await;
     let squatted = third
         .login_ok(ADMIN_USERNAME, "squatter-pw", json!({}))
