@@ -385,6 +385,7 @@ both_stores!(
     adding_a_negative_entry_needs_what_it_denies,
     empty_or_control_entries_are_refused,
     the_default_policy_keeps_its_name,
+    renaming_into_the_default_policy_needs_its_entries,
 );
 
 /// The uuid of the first policy `user_uuid` holds.
@@ -683,4 +684,25 @@ async fn the_default_policy_keeps_its_name(store: Store) {
     let user = srv.create_user_as(&admin, "plain", Some("plain-pw")).await;
     let token = srv.login_ok("plain", "plain-pw", json!({})).await;
     assert_eq!(token["acl"], json!(["x.y", "z.w"]), "{}", user);
+}
+
+async fn renaming_into_the_default_policy_needs_its_entries(store: Store) {
+    let srv = common::start_with(store, |c| c.default_user_policy = Some("defaults".into())).await;
+    let admin = srv.admin_token().await;
+    let token = limited_token(&srv, &admin, &["auth.policies.#"]).await;
+    let candidate = srv
+        .create_policy_as(&admin, "candidate", &["secret.x"])
+        .await;
+    let path = format!("/policies/{}", s(&candidate["uuid"]));
+    let body = json!({"name": "defaults", "acl": ["secret.x"]});
+    let renamed = srv
+        .call(Method::PUT, &path, Some(&token), Some(body.clone()))
+        .await;
+    common::assert_unauthorized(&renamed, "hand secret.x to every user");
+    assert_eq!(
+        renamed.body["details"]["required_access"],
+        json!("secret.x")
+    );
+    let renamed = srv.call(Method::PUT, &path, Some(&admin), Some(body)).await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
 }
