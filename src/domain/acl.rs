@@ -19,6 +19,12 @@ pub struct Holder<'a> {
     pub session_uuid: &'a str,
 }
 
+/// Whether `entry` may be written as an ACL entry (a policy's, a scope's): no control
+/// characters, which no access string holds. One rule for every path that writes entries.
+pub fn entry_is_writable(entry: &str) -> bool {
+    !entry.chars().any(char::is_control)
+}
+
 /// A path value in a required ACL: every `.` becomes `_` (client_id `my.app` → `my_app`).
 pub fn acl_word(value: &str) -> String {
     value.replace('.', "_")

@@ -60,6 +60,16 @@ impl Services {
         let store = Store::connect(&config.database_url).await?;
         let refresh_key = secrets::load_refresh_key(&config, &store).await?;
         let top_tenant = store.ensure_top_tenant().await?;
+        let left = store
+            .backfill_username_skeletons(super::untrusted::skeleton)
+            .await?;
+        if left > 0 {
+            tracing::warn!(
+                users = left,
+                "usernames that look like another user's, made before look-alikes were refused, \
+                 are kept as they are"
+            );
+        }
         let metrics = Metrics::new();
         let services = Services {
             ctx: Context {

@@ -88,6 +88,10 @@ pub enum DomainError {
     },
     #[error("this policy is read-only")]
     ReadOnlyPolicy,
+    /// The configuration names this policy (`default_user_policy`): it may not be renamed or
+    /// deleted.
+    #[error("the configuration refers to policy {0} by name")]
+    ConfiguredPolicy(String),
     /// The command line names something that is not there.
     #[error("{0}")]
     Missing(String),

@@ -45,7 +45,7 @@ pub fn token_holds(record: &TokenRecord, entry: &str) -> bool {
 pub fn check_scope(scope: &[String]) -> DomainResult<()> {
     let bad = scope.len() > MAX_SCOPE_ENTRIES
         || scope.iter().any(|entry| {
-            entry.chars().count() > MAX_SCOPE_ENTRY_CHARS || entry.chars().any(char::is_control)
+            entry.chars().count() > MAX_SCOPE_ENTRY_CHARS || !acl::entry_is_writable(entry)
         });
     if bad {
         return Err(DomainError::BadRequest(format!(

@@ -1,6 +1,7 @@
 //! The policy use cases: policies (named ACL lists) and their attachment to users.
 //! No escalation: a caller may only add or remove ACL entries its own token grants.
 
+use super::acl;
 use super::caller::{Actor, Caller};
 use super::context::Context;
 use super::error::{DomainError, DomainResult};
@@ -9,8 +10,11 @@ use crate::store::{ListParams, NewPolicy, Page, Policy, StoreError};
 
 pub use crate::store::POLICY_ORDER;
 
-/// The policy that grants the bootstrap administrator everything.
+/// The name of the policy that grants the bootstrap administrator everything.
 pub const BOOTSTRAP_POLICY: &str = "tessera-bootstrap-admin";
+
+/// The settings key recording the bootstrap policy's uuid: its identity, whatever its name.
+const BOOTSTRAP_POLICY_KEY: &str = "bootstrap_policy_uuid";
 
 /// A policy to create (POST /policies).
 #[derive(Clone, Debug, Default)]
@@ -64,14 +68,30 @@ fn policy_ref(segment: &str) -> DomainResult<PolicyRef> {
     }
 }
 
-/// Whether the caller may hand out `entry` (negative entries only narrow: always allowed).
-fn may_add(caller: &Caller, entry: &str) -> bool {
-    entry.starts_with('!') || caller.holds(entry)
+/// Whether the caller may put `entry` into a policy or take it out (SPEC §4): `x` needs `x`
+/// held, and so does `!x`, both ways. Adding `!x` takes `x` away from every holder of the
+/// policy (an editor adding `!#` to the administrator's policy would lock the administrator out
+/// for good), so it needs what removing it needs. Attaching, detaching and deleting a policy
+/// hand out or take away all its entries, and apply the same rule to each.
+fn may_change(caller: &Caller, entry: &str) -> bool {
+    caller.holds(entry.strip_prefix('!').unwrap_or(entry))
 }
 
-/// Whether the caller may take `entry` away: `x` needs `x`, and so does `!x`.
-fn may_remove(caller: &Caller, entry: &str) -> bool {
-    caller.holds(entry.strip_prefix('!').unwrap_or(entry))
+/// Refuses (400) an entry that is empty (`""`, `"!"`) or holds a control character: no access
+/// string can be matched by it. The control-character rule is the scopes' one
+/// ([`acl::entry_is_writable`]).
+fn check_entry(entry: &str) -> DomainResult<()> {
+    if entry.strip_prefix('!').unwrap_or(entry).is_empty() || !acl::entry_is_writable(entry) {
+        return Err(DomainError::invalid(
+            "acl",
+            "Every ACL entry must be non-empty and hold no control characters.",
+        ));
+    }
+    Ok(())
+}
+
+fn check_entries(acl: &[String]) -> DomainResult<()> {
+    acl.iter().try_for_each(|entry| check_entry(entry))
 }
 
 /// Refuses, naming the first entry that `allowed` refuses.
@@ -138,6 +158,16 @@ impl Policies<'_> {
         }
     }
 
+    /// Refuses to rename or delete the policy the configuration names (`default_user_policy`):
+    /// tokens find it by that name, so losing it would take its entries from every token with
+    /// no entry checked.
+    fn refuse_configured(&self, policy: &Policy) -> DomainResult<()> {
+        if self.0.config.default_user_policy.as_deref() == Some(policy.name.as_str()) {
+            return Err(DomainError::ConfiguredPolicy(policy.name.clone()));
+        }
+        Ok(())
+    }
+
     async fn by_uuid(&self, uuid: &str) -> DomainResult<Policy> {
         self.0
             .store
@@ -154,7 +184,8 @@ impl Policies<'_> {
     ) -> DomainResult<Policy> {
         let caller = self.0.authorize(actor, "auth.policies.create").await?;
         let input = input?;
-        ensure_all(&input.acl, |entry| may_add(&caller, entry))?;
+        check_entries(&input.acl)?;
+        ensure_all(&input.acl, |entry| may_change(&caller, entry))?;
         let slug = match input.slug {
             Some(slug) if uuid::Uuid::parse_str(&slug).is_ok() => {
                 return Err(DomainError::invalid(
@@ -189,6 +220,7 @@ impl Policies<'_> {
             description: input.description,
             acl: input.acl,
             shared: input.shared,
+            read_only: false,
         };
         self.0.store.create_policy(&new).await.map_err(conflict)?;
         self.by_uuid(&new.uuid).await
@@ -236,10 +268,20 @@ impl Policies<'_> {
         let edit = edit?;
         let policy = policy?;
         refuse_read_only(&policy)?;
+        check_entries(&edit.acl)?;
+        let default = self.0.config.default_user_policy.as_deref();
+        if edit.name != policy.name {
+            self.refuse_configured(&policy)?;
+        }
+        if default == Some(edit.name.as_str()) && default != Some(policy.name.as_str()) {
+            // Renamed into the default policy, its entries reach every user's tokens: like an
+            // attachment to everyone, every entry must be held.
+            ensure_all(&edit.acl, |entry| may_change(&caller, entry))?;
+        }
         let added = edit.acl.iter().filter(|e| !policy.acl.contains(e));
-        ensure_all(added, |entry| may_add(&caller, entry))?;
+        ensure_all(added, |entry| may_change(&caller, entry))?;
         let removed = policy.acl.iter().filter(|e| !edit.acl.contains(e));
-        ensure_all(removed, |entry| may_remove(&caller, entry))?;
+        ensure_all(removed, |entry| may_change(&caller, entry))?;
         self.0
             .store
             .update_policy(
@@ -253,19 +295,22 @@ impl Policies<'_> {
         self.by_uuid(&policy.uuid).await
     }
 
-    /// DELETE /policies/{id}
+    /// DELETE /policies/{id}: deleting takes every entry away from every holder, so the caller
+    /// must hold each one (`!x` as `x`), as for a detachment.
     pub async fn delete(&self, actor: &Actor, segment: &str) -> DomainResult<()> {
-        let (_, policy) = self
+        let (caller, policy) = self
             .authorized(actor, segment, |id| format!("auth.policies.{id}.delete"))
             .await?;
         let policy = policy?;
         refuse_read_only(&policy)?;
+        self.refuse_configured(&policy)?;
+        ensure_all(&policy.acl, |entry| may_change(&caller, entry))?;
         self.0.store.delete_policy(&policy.uuid).await?;
         Ok(())
     }
 
-    /// PUT (`add`) or DELETE /policies/{id}/acl/{access}: adding needs the entry held (a
-    /// negative entry only narrows); removing `x` or `!x` needs `x` held.
+    /// PUT (`add`) or DELETE /policies/{id}/acl/{access}: adding or removing `x` or `!x` needs
+    /// `x` held; an added entry must be well-formed.
     pub async fn edit_acl(
         &self,
         actor: &Actor,
@@ -278,12 +323,10 @@ impl Policies<'_> {
             .await?;
         let policy = policy?;
         refuse_read_only(&policy)?;
-        let allowed = if add {
-            may_add(&caller, access)
-        } else {
-            may_remove(&caller, access)
-        };
-        if !allowed {
+        if add {
+            check_entry(access)?;
+        }
+        if !may_change(&caller, access) {
             return Err(DomainError::NotHeld(access.to_string()));
         }
         self.0
@@ -302,8 +345,8 @@ impl Policies<'_> {
         Ok(self.0.store.user_policies(user_uuid).await?)
     }
 
-    /// PUT /users/{uuid}/policies/{id}: attaching hands the policy's ACL to the user, so the
-    /// caller must hold every positive entry of it.
+    /// PUT /users/{uuid}/policies/{id}: attaching hands the policy's entries to the user, and
+    /// its negative ones take access away, so the caller must hold every one (`!x` as `x`).
     pub async fn attach(&self, actor: &Actor, user_uuid: &str, segment: &str) -> DomainResult<()> {
         let (caller, policy) = self
             .authorized(actor, segment, |id| {
@@ -312,7 +355,7 @@ impl Policies<'_> {
             .await?;
         Users(self.0).existing(user_uuid).await?;
         let policy = policy?;
-        ensure_all(&policy.acl, |entry| may_add(&caller, entry))?;
+        ensure_all(&policy.acl, |entry| may_change(&caller, entry))?;
         self.0.store.attach_policy(user_uuid, &policy.uuid).await?;
         Ok(())
     }
@@ -327,26 +370,75 @@ impl Policies<'_> {
             .await?;
         Users(self.0).existing(user_uuid).await?;
         let policy = policy?;
-        ensure_all(&policy.acl, |entry| may_remove(&caller, entry))?;
+        ensure_all(&policy.acl, |entry| may_change(&caller, entry))?;
         self.0.store.detach_policy(user_uuid, &policy.uuid).await?;
         Ok(())
     }
 
-    /// The bootstrap administrator's policy (ACL `#`), created when missing; its uuid.
+    /// The bootstrap administrator's policy (ACL `#`, read-only), created when missing; its uuid.
+    /// Its identity is its uuid, recorded in the settings (`BOOTSTRAP_POLICY_KEY`), never its
+    /// name. A database made before that record: the policy named [`BOOTSTRAP_POLICY`] is
+    /// adopted only when it grants exactly `#` (whoever made it held `#`), and made read-only.
     pub(super) async fn ensure_bootstrap_policy(&self) -> DomainResult<String> {
-        if let Some(policy) = self.0.store.find_policy_by_name(BOOTSTRAP_POLICY).await? {
-            return Ok(policy.uuid);
-        }
-        let new = NewPolicy {
-            uuid: uuid::Uuid::new_v4().to_string(),
-            tenant_uuid: self.0.top_tenant.clone(),
-            name: BOOTSTRAP_POLICY.into(),
-            slug: BOOTSTRAP_POLICY.replace('-', "_"),
-            description: Some("Everything: the bootstrap administrator's policy".into()),
-            acl: vec!["#".into()],
-            shared: false,
+        let store = &self.0.store;
+        let recorded = match store.setting(BOOTSTRAP_POLICY_KEY).await? {
+            Some(uuid) => store.get_policy_by_uuid(&uuid).await?,
+            None => None,
         };
-        self.0.store.create_policy(&new).await?;
-        Ok(new.uuid)
+        let policy = match recorded {
+            Some(policy) => policy,
+            None => match store.find_policy_by_name(BOOTSTRAP_POLICY).await? {
+                Some(policy) if policy.acl == ["#"] => policy,
+                found => {
+                    let policy = self.create_bootstrap_policy(found.is_some()).await?;
+                    store
+                        .set_setting(BOOTSTRAP_POLICY_KEY, &policy.uuid)
+                        .await?;
+                    return Ok(policy.uuid);
+                }
+            },
+        };
+        if !policy.read_only {
+            store.make_policy_read_only(&policy.uuid).await?;
+        }
+        store
+            .set_setting(BOOTSTRAP_POLICY_KEY, &policy.uuid)
+            .await?;
+        Ok(policy.uuid)
+    }
+
+    /// Creates the bootstrap policy, read-only, under [`BOOTSTRAP_POLICY`] or, when that name or
+    /// its slug is someone else's policy, under that name with a random suffix.
+    async fn create_bootstrap_policy(&self, name_taken: bool) -> DomainResult<Policy> {
+        let mut suffixed = name_taken;
+        loop {
+            let uuid = uuid::Uuid::new_v4();
+            let name = if suffixed {
+                let suffix: String = uuid.simple().to_string().chars().take(8).collect();
+                tracing::warn!(
+                    policy = BOOTSTRAP_POLICY,
+                    "a policy that is not the bootstrap policy holds its name or slug: the \
+                     bootstrap policy is made under another name"
+                );
+                format!("{BOOTSTRAP_POLICY}-{suffix}")
+            } else {
+                BOOTSTRAP_POLICY.to_string()
+            };
+            let new = NewPolicy {
+                uuid: uuid.to_string(),
+                tenant_uuid: self.0.top_tenant.clone(),
+                slug: name.replace('-', "_"),
+                name,
+                description: Some("Everything: the bootstrap administrator's policy".into()),
+                acl: vec!["#".into()],
+                shared: false,
+                read_only: true,
+            };
+            match self.0.store.create_policy(&new).await {
+                Ok(()) => return self.by_uuid(&new.uuid).await,
+                Err(StoreError::Conflict(_)) if !suffixed => suffixed = true,
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 }

@@ -81,6 +81,17 @@ pub fn username(name: &str) -> Result<String, NameProblem> {
     Ok(normalised)
 }
 
+/// The key under which look-alike usernames collide: the Unicode TR39 skeleton (each
+/// confusable character mapped to its prototype: Cyrillic `а` to `a`, fullwidth `ａ` to `a`,
+/// `m` to `rn`, …) of the lower-cased name, lower-cased: usernames are unique in any case, so
+/// `аdmin`, `ａｄｍｉｎ`, `АDMIN` and `admin` share one key. Stored beside each username under a
+/// unique index.
+pub fn skeleton(name: &str) -> String {
+    let lower = name.to_lowercase();
+    let skeleton: String = unicode_security::confusable_detection::skeleton(&lower).collect();
+    skeleton.to_lowercase()
+}
+
 /// A client's text as a log value: printable characters as they are; line breaks, tabs, control
 /// and invisible characters escaped (`\n`, `\u{1b}`, `\u{200b}`, …), and backslashes doubled, so
 /// that the result is one line that says exactly what was sent.
@@ -145,6 +156,21 @@ mod tests {
         ] {
             assert_eq!(check_name(good), Ok(()), "{good:?}");
         }
+    }
+
+    #[test]
+    fn look_alike_names_share_a_skeleton() {
+        let admin = skeleton("admin");
+        for alike in [
+            "\u{430}dmin",
+            "\u{ff41}\u{ff44}\u{ff4d}\u{ff49}\u{ff4e}",
+            "ADMIN",
+            "\u{410}DMIN",
+        ] {
+            assert_eq!(skeleton(alike), admin, "{alike:?}");
+        }
+        assert_ne!(skeleton("admin"), skeleton("admins"));
+        assert_ne!(skeleton("alice"), skeleton("bob"));
     }
 
     #[test]

@@ -11,6 +11,10 @@ use super::throttle::Account;
 use super::untrusted;
 use crate::store::{ListParams, NewUser, Page, StoreError, User, UserUpdate};
 
+/// The settings key recording the bootstrap administrator's uuid: its identity, whatever its
+/// username.
+const BOOTSTRAP_ADMIN_KEY: &str = "bootstrap_admin_uuid";
+
 pub const PURPOSES: &[&str] = &["user", "internal", "external_api"];
 pub const AUTHENTICATION_METHODS: &[&str] = &["default", "native", "ldap", "saml"];
 pub use crate::store::{USER_FILTERS, USER_ORDER};
@@ -181,6 +185,7 @@ impl Users<'_> {
             Some(password) => Some(self.0.hasher.hash(password).await?),
             None => None,
         };
+        let username_skeleton = username.as_deref().map(untrusted::skeleton);
         let new = NewUser {
             uuid,
             tenant_uuid: self.0.top_tenant.clone(),
@@ -191,6 +196,7 @@ impl Users<'_> {
             purpose,
             enabled: input.enabled.unwrap_or(true),
             authentication_method,
+            username_skeleton,
             email_address,
             created_at: self.0.clock.now_micros(),
         };
@@ -262,8 +268,10 @@ impl Users<'_> {
                 return Err(DomainError::OwnAccount("enabled"));
             }
         }
+        let username = username.unwrap_or(current.username);
         let update = UserUpdate {
-            username: username.unwrap_or(current.username),
+            username_skeleton: username.as_deref().map(untrusted::skeleton),
+            username,
             firstname: changes.firstname.unwrap_or(current.firstname),
             lastname: changes.lastname.unwrap_or(current.lastname),
             purpose: changes.purpose.unwrap_or(current.purpose),
@@ -382,46 +390,67 @@ impl Users<'_> {
         Ok(())
     }
 
-    /// At start, with `bootstrap_username` and `bootstrap_password`: creates that user when it is
-    /// missing (with that password); an existing one keeps its password. Either way it is an
-    /// enabled `internal` user holding a policy granting `#`.
+    /// At start, with `bootstrap_username` and `bootstrap_password` (SPEC §6: created when
+    /// missing, otherwise left as it is). The administrator's identity is its uuid, recorded in
+    /// the settings (`BOOTSTRAP_ADMIN_KEY`), never its username: no existing user is ever
+    /// promoted, enabled or changed here.
+    /// - The recorded administrator exists: nothing is done (disabled, demoted, renamed or with
+    ///   a new password, it stays so).
+    /// - Otherwise, the username is free: the administrator is created (`internal`, the
+    ///   password, the bootstrap policy) and recorded.
+    /// - Nothing recorded yet (a database made before the record) and the username's user is
+    ///   already `internal` with the bootstrap policy: it is adopted as it is.
+    /// - Otherwise the username is someone else's: that user is left alone, with a warning.
     pub async fn ensure_bootstrap_admin(&self, username: &str, password: &str) -> DomainResult<()> {
-        let operator = Actor::Operator;
         let policy = super::policies::Policies(self.0)
             .ensure_bootstrap_policy()
             .await?;
-        let uuid = match self
-            .0
-            .store
+        let store = &self.0.store;
+        let recorded = store.setting(BOOTSTRAP_ADMIN_KEY).await?;
+        if let Some(uuid) = &recorded {
+            if store.get_user(uuid).await?.is_some() {
+                tracing::info!(user = %uuid, "bootstrap administrator exists; left as it is");
+                return Ok(());
+            }
+        }
+        let shown = untrusted::Untrusted(username);
+        let owner = store
             .find_user_by_username(&untrusted::nfc(username))
-            .await?
-        {
-            Some(user) => {
-                // An existing administrator keeps its password: one changed through the API
-                // survives a restart.
-                tracing::info!(username = %username, "bootstrap administrator exists; its password is kept");
-                if !user.enabled || user.purpose != "internal" {
-                    let changes = UserChanges {
-                        purpose: Some("internal".into()),
-                        enabled: Some(true),
-                        ..UserChanges::default()
-                    };
-                    self.update(&operator, &user.uuid, Ok(changes)).await?;
-                }
-                user.uuid
+            .await?;
+        if let Some(user) = owner {
+            let adoptable = recorded.is_none()
+                && user.purpose == "internal"
+                && store
+                    .user_policies(&user.uuid)
+                    .await?
+                    .iter()
+                    .any(|p| p.uuid == policy);
+            if adoptable {
+                store.set_setting(BOOTSTRAP_ADMIN_KEY, &user.uuid).await?;
+                tracing::info!(username = %shown, user = %user.uuid, "bootstrap administrator recorded as it is");
+            } else {
+                tracing::warn!(username = %shown, user = %user.uuid, "bootstrap username belongs to a user that is not the bootstrap administrator: that user is left alone and no administrator is created");
             }
-            None => {
-                let input = NewUserInput {
-                    username: Some(username.to_string()),
-                    password: Some(password.to_string()),
-                    purpose: Some("internal".into()),
-                    ..NewUserInput::default()
-                };
-                self.create(&operator, Ok(input)).await?.uuid
-            }
+            return Ok(());
+        }
+        let input = NewUserInput {
+            username: Some(username.to_string()),
+            password: Some(password.to_string()),
+            purpose: Some("internal".into()),
+            ..NewUserInput::default()
         };
-        self.0.store.attach_policy(&uuid, &policy).await?;
-        tracing::info!(username = %untrusted::Untrusted(username), policy = BOOTSTRAP_POLICY, "bootstrap administrator ready");
+        let user = match self.create(&Actor::Operator, Ok(input)).await {
+            Ok(user) => user,
+            // Another user's e-mail address, or a look-alike username: not ours to touch.
+            Err(DomainError::Conflict { field, .. }) => {
+                tracing::warn!(username = %shown, field, "bootstrap username clashes with another user's: no administrator is created");
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        store.attach_policy(&user.uuid, &policy).await?;
+        store.set_setting(BOOTSTRAP_ADMIN_KEY, &user.uuid).await?;
+        tracing::info!(username = %shown, policy = BOOTSTRAP_POLICY, "bootstrap administrator created");
         Ok(())
     }
 }

@@ -304,6 +304,16 @@ impl From<DomainError> for ApiError {
                 "read-only-policy",
                 "This policy is read-only",
             ),
+            // 409, not the read-only 403: the policy stays editable (ACL, description); only its
+            // name is held by the configuration, a state of the service the operator can change.
+            DomainError::ConfiguredPolicy(name) => ApiError::new(
+                StatusCode::CONFLICT,
+                "policy-in-use",
+                "The configuration refers to this policy by name (default_user_policy): it cannot \
+                 be renamed or deleted",
+            )
+            .resource("policies")
+            .details(json!({ "name": name, "setting": "default_user_policy" })),
             DomainError::Busy => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",

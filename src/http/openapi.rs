@@ -52,7 +52,7 @@ as `ApiError`."
         responses(
             wire::TokenBadRequest, wire::NoSuchToken, wire::TokenUnavailable, wire::Unauthorized,
             wire::InvalidData, wire::NotFound, wire::UnknownUser, wire::UnknownPolicy,
-            wire::ReadOnlyPolicy, wire::Conflict, wire::PayloadTooLarge, wire::Unavailable,
+            wire::ReadOnlyPolicy, wire::PolicyInUse, wire::Conflict, wire::PayloadTooLarge, wire::Unavailable,
         ),
     ),
     modifiers(&SecuritySchemes),

@@ -38,8 +38,9 @@ async fn edit_acl(
     operation_id = "createPolicy",
     summary = "Create a policy",
     description = "Required ACL: `auth.policies.create`\n\n\
-        Every ACL entry (other than negative `!` entries) must be granted by the caller's own \
-        token, or 401 `unauthorized`. Without a `slug`, one is derived from the name.",
+        Every ACL entry must be granted by the caller's own token (for `!x`: `x`), or 401 \
+        `unauthorized`. An empty entry or one holding a control character is 400. Without a \
+        `slug`, one is derived from the name.",
     security(("token" = [])),
     params(wire::WazoTenant),
     request_body(content = wire::PolicyCreate, content_type = "application/json"),
@@ -133,7 +134,10 @@ pub async fn get(
     summary = "Update a policy",
     description = "Required ACL: `auth.policies.{policy_uuid}.update`\n\n\
         Replaces name, description and ACL (the slug stays). Every entry added or removed must be \
-        granted by the caller's own token, or 401 `unauthorized`. A read-only policy is 403.",
+        granted by the caller's own token (for `!x`: `x`), or 401 `unauthorized`. An empty entry \
+        or one holding a control character is 400. A read-only policy is 403. The policy named \
+        by `default_user_policy` keeps its name (409 `policy-in-use`); renaming a policy into \
+        that name needs every entry of it held.",
     security(("token" = [])),
     params(wire::PolicyUuidPath, wire::WazoTenant),
     request_body(content = wire::PolicyEdit, content_type = "application/json"),
@@ -143,7 +147,8 @@ pub async fn get(
         (status = 401, response = wire::Unauthorized),
         (status = 403, response = wire::ReadOnlyPolicy),
         (status = 404, response = wire::UnknownPolicy),
-        (status = 409, response = wire::Conflict),
+        (status = 409, description = "A name already in use (`conflict`), or a new name for the \
+            policy named by `default_user_policy` (`policy-in-use`)", body = wire::ApiError),
         (status = 413, response = wire::PayloadTooLarge),
         (status = 503, response = wire::Unavailable),
     ),
@@ -174,7 +179,9 @@ pub async fn update(
     operation_id = "deletePolicy",
     summary = "Delete a policy",
     description = "Required ACL: `auth.policies.{policy_uuid}.delete`\n\n\
-        A read-only policy is 403.",
+        Deleting takes every entry away from the policy's holders: the caller's own token must \
+        grant each one (for `!x`: `x`), or 401 `unauthorized`. A read-only policy is 403; the \
+        policy named by `default_user_policy` is 409 `policy-in-use`.",
     security(("token" = [])),
     params(wire::PolicyUuidPath, wire::WazoTenant),
     responses(
@@ -182,6 +189,7 @@ pub async fn update(
         (status = 401, response = wire::Unauthorized),
         (status = 403, response = wire::ReadOnlyPolicy),
         (status = 404, response = wire::UnknownPolicy),
+        (status = 409, response = wire::PolicyInUse),
         (status = 503, response = wire::Unavailable),
     ),
 )]
@@ -206,12 +214,14 @@ pub async fn delete(
     operation_id = "addPolicyAccess",
     summary = "Add an ACL entry to a policy",
     description = "Required ACL: `auth.policies.{policy_uuid}.update`\n\n\
-        The caller's own token must grant the entry (401 `unauthorized` otherwise). A \
-        read-only policy is 403.",
+        The caller's own token must grant the entry (for `!x`: `x`; 401 `unauthorized` \
+        otherwise). An empty entry or one holding a control character is 400. A read-only \
+        policy is 403.",
     security(("token" = [])),
     params(wire::PolicyUuidPath, wire::AccessPath, wire::WazoTenant),
     responses(
         (status = 204, description = "Added (or already there)"),
+        (status = 400, response = wire::InvalidData),
         (status = 401, response = wire::Unauthorized),
         (status = 403, response = wire::ReadOnlyPolicy),
         (status = 404, response = wire::UnknownPolicy),
@@ -234,8 +244,8 @@ pub async fn add_access(
     operation_id = "removePolicyAccess",
     summary = "Remove an ACL entry from a policy",
     description = "Required ACL: `auth.policies.{policy_uuid}.update`\n\n\
-        The caller's own token must grant the entry (401 `unauthorized` otherwise). A \
-        read-only policy is 403.",
+        The caller's own token must grant the entry (for `!x`: `x`; 401 `unauthorized` \
+        otherwise). A read-only policy is 403.",
     security(("token" = [])),
     params(wire::PolicyUuidPath, wire::AccessPath, wire::WazoTenant),
     responses(
@@ -294,7 +304,8 @@ pub async fn list_for_user(
     summary = "Attach a policy to a user",
     description = "Required ACL: `auth.users.{user_uuid}.policies.{policy_uuid}.create`\n\n\
         Attaching hands the policy's ACL to the user: the caller's own token must grant every \
-        entry of it (401 `unauthorized` otherwise). The user's existing tokens keep their \
+        entry of it (for `!x`: `x`, which the attachment takes away; 401 `unauthorized` \
+        otherwise). The user's existing tokens keep their \
         ACL; new tokens get the policy.",
     security(("token" = [])),
     params(wire::UserUuidPath, wire::PolicyUuidPath, wire::WazoTenant),

@@ -990,6 +990,8 @@ error_response! {
     UnknownPolicy("ApiError"): "No such policy (`unknown-policy`), or a path value that is neither a \
         UUID nor a slug (`not-found`)";
     ReadOnlyPolicy("ApiError"): "The policy is read-only (`read-only-policy`)";
+    PolicyInUse("ApiError"): "The configuration names this policy (`default_user_policy`): it \
+        cannot be deleted (`policy-in-use`)";
     Conflict("ApiError"): "A unique name, username, e-mail address or uuid is already in use \
         (`conflict`)";
     PayloadTooLarge("ApiError"): "Request body larger than 64 KiB (`payload-too-large`)";

@@ -54,9 +54,11 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match &error {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict(db.constraint().unwrap_or("unique").to_string())
-            }
+            // SQLite names no constraint: its message names the column, which says which field.
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(
+                db.constraint()
+                    .map_or_else(|| db.message().to_string(), str::to_string),
+            ),
             sqlx::Error::Database(db) if db.message().contains("UNIQUE constraint failed") => {
                 StoreError::Conflict(db.message().to_string())
             }
@@ -481,6 +483,20 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?,
         )
+    }
+
+    /// Sets a setting, replacing its value.
+    pub async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await
     }
 
     /// The value of a setting, created with `make` on first use (safe when instances race).

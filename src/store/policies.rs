@@ -26,6 +26,7 @@ pub struct NewPolicy {
     pub description: Option<String>,
     pub acl: Vec<String>,
     pub shared: bool,
+    pub read_only: bool,
 }
 
 pub const POLICY_ORDER: &[&str] = &["name", "slug", "description", "uuid", "read_only"];
@@ -105,7 +106,7 @@ impl Store {
         .bind(&new.slug)
         .bind(&new.description)
         .bind(acl_json(&new.acl))
-        .bind(false)
+        .bind(new.read_only)
         .bind(new.shared)
         .bind(fold(&new.name))
         .bind(search_text(&[
@@ -222,6 +223,17 @@ impl Store {
             .await?;
         w.commit().await?;
         Ok(true)
+    }
+
+    /// Marks a policy read-only (the bootstrap policy, on databases made before it was).
+    pub async fn make_policy_read_only(&self, uuid: &str) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query("UPDATE policies SET read_only = $2 WHERE uuid = $1")
+            .bind(uuid)
+            .bind(true)
+            .execute(&mut *w.tx)
+            .await?;
+        w.commit().await
     }
 
     pub async fn delete_policy(&self, uuid: &str) -> StoreResult<bool> {

@@ -40,10 +40,14 @@ pub struct NewUser {
     pub authentication_method: String,
     pub email_address: Option<String>,
     pub created_at: i64,
+    /// The username's look-alike key (`domain::untrusted::skeleton`), unique.
+    pub username_skeleton: Option<String>,
 }
 
 pub struct UserUpdate {
     pub username: Option<String>,
+    /// The new username's look-alike key; kept as it is when the username keeps its key.
+    pub username_skeleton: Option<String>,
     pub firstname: Option<String>,
     pub lastname: Option<String>,
     pub purpose: String,
@@ -78,8 +82,8 @@ impl Store {
         let mut w = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO users (uuid, tenant_uuid, username, firstname, lastname, password_hash, \
-             purpose, enabled, authentication_method, created_at, username_key, search_text) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             purpose, enabled, authentication_method, created_at, username_key, search_text, \
+             username_skeleton) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&new.uuid)
         .bind(&new.tenant_uuid)
@@ -99,6 +103,7 @@ impl Store {
             Some(&new.uuid),
             new.email_address.as_deref(),
         ]))
+        .bind(&new.username_skeleton)
         .execute(&mut *w.tx)
         .await?;
         if let Some(address) = &new.email_address {
@@ -241,7 +246,9 @@ impl Store {
         searched.extend(addresses.iter().map(|a| Some(a.as_str())));
         let changed = sqlx::query(
             "UPDATE users SET username = $2, firstname = $3, lastname = $4, purpose = $5, enabled = $6, \
-             authentication_method = $7, username_key = $8, search_text = $9 WHERE uuid = $1",
+             authentication_method = $7, username_key = $8, search_text = $9, \
+             username_skeleton = CASE WHEN username_key = $8 THEN username_skeleton ELSE $10 END \
+             WHERE uuid = $1",
         )
         .bind(uuid)
         .bind(&update.username)
@@ -252,6 +259,7 @@ impl Store {
         .bind(&update.authentication_method)
         .bind(update.username.as_deref().map(fold))
         .bind(search_text(&searched))
+        .bind(&update.username_skeleton)
         .execute(&mut *w.tx)
         .await?
         .rows_affected();
@@ -333,6 +341,43 @@ impl Store {
 }
 
 impl Store {
+    /// Fills the look-alike key of every username without one (rows from before the column),
+    /// in one transaction. A username whose key another user already holds keeps none: start
+    /// never fails on names that collided before the rule. The number of such usernames.
+    pub async fn backfill_username_skeletons(
+        &self,
+        skeleton: impl Fn(&str) -> String,
+    ) -> StoreResult<u64> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT uuid, username FROM users \
+             WHERE username IS NOT NULL AND username_skeleton IS NULL ORDER BY created_at, uuid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut w = self.begin_write().await?;
+        let mut left = 0;
+        for (uuid, username) in rows {
+            let filled = sqlx::query(
+                "UPDATE users SET username_skeleton = $2 WHERE uuid = $1 \
+                 AND username_skeleton IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM users other WHERE other.username_skeleton = $2)",
+            )
+            .bind(&uuid)
+            .bind(skeleton(&username))
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+            if filled == 0 {
+                left += 1;
+            }
+        }
+        w.commit().await?;
+        Ok(left)
+    }
+
     /// The uuid of the user whose username or any e-mail address is `login` (any case).
     pub async fn find_login_owner(&self, login: &str) -> StoreResult<Option<String>> {
         Ok(sqlx::query_scalar(

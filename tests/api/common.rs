@@ -500,6 +500,21 @@ impl TestServer {
 }
 
 impl TestServer {
+    /// Runs statements straight on the server's database (to give it an older shape).
+    pub async fn execute_sql(&self, statements: &[&str]) {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&self.database_url)
+            .await
+            .expect("connect to the server's database");
+        for statement in statements {
+            sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+        pool.close().await;
+    }
+
     /// Everything the database holds, as text: the raw SQLite files (database, WAL, journal), or
     /// every row of every PostgreSQL table cast to text. For "never stored" checks.
     pub async fn database_dump(&self) -> String {

@@ -11,6 +11,7 @@
 mod common;
 
 mod acl;
+mod bootstrap;
 mod bruteforce;
 mod cache;
 mod cli;

@@ -379,3 +379,330 @@ async fn create_policy_rejects_bad_fields(store: Store) {
         assert_api_error(&reply, 400, &format!("body {body}"));
     }
 }
+
+both_stores!(
+    deleting_a_policy_needs_every_entry_held,
+    adding_a_negative_entry_needs_what_it_denies,
+    empty_or_control_entries_are_refused,
+    the_default_policy_keeps_its_name,
+    renaming_into_the_default_policy_needs_its_entries,
+);
+
+/// The uuid of the first policy `user_uuid` holds.
+async fn first_policy_of(srv: &TestServer, admin: &str, user_uuid: &str) -> String {
+    let policies = srv
+        .get(&format!("/users/{user_uuid}/policies"), admin)
+        .await;
+    s(&policies.body["items"][0]["uuid"])
+}
+
+async fn deleting_a_policy_needs_every_entry_held(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    // A user restricted by a negative entry, allowed to delete policies.
+    let user = srv
+        .user_with_acl(
+            &admin,
+            "restricted",
+            "restricted-pw",
+            &["confd.#", "auth.policies.*.delete"],
+        )
+        .await;
+    let denial = srv
+        .create_policy_as(&admin, "denial", &["!confd.secret.#"])
+        .await;
+    let denial_uuid = s(&denial["uuid"]);
+    srv.attach_policy_as(&admin, &s(&user["uuid"]), &denial_uuid)
+        .await;
+    let token = srv.token_of("restricted", "restricted-pw").await;
+    assert_eq!(
+        srv.head_token(&token, Some("confd.secret.x"), None).await,
+        403
+    );
+    let deleted = srv
+        .call(
+            Method::DELETE,
+            &format!("/policies/{denial_uuid}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    common::assert_unauthorized(&deleted, "delete the policy restricting the caller");
+    assert_eq!(
+        deleted.body["details"]["required_access"],
+        json!("!confd.secret.#")
+    );
+    assert_eq!(
+        policy_acl(&srv, &admin, &denial_uuid).await,
+        json!(["!confd.secret.#"])
+    );
+    let again = srv.token_of("restricted", "restricted-pw").await;
+    assert_eq!(
+        srv.head_token(&again, Some("confd.secret.x"), None).await,
+        403
+    );
+
+    // A policy granting what the caller lacks is not the caller's to take away either.
+    let everything = srv.create_policy_as(&admin, "everything", &["#"]).await;
+    let everything_uuid = s(&everything["uuid"]);
+    let deleted = srv
+        .call(
+            Method::DELETE,
+            &format!("/policies/{everything_uuid}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    common::assert_unauthorized(&deleted, "delete a policy granting #");
+    assert_eq!(
+        srv.get(&format!("/policies/{everything_uuid}"), &admin)
+            .await
+            .status,
+        200
+    );
+    // Nor the bootstrap policy, which is read-only besides.
+    let bootstrap = first_policy_of(
+        &srv,
+        &admin,
+        &s(&srv
+            .login_ok(common::ADMIN_USERNAME, common::ADMIN_PASSWORD, json!({}))
+            .await["auth_id"]),
+    )
+    .await;
+    let deleted = srv
+        .call(
+            Method::DELETE,
+            &format!("/policies/{bootstrap}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_api_error(&deleted, 403, "delete the bootstrap policy");
+    // What the caller holds, it may delete; the administrator deletes the rest.
+    let held = srv
+        .create_policy_as(&admin, "held", &["confd.users.read"])
+        .await;
+    let deleted = srv
+        .call(
+            Method::DELETE,
+            &format!("/policies/{}", s(&held["uuid"])),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    let deleted = srv
+        .call(
+            Method::DELETE,
+            &format!("/policies/{denial_uuid}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+}
+
+async fn adding_a_negative_entry_needs_what_it_denies(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let token = limited_token(&srv, &admin, &["auth.policies.#", "auth.users.#", "foo.#"]).await;
+    let created = srv
+        .call(
+            Method::POST,
+            "/policies",
+            Some(&token),
+            Some(json!({"name": "lockout", "acl": ["!#"]})),
+        )
+        .await;
+    common::assert_unauthorized(&created, "create a policy denying #");
+    assert_eq!(created.body["details"]["required_access"], json!("!#"));
+    assert_eq!(filtered(&srv, &admin, "lockout").await, json!(0));
+
+    let target = srv.create_policy_as(&admin, "target", &["foo.bar"]).await;
+    let uuid = s(&target["uuid"]);
+    let replaced = srv
+        .call(
+            Method::PUT,
+            &format!("/policies/{uuid}"),
+            Some(&token),
+            Some(json!({"name": "target", "acl": ["foo.bar", "!bar.secret"]})),
+        )
+        .await;
+    common::assert_unauthorized(&replaced, "replace with a negative entry not held");
+    let added = srv
+        .call(
+            Method::PUT,
+            &format!("/policies/{uuid}/acl/!%23"),
+            Some(&token),
+            None,
+        )
+        .await;
+    common::assert_unauthorized(&added, "add !#");
+    assert_eq!(policy_acl(&srv, &admin, &uuid).await, json!(["foo.bar"]));
+
+    // Attaching a policy with `!x` takes `x` from the user: it needs `x` too.
+    let user = srv.create_user_as(&admin, "victim", None).await;
+    let negative = srv
+        .create_policy_as(&admin, "negative", &["!bar.secret"])
+        .await;
+    let attached = srv
+        .call(
+            Method::PUT,
+            &format!(
+                "/users/{}/policies/{}",
+                s(&user["uuid"]),
+                s(&negative["uuid"])
+            ),
+            Some(&token),
+            None,
+        )
+        .await;
+    common::assert_unauthorized(&attached, "attach a policy denying bar.secret");
+    assert_eq!(
+        srv.get(&format!("/users/{}/policies", s(&user["uuid"])), &admin)
+            .await
+            .body["total"],
+        json!(0)
+    );
+
+    // A negative of what the caller holds is fine, on every path.
+    let added = srv
+        .call(
+            Method::PUT,
+            &format!("/policies/{uuid}/acl/!foo.secret"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(added.status, 204, "{}", added.text);
+    let replaced = srv
+        .call(
+            Method::PUT,
+            &format!("/policies/{uuid}"),
+            Some(&token),
+            Some(json!({"name": "target", "acl": ["foo.bar", "!foo.secret", "!foo.other"]})),
+        )
+        .await;
+    assert_eq!(replaced.status, 200, "{}", replaced.text);
+    let own_negative = srv
+        .call(
+            Method::POST,
+            "/policies",
+            Some(&token),
+            Some(json!({"name": "own-negative", "acl": ["!foo.x"]})),
+        )
+        .await;
+    assert_eq!(own_negative.status, 200, "{}", own_negative.text);
+    srv.attach_policy_as(&token, &s(&user["uuid"]), &s(&own_negative.body["uuid"]))
+        .await;
+}
+
+async fn empty_or_control_entries_are_refused(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    for bad in ["", "!", "a\u{1}b", "a.b\n", "!x\u{7f}", "\u{85}x"] {
+        let created = srv
+            .call(
+                Method::POST,
+                "/policies",
+                Some(&admin),
+                Some(json!({"name": "bad", "acl": ["ok.entry", bad]})),
+            )
+            .await;
+        assert_api_error(&created, 400, &format!("create with {bad:?}"));
+        assert_eq!(created.body["error_id"], json!("invalid-data"));
+        assert!(
+            created.body["details"]["acl"].is_object(),
+            "{}",
+            created.text
+        );
+    }
+    assert_eq!(filtered(&srv, &admin, "bad").await, json!(0));
+    let policy = srv.create_policy_as(&admin, "clean", &["a.b"]).await;
+    let uuid = s(&policy["uuid"]);
+    for bad in ["", "a\tb", "a\u{1b}[2Kb"] {
+        let replaced = srv
+            .call(
+                Method::PUT,
+                &format!("/policies/{uuid}"),
+                Some(&admin),
+                Some(json!({"name": "clean", "acl": [bad]})),
+            )
+            .await;
+        assert_api_error(&replaced, 400, &format!("replace with {bad:?}"));
+    }
+    for bad in ["!", "a%01b", "a%0Ab", "!%7F"] {
+        let added = srv
+            .call(
+                Method::PUT,
+                &format!("/policies/{uuid}/acl/{bad}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_api_error(&added, 400, &format!("add {bad}"));
+    }
+    assert_eq!(policy_acl(&srv, &admin, &uuid).await, json!(["a.b"]));
+}
+
+async fn the_default_policy_keeps_its_name(store: Store) {
+    let srv = common::start_with(store, |c| c.default_user_policy = Some("defaults".into())).await;
+    let admin = srv.admin_token().await;
+    let defaults = srv.create_policy_as(&admin, "defaults", &["x.y"]).await;
+    let uuid = s(&defaults["uuid"]);
+    let renamed = srv
+        .call(
+            Method::PUT,
+            &format!("/policies/{uuid}"),
+            Some(&admin),
+            Some(json!({"name": "elsewhere", "acl": ["x.y"]})),
+        )
+        .await;
+    assert_api_error(&renamed, 409, "rename the default policy");
+    assert_eq!(renamed.body["error_id"], json!("policy-in-use"));
+    assert_eq!(renamed.body["resource"], json!("policies"));
+    let deleted = srv
+        .call(
+            Method::DELETE,
+            &format!("/policies/{uuid}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_api_error(&deleted, 409, "delete the default policy");
+    assert_eq!(deleted.body["error_id"], json!("policy-in-use"));
+    // Its ACL and description stay editable.
+    let edited = srv
+        .call(
+            Method::PUT,
+            &format!("/policies/{uuid}"),
+            Some(&admin),
+            Some(json!({"name": "defaults", "description": "d", "acl": ["x.y", "z.w"]})),
+        )
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.text);
+    let user = srv.create_user_as(&admin, "plain", Some("plain-pw")).await;
+    let token = srv.login_ok("plain", "plain-pw", json!({})).await;
+    assert_eq!(token["acl"], json!(["x.y", "z.w"]), "{}", user);
+}
+
+async fn renaming_into_the_default_policy_needs_its_entries(store: Store) {
+    let srv = common::start_with(store, |c| c.default_user_policy = Some("defaults".into())).await;
+    let admin = srv.admin_token().await;
+    let token = limited_token(&srv, &admin, &["auth.policies.#"]).await;
+    let candidate = srv
+        .create_policy_as(&admin, "candidate", &["secret.x"])
+        .await;
+    let path = format!("/policies/{}", s(&candidate["uuid"]));
+    let body = json!({"name": "defaults", "acl": ["secret.x"]});
+    let renamed = srv
+        .call(Method::PUT, &path, Some(&token), Some(body.clone()))
+        .await;
+    common::assert_unauthorized(&renamed, "hand secret.x to every user");
+    assert_eq!(
+        renamed.body["details"]["required_access"],
+        json!("secret.x")
+    );
+    let renamed = srv.call(Method::PUT, &path, Some(&admin), Some(body)).await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+}

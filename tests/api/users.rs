@@ -461,3 +461,94 @@ async fn usernames_and_emails_are_unique_case_insensitively_beyond_ascii(store: 
         .await;
     assert_api_error(&email, 409, "address differing only in non-ASCII case");
 }
+
+both_stores!(
+    look_alike_usernames_are_refused,
+    look_alikes_made_before_the_rule_do_not_stop_the_start,
+);
+
+async fn look_alike_usernames_are_refused(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    // Cyrillic а, fullwidth letters, Cyrillic capitals, the digit 0 for the letter o.
+    for alike in [
+        "\u{430}dmin",
+        "\u{ff41}\u{ff44}\u{ff4d}\u{ff49}\u{ff4e}",
+        "\u{410}DMIN",
+    ] {
+        let reply = srv
+            .call(
+                Method::POST,
+                "/users",
+                Some(&admin),
+                Some(json!({ "username": alike })),
+            )
+            .await;
+        assert_api_error(&reply, 409, &format!("username {alike:?}"));
+        assert_eq!(
+            reply.body["details"]["username"]["constraint_id"],
+            json!("unique"),
+            "{}",
+            reply.text
+        );
+    }
+    srv.create_user_as(&admin, "bob", None).await;
+    let zoe = srv.create_user_as(&admin, "zoe", None).await;
+    let zoe_uuid = s(&zoe["uuid"]);
+    for alike in ["b\u{43e}b", "\u{ff42}ob"] {
+        let renamed = put_user(&srv, &admin, &zoe_uuid, json!({ "username": alike })).await;
+        assert_api_error(&renamed, 409, &format!("rename to {alike:?}"));
+    }
+    let shown = srv.get(&format!("/users/{zoe_uuid}"), &admin).await;
+    assert_eq!(shown.body["username"], json!("zoe"));
+    // Names that only look like themselves are fine, and so is keeping one's own.
+    let renamed = put_user(
+        &srv,
+        &admin,
+        &zoe_uuid,
+        json!({"username": "Zoe", "firstname": "Z"}),
+    )
+    .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    srv.create_user_as(&admin, "bobby", None).await;
+    srv.create_user_as(&admin, "\u{431}\u{43e}\u{440}\u{438}\u{441}", None)
+        .await;
+}
+
+async fn look_alikes_made_before_the_rule_do_not_stop_the_start(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let bob = srv.create_user_as(&admin, "bob", Some("bob-pw")).await;
+    let carol = srv.create_user_as(&admin, "carol", Some("carol-pw")).await;
+    // As a database from before the rule: no keys, and a look-alike of bob (Cyrillic о).
+    srv.execute_sql(&[
+        "UPDATE users SET username_skeleton = NULL",
+        &format!(
+            "UPDATE users SET username = 'b\u{43e}b', username_key = 'b\u{43e}b' WHERE uuid = '{}'",
+            s(&carol["uuid"])
+        ),
+    ])
+    .await;
+    let url = srv.database_url.clone();
+    let again = common::start_with(store, move |c| c.database_url = url).await;
+    let admin = again.admin_token().await;
+    again.login_ok("bob", "bob-pw", json!({})).await;
+    again.login_ok("b\u{43e}b", "carol-pw", json!({})).await;
+    for uuid in [s(&bob["uuid"]), s(&carol["uuid"])] {
+        let edited = put_user(&again, &admin, &uuid, json!({"firstname": "kept"})).await;
+        assert_eq!(
+            edited.status, 200,
+            "an edit that keeps the name: {}",
+            edited.text
+        );
+    }
+    let third = again
+        .call(
+            Method::POST,
+            "/users",
+            Some(&admin),
+            Some(json!({"username": "\u{ff42}\u{ff4f}\u{ff42}"})),
+        )
+        .await;
+    assert_api_error(&third, 409, "a new look-alike of both");
+}
