@@ -81,10 +81,6 @@ fn token_value(segment: &str) -> DomainResult<String> {
 /// Expired tokens deleted per purge statement; small batches keep write locks short.
 const PURGE_BATCH: i64 = 1000;
 
-/// Superseded values of a rotating refresh token remembered (by digest) per chain: older ones
-/// are then merely unknown (401, without revoking the chain).
-const SUPERSEDED_KEPT: i64 = 50;
-
 /// How an access token is minted.
 enum Minting<'a> {
     /// A password login, online.
@@ -398,7 +394,6 @@ impl Tokens<'_> {
                 from_generation: refresh.generation,
                 old_digest: digest.clone(),
                 new_digest: secrets::digest(&ctx.refresh_key.value_for(&refresh.uuid, next)),
-                keep: SUPERSEDED_KEPT,
             });
             let answer = match (&rotation, current) {
                 (Some(_), _) => Some(ctx.refresh_key.value_for(&refresh.uuid, next)),

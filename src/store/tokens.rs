@@ -96,8 +96,6 @@ pub struct Rotation {
     pub from_generation: i64,
     pub old_digest: Vec<u8>,
     pub new_digest: Vec<u8>,
-    /// Superseded values remembered per chain (older ones are forgotten: then merely unknown).
-    pub keep: i64,
 }
 
 /// Everything written when a token is issued, in one transaction.
@@ -286,8 +284,8 @@ async fn purge_refresh_token(
     Ok(ended)
 }
 
-/// Supersedes the value of a rotating grant's refresh token and marks it used (for the idle
-/// lifetime), conditional on the generation read: of concurrent grants presenting one value, one
+/// Supersedes the value of a rotating grant's refresh token (its digest is kept, for as long as
+/// the chain lives) and marks it used (for the idle lifetime), conditional on the generation read: of concurrent grants presenting one value, one
 /// rotates it (PostgreSQL's row lock makes the others wait, then match nothing; SQLite runs one
 /// writer at a time). False: it changed since it was read (rotated by another grant, or
 /// deleted); nothing was written. (A grant that does not rotate is marked in `insert_issued`.)
@@ -321,13 +319,9 @@ async fn rotate_refresh_token(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    sqlx::query(
-        "DELETE FROM superseded_refresh_tokens WHERE refresh_token_uuid = $1 AND generation < $2",
-    )
-    .bind(&from.uuid)
-    .bind(rotation.from_generation.saturating_sub(rotation.keep))
-    .execute(&mut **tx)
-    .await?;
+    // Every superseded value is kept while its chain lives (a forgotten one would be merely
+    // unknown, and its replay would revoke nothing): they go with the chain, by the foreign key's
+    // cascade, when it is deleted, expires or is purged, or its user is deleted.
     Ok(true)
 }
 

@@ -65,6 +65,7 @@ both_stores!(
     rotation_answers_a_new_value_and_supersedes_the_presented_one,
     a_replay_revokes_the_whole_chain_and_its_sessions,
     within_the_grace_a_superseded_value_answers_the_same_successor,
+    a_value_superseded_long_ago_is_still_a_replay,
     revoking_a_superseded_value_revokes_the_chain,
     concurrent_grants_within_the_grace_share_one_successor,
     concurrent_grants_without_grace_leave_no_live_successor,
@@ -297,6 +298,31 @@ async fn within_the_grace_a_superseded_value_answers_the_same_successor(store: S
     // The first value was superseded 35 s ago: a replay.
     assert_auth_failed(&grant(&srv, &first).await, "after the grace");
     assert_auth_failed(&grant(&srv, &third).await, "the chain is revoked");
+}
+
+/// Every value a live chain ever had is recognised: however many times a thief rotated it, the
+/// victim's first value presented again revokes the chain (RFC 9700 §4.14.2).
+async fn a_value_superseded_long_ago_is_still_a_replay(store: Store) {
+    let srv = common::start_with(store, rotating(0)).await;
+    rita(&srv).await;
+    let data = login(&srv, offline("app")).await;
+    let first = s(&data["refresh_token"]);
+    let mut minted = vec![s(&data["token"])];
+    let mut current = first.clone();
+    for _ in 0..60 {
+        let (token, next) = granted(&srv, &current).await;
+        minted.push(token);
+        current = next.expect("rotated");
+    }
+    assert_auth_failed(&grant(&srv, &first).await, "a replay of the first value");
+    assert_auth_failed(&grant(&srv, &current).await, "the chain is revoked");
+    for token in &minted {
+        assert_eq!(
+            srv.head_token(token, None, None).await,
+            404,
+            "every session minted from the chain ends"
+        );
+    }
 }
 
 async fn revoking_a_superseded_value_revokes_the_chain(store: Store) {
