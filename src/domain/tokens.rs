@@ -16,12 +16,12 @@ use super::throttle::Account;
 use super::untrusted::{self, Untrusted};
 use crate::store::{
     AclParts, Issue, IssueRequest, OfflineGrant, RefreshGrantWrite, RefreshToken, Rotation,
-    StoreError, TokenMetadata, TokenRecord, User, LIMITED_PURPOSES,
+    StoreError, SupersededValue, TokenMetadata, TokenRecord, User, LIMITED_PURPOSES,
 };
 
-/// Attempts of a refresh grant that keeps losing the race to a rotation of its chain (each lost
-/// race reads the chain again, then answers within the reuse grace): workers of one client sharing
-/// a chain must not be refused for losing a few races in a row.
+/// Attempts of a refresh grant that keeps losing a race to write (each lost race reads the chain
+/// again: a value another grant just rotated then answers its successor within the reuse grace,
+/// or is a replay once the chain moved past that successor).
 const GRANT_ATTEMPTS: usize = 20;
 
 /// Where a request comes from, recorded on the session and token.
@@ -98,8 +98,6 @@ enum Minting<'a> {
         scope: Option<Vec<String>>,
         rotation: Option<Rotation>,
         answer: Option<String>,
-        /// The value presented is superseded (within the reuse grace).
-        superseded: bool,
     },
 }
 
@@ -397,7 +395,8 @@ impl Tokens<'_> {
             });
             let answer = match (&rotation, current) {
                 (Some(_), _) => Some(ctx.refresh_key.value_for(&refresh.uuid, next)),
-                // A superseded value within the grace: the chain's current value, no new one.
+                // A superseded value within the grace: its successor, which `redeem` found to be
+                // the chain's current value (and the write checks it still is); no new one.
                 (None, false) => Some(ctx.refresh_key.value_of(&refresh)),
                 (None, true) => None,
             };
@@ -406,7 +405,6 @@ impl Tokens<'_> {
                 scope,
                 rotation,
                 answer,
-                superseded: !current,
             };
             if let Some(issued) = self
                 .issue(&user, acl, expiration, client, session_uuid, minting)
@@ -487,9 +485,10 @@ impl Tokens<'_> {
     }
 
     /// The refresh token a value names, for `client_id` (exact match), with its still-enabled
-    /// user; `current` is false for a superseded value within the reuse grace. A superseded
-    /// value presented after the grace is a replay: the whole chain and every session minted
-    /// from it are revoked (RFC 9700 §4.14): `None`.
+    /// user; `current` is false for a superseded value within the reuse grace whose successor is
+    /// the chain's current value. Any other superseded value (presented after the grace, or once
+    /// the chain has moved past its successor) is a replay: the whole chain and every session
+    /// minted from it are revoked (RFC 9700 §4.14): `None`.
     async fn redeem(
         &self,
         digest: &[u8],
@@ -510,11 +509,19 @@ impl Tokens<'_> {
         let (refresh, user, acl, current) = match read.grant {
             Some(grant) => (grant.refresh, grant.user, Some(grant.acl), true),
             None => match store.find_superseded_refresh_token(digest).await? {
-                Some((refresh, superseded_at)) if refresh.client_id == client_id => {
+                Some(SupersededValue {
+                    chain: refresh,
+                    superseded_at,
+                    generation,
+                }) if refresh.client_id == client_id => {
                     let grace = i64::try_from(ctx.config.refresh_token_reuse_grace)
                         .unwrap_or(i64::MAX)
                         .saturating_mul(1_000_000);
-                    if now.saturating_sub(superseded_at) >= grace {
+                    // Within the grace the value answers its own successor, and only while that
+                    // is still the chain's current value (SPEC §10: the *same* successor); once
+                    // the chain moved past it, someone else holds a later value: a replay.
+                    let successor_current = refresh.generation == generation.saturating_add(1);
+                    if now.saturating_sub(superseded_at) >= grace || !successor_current {
                         let sessions = store.end_refresh_token(&refresh.uuid).await?;
                         ctx.invalidate(Invalidation::User(refresh.user_uuid.clone()))
                             .await;
@@ -622,12 +629,7 @@ impl Tokens<'_> {
                 scope,
                 rotation,
                 answer,
-                superseded,
-            } => (scope, None, Some((*refresh, superseded)), rotation, answer),
-        };
-        let (from_refresh_token, superseded_within_grace) = match from_refresh_token {
-            Some((refresh, superseded)) => (Some(refresh), superseded),
-            None => (None, false),
+            } => (scope, None, Some(*refresh), rotation, answer),
         };
         let mark_refresh_token_used = from_refresh_token
             .as_ref()
@@ -650,7 +652,6 @@ impl Tokens<'_> {
             offline,
             session_limit,
             mark_refresh_token_used,
-            superseded_within_grace,
         };
         let issued = match ctx.store.issue_token(&request).await {
             Ok(Issue::Issued(issued)) => issued,

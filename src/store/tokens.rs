@@ -57,6 +57,15 @@ pub struct RefreshToken {
     pub used_at: i64,
 }
 
+/// A superseded value of a rotating refresh token: its chain (the refresh token as it is now),
+/// when the value was superseded and its generation (its successor's is one more).
+#[derive(Clone, Debug)]
+pub struct SupersededValue {
+    pub chain: RefreshToken,
+    pub superseded_at: i64,
+    pub generation: i64,
+}
+
 /// Refresh tokens last used at or before `idle`, or created at or before `max`, have expired
 /// (`i64::MIN`: no such limit).
 #[derive(Clone, Copy, Debug)]
@@ -122,9 +131,6 @@ pub struct IssueRequest {
     pub session_limit: Option<i64>,
     /// Whether a refresh grant rewrites its refresh token's `used_at` (else only checks it).
     pub mark_refresh_token_used: bool,
-    /// The grant presented a superseded value within the reuse grace: its refresh token must
-    /// still exist, at any generation.
-    pub superseded_within_grace: bool,
 }
 
 pub struct IssuedToken {
@@ -429,12 +435,13 @@ impl<'a> TokenRow<'a> {
 }
 
 /// A grant's refresh token, checked (and on PostgreSQL locked) when the token is written: still
-/// there, at `generation` unless that is `None`; marked used when `mark_used`, else only locked
-/// (FOR KEY SHARE, which a deletion waits for), so that a grant usually writes nothing to the
-/// refresh token's row.
+/// there, at `generation` (the one read: a grant answering a superseded value within the grace
+/// answers its successor only while that is still the chain's current value, SPEC §10); marked
+/// used when `mark_used`, else only locked (FOR KEY SHARE, which a deletion waits for), so that a
+/// grant usually writes nothing to the refresh token's row.
 struct RefreshCheck<'a> {
     from: &'a RefreshToken,
-    generation: Option<i64>,
+    generation: i64,
     mark_used: bool,
 }
 
@@ -464,11 +471,11 @@ fn pg_issue_statement(limit: bool, refresh: Option<&RefreshCheck>) -> String {
         ctes.push(match check.mark_used {
             true => format!(
                 "current AS (UPDATE refresh_tokens SET used_at = $6 WHERE uuid = $13 \
-                 AND generation = COALESCE({generation}, generation){after_bound} RETURNING 1)"
+                 AND generation = {generation}{after_bound} RETURNING 1)"
             ),
             false => format!(
                 "current AS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
-                 AND generation = COALESCE({generation}, generation){after_bound} FOR KEY SHARE)"
+                 AND generation = {generation}{after_bound} FOR KEY SHARE)"
             ),
         });
         conditions.push("EXISTS (SELECT 1 FROM current)");
@@ -579,8 +586,7 @@ async fn insert_token(
         None => format!("{TOKEN_INSERT} WHERE {}", user_still_enabled(backend, None)),
         Some(check) if check.mark_used => {
             let marked = sqlx::query(
-                "UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 \
-                 AND generation = COALESCE($3, generation)",
+                "UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 AND generation = $3",
             )
             .bind(&check.from.uuid)
             .bind(request.issued_at)
@@ -601,7 +607,7 @@ async fn insert_token(
             // The refresh token inside the user's check: its lock is taken first.
             let current = format!(
                 "EXISTS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
-                 AND generation = COALESCE($16, generation){lock})"
+                 AND generation = $16{lock})"
             );
             format!(
                 "{TOKEN_INSERT} WHERE {}",
@@ -970,10 +976,9 @@ impl Store {
         )?;
         let refresh = from.map(|from| RefreshCheck {
             from,
-            // A superseded value within the grace answers the value read: at worst superseded
-            // itself by now, and still within the grace. Requiring the generation read would
-            // make grants sharing a chain retry while others rotate it.
-            generation: (!request.superseded_within_grace).then_some(from.generation),
+            // At the generation read: for a superseded value within the grace, its successor
+            // must still be current (if the chain moved on meanwhile, the read again says replay).
+            generation: from.generation,
             mark_used: request.mark_refresh_token_used,
         });
         let limit = request.session_limit;
@@ -1116,19 +1121,20 @@ impl Store {
         Ok(Some(count))
     }
 
-    /// The refresh token of which this is a superseded value, and when it was superseded.
+    /// The refresh token of which this is a superseded value, when it was superseded and which
+    /// generation it was.
     pub async fn find_superseded_refresh_token(
         &self,
         digest: &[u8],
-    ) -> StoreResult<Option<(RefreshToken, i64)>> {
-        let found: Option<(String, i64)> = sqlx::query_as(
-            "SELECT refresh_token_uuid, superseded_at FROM superseded_refresh_tokens \
+    ) -> StoreResult<Option<SupersededValue>> {
+        let found: Option<(String, i64, i64)> = sqlx::query_as(
+            "SELECT refresh_token_uuid, superseded_at, generation FROM superseded_refresh_tokens \
              WHERE digest = $1",
         )
         .bind(digest)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((uuid, superseded_at)) = found else {
+        let Some((uuid, superseded_at, generation)) = found else {
             return Ok(None);
         };
         let row = sqlx::query(&format!(
@@ -1137,8 +1143,14 @@ impl Store {
         .bind(&uuid)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| Ok((refresh_from_row(&row)?, superseded_at)))
-            .transpose()
+        row.map(|row| {
+            Ok(SupersededValue {
+                chain: refresh_from_row(&row)?,
+                superseded_at,
+                generation,
+            })
+        })
+        .transpose()
     }
 
     /// Deletes a refresh token (the whole chain of its values) and ends every session minted
