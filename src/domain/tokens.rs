@@ -16,7 +16,7 @@ use super::throttle::Account;
 use super::untrusted::{self, Untrusted};
 use crate::store::{
     AclParts, Issue, IssueRequest, OfflineGrant, RefreshGrantWrite, RefreshToken, Rotation,
-    StoreError, SupersededValue, TokenMetadata, TokenRecord, User, LIMITED_PURPOSES,
+    SessionShare, StoreError, SupersededValue, TokenMetadata, TokenRecord, User, LIMITED_PURPOSES,
 };
 
 /// Attempts of a refresh grant that keeps losing a race to write (each lost race reads the chain
@@ -479,7 +479,15 @@ impl Tokens<'_> {
         }))
     }
 
-    /// The most live sessions a user of a limited purpose ([`LIMITED_PURPOSES`]) may hold.
+    /// The most live sessions of each share a user of a limited purpose ([`LIMITED_PURPOSES`])
+    /// may hold: `max_user_concurrent_sessions` for the sessions password logins opened, and as
+    /// many again for those refresh grants minted ([`SessionShare`]). Counted together, the
+    /// grants of one refresh token (say a narrow one handed to a gadget, with ten-year access
+    /// tokens) could fill the cap and make its user's own password logins 429. Separate shares
+    /// keep the common grant one statement (it raises its own share's bound; no other session is
+    /// read or ended) and exact under races (one row lock per user, as before), and the user
+    /// still holds at most twice the cap. (Ending the oldest session of the same refresh token at
+    /// the cap instead would still leave password logins refused once grants filled the cap.)
     fn session_limit(&self) -> i64 {
         i64::try_from(self.0.config.max_user_concurrent_sessions).unwrap_or(i64::MAX)
     }
@@ -589,6 +597,11 @@ impl Tokens<'_> {
         let session_limit = LIMITED_PURPOSES
             .contains(&user.purpose.as_str())
             .then(|| self.session_limit());
+        // Grants count in their own share of the session cap, never in the password logins'.
+        let session_share = match &minting {
+            Minting::Refresh { .. } => SessionShare::Grants,
+            Minting::Password | Minting::Offline { .. } => SessionShare::Logins,
+        };
         let acl = match acl {
             Some(parts) => parts,
             None => {
@@ -650,6 +663,7 @@ impl Tokens<'_> {
             from_refresh_token,
             rotation,
             offline,
+            session_share,
             session_limit,
             mark_refresh_token_used,
         };
