@@ -19,7 +19,8 @@ pub struct Config {
     pub database_url: String,
     /// Seconds an access token lives when the request names no `expiration`.
     pub default_token_lifetime: u64,
-    /// Live sessions a `user` or `external_api` user may hold before logins get 429.
+    /// Live sessions a `user` or `external_api` user may hold before logins get 429 (password
+    /// logins and refresh grants counted apart, each up to this).
     pub max_user_concurrent_sessions: u64,
     /// Seconds between two purges of expired tokens.
     pub token_cleanup_interval: u64,
@@ -75,8 +76,9 @@ pub struct Config {
     pub refresh_token_max_lifetime: u64,
     /// Every refresh grant answers a new refresh token value and supersedes the one presented.
     pub refresh_token_rotation: bool,
-    /// Seconds a superseded refresh token value may still be presented (it answers the current
-    /// value); later it is a replay, which revokes the whole chain. 0..=300.
+    /// Seconds a superseded refresh token value may still be presented (it answers its successor
+    /// while that is the current value); later it is a replay, which revokes the whole chain.
+    /// 0..=300.
     pub refresh_token_reuse_grace: u64,
 }
 

@@ -16,12 +16,12 @@ use super::throttle::Account;
 use super::untrusted::{self, Untrusted};
 use crate::store::{
     AclParts, Issue, IssueRequest, OfflineGrant, RefreshGrantWrite, RefreshToken, Rotation,
-    StoreError, TokenMetadata, TokenRecord, User, LIMITED_PURPOSES,
+    SessionShare, StoreError, SupersededValue, TokenMetadata, TokenRecord, User, LIMITED_PURPOSES,
 };
 
-/// Attempts of a refresh grant that keeps losing the race to a rotation of its chain (each lost
-/// race reads the chain again, then answers within the reuse grace): workers of one client sharing
-/// a chain must not be refused for losing a few races in a row.
+/// Attempts of a refresh grant that keeps losing a race to write (each lost race reads the chain
+/// again: a value another grant just rotated then answers its successor within the reuse grace,
+/// or is a replay once the chain moved past that successor).
 const GRANT_ATTEMPTS: usize = 20;
 
 /// Where a request comes from, recorded on the session and token.
@@ -81,10 +81,6 @@ fn token_value(segment: &str) -> DomainResult<String> {
 /// Expired tokens deleted per purge statement; small batches keep write locks short.
 const PURGE_BATCH: i64 = 1000;
 
-/// Superseded values of a rotating refresh token remembered (by digest) per chain: older ones
-/// are then merely unknown (401, without revoking the chain).
-const SUPERSEDED_KEPT: i64 = 50;
-
 /// How an access token is minted.
 enum Minting<'a> {
     /// A password login, online.
@@ -102,8 +98,6 @@ enum Minting<'a> {
         scope: Option<Vec<String>>,
         rotation: Option<Rotation>,
         answer: Option<String>,
-        /// The value presented is superseded (within the reuse grace).
-        superseded: bool,
     },
 }
 
@@ -398,11 +392,11 @@ impl Tokens<'_> {
                 from_generation: refresh.generation,
                 old_digest: digest.clone(),
                 new_digest: secrets::digest(&ctx.refresh_key.value_for(&refresh.uuid, next)),
-                keep: SUPERSEDED_KEPT,
             });
             let answer = match (&rotation, current) {
                 (Some(_), _) => Some(ctx.refresh_key.value_for(&refresh.uuid, next)),
-                // A superseded value within the grace: the chain's current value, no new one.
+                // A superseded value within the grace: its successor, which `redeem` found to be
+                // the chain's current value (and the write checks it still is); no new one.
                 (None, false) => Some(ctx.refresh_key.value_of(&refresh)),
                 (None, true) => None,
             };
@@ -411,7 +405,6 @@ impl Tokens<'_> {
                 scope,
                 rotation,
                 answer,
-                superseded: !current,
             };
             if let Some(issued) = self
                 .issue(&user, acl, expiration, client, session_uuid, minting)
@@ -486,15 +479,24 @@ impl Tokens<'_> {
         }))
     }
 
-    /// The most live sessions a user of a limited purpose ([`LIMITED_PURPOSES`]) may hold.
+    /// The most live sessions of each share a user of a limited purpose ([`LIMITED_PURPOSES`])
+    /// may hold: `max_user_concurrent_sessions` for the sessions password logins opened, and as
+    /// many again for those refresh grants minted ([`SessionShare`]). Counted together, the
+    /// grants of one refresh token (say a narrow one handed to a gadget, with ten-year access
+    /// tokens) could fill the cap and make its user's own password logins 429. Separate shares
+    /// keep the common grant one statement (it raises its own share's bound; no other session is
+    /// read or ended) and exact under races (one row lock per user, as before), and the user
+    /// still holds at most twice the cap. (Ending the oldest session of the same refresh token at
+    /// the cap instead would still leave password logins refused once grants filled the cap.)
     fn session_limit(&self) -> i64 {
         i64::try_from(self.0.config.max_user_concurrent_sessions).unwrap_or(i64::MAX)
     }
 
     /// The refresh token a value names, for `client_id` (exact match), with its still-enabled
-    /// user; `current` is false for a superseded value within the reuse grace. A superseded
-    /// value presented after the grace is a replay: the whole chain and every session minted
-    /// from it are revoked (RFC 9700 §4.14): `None`.
+    /// user; `current` is false for a superseded value within the reuse grace whose successor is
+    /// the chain's current value. Any other superseded value (presented after the grace, or once
+    /// the chain has moved past its successor) is a replay: the whole chain and every session
+    /// minted from it are revoked (RFC 9700 §4.14): `None`.
     async fn redeem(
         &self,
         digest: &[u8],
@@ -515,11 +517,19 @@ impl Tokens<'_> {
         let (refresh, user, acl, current) = match read.grant {
             Some(grant) => (grant.refresh, grant.user, Some(grant.acl), true),
             None => match store.find_superseded_refresh_token(digest).await? {
-                Some((refresh, superseded_at)) if refresh.client_id == client_id => {
+                Some(SupersededValue {
+                    chain: refresh,
+                    superseded_at,
+                    generation,
+                }) if refresh.client_id == client_id => {
                     let grace = i64::try_from(ctx.config.refresh_token_reuse_grace)
                         .unwrap_or(i64::MAX)
                         .saturating_mul(1_000_000);
-                    if now.saturating_sub(superseded_at) >= grace {
+                    // Within the grace the value answers its own successor, and only while that
+                    // is still the chain's current value (SPEC §10: the *same* successor); once
+                    // the chain moved past it, someone else holds a later value: a replay.
+                    let successor_current = refresh.generation == generation.saturating_add(1);
+                    if now.saturating_sub(superseded_at) >= grace || !successor_current {
                         let sessions = store.end_refresh_token(&refresh.uuid).await?;
                         ctx.invalidate(Invalidation::User(refresh.user_uuid.clone()))
                             .await;
@@ -587,6 +597,11 @@ impl Tokens<'_> {
         let session_limit = LIMITED_PURPOSES
             .contains(&user.purpose.as_str())
             .then(|| self.session_limit());
+        // Grants count in their own share of the session cap, never in the password logins'.
+        let session_share = match &minting {
+            Minting::Refresh { .. } => SessionShare::Grants,
+            Minting::Password | Minting::Offline { .. } => SessionShare::Logins,
+        };
         let acl = match acl {
             Some(parts) => parts,
             None => {
@@ -627,12 +642,7 @@ impl Tokens<'_> {
                 scope,
                 rotation,
                 answer,
-                superseded,
-            } => (scope, None, Some((*refresh, superseded)), rotation, answer),
-        };
-        let (from_refresh_token, superseded_within_grace) = match from_refresh_token {
-            Some((refresh, superseded)) => (Some(refresh), superseded),
-            None => (None, false),
+            } => (scope, None, Some(*refresh), rotation, answer),
         };
         let mark_refresh_token_used = from_refresh_token
             .as_ref()
@@ -653,9 +663,9 @@ impl Tokens<'_> {
             from_refresh_token,
             rotation,
             offline,
+            session_share,
             session_limit,
             mark_refresh_token_used,
-            superseded_within_grace,
         };
         let issued = match ctx.store.issue_token(&request).await {
             Ok(Issue::Issued(issued)) => issued,

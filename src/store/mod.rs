@@ -21,7 +21,8 @@ pub use policies::POLICY_ORDER;
 pub use policies::{AclParts, NewPolicy, Policy};
 pub use tokens::{
     Issue, IssueRequest, OfflineGrant, RefreshCutoffs, RefreshGrantWrite, RefreshToken, Rotation,
-    Session, TokenMetadata, TokenRecord, LIMITED_PURPOSES, REFRESH_ORDER, SESSION_ORDER,
+    Session, SessionShare, SupersededValue, TokenMetadata, TokenRecord, LIMITED_PURPOSES,
+    REFRESH_ORDER, SESSION_ORDER,
 };
 pub use users::{Email, NewUser, User, UserUpdate};
 pub use users::{USER_FILTERS, USER_ORDER};

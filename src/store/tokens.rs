@@ -57,6 +57,15 @@ pub struct RefreshToken {
     pub used_at: i64,
 }
 
+/// A superseded value of a rotating refresh token: its chain (the refresh token as it is now),
+/// when the value was superseded and its generation (its successor's is one more).
+#[derive(Clone, Debug)]
+pub struct SupersededValue {
+    pub chain: RefreshToken,
+    pub superseded_at: i64,
+    pub generation: i64,
+}
+
 /// Refresh tokens last used at or before `idle`, or created at or before `max`, have expired
 /// (`i64::MIN`: no such limit).
 #[derive(Clone, Copy, Debug)]
@@ -96,8 +105,6 @@ pub struct Rotation {
     pub from_generation: i64,
     pub old_digest: Vec<u8>,
     pub new_digest: Vec<u8>,
-    /// Superseded values remembered per chain (older ones are forgotten: then merely unknown).
-    pub keep: i64,
 }
 
 /// Everything written when a token is issued, in one transaction.
@@ -120,13 +127,12 @@ pub struct IssueRequest {
     /// Set when that grant rotates the refresh token.
     pub rotation: Option<Rotation>,
     pub offline: Option<OfflineGrant>,
-    /// Live sessions the user may already hold; `None`: unlimited.
+    /// The share of the session cap the token counts in.
+    pub session_share: SessionShare,
+    /// Live sessions of that share the user may already hold; `None`: unlimited.
     pub session_limit: Option<i64>,
     /// Whether a refresh grant rewrites its refresh token's `used_at` (else only checks it).
     pub mark_refresh_token_used: bool,
-    /// The grant presented a superseded value within the reuse grace: its refresh token must
-    /// still exist, at any generation.
-    pub superseded_within_grace: bool,
 }
 
 pub struct IssuedToken {
@@ -286,8 +292,8 @@ async fn purge_refresh_token(
     Ok(ended)
 }
 
-/// Supersedes the value of a rotating grant's refresh token and marks it used (for the idle
-/// lifetime), conditional on the generation read: of concurrent grants presenting one value, one
+/// Supersedes the value of a rotating grant's refresh token (its digest is kept, for as long as
+/// the chain lives) and marks it used (for the idle lifetime), conditional on the generation read: of concurrent grants presenting one value, one
 /// rotates it (PostgreSQL's row lock makes the others wait, then match nothing; SQLite runs one
 /// writer at a time). False: it changed since it was read (rotated by another grant, or
 /// deleted); nothing was written. (A grant that does not rotate is marked in `insert_issued`.)
@@ -321,13 +327,9 @@ async fn rotate_refresh_token(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    sqlx::query(
-        "DELETE FROM superseded_refresh_tokens WHERE refresh_token_uuid = $1 AND generation < $2",
-    )
-    .bind(&from.uuid)
-    .bind(rotation.from_generation.saturating_sub(rotation.keep))
-    .execute(&mut **tx)
-    .await?;
+    // Every superseded value is kept while its chain lives (a forgotten one would be merely
+    // unknown, and its replay would revoke nothing): they go with the chain, by the foreign key's
+    // cascade, when it is deleted, expires or is purged, or its user is deleted.
     Ok(true)
 }
 
@@ -344,7 +346,7 @@ enum Inserted {
     NotAdmitted,
 }
 
-/// A token row's values, bound as $1–$15 in the order of [`TOKEN_INSERT`].
+/// A token row's values, bound as $1–$15 in the order of [`SessionShare::token_insert`].
 struct TokenRow<'a> {
     request: &'a IssueRequest,
     acl: String,
@@ -355,7 +357,6 @@ struct TokenRow<'a> {
     refresh_uuid: Option<&'a str>,
 }
 
-/// The columns of a token row, in the order every insert gives them (a macro, for `concat!`).
 /// What makes the token with digest `$1` live at `$2` (microseconds): the one condition of every
 /// validation's read (a `concat!` piece, so that the statements stay static strings).
 macro_rules! live_token {
@@ -364,18 +365,69 @@ macro_rules! live_token {
     };
 }
 
+/// The columns of a token row, in the order every insert gives them (a macro, for `concat!`); the
+/// last, `refresh_grant`, is the token's share of the session cap, written as a literal.
 macro_rules! token_columns {
     () => {
         "digest, session_uuid, auth_id, tenant_uuid, mobile, issued_at, expires_at, acl, metadata, \
-         remote_addr, user_agent, client_id, refresh_token_uuid, scope, search_text"
+         remote_addr, user_agent, client_id, refresh_token_uuid, scope, search_text, refresh_grant"
     };
 }
 const TOKEN_COLUMNS: &str = token_columns!();
-const TOKEN_INSERT: &str = concat!(
-    "INSERT INTO tokens (",
-    token_columns!(),
-    ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15"
-);
+macro_rules! token_insert {
+    ($share:literal) => {
+        concat!(
+            "INSERT INTO tokens (",
+            token_columns!(),
+            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, ",
+            $share
+        )
+    };
+}
+
+/// The share of the session cap (`max_user_concurrent_sessions`) a session counts in, as the
+/// domain decides (`Tokens::issue`): the sessions a password login opened (online or offline), or
+/// those a refresh grant minted. Each share is bounded by the cap on its own (its column of
+/// `session_bounds`, its rows of `tokens` by `refresh_grant`; migration 0013), so that grants
+/// never take a password login's room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionShare {
+    Logins,
+    Grants,
+}
+
+impl SessionShare {
+    /// Its column of `session_bounds`.
+    fn bound(self) -> &'static str {
+        match self {
+            SessionShare::Logins => "logins",
+            SessionShare::Grants => "grants",
+        }
+    }
+
+    fn other(self) -> SessionShare {
+        match self {
+            SessionShare::Logins => SessionShare::Grants,
+            SessionShare::Grants => SessionShare::Logins,
+        }
+    }
+
+    /// Its rows of `tokens` (a condition).
+    fn rows(self) -> &'static str {
+        match self {
+            SessionShare::Logins => "NOT refresh_grant",
+            SessionShare::Grants => "refresh_grant",
+        }
+    }
+
+    /// The insert of a token of this share (its values `$1`–`$15`, see [`TokenRow`]).
+    fn token_insert(self) -> &'static str {
+        match self {
+            SessionShare::Logins => token_insert!("FALSE"),
+            SessionShare::Grants => token_insert!("TRUE"),
+        }
+    }
+}
 
 /// The condition of every token insert: its user ($3) still enabled. On PostgreSQL the user's row
 /// is locked (`FOR KEY SHARE`, which the foreign key takes anyway) after `after` (the checks whose
@@ -435,28 +487,29 @@ impl<'a> TokenRow<'a> {
 }
 
 /// A grant's refresh token, checked (and on PostgreSQL locked) when the token is written: still
-/// there, at `generation` unless that is `None`; marked used when `mark_used`, else only locked
-/// (FOR KEY SHARE, which a deletion waits for), so that a grant usually writes nothing to the
-/// refresh token's row.
+/// there, at `generation` (the one read: a grant answering a superseded value within the grace
+/// answers its successor only while that is still the chain's current value, SPEC §10); marked
+/// used when `mark_used`, else only locked (FOR KEY SHARE, which a deletion waits for), so that a
+/// grant usually writes nothing to the refresh token's row.
 struct RefreshCheck<'a> {
     from: &'a RefreshToken,
-    generation: Option<i64>,
+    generation: i64,
     mark_used: bool,
 }
 
 /// The PostgreSQL statement of a token with its checks, one round trip and its own transaction:
-/// the user's session bound raised if under `limit` ($16), then the refresh token checked ($17 or
+/// the user's session bound of the token's `share` raised if under `limit` ($16), then the refresh token checked ($17 or
 /// $16 its generation), then the token. It answers whether the bound admitted it and whether the
 /// token was written.
-fn pg_issue_statement(limit: bool, refresh: Option<&RefreshCheck>) -> String {
+fn pg_issue_statement(share: SessionShare, limit: bool, refresh: Option<&RefreshCheck>) -> String {
     let mut ctes = Vec::new();
     let mut conditions = Vec::new();
     if limit {
-        ctes.push(
-            "admitted AS (UPDATE session_bounds SET tokens = tokens + 1 \
-             WHERE user_uuid = $3 AND tokens < $16 RETURNING 1)"
-                .to_string(),
-        );
+        let bound = share.bound();
+        ctes.push(format!(
+            "admitted AS (UPDATE session_bounds SET {bound} = {bound} + 1 \
+             WHERE user_uuid = $3 AND {bound} < $16 RETURNING 1)"
+        ));
         conditions.push("EXISTS (SELECT 1 FROM admitted)");
     }
     if let Some(check) = refresh {
@@ -470,11 +523,11 @@ fn pg_issue_statement(limit: bool, refresh: Option<&RefreshCheck>) -> String {
         ctes.push(match check.mark_used {
             true => format!(
                 "current AS (UPDATE refresh_tokens SET used_at = $6 WHERE uuid = $13 \
-                 AND generation = COALESCE({generation}, generation){after_bound} RETURNING 1)"
+                 AND generation = {generation}{after_bound} RETURNING 1)"
             ),
             false => format!(
                 "current AS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
-                 AND generation = COALESCE({generation}, generation){after_bound} FOR KEY SHARE)"
+                 AND generation = {generation}{after_bound} FOR KEY SHARE)"
             ),
         });
         conditions.push("EXISTS (SELECT 1 FROM current)");
@@ -487,34 +540,38 @@ fn pg_issue_statement(limit: bool, refresh: Option<&RefreshCheck>) -> String {
         true => "EXISTS (SELECT 1 FROM admitted)",
         false => "TRUE",
     };
-    ctes.push(format!("new_token AS ({TOKEN_INSERT}{filter} RETURNING 1)"));
+    let insert = share.token_insert();
+    ctes.push(format!("new_token AS ({insert}{filter} RETURNING 1)"));
     format!(
         "WITH {} SELECT {admitted} AS admitted, EXISTS (SELECT 1 FROM new_token) AS issued",
         ctes.join(", ")
     )
 }
 
-/// Whether the user may open one more session under `limit`, in the caller's transaction: the
-/// user's session bound (an upper bound of their live sessions, migration 0008) is raised while
-/// it is under the limit; at the limit, or when there is none yet, the live sessions are counted
-/// exactly under the bound's row lock, and the bound becomes that count plus this one.
+/// Whether the user may open one more session of `share` under `limit`, in the caller's
+/// transaction: the user's session bound of that share (an upper bound of their live sessions of
+/// it, migrations 0008 and 0013) is raised while it is under the limit; at the limit, or when
+/// it is not known yet (no row, or NULL), the live sessions of the share are counted exactly
+/// under the bound's row lock, and the bound becomes that count plus this one.
 async fn admit(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
     user_uuid: &str,
+    share: SessionShare,
     limit: i64,
     now: i64,
 ) -> StoreResult<bool> {
-    // On SQLite the token's insert raises the bound (its trigger, migration 0009): only checked here.
+    let bound = share.bound();
+    // On SQLite the token's insert raises the bound (its trigger, migration 0013): only checked here.
     let raise = match backend {
-        Backend::Postgres => {
-            "UPDATE session_bounds SET tokens = tokens + 1 WHERE user_uuid = $1 AND tokens < $2"
-        }
-        Backend::Sqlite => {
-            "UPDATE session_bounds SET tokens = tokens WHERE user_uuid = $1 AND tokens < $2"
-        }
+        Backend::Postgres => format!(
+            "UPDATE session_bounds SET {bound} = {bound} + 1 WHERE user_uuid = $1 AND {bound} < $2"
+        ),
+        Backend::Sqlite => format!(
+            "UPDATE session_bounds SET {bound} = {bound} WHERE user_uuid = $1 AND {bound} < $2"
+        ),
     };
-    let raised = sqlx::query(raise)
+    let raised = sqlx::query(&raise)
         .bind(user_uuid)
         .bind(limit)
         .execute(&mut *conn)
@@ -524,45 +581,72 @@ async fn admit(
         return Ok(true);
     }
     sqlx::query(
-        "INSERT INTO session_bounds (user_uuid, tokens) VALUES ($1, 0) \
-         ON CONFLICT (user_uuid) DO NOTHING",
+        "INSERT INTO session_bounds (user_uuid) VALUES ($1) ON CONFLICT (user_uuid) DO NOTHING",
     )
     .bind(user_uuid)
     .execute(&mut *conn)
     .await?;
-    if backend == Backend::Postgres {
-        // Each statement takes a new snapshot: the count below sees every token committed by
-        // a grant that held this lock before.
-        sqlx::query("SELECT 1 FROM session_bounds WHERE user_uuid = $1 FOR UPDATE")
-            .bind(user_uuid)
-            .execute(&mut *conn)
-            .await?;
-    }
-    // Counting stops at the limit: a user's thousands of tokens cost no more than `limit`.
-    let live: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM tokens WHERE auth_id = $1 AND expires_at > $2 \
-         LIMIT $3) AS live",
-    )
+    // On PostgreSQL each statement takes a new snapshot: the counts below see every token
+    // committed by a write that held this lock before.
+    let other = share.other().bound();
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let other_bound: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT {other} FROM session_bounds WHERE user_uuid = $1{lock}"
+    ))
     .bind(user_uuid)
-    .bind(now)
-    .bind(limit)
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_optional(&mut *conn)
+    .await?
+    // (Gone: a change of the user dropped it meanwhile; the update below then writes nothing.)
+    .flatten();
+    let live = live_sessions(conn, user_uuid, share, now, limit).await?;
     if live >= limit {
         return Ok(false);
     }
     // Expired tokens never come back: the live ones and this one bound the user from now on
     // (on SQLite the insert adds this one).
-    let bound = match backend {
+    let count = match backend {
         Backend::Postgres => live.saturating_add(1),
         Backend::Sqlite => live,
     };
-    sqlx::query("UPDATE session_bounds SET tokens = $2 WHERE user_uuid = $1")
-        .bind(user_uuid)
-        .bind(bound)
-        .execute(&mut *conn)
-        .await?;
+    // The other share's bound too, when it is not known yet (a new row): so that the next
+    // session of that share (say the first grant after an offline login) is one statement.
+    let other_count = match other_bound {
+        Some(known) => known,
+        None => live_sessions(conn, user_uuid, share.other(), now, limit).await?,
+    };
+    sqlx::query(&format!(
+        "UPDATE session_bounds SET {bound} = $2, {other} = $3 WHERE user_uuid = $1"
+    ))
+    .bind(user_uuid)
+    .bind(count)
+    .bind(other_count)
+    .execute(&mut *conn)
+    .await?;
     Ok(true)
+}
+
+/// The user's live sessions of `share`, counted up to `limit` (a user's thousands of tokens cost
+/// no more than that).
+async fn live_sessions(
+    conn: &mut sqlx::AnyConnection,
+    user_uuid: &str,
+    share: SessionShare,
+    now: i64,
+    limit: i64,
+) -> StoreResult<i64> {
+    let rows = share.rows();
+    Ok(sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM tokens WHERE auth_id = $1 AND expires_at > $2 \
+         AND {rows} LIMIT $3) AS live"
+    ))
+    .bind(user_uuid)
+    .bind(now)
+    .bind(limit)
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 /// Writes a token in the caller's transaction, after its checks: the session limit (`limit`)
@@ -576,17 +660,27 @@ async fn insert_token(
     refresh: Option<&RefreshCheck<'_>>,
 ) -> StoreResult<Inserted> {
     let request = row.request;
+    let share = request.session_share;
     if let Some(limit) = limit {
-        if !admit(conn, backend, &request.user_uuid, limit, request.issued_at).await? {
+        if !admit(
+            conn,
+            backend,
+            &request.user_uuid,
+            share,
+            limit,
+            request.issued_at,
+        )
+        .await?
+        {
             return Ok(Inserted::SessionLimit);
         }
     }
+    let insert = share.token_insert();
     let sql = match refresh {
-        None => format!("{TOKEN_INSERT} WHERE {}", user_still_enabled(backend, None)),
+        None => format!("{insert} WHERE {}", user_still_enabled(backend, None)),
         Some(check) if check.mark_used => {
             let marked = sqlx::query(
-                "UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 \
-                 AND generation = COALESCE($3, generation)",
+                "UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 AND generation = $3",
             )
             .bind(&check.from.uuid)
             .bind(request.issued_at)
@@ -597,7 +691,7 @@ async fn insert_token(
             if marked != 1 {
                 return Ok(Inserted::Superseded);
             }
-            format!("{TOKEN_INSERT} WHERE {}", user_still_enabled(backend, None))
+            format!("{insert} WHERE {}", user_still_enabled(backend, None))
         }
         Some(_) => {
             let lock = match backend {
@@ -607,10 +701,10 @@ async fn insert_token(
             // The refresh token inside the user's check: its lock is taken first.
             let current = format!(
                 "EXISTS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
-                 AND generation = COALESCE($16, generation){lock})"
+                 AND generation = $16{lock})"
             );
             format!(
-                "{TOKEN_INSERT} WHERE {}",
+                "{insert} WHERE {}",
                 user_still_enabled(backend, Some(&current))
             )
         }
@@ -646,6 +740,7 @@ pub struct RefreshGrantWrite<'a> {
     pub cutoffs: Option<RefreshCutoffs>,
     /// A `used_at` at or before this is worth rewriting (PostgreSQL; SQLite's trigger always does).
     pub used_before: i64,
+    /// Live sessions of the grants' share the user may already hold (limited purposes only).
     pub session_limit: i64,
     pub default_policy: Option<&'a str>,
     pub xivo_uuid: Option<&'a str>,
@@ -686,9 +781,12 @@ fn token_acl(default_acl: Option<&str>, user_acl: &str) -> String {
 /// refresh token's use is written only when the recorded one is older than `$13` (PostgreSQL:
 /// otherwise the update has no row to look up).
 ///
+/// The token counts in the grants' share of the session cap ([`SessionShare::Grants`]): its
+/// bound is the one raised or checked, and the token is written with `refresh_grant` true.
+///
 /// PostgreSQL: the user's session bound is raised first, then the refresh token and the user are
 /// locked (`FOR KEY SHARE`: the lock order of every token write, see `pg_issue_statement`).
-/// SQLite (writers take turns): one `INSERT … SELECT`; its trigger (migration 0009) counts the
+/// SQLite (writers take turns): one `INSERT … SELECT`; its trigger (migration 0013) counts the
 /// token in the bound and marks the refresh token used.
 fn refresh_grant_statement(backend: Backend, default_policy: bool, held_keys: usize) -> String {
     let (default_acl, default_exists) = match default_policy {
@@ -707,6 +805,7 @@ fn refresh_grant_statement(backend: Backend, default_policy: bool, held_keys: us
             placeholders_from(first_key, n)
         ),
     };
+    let bound = SessionShare::Grants.bound();
     match backend {
         Backend::Postgres => {
             let acl = token_acl(default_acl, "g.user_acl");
@@ -714,8 +813,8 @@ fn refresh_grant_statement(backend: Backend, default_policy: bool, held_keys: us
                 "WITH r0 AS (SELECT r.uuid, r.user_uuid, u.purpose IN ($16, $17) AS limited \
                  FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
                  WHERE r.digest = $1 AND r.client_id = $2), \
-                 admitted AS (UPDATE session_bounds SET tokens = tokens + 1 \
-                 WHERE user_uuid = (SELECT user_uuid FROM r0 WHERE limited) AND tokens < $14 \
+                 admitted AS (UPDATE session_bounds SET {bound} = {bound} + 1 \
+                 WHERE user_uuid = (SELECT user_uuid FROM r0 WHERE limited) AND {bound} < $14 \
                  RETURNING 1), \
                  g AS (SELECT r.uuid, r.user_uuid, r.client_id, r.scope, r.used_at, u.tenant_uuid, \
                  u.purpose, u.acl AS user_acl \
@@ -733,7 +832,7 @@ fn refresh_grant_statement(backend: Backend, default_policy: bool, held_keys: us
                  'pbx_user_uuid', CASE WHEN g.purpose = 'user' THEN g.user_uuid END, \
                  'purpose', g.purpose, 'tenant_uuid', g.tenant_uuid, 'uuid', g.user_uuid, \
                  'xivo_uuid', CAST($15 AS TEXT))::text, \
-                 $8, $9, g.client_id, g.uuid, g.scope, $10 FROM g \
+                 $8, $9, g.client_id, g.uuid, g.scope, $10, TRUE FROM g \
                  RETURNING auth_id, acl, metadata, scope) \
                  SELECT auth_id, acl, metadata, scope FROM new_token"
             )
@@ -747,12 +846,12 @@ fn refresh_grant_statement(backend: Backend, default_policy: bool, held_keys: us
                  'pbx_user_uuid', CASE WHEN u.purpose = 'user' THEN r.user_uuid END, \
                  'purpose', u.purpose, 'tenant_uuid', u.tenant_uuid, 'uuid', r.user_uuid, \
                  'xivo_uuid', $15), \
-                 $8, $9, r.client_id, r.uuid, r.scope, $10 \
+                 $8, $9, r.client_id, r.uuid, r.scope, $10, TRUE \
                  FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
                  WHERE r.digest = $1 AND r.client_id = $2 AND u.enabled = TRUE \
                  AND r.used_at > $11 AND r.created_at > $12 \
                  AND (u.purpose NOT IN ($16, $17) \
-                 OR (SELECT tokens FROM session_bounds WHERE user_uuid = r.user_uuid) < $14) \
+                 OR (SELECT {bound} FROM session_bounds WHERE user_uuid = r.user_uuid) < $14) \
                  AND {default_exists} AND {held} \
                  RETURNING auth_id, acl, metadata, scope"
             )
@@ -850,6 +949,7 @@ impl Store {
                 &mut w.tx,
                 self.backend,
                 &request.user_uuid,
+                request.session_share,
                 limit,
                 request.issued_at,
             )
@@ -976,16 +1076,15 @@ impl Store {
         )?;
         let refresh = from.map(|from| RefreshCheck {
             from,
-            // A superseded value within the grace answers the value read: at worst superseded
-            // itself by now, and still within the grace. Requiring the generation read would
-            // make grants sharing a chain retry while others rotate it.
-            generation: (!request.superseded_within_grace).then_some(from.generation),
+            // At the generation read: for a superseded value within the grace, its successor
+            // must still be current (if the chain moved on meanwhile, the read again says replay).
+            generation: from.generation,
             mark_used: request.mark_refresh_token_used,
         });
         let limit = request.session_limit;
         let mut inserted = Inserted::NotAdmitted;
         if self.backend == Backend::Postgres {
-            let sql = pg_issue_statement(limit.is_some(), refresh.as_ref());
+            let sql = pg_issue_statement(request.session_share, limit.is_some(), refresh.as_ref());
             let mut query = row.bind(&sql);
             if let Some(limit) = limit {
                 query = query.bind(limit);
@@ -1122,19 +1221,20 @@ impl Store {
         Ok(Some(count))
     }
 
-    /// The refresh token of which this is a superseded value, and when it was superseded.
+    /// The refresh token of which this is a superseded value, when it was superseded and which
+    /// generation it was.
     pub async fn find_superseded_refresh_token(
         &self,
         digest: &[u8],
-    ) -> StoreResult<Option<(RefreshToken, i64)>> {
-        let found: Option<(String, i64)> = sqlx::query_as(
-            "SELECT refresh_token_uuid, superseded_at FROM superseded_refresh_tokens \
+    ) -> StoreResult<Option<SupersededValue>> {
+        let found: Option<(String, i64, i64)> = sqlx::query_as(
+            "SELECT refresh_token_uuid, superseded_at, generation FROM superseded_refresh_tokens \
              WHERE digest = $1",
         )
         .bind(digest)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((uuid, superseded_at)) = found else {
+        let Some((uuid, superseded_at, generation)) = found else {
             return Ok(None);
         };
         let row = sqlx::query(&format!(
@@ -1143,8 +1243,14 @@ impl Store {
         .bind(&uuid)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| Ok((refresh_from_row(&row)?, superseded_at)))
-            .transpose()
+        row.map(|row| {
+            Ok(SupersededValue {
+                chain: refresh_from_row(&row)?,
+                superseded_at,
+                generation,
+            })
+        })
+        .transpose()
     }
 
     /// Deletes a refresh token (the whole chain of its values) and ends every session minted

@@ -163,7 +163,8 @@ async fn concurrent_refresh_grants_all_succeed(store: Store) {
     assert_eq!(tokens.len(), 12, "every grant gets its own access token");
 }
 
-/// The limit holds exactly for refresh grants too: 20 at once with room for 4 give 4 tokens.
+/// The limit holds exactly for refresh grants too: 20 at once give 5 tokens (the offline login's
+/// own session counts among the password logins', not the grants').
 async fn concurrent_refresh_grants_stop_exactly_at_the_session_limit(store: Store) {
     let srv = common::start_with(store, |cfg| cfg.max_user_concurrent_sessions = 5).await;
     let user = srv.create_user("granter", "granter-pw").await;
@@ -186,15 +187,53 @@ async fn concurrent_refresh_grants_stop_exactly_at_the_session_limit(store: Stor
     .await;
     let ok = results.iter().filter(|(status, _)| *status == 200).count();
     let refused = results.iter().filter(|(status, _)| *status == 429).count();
+    assert_eq!((ok, refused), (5, 15), "5 grants: {results:?}");
+    let admin = srv.admin_token().await;
+    let uuid = user["uuid"].as_str().expect("uuid");
+    let sessions = srv.get(&format!("/users/{uuid}/sessions"), &admin).await;
+    assert_eq!(sessions.body["total"], json!(6), "{}", sessions.text);
+}
+
+/// Refresh grants and password logins racing each other each stop exactly at their own share of
+/// the session limit: the grants never take the password logins' room.
+async fn racing_grants_and_logins_each_stop_at_their_share(store: Store) {
+    let srv = common::start_with(store, |cfg| cfg.max_user_concurrent_sessions = 4).await;
+    let user = srv.create_user("sharer", "sharer-pw").await;
+    let data = srv
+        .login_ok(
+            "sharer",
+            "sharer-pw",
+            json!({"access_type": "offline", "client_id": "shared"}),
+        )
+        .await;
+    let refresh = data["refresh_token"].as_str().expect("refresh token");
+    let grants = burst(
+        &srv,
+        12,
+        Method::POST,
+        "/token",
+        &[],
+        json!({"refresh_token": refresh, "client_id": "shared"}),
+    );
+    let credentials = [("Authorization", basic("sharer", "sharer-pw"))];
+    let logins = burst(&srv, 8, Method::POST, "/token", &credentials, json!({}));
+    let (grants, logins) = tokio::join!(grants, logins);
+    let count = |results: &[(u16, Value)]| {
+        for (status, body) in results {
+            assert!(matches!(status, 200 | 429), "{status} {body}");
+        }
+        results.iter().filter(|(status, _)| *status == 200).count()
+    };
+    assert_eq!(count(&grants), 4, "the grants' share: {grants:?}");
     assert_eq!(
-        (ok, refused),
-        (4, 16),
-        "the offline login holds 1 of 5 sessions: {results:?}"
+        count(&logins),
+        3,
+        "the offline login holds 1 of 4: {logins:?}"
     );
     let admin = srv.admin_token().await;
     let uuid = user["uuid"].as_str().expect("uuid");
     let sessions = srv.get(&format!("/users/{uuid}/sessions"), &admin).await;
-    assert_eq!(sessions.body["total"], json!(5), "{}", sessions.text);
+    assert_eq!(sessions.body["total"], json!(8), "{}", sessions.text);
 }
 
 /// An internal user has no session limit: its grants take no lock and count nothing, and all
@@ -231,6 +270,7 @@ both_stores!(
     concurrent_mobile_logins_leave_one_mobile_refresh_token,
     concurrent_refresh_grants_all_succeed,
     concurrent_refresh_grants_stop_exactly_at_the_session_limit,
+    racing_grants_and_logins_each_stop_at_their_share,
     an_internal_user_past_the_limit_still_gets_concurrent_refresh_grants,
 );
 

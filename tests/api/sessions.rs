@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::common::{self, assert_api_error, s, Reply, Store};
+use crate::common::{self, assert_api_error, assert_token_error, s, Reply, Store};
 
 fn session_uuids(reply: &Reply) -> Vec<Value> {
     reply.body["items"]
@@ -22,6 +22,7 @@ both_stores!(
     delete_a_users_session,
     cannot_end_another_users_session_through_own_path,
     session_paths_need_uuids,
+    a_refresh_tokens_grants_never_lock_its_user_out_of_password_logins,
 );
 
 async fn list_sessions(store: Store) {
@@ -184,4 +185,42 @@ async fn cannot_end_another_users_session_through_own_path(store: Store) {
         .await;
     assert_eq!(own.status, 200, "own sessions via me: {}", own.text);
     assert_eq!(own.body["total"], json!(1));
+}
+
+/// Ten-year grants of one narrow refresh token fill only the refresh grants' share of the session
+/// cap: the user's password logins still get in, and the cap still bounds both kinds.
+async fn a_refresh_tokens_grants_never_lock_its_user_out_of_password_logins(store: Store) {
+    const TEN_YEARS: i64 = 315_360_000;
+    let srv = common::start_with(store, |c| c.max_user_concurrent_sessions = 3).await;
+    let admin = srv.admin_token().await;
+    let user = srv.create_user("ivy", "ivy-pw").await;
+    let refresh = s(&srv
+        .login_ok(
+            "ivy",
+            "ivy-pw",
+            json!({"access_type": "offline", "client_id": "gadget", "scope": ["weather.read"]}),
+        )
+        .await["refresh_token"]);
+    let grant = || {
+        srv.post_token(json!({
+            "refresh_token": refresh, "client_id": "gadget", "expiration": TEN_YEARS,
+            "scope": ["weather.read"],
+        }))
+    };
+    for n in 0..3 {
+        let reply = grant().await;
+        assert_eq!(reply.status, 200, "grant {n}: {}", reply.text);
+    }
+    assert_token_error(&grant().await, 429, "the grants' share is full");
+    // The offline login holds one of the password logins' 3; two more get in.
+    for n in 0..2 {
+        let reply = srv.login_reply("ivy", "ivy-pw", json!({})).await;
+        assert_eq!(reply.status, 200, "password login {n}: {}", reply.text);
+    }
+    let over = srv.login_reply("ivy", "ivy-pw", json!({})).await;
+    assert_token_error(&over, 429, "the password logins' share is full");
+    assert_token_error(&grant().await, 429, "still full");
+    let uuid = s(&user["uuid"]);
+    let sessions = srv.get(&format!("/users/{uuid}/sessions"), &admin).await;
+    assert_eq!(sessions.body["total"], json!(6), "{}", sessions.text);
 }
