@@ -2,6 +2,9 @@
 -- chain's new value, which the next grant of that chain presents. Arguments (besides common.lua's):
 --   refresh=FILE  one "REFRESH_TOKEN CLIENT_ID AUTH_ID" per line (one chain per bench user)
 --   threads=N     wrk threads: thread i takes every N-th chain, so that no two threads share one
+-- A chain is never granted on two connections at once: presenting a value its successor already replaced
+-- is a replay that revokes the chain (SPEC §10). A chain whose answer was not a 200 (its request cannot be
+-- told from the answer) is taken up again after a second.
 dofile(debug.getinfo(1, "S").source:sub(2):match("^(.*/)") .. "common.lua")
 
 local chains = {}    -- this thread's chains: { value, client_id }
@@ -27,9 +30,18 @@ function init(args)
    f:close()
 end
 
+local function free(chain, now)
+   return not chain.busy_since or now - chain.busy_since > 1
+end
+
 function request()
-   chain_i = chain_i % #chains + 1
+   local now = os.time()
+   for _ = 1, #chains do
+      chain_i = chain_i % #chains + 1
+      if free(chains[chain_i], now) then break end
+   end
    local c = chains[chain_i]
+   c.busy_since = now
    return wrk.format("POST", opts.prefix .. "/token", json_headers,
       '{"refresh_token": "' .. c[1] .. '", "client_id": "' .. c[2] .. '", "expiration": 3600}')
 end
@@ -41,5 +53,6 @@ function response(status, headers, body)
       local value = body:match('"refresh_token":"([^"]+)"')
       local chain = by_user[body:match('"auth_id":"([^"]+)"') or ""]
       if value and chain then chain[1] = value end
+      if chain then chain.busy_since = nil end
    end
 end
