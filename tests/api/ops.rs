@@ -431,6 +431,60 @@ async fn metrics_are_served_on_their_own_listener_only() {
     server.shutdown().await;
 }
 
+/// Every label of the request metrics comes from a bounded set: requests with hundreds of
+/// distinct methods (each a label set kept for the process's life, had it been the raw method)
+/// add one label set, `other`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_metrics_labels_are_bounded() {
+    let srv = common::start_with(Store::Sqlite, |config| {
+        config.metrics_listen = Some("127.0.0.1:0".into());
+    })
+    .await;
+    let metrics_addr = srv.metrics_addr().expect("metrics listener");
+    for n in 0..300 {
+        let method = reqwest::Method::from_bytes(format!("X{n}").as_bytes()).expect("method");
+        for path in [
+            "/status",
+            "/token/00000000-0000-4000-8000-000000000000",
+            "/nowhere",
+        ] {
+            let response = srv
+                .request(method.clone(), path)
+                .send()
+                .await
+                .expect("request");
+            assert!(response.status().is_client_error(), "{}", response.status());
+        }
+    }
+    let status = srv.request(reqwest::Method::GET, "/status").send().await;
+    assert_eq!(status.expect("request").status(), 200);
+    let text = srv
+        .client
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    let sets: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("tessera_http_requests_total{"))
+        .collect();
+    assert!(
+        sets.len() <= 6,
+        "{} label sets:\n{}",
+        sets.len(),
+        sets.join("\n")
+    );
+    assert!(
+        sets.iter()
+            .all(|line| line.contains("method=\"other\"") || line.contains("method=\"GET\"")),
+        "{sets:?}"
+    );
+    assert!(!text.contains("X299"), "a raw method became a label");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_metrics_listener_unless_configured() {
     let srv = common::start(Store::Sqlite).await;
