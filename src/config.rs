@@ -66,6 +66,8 @@ pub struct Config {
     pub http_idle_timeout: u64,
     /// Connections served at once; more wait in the listen backlog.
     pub http_max_connections: u32,
+    /// Seconds a request may take, its body's arrival included, before it is answered 503.
+    pub http_request_timeout: u64,
     /// Seconds a refresh token may go unused before it stops working (0: never).
     pub refresh_token_idle_lifetime: u64,
     /// Seconds after its creation a refresh token stops working (0: never).
@@ -105,6 +107,7 @@ impl Default for Config {
             http_header_read_timeout: 10,
             http_idle_timeout: 60,
             http_max_connections: 512,
+            http_request_timeout: 30,
             refresh_token_idle_lifetime: 0,
             refresh_token_max_lifetime: 0,
             refresh_token_rotation: false,
@@ -152,6 +155,7 @@ impl fmt::Debug for Config {
             .field("http_header_read_timeout", &self.http_header_read_timeout)
             .field("http_idle_timeout", &self.http_idle_timeout)
             .field("http_max_connections", &self.http_max_connections)
+            .field("http_request_timeout", &self.http_request_timeout)
             .field(
                 "refresh_token_idle_lifetime",
                 &self.refresh_token_idle_lifetime,
@@ -487,6 +491,9 @@ impl Config {
             if value > 315_360_000 {
                 anyhow::bail!("invalid configuration: {key} must be 0..=315360000 (0: never)");
             }
+        }
+        if !(1..=3_600).contains(&self.http_request_timeout) {
+            anyhow::bail!("invalid configuration: http_request_timeout must be 1..=3600");
         }
         if self.refresh_token_reuse_grace > 300 {
             anyhow::bail!("invalid configuration: refresh_token_reuse_grace must be 0..=300");

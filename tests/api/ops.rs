@@ -595,6 +595,73 @@ async fn json_logs_carry_the_request_id_and_sigterm_exits_0() {
     assert!(!text.contains(&token), "whole token in logs");
 }
 
+/// A request body that trickles in is bounded by `http_request_timeout`: the request is answered
+/// 503 within it, and its log is one WARN line (not a WARN and an ERROR).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_timeout_is_answered_and_logged_once_at_warn() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (_dir, log, listen, mut child) = serve_on_sqlite(&[
+        ("TESSERA_LOG_FORMAT", "json"),
+        ("TESSERA_HTTP_REQUEST_TIMEOUT", "1"),
+    ])
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(&listen)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /api/auth/0.1/token HTTP/1.1\r\nHost: {listen}\r\nAuthorization: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+        common::basic(common::ADMIN_USERNAME, common::ADMIN_PASSWORD),
+    );
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    let started = std::time::Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    // One byte of body every 100 ms: never silent, never done.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..300 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if writer.write_all(b" ").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut response = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        reader.read_to_end(&mut response),
+    )
+    .await
+    .expect("the trickled body is cut, the connection closed")
+    .expect("read");
+    trickle.abort();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "answered after {:?}",
+        started.elapsed()
+    );
+
+    let status = terminate(&mut child).await;
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let text = std::fs::read_to_string(&log).expect("log");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let timed_out: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["message"] == "request timed out")
+        .collect();
+    assert_eq!(timed_out.len(), 1, "{text}");
+    assert_eq!(timed_out[0]["level"], "WARN", "{text}");
+    assert!(
+        lines.iter().all(|line| line["level"] != "ERROR"),
+        "an ERROR line for a request timeout:\n{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_an_in_flight_request_finish() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
