@@ -66,6 +66,9 @@ pub struct Config {
     pub http_idle_timeout: u64,
     /// Connections served at once; more wait in the listen backlog.
     pub http_max_connections: u32,
+    /// Connections served at once from one client address (the TCP peer: an IPv4 address or an
+    /// IPv6 /64); more are closed at once. Unset: see [`Config::max_connections_per_address`].
+    pub http_max_connections_per_address: Option<u32>,
     /// Seconds a request may take, its body's arrival included, before it is answered 503.
     pub http_request_timeout: u64,
     /// Seconds a refresh token may go unused before it stops working (0: never).
@@ -107,6 +110,7 @@ impl Default for Config {
             http_header_read_timeout: 10,
             http_idle_timeout: 60,
             http_max_connections: 512,
+            http_max_connections_per_address: None,
             http_request_timeout: 30,
             refresh_token_idle_lifetime: 0,
             refresh_token_max_lifetime: 0,
@@ -155,6 +159,10 @@ impl fmt::Debug for Config {
             .field("http_header_read_timeout", &self.http_header_read_timeout)
             .field("http_idle_timeout", &self.http_idle_timeout)
             .field("http_max_connections", &self.http_max_connections)
+            .field(
+                "http_max_connections_per_address",
+                &self.http_max_connections_per_address,
+            )
             .field("http_request_timeout", &self.http_request_timeout)
             .field(
                 "refresh_token_idle_lifetime",
@@ -501,6 +509,14 @@ impl Config {
         if !(1..=1_000_000).contains(&self.http_max_connections) {
             anyhow::bail!("invalid configuration: http_max_connections must be 1..=1000000");
         }
+        if self
+            .http_max_connections_per_address
+            .is_some_and(|max| !(1..=1_000_000).contains(&max))
+        {
+            anyhow::bail!(
+                "invalid configuration: http_max_connections_per_address must be 1..=1000000"
+            );
+        }
         if self.cors_allow_origins.trim() != "*" {
             for origin in self.cors_allow_origins.split(',').map(str::trim) {
                 // An origin is scheme://host[:port]: what a browser sends in `Origin`.
@@ -531,6 +547,19 @@ impl Config {
         crate::store::check_url(&self.database_url)
             .map_err(|e| anyhow::anyhow!("invalid configuration: database_url: {e}"))?;
         crate::domain::check_secret_source(self)
+    }
+
+    /// Connections one client address may hold at once (never more than `http_max_connections`).
+    /// Unset: a quarter of `http_max_connections`, at most 64, so that one client always leaves
+    /// room for the others; behind reverse proxies (`num_proxies` > 0), whose connections all come
+    /// from the proxies' addresses, `http_max_connections`.
+    pub fn max_connections_per_address(&self) -> u32 {
+        let max = self.http_max_connections;
+        match self.http_max_connections_per_address {
+            Some(set) => set.min(max),
+            None if self.num_proxies > 0 => max,
+            None => (max / 4).clamp(1, 64),
+        }
     }
 
     /// The configuration as a TOML file that loads back as it is, secrets left out: a
@@ -600,6 +629,7 @@ mod tests {
             bootstrap_password: Some("p".into()),
             token_secret: Some("s".into()),
             metrics_listen: Some("127.0.0.1:0".into()),
+            http_max_connections_per_address: Some(8),
             ..Config::default()
         })
         .expect("serializes");
@@ -608,6 +638,25 @@ mod tests {
         fields.sort_unstable();
         keys.sort_unstable();
         assert_eq!(keys, fields);
+    }
+
+    #[test]
+    fn one_address_leaves_room_for_the_others() {
+        let with = |max, per_address, proxies| {
+            Config {
+                http_max_connections: max,
+                http_max_connections_per_address: per_address,
+                num_proxies: proxies,
+                ..Config::default()
+            }
+            .max_connections_per_address()
+        };
+        assert_eq!(with(512, None, 0), 64);
+        assert_eq!(with(100, None, 0), 25);
+        assert_eq!(with(2, None, 0), 1);
+        assert_eq!(with(512, None, 1), 512, "behind a proxy");
+        assert_eq!(with(512, Some(8), 1), 8);
+        assert_eq!(with(16, Some(100), 0), 16, "never over the cap");
     }
 
     #[test]
