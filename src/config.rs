@@ -56,9 +56,10 @@ pub struct Config {
     pub token_cache_size: u64,
     /// Longest seconds a token stays cached (never past its expiry).
     pub token_cache_ttl: u64,
-    /// Answer CORS preflights and add CORS headers, as wazo-auth does.
+    /// Answer CORS preflights and add CORS headers for the origins of `cors_allow_origins`.
     pub cors_enabled: bool,
-    /// `*` or a comma-separated list of allowed origins.
+    /// The origins whose pages may call the API from a browser: empty (the default: none), a
+    /// comma-separated list of origins, or `*` (any page on the web).
     pub cors_allow_origins: String,
     /// Seconds a request head has to arrive whole, from its first byte.
     pub http_header_read_timeout: u64,
@@ -106,7 +107,7 @@ impl Default for Config {
             token_cache_size: 0,
             token_cache_ttl: 60,
             cors_enabled: true,
-            cors_allow_origins: "*".into(),
+            cors_allow_origins: String::new(),
             http_header_read_timeout: 10,
             http_idle_timeout: 60,
             http_max_connections: 512,
@@ -517,7 +518,8 @@ impl Config {
                 "invalid configuration: http_max_connections_per_address must be 1..=1000000"
             );
         }
-        if self.cors_allow_origins.trim() != "*" {
+        let origins = self.cors_allow_origins.trim();
+        if origins != "*" && !origins.is_empty() {
             for origin in self.cors_allow_origins.split(',').map(str::trim) {
                 // An origin is scheme://host[:port]: what a browser sends in `Origin`.
                 let well_formed = (origin.starts_with("http://") || origin.starts_with("https://"))
@@ -526,7 +528,7 @@ impl Config {
                 if !well_formed {
                     anyhow::bail!(
                         "invalid configuration: cors_allow_origins: {origin:?} is not an origin \
-                         (http://host[:port] or https://host[:port]), nor is the list \"*\""
+                         (http://host[:port] or https://host[:port]), nor is the list \"*\" or empty"
                     );
                 }
             }
@@ -687,6 +689,8 @@ mod tests {
     #[test]
     fn cors_origins_must_be_origins() {
         for good in [
+            "",
+            " ",
             "*",
             " * ",
             "https://a.example",
@@ -699,7 +703,6 @@ mod tests {
             assert!(config.validate().is_ok(), "{good}");
         }
         for bad in [
-            "",
             "a.example",
             "https://a.example/",
             "https://a.example,",
