@@ -179,20 +179,99 @@ impl fmt::Debug for Config {
     }
 }
 
-/// `postgres://user:pw@host/db` → (`postgres://user`, `@host/db`): the URL around its password.
-fn around_password(url: &str) -> Option<(&str, &str)> {
-    let userinfo_start = url.find("://")? + 3;
-    let at = url.rfind('@').filter(|&at| at > userinfo_start)?;
-    let colon = userinfo_start + url.get(userinfo_start..at)?.find(':')?;
-    Some((url.get(..colon)?, url.get(at..)?))
+/// Where a database URL holds a password: the userinfo's (`postgres://user:pw@host/db`), and the
+/// value of every query parameter named `password` or `…password` (`?password=pw`,
+/// `sslpassword=pw`), whose names sqlx and libpq accept.
+#[derive(Debug, PartialEq)]
+enum Password {
+    /// `:pw` before the `@` of the authority: the colon's and the `@`'s offsets.
+    UserInfo { colon: usize, at: usize },
+    /// `name=pw`: the parameter's start, its value's start, its end (exclusive).
+    Parameter {
+        start: usize,
+        value: usize,
+        end: usize,
+    },
 }
 
-/// Hides the password of a database URL (`postgres://user:pw@host` → `postgres://user:***@host`).
-pub fn redact_url(url: &str) -> String {
-    match around_password(url) {
-        Some((head, tail)) => format!("{head}:***{tail}"),
-        None => url.to_string(),
+/// Every password of `url`, in order. SQLite URLs hold none.
+fn passwords(url: &str) -> Vec<Password> {
+    let mut found = Vec::new();
+    if url.starts_with("sqlite:") {
+        return found;
     }
+    let query_start = url.find('?').unwrap_or(url.len());
+    if let Some(authority) = url.find("://").map(|scheme| scheme + 3) {
+        // The last `@` before the query: a password may hold a raw `@` or `/`.
+        let userinfo = url
+            .get(authority..query_start)
+            .and_then(|rest| rest.rfind('@'))
+            .and_then(|at| Some((url.get(authority..authority + at)?, authority + at)));
+        if let Some((userinfo, at)) = userinfo {
+            if let Some(colon) = userinfo.find(':') {
+                found.push(Password::UserInfo {
+                    colon: authority + colon,
+                    at,
+                });
+            }
+        }
+    }
+    let mut start = query_start + 1;
+    for parameter in url.get(start..).unwrap_or("").split('&') {
+        let end = start + parameter.len();
+        if let Some((name, _)) = parameter.split_once('=') {
+            if name.to_ascii_lowercase().ends_with("password") {
+                found.push(Password::Parameter {
+                    start,
+                    value: start + name.len() + 1,
+                    end,
+                });
+            }
+        }
+        start = end + 1;
+    }
+    found
+}
+
+/// `url` with each password replaced by `replace(password)`, which says what to cut out and what to
+/// write instead: `(from, to, text)` offsets into `url`.
+fn rewrite_passwords(
+    url: &str,
+    replace: impl Fn(&Password) -> (usize, usize, &'static str),
+) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut copied = 0;
+    for password in passwords(url) {
+        let (from, to, text) = replace(&password);
+        if let Some(kept) = url.get(copied..from) {
+            out.push_str(kept);
+            out.push_str(text);
+            copied = to;
+        }
+    }
+    out.push_str(url.get(copied..).unwrap_or(""));
+    out
+}
+
+/// A database URL as every message and log shows it: each password replaced by `***`
+/// (`postgres://user:***@host/db`, `postgres://user@host/db?password=***`); the user, host and
+/// database stay visible. The one function through which a database URL is displayed.
+pub fn redact_url(url: &str) -> String {
+    rewrite_passwords(url, |password| match *password {
+        Password::UserInfo { colon, at } => (colon + 1, at, "***"),
+        Password::Parameter { value, end, .. } => (value, end, "***"),
+    })
+}
+
+/// A database URL without its passwords, for a configuration printed to be loaded back
+/// (`check-config`): a placeholder would be taken for the password.
+fn without_passwords(url: &str) -> String {
+    let stripped = rewrite_passwords(url, |password| match *password {
+        Password::UserInfo { colon, at } => (colon, at, ""),
+        // The `&` after it goes too; a trailing `&` or `?` is trimmed below.
+        Password::Parameter { start, end, .. } => (start, (end + 1).min(url.len()), ""),
+    });
+    stripped.trim_end_matches(['&', '?']).to_string()
 }
 
 /// The logging variables (read by `cli::init_logging`).
@@ -395,12 +474,25 @@ fn from_file(path: &Path) -> anyhow::Result<Config> {
 }
 
 /// Values given on the command line: the top layer.
-#[derive(Debug, Default, Serialize)]
+#[derive(Default, Serialize)]
 pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+}
+
+/// The database URL's password is never printed.
+impl fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Overrides")
+            .field("listen", &self.listen)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .finish()
+    }
 }
 
 impl Overrides {
@@ -588,8 +680,8 @@ impl Config {
                 ));
             }
         }
-        if let Some((head, tail)) = around_password(&self.database_url) {
-            shown.database_url = format!("{head}{tail}");
+        if !passwords(&self.database_url).is_empty() {
+            shown.database_url = without_passwords(&self.database_url);
             notes.push("# database_url has a password (not shown)".into());
         }
         let table = toml::Table::try_from(&shown)
@@ -756,5 +848,39 @@ mod tests {
             "postgres://tessera@db/auth"
         );
         assert_eq!(redact_url("sqlite://tessera.db"), "sqlite://tessera.db");
+        assert_eq!(
+            redact_url("postgres://tessera@db/auth?sslmode=require&password=hunter2"),
+            "postgres://tessera@db/auth?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact_url("postgresql://t:p@ss/w@rd@db/auth?PassWord=x&sslpassword=y&user=a@b"),
+            "postgresql://t:***@db/auth?PassWord=***&sslpassword=***&user=a@b"
+        );
+        assert_eq!(
+            redact_url("postgres://t:@db/auth"),
+            "postgres://t:***@db/auth"
+        );
+    }
+
+    #[test]
+    fn printed_urls_lose_their_passwords() {
+        for (url, printed) in [
+            ("postgres://t:pw@db/auth", "postgres://t@db/auth"),
+            ("postgres://t@db/auth?password=pw", "postgres://t@db/auth"),
+            (
+                "postgres://t@db/auth?password=pw&sslmode=require",
+                "postgres://t@db/auth?sslmode=require",
+            ),
+            (
+                "postgres://t:a@db/auth?sslmode=require&password=pw",
+                "postgres://t@db/auth?sslmode=require",
+            ),
+            (
+                "sqlite://tessera.db?mode=rwc",
+                "sqlite://tessera.db?mode=rwc",
+            ),
+        ] {
+            assert_eq!(without_passwords(url), printed, "{url}");
+        }
     }
 }
