@@ -33,8 +33,11 @@ pub struct Config {
     pub bootstrap_username: Option<String>,
     pub bootstrap_password: Option<String>,
     /// Key from which refresh-token values are derived (`tessera gen-secret` makes one). Unset: a
-    /// key file beside the SQLite database; required on PostgreSQL (see README).
+    /// key file (`token_secret_file`) on SQLite; required on PostgreSQL (see README).
     pub token_secret: Option<String>,
+    /// SQLite without `token_secret`: the key file's path (created on first start). Unset:
+    /// `DATABASE.key` beside the database file, inside the directory a backup copies.
+    pub token_secret_file: Option<String>,
     /// Address of the Prometheus `/metrics` listener (e.g. `127.0.0.1:9498`); unset: no metrics
     /// listener. Never the public port.
     pub metrics_listen: Option<String>,
@@ -97,6 +100,7 @@ impl Default for Config {
             bootstrap_username: None,
             bootstrap_password: None,
             token_secret: None,
+            token_secret_file: None,
             metrics_listen: None,
             bruteforce_login_failures: 5,
             bruteforce_address_failures: 30,
@@ -140,6 +144,7 @@ impl fmt::Debug for Config {
             .field("bootstrap_username", &self.bootstrap_username)
             .field("bootstrap_password", &redact(&self.bootstrap_password))
             .field("token_secret", &redact(&self.token_secret))
+            .field("token_secret_file", &self.token_secret_file)
             .field("metrics_listen", &self.metrics_listen)
             .field("bruteforce_login_failures", &self.bruteforce_login_failures)
             .field(
@@ -722,6 +727,7 @@ mod tests {
             bootstrap_username: Some("u".into()),
             bootstrap_password: Some("p".into()),
             token_secret: Some("s".into()),
+            token_secret_file: Some("/k".into()),
             metrics_listen: Some("127.0.0.1:0".into()),
             http_max_connections_per_address: Some(8),
             ..Config::default()
