@@ -583,6 +583,56 @@ async fn one_address_cannot_take_every_connection() {
     );
 }
 
+/// A migrated SQLite database, policies attached, opens in the distribution's `sqlite3` (Debian
+/// 12's is 3.40, older than the SQLite sqlx bundles: an operator's tool for a backup): the schema
+/// reads, the integrity check passes, and the view the ACL triggers use joins each user's
+/// policies in attachment order. `.ci/run` installs `sqlite3`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_schema_reads_with_the_distributions_sqlite3() {
+    let srv = common::start(Store::Sqlite).await;
+    let admin = srv.admin_token().await;
+    let user = srv.create_user_as(&admin, "reader", Some("reader-pw")).await;
+    let user = s(&user["uuid"]);
+    let mut expected = Vec::new();
+    for n in 0..6 {
+        let entry = format!("entry.{n}");
+        let policy = srv
+            .create_policy_as(&admin, &format!("p{n}"), &[&entry])
+            .await;
+        srv.attach_policy_as(&admin, &user, &s(&policy["uuid"])).await;
+        expected.push(entry);
+    }
+    let file = srv
+        .database_url
+        .strip_prefix("sqlite://")
+        .expect("sqlite")
+        .to_string();
+    let sqlite3 = |argument: &str| {
+        let output = std::process::Command::new("sqlite3")
+            .args(["-readonly", &file, argument])
+            .output()
+            .expect("sqlite3 runs (apt-get install sqlite3)");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        );
+        assert!(
+            output.status.success() && stderr.is_empty(),
+            "sqlite3 {argument}: {stderr}"
+        );
+        stdout
+    };
+    let version = sqlite3("SELECT sqlite_version()");
+    eprintln!("sqlite3 {}", version.trim());
+    assert!(sqlite3(".schema").contains("CREATE VIEW user_policies_acl"));
+    assert_eq!(sqlite3("PRAGMA integrity_check").trim(), "ok");
+    let joined = sqlite3(&format!(
+        "SELECT acl FROM user_policies_acl WHERE user_uuid = '{user}'"
+    ));
+    let joined: Vec<String> = serde_json::from_str(joined.trim()).expect("a JSON array");
+    assert_eq!(joined, expected, "attachment order");
+}
+
 /// Issue 9 item 18: the SQLite database and its -wal and -shm files are created 0600.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
