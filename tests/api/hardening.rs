@@ -591,7 +591,9 @@ async fn one_address_cannot_take_every_connection() {
 async fn sqlite_schema_reads_with_the_distributions_sqlite3() {
     let srv = common::start(Store::Sqlite).await;
     let admin = srv.admin_token().await;
-    let user = srv.create_user_as(&admin, "reader", Some("reader-pw")).await;
+    let user = srv
+        .create_user_as(&admin, "reader", Some("reader-pw"))
+        .await;
     let user = s(&user["uuid"]);
     let mut expected = Vec::new();
     for n in 0..6 {
@@ -599,7 +601,8 @@ async fn sqlite_schema_reads_with_the_distributions_sqlite3() {
         let policy = srv
             .create_policy_as(&admin, &format!("p{n}"), &[&entry])
             .await;
-        srv.attach_policy_as(&admin, &user, &s(&policy["uuid"])).await;
+        srv.attach_policy_as(&admin, &user, &s(&policy["uuid"]))
+            .await;
         expected.push(entry);
     }
     let file = srv
