@@ -34,8 +34,11 @@ pub struct Config {
     pub bootstrap_username: Option<String>,
     pub bootstrap_password: Option<String>,
     /// Key from which refresh-token values are derived (`tessera gen-secret` makes one). Unset: a
-    /// key file beside the SQLite database; required on PostgreSQL (see README).
+    /// key file (`token_secret_file`) on SQLite; required on PostgreSQL (see README).
     pub token_secret: Option<String>,
+    /// SQLite without `token_secret`: the key file's path (created on first start). Unset:
+    /// `DATABASE.key` beside the database file, inside the directory a backup copies.
+    pub token_secret_file: Option<String>,
     /// Address of the Prometheus `/metrics` listener (e.g. `127.0.0.1:9498`); unset: no metrics
     /// listener. Never the public port.
     pub metrics_listen: Option<String>,
@@ -60,9 +63,10 @@ pub struct Config {
     pub token_cache_size: u64,
     /// Longest seconds a token stays cached (never past its expiry).
     pub token_cache_ttl: u64,
-    /// Answer CORS preflights and add CORS headers, as wazo-auth does.
+    /// Answer CORS preflights and add CORS headers for the origins of `cors_allow_origins`.
     pub cors_enabled: bool,
-    /// `*` or a comma-separated list of allowed origins.
+    /// The origins whose pages may call the API from a browser: empty (the default: none), a
+    /// comma-separated list of origins, or `*` (any page on the web).
     pub cors_allow_origins: String,
     /// Seconds a request head has to arrive whole, from its first byte.
     pub http_header_read_timeout: u64,
@@ -70,6 +74,11 @@ pub struct Config {
     pub http_idle_timeout: u64,
     /// Connections served at once; more wait in the listen backlog.
     pub http_max_connections: u32,
+    /// Connections served at once from one client address (the TCP peer: an IPv4 address or an
+    /// IPv6 /64); more are closed at once. Unset: see [`Config::max_connections_per_address`].
+    pub http_max_connections_per_address: Option<u32>,
+    /// Seconds a request may take, its body's arrival included, before it is answered 503.
+    pub http_request_timeout: u64,
     /// Seconds a refresh token may go unused before it stops working (0: never).
     pub refresh_token_idle_lifetime: u64,
     /// Seconds after its creation a refresh token stops working (0: never).
@@ -96,6 +105,7 @@ impl Default for Config {
             bootstrap_username: None,
             bootstrap_password: None,
             token_secret: None,
+            token_secret_file: None,
             metrics_listen: None,
             bruteforce_login_failures: 5,
             bruteforce_address_failures: 30,
@@ -107,10 +117,12 @@ impl Default for Config {
             token_cache_size: 0,
             token_cache_ttl: 60,
             cors_enabled: true,
-            cors_allow_origins: "*".into(),
+            cors_allow_origins: String::new(),
             http_header_read_timeout: 10,
             http_idle_timeout: 60,
             http_max_connections: 512,
+            http_max_connections_per_address: None,
+            http_request_timeout: 30,
             refresh_token_idle_lifetime: 0,
             refresh_token_max_lifetime: 0,
             refresh_token_rotation: false,
@@ -138,6 +150,7 @@ impl fmt::Debug for Config {
             .field("bootstrap_username", &self.bootstrap_username)
             .field("bootstrap_password", &redact(&self.bootstrap_password))
             .field("token_secret", &redact(&self.token_secret))
+            .field("token_secret_file", &self.token_secret_file)
             .field("metrics_listen", &self.metrics_listen)
             .field("bruteforce_login_failures", &self.bruteforce_login_failures)
             .field(
@@ -160,6 +173,11 @@ impl fmt::Debug for Config {
             .field("http_idle_timeout", &self.http_idle_timeout)
             .field("http_max_connections", &self.http_max_connections)
             .field(
+                "http_max_connections_per_address",
+                &self.http_max_connections_per_address,
+            )
+            .field("http_request_timeout", &self.http_request_timeout)
+            .field(
                 "refresh_token_idle_lifetime",
                 &self.refresh_token_idle_lifetime,
             )
@@ -173,20 +191,99 @@ impl fmt::Debug for Config {
     }
 }
 
-/// `postgres://user:pw@host/db` → (`postgres://user`, `@host/db`): the URL around its password.
-fn around_password(url: &str) -> Option<(&str, &str)> {
-    let userinfo_start = url.find("://")? + 3;
-    let at = url.rfind('@').filter(|&at| at > userinfo_start)?;
-    let colon = userinfo_start + url.get(userinfo_start..at)?.find(':')?;
-    Some((url.get(..colon)?, url.get(at..)?))
+/// Where a database URL holds a password: the userinfo's (`postgres://user:pw@host/db`), and the
+/// value of every query parameter named `password` or `…password` (`?password=pw`,
+/// `sslpassword=pw`), whose names sqlx and libpq accept.
+#[derive(Debug, PartialEq)]
+enum Password {
+    /// `:pw` before the `@` of the authority: the colon's and the `@`'s offsets.
+    UserInfo { colon: usize, at: usize },
+    /// `name=pw`: the parameter's start, its value's start, its end (exclusive).
+    Parameter {
+        start: usize,
+        value: usize,
+        end: usize,
+    },
 }
 
-/// Hides the password of a database URL (`postgres://user:pw@host` → `postgres://user:***@host`).
-pub fn redact_url(url: &str) -> String {
-    match around_password(url) {
-        Some((head, tail)) => format!("{head}:***{tail}"),
-        None => url.to_string(),
+/// Every password of `url`, in order. SQLite URLs hold none.
+fn passwords(url: &str) -> Vec<Password> {
+    let mut found = Vec::new();
+    if url.starts_with("sqlite:") {
+        return found;
     }
+    let query_start = url.find('?').unwrap_or(url.len());
+    if let Some(authority) = url.find("://").map(|scheme| scheme + 3) {
+        // The last `@` before the query: a password may hold a raw `@` or `/`.
+        let userinfo = url
+            .get(authority..query_start)
+            .and_then(|rest| rest.rfind('@'))
+            .and_then(|at| Some((url.get(authority..authority + at)?, authority + at)));
+        if let Some((userinfo, at)) = userinfo {
+            if let Some(colon) = userinfo.find(':') {
+                found.push(Password::UserInfo {
+                    colon: authority + colon,
+                    at,
+                });
+            }
+        }
+    }
+    let mut start = query_start + 1;
+    for parameter in url.get(start..).unwrap_or("").split('&') {
+        let end = start + parameter.len();
+        if let Some((name, _)) = parameter.split_once('=') {
+            if name.to_ascii_lowercase().ends_with("password") {
+                found.push(Password::Parameter {
+                    start,
+                    value: start + name.len() + 1,
+                    end,
+                });
+            }
+        }
+        start = end + 1;
+    }
+    found
+}
+
+/// `url` with each password replaced by `replace(password)`, which says what to cut out and what to
+/// write instead: `(from, to, text)` offsets into `url`.
+fn rewrite_passwords(
+    url: &str,
+    replace: impl Fn(&Password) -> (usize, usize, &'static str),
+) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut copied = 0;
+    for password in passwords(url) {
+        let (from, to, text) = replace(&password);
+        if let Some(kept) = url.get(copied..from) {
+            out.push_str(kept);
+            out.push_str(text);
+            copied = to;
+        }
+    }
+    out.push_str(url.get(copied..).unwrap_or(""));
+    out
+}
+
+/// A database URL as every message and log shows it: each password replaced by `***`
+/// (`postgres://user:***@host/db`, `postgres://user@host/db?password=***`); the user, host and
+/// database stay visible. The one function through which a database URL is displayed.
+pub fn redact_url(url: &str) -> String {
+    rewrite_passwords(url, |password| match *password {
+        Password::UserInfo { colon, at } => (colon + 1, at, "***"),
+        Password::Parameter { value, end, .. } => (value, end, "***"),
+    })
+}
+
+/// A database URL without its passwords, for a configuration printed to be loaded back
+/// (`check-config`): a placeholder would be taken for the password.
+fn without_passwords(url: &str) -> String {
+    let stripped = rewrite_passwords(url, |password| match *password {
+        Password::UserInfo { colon, at } => (colon, at, ""),
+        // The `&` after it goes too; a trailing `&` or `?` is trimmed below.
+        Password::Parameter { start, end, .. } => (start, (end + 1).min(url.len()), ""),
+    });
+    stripped.trim_end_matches(['&', '?']).to_string()
 }
 
 /// The logging variables (read by `cli::init_logging`).
@@ -389,12 +486,25 @@ fn from_file(path: &Path) -> anyhow::Result<Config> {
 }
 
 /// Values given on the command line: the top layer.
-#[derive(Debug, Default, Serialize)]
+#[derive(Default, Serialize)]
 pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+}
+
+/// The database URL's password is never printed.
+impl fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Overrides")
+            .field("listen", &self.listen)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .finish()
+    }
 }
 
 impl Overrides {
@@ -495,13 +605,25 @@ impl Config {
                 anyhow::bail!("invalid configuration: {key} must be 0..=315360000 (0: never)");
             }
         }
+        if !(1..=3_600).contains(&self.http_request_timeout) {
+            anyhow::bail!("invalid configuration: http_request_timeout must be 1..=3600");
+        }
         if self.refresh_token_reuse_grace > 300 {
             anyhow::bail!("invalid configuration: refresh_token_reuse_grace must be 0..=300");
         }
         if !(1..=1_000_000).contains(&self.http_max_connections) {
             anyhow::bail!("invalid configuration: http_max_connections must be 1..=1000000");
         }
-        if self.cors_allow_origins.trim() != "*" {
+        if self
+            .http_max_connections_per_address
+            .is_some_and(|max| !(1..=1_000_000).contains(&max))
+        {
+            anyhow::bail!(
+                "invalid configuration: http_max_connections_per_address must be 1..=1000000"
+            );
+        }
+        let origins = self.cors_allow_origins.trim();
+        if origins != "*" && !origins.is_empty() {
             for origin in self.cors_allow_origins.split(',').map(str::trim) {
                 // An origin is scheme://host[:port]: what a browser sends in `Origin`.
                 let well_formed = (origin.starts_with("http://") || origin.starts_with("https://"))
@@ -510,7 +632,7 @@ impl Config {
                 if !well_formed {
                     anyhow::bail!(
                         "invalid configuration: cors_allow_origins: {origin:?} is not an origin \
-                         (http://host[:port] or https://host[:port]), nor is the list \"*\""
+                         (http://host[:port] or https://host[:port]), nor is the list \"*\" or empty"
                     );
                 }
             }
@@ -531,6 +653,19 @@ impl Config {
         crate::store::check_url(&self.database_url)
             .map_err(|e| anyhow::anyhow!("invalid configuration: database_url: {e}"))?;
         crate::domain::check_secret_source(self)
+    }
+
+    /// Connections one client address may hold at once (never more than `http_max_connections`).
+    /// Unset: a quarter of `http_max_connections`, at most 64, so that one client always leaves
+    /// room for the others; behind reverse proxies (`num_proxies` > 0), whose connections all come
+    /// from the proxies' addresses, `http_max_connections`.
+    pub fn max_connections_per_address(&self) -> u32 {
+        let max = self.http_max_connections;
+        match self.http_max_connections_per_address {
+            Some(set) => set.min(max),
+            None if self.num_proxies > 0 => max,
+            None => (max / 4).clamp(1, 64),
+        }
     }
 
     /// The configuration as a TOML file that loads back as it is, secrets left out: a
@@ -557,8 +692,8 @@ impl Config {
                 ));
             }
         }
-        if let Some((head, tail)) = around_password(&self.database_url) {
-            shown.database_url = format!("{head}{tail}");
+        if !passwords(&self.database_url).is_empty() {
+            shown.database_url = without_passwords(&self.database_url);
             notes.push("# database_url has a password (not shown)".into());
         }
         let table = toml::Table::try_from(&shown)
@@ -599,7 +734,9 @@ mod tests {
             bootstrap_username: Some("u".into()),
             bootstrap_password: Some("p".into()),
             token_secret: Some("s".into()),
+            token_secret_file: Some("/k".into()),
             metrics_listen: Some("127.0.0.1:0".into()),
+            http_max_connections_per_address: Some(8),
             ..Config::default()
         })
         .expect("serializes");
@@ -608,6 +745,25 @@ mod tests {
         fields.sort_unstable();
         keys.sort_unstable();
         assert_eq!(keys, fields);
+    }
+
+    #[test]
+    fn one_address_leaves_room_for_the_others() {
+        let with = |max, per_address, proxies| {
+            Config {
+                http_max_connections: max,
+                http_max_connections_per_address: per_address,
+                num_proxies: proxies,
+                ..Config::default()
+            }
+            .max_connections_per_address()
+        };
+        assert_eq!(with(512, None, 0), 64);
+        assert_eq!(with(100, None, 0), 25);
+        assert_eq!(with(2, None, 0), 1);
+        assert_eq!(with(512, None, 1), 512, "behind a proxy");
+        assert_eq!(with(512, Some(8), 1), 8);
+        assert_eq!(with(16, Some(100), 0), 16, "never over the cap");
     }
 
     #[test]
@@ -638,6 +794,8 @@ mod tests {
     #[test]
     fn cors_origins_must_be_origins() {
         for good in [
+            "",
+            " ",
             "*",
             " * ",
             "https://a.example",
@@ -650,7 +808,6 @@ mod tests {
             assert!(config.validate().is_ok(), "{good}");
         }
         for bad in [
-            "",
             "a.example",
             "https://a.example/",
             "https://a.example,",
@@ -704,5 +861,39 @@ mod tests {
             "postgres://tessera@db/auth"
         );
         assert_eq!(redact_url("sqlite://tessera.db"), "sqlite://tessera.db");
+        assert_eq!(
+            redact_url("postgres://tessera@db/auth?sslmode=require&password=hunter2"),
+            "postgres://tessera@db/auth?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact_url("postgresql://t:p@ss/w@rd@db/auth?PassWord=x&sslpassword=y&user=a@b"),
+            "postgresql://t:***@db/auth?PassWord=***&sslpassword=***&user=a@b"
+        );
+        assert_eq!(
+            redact_url("postgres://t:@db/auth"),
+            "postgres://t:***@db/auth"
+        );
+    }
+
+    #[test]
+    fn printed_urls_lose_their_passwords() {
+        for (url, printed) in [
+            ("postgres://t:pw@db/auth", "postgres://t@db/auth"),
+            ("postgres://t@db/auth?password=pw", "postgres://t@db/auth"),
+            (
+                "postgres://t@db/auth?password=pw&sslmode=require",
+                "postgres://t@db/auth?sslmode=require",
+            ),
+            (
+                "postgres://t:a@db/auth?sslmode=require&password=pw",
+                "postgres://t@db/auth?sslmode=require",
+            ),
+            (
+                "sqlite://tessera.db?mode=rwc",
+                "sqlite://tessera.db?mode=rwc",
+            ),
+        ] {
+            assert_eq!(without_passwords(url), printed, "{url}");
+        }
     }
 }

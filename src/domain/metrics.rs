@@ -34,15 +34,31 @@ struct KindLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
+    method: &'static str,
     route: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
+    method: &'static str,
     route: String,
     status: u16,
+}
+
+/// The standard methods (RFC 9110 and PATCH), the only ones a label names.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT",
+];
+
+/// A request method as a label: one of [`METHODS`], else `other`. A label set lives as long as
+/// the registry: a method as the client wrote it would let every request with a new method grow
+/// the process for good.
+fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|known| **known == method)
+        .copied()
+        .unwrap_or("other")
 }
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -174,18 +190,21 @@ impl Metrics {
             .inc();
     }
 
-    /// One finished HTTP request, labelled by its matched route (never the raw path).
+    /// One finished HTTP request. Every label comes from a bounded set: the method is a standard
+    /// one or `other`, the route is the matched route pattern (never the raw path) or the faces'
+    /// fixed fallback, and the status is a status code (100..=999).
     pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let method = method_label(method);
         self.requests
             .get_or_create(&RequestLabels {
-                method: method.to_string(),
+                method,
                 route: route.to_string(),
                 status,
             })
             .inc();
         self.request_duration
             .get_or_create(&RouteLabels {
-                method: method.to_string(),
+                method,
                 route: route.to_string(),
             })
             .observe(elapsed.as_secs_f64());
@@ -207,5 +226,35 @@ impl Metrics {
             tracing::warn!(%error, "cannot encode metrics");
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Metrics;
+
+    /// Label sets live as long as the registry: thousands of distinct methods make one.
+    #[test]
+    fn methods_outside_the_standard_ones_share_one_label() {
+        let metrics = Metrics::new();
+        for n in 0..2_000 {
+            let method = format!("M{n}");
+            metrics.request(&method, "unmatched", 405, Duration::from_millis(1));
+        }
+        metrics.request("GET", "/0.1/status", 200, Duration::from_millis(1));
+        let text = metrics.render(0, 0);
+        let sets = |name: &str| text.lines().filter(|line| line.starts_with(name)).count();
+        assert_eq!(sets("tessera_http_requests_total{"), 2, "{text}");
+        assert_eq!(
+            sets("tessera_http_request_duration_seconds_count{"),
+            2,
+            "{text}"
+        );
+        assert!(text.contains(
+            "tessera_http_requests_total{method=\"other\",route=\"unmatched\",status=\"405\"} 2000"
+        ));
+        assert!(!text.contains("M1999"));
     }
 }

@@ -155,12 +155,24 @@ pub const POSTGRES_NEEDS_SECRET: &str =
      database would let a database dump forge refresh tokens): make one with `tessera gen-secret` \
      and set it as TESSERA_TOKEN_SECRET (the same on every instance)";
 
-/// Refuses a configuration that would keep the refresh-token key beside the data it protects:
-/// PostgreSQL without `token_secret`. Checked before connecting.
+/// Refuses a configuration that would keep the refresh-token key beside the data it protects
+/// (PostgreSQL without `token_secret`), or name a key file that would not be read
+/// (`token_secret_file` with `token_secret`, or on PostgreSQL). Checked before connecting.
 pub fn check_secret_source(config: &Config) -> anyhow::Result<()> {
-    if config.token_secret.is_none() && Store::backend_of(&config.database_url) == Backend::Postgres
-    {
+    let postgres = Store::backend_of(&config.database_url) == Backend::Postgres;
+    if config.token_secret.is_none() && postgres {
         anyhow::bail!(POSTGRES_NEEDS_SECRET);
+    }
+    if let Some(file) = &config.token_secret_file {
+        if config.token_secret.is_some() || postgres {
+            anyhow::bail!(
+                "invalid configuration: token_secret_file is only read on SQLite without \
+                 token_secret; unset one of them"
+            );
+        }
+        if file.trim().is_empty() {
+            anyhow::bail!("invalid configuration: token_secret_file is empty");
+        }
     }
     Ok(())
 }
@@ -174,15 +186,16 @@ pub fn mismatch(recorded: &str) -> String {
     )
 }
 
-/// The refresh-token key: from `token_secret`; else (SQLite only) a key file beside the database
-/// (created on first start, mode 0600). PostgreSQL requires `token_secret`. The key must be the
+/// The refresh-token key: from `token_secret`; else (SQLite only) the key file
+/// ([`key_file_path`]: `token_secret_file`, or beside the database), created on first start
+/// (mode 0600). PostgreSQL requires `token_secret`. The key must be the
 /// one whose fingerprint the database records; the first start records it.
 pub async fn load_refresh_key(config: &Config, store: &Store) -> anyhow::Result<RefreshKey> {
     let recorded = store.setting(FINGERPRINT_SETTING).await?;
     let key = match (&config.token_secret, store.backend()) {
         (Some(secret), _) => RefreshKey::from_secret(secret),
         (None, Backend::Sqlite) => {
-            let path = key_file_path(&config.database_url);
+            let path = key_file_path(config);
             match std::fs::read_to_string(&path) {
                 Ok(secret) => RefreshKey::from_secret(secret.trim()),
                 // A lost key file is not replaced by a fresh one: this database's refresh tokens
@@ -225,7 +238,7 @@ pub async fn load_refresh_key(config: &Config, store: &Store) -> anyhow::Result<
 /// `token_secret`, or nowhere (the operator sets `token_secret`).
 pub fn rotation_key_file(config: &Config) -> Option<PathBuf> {
     (config.token_secret.is_none() && Store::backend_of(&config.database_url) == Backend::Sqlite)
-        .then(|| key_file_path(&config.database_url))
+        .then(|| key_file_path(config))
 }
 
 /// Writes `secret` to `path` + `.new` (mode 0600), for [`install_key_file`] once the database
@@ -250,9 +263,14 @@ pub fn install_key_file(staged: &std::path::Path, path: &std::path::Path) -> any
     })
 }
 
-/// `sqlite://dir/tessera.db?mode=rwc` → `dir/tessera.db.key`.
-fn key_file_path(database_url: &str) -> PathBuf {
-    let path = database_url
+/// The SQLite key file: `token_secret_file` when set, else beside the database
+/// (`sqlite://dir/tessera.db?mode=rwc` → `dir/tessera.db.key`), as before the key existed.
+fn key_file_path(config: &Config) -> PathBuf {
+    if let Some(file) = &config.token_secret_file {
+        return PathBuf::from(file);
+    }
+    let path = config
+        .database_url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or(path);
@@ -335,6 +353,46 @@ mod tests {
         );
         assert_ne!(key.fingerprint(), hex::encode(Sha256::digest(b"a-secret")));
         assert_eq!(short(&key.fingerprint()).chars().count(), 9);
+    }
+
+    #[test]
+    fn a_key_file_path_is_used_only_where_it_is_read() {
+        let sqlite = Config {
+            database_url: "sqlite://data/tessera.db?mode=rwc".into(),
+            ..Config::default()
+        };
+        assert_eq!(key_file_path(&sqlite), PathBuf::from("data/tessera.db.key"));
+        let elsewhere = Config {
+            token_secret_file: Some("/etc/tessera/refresh.key".into()),
+            ..sqlite.clone()
+        };
+        assert!(check_secret_source(&elsewhere).is_ok());
+        assert_eq!(
+            key_file_path(&elsewhere),
+            PathBuf::from("/etc/tessera/refresh.key")
+        );
+        assert_eq!(
+            rotation_key_file(&elsewhere),
+            Some(PathBuf::from("/etc/tessera/refresh.key"))
+        );
+        for refused in [
+            Config {
+                token_secret: Some("s".into()),
+                ..elsewhere.clone()
+            },
+            Config {
+                database_url: "postgres://t@db/auth".into(),
+                token_secret: Some("s".into()),
+                ..elsewhere.clone()
+            },
+            Config {
+                token_secret_file: Some(" ".into()),
+                ..sqlite.clone()
+            },
+        ] {
+            let error = check_secret_source(&refused).expect_err("refused");
+            assert!(error.to_string().contains("token_secret_file"), "{error}");
+        }
     }
 
     #[test]

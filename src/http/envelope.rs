@@ -7,8 +7,9 @@
 //!   the brute-force bookkeeping left a pooled connection inside a transaction (later requests
 //!   failed with 500) or a charge pending (its address held back);
 //! - the error clock (time stamps of error bodies read the service's clock);
-//! - a request timeout that answers JSON 503 instead of letting a stalled database hold a client
-//!   forever;
+//! - a request timeout (`http_request_timeout`) that answers JSON 503 instead of letting a stalled
+//!   database, or a request body that trickles in, hold a client forever: the body is read by the
+//!   handler, inside it;
 //! - `X-Content-Type-Options: nosniff`, and `Cache-Control: no-store` with `Pragma: no-cache`
 //!   wherever tokens travel;
 //! - request metrics by matched route (axum's `MatchedPath`, never the raw path).
@@ -26,8 +27,10 @@ use super::error::{self, ApiError, TokenError};
 use super::{logging, AppState};
 use crate::domain::untrusted::Untrusted;
 
-/// Longest a request may take before the client is told 503.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Marks the 503 of a request that outlasted its time: [`timed_out`] logged it already (one
+/// WARN line, not a WARN and an ERROR).
+#[derive(Clone, Copy)]
+struct TimedOut;
 
 /// Headers of a typical response: content type and length, these four, and CORS's three.
 const RESPONSE_HEADERS: usize = 12;
@@ -69,8 +72,9 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
     let token_route = carries_tokens(uri.path());
 
     let clock = state.services().clock().clone();
+    let limit = Duration::from_secs(state.services().config().http_request_timeout);
     let timed = async move {
-        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        match tokio::time::timeout(limit, next.run(request)).await {
             Ok(response) => response,
             Err(_) => timed_out(&uri),
         }
@@ -90,6 +94,7 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
     };
 
     let status = response.status();
+    let logged = response.extensions_mut().remove::<TimedOut>().is_some();
     let headers = response.headers_mut();
     // Room for these headers and CORS's at once, rather than a rehash at each growth.
     headers.reserve(RESPONSE_HEADERS);
@@ -104,7 +109,9 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
         .services()
         .record_request(method.as_str(), route, status.as_u16(), elapsed);
     span.in_scope(|| {
-        if status.is_server_error() {
+        if logged {
+            // `timed_out` wrote this request's one line.
+        } else if status.is_server_error() {
             tracing::error!(
                 status = status.as_u16(),
                 latency_ms = elapsed.as_millis(),
@@ -134,16 +141,19 @@ fn fresh_request_id() -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("-"))
 }
 
-/// The 503 of a request that outlasted [`REQUEST_TIMEOUT`], in its endpoint's error shape.
+/// The 503 of a request that outlasted `http_request_timeout`, in its endpoint's error shape,
+/// and its one log line (WARN: the client, or the database, was slow; nothing failed here).
 fn timed_out(uri: &Uri) -> Response {
     let path = uri.path();
     tracing::warn!(path = %Untrusted(&without_tokens(path)), "request timed out");
     let reason = "Service unavailable: the request timed out";
-    if path.contains("/token/") || path.ends_with("/token") {
+    let mut response = if path.contains("/token/") || path.ends_with("/token") {
         TokenError::new(StatusCode::SERVICE_UNAVAILABLE, reason).into_response()
     } else {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "request-timeout", reason).into_response()
-    }
+    };
+    response.extensions_mut().insert(TimedOut);
+    response
 }
 
 #[cfg(test)]

@@ -214,14 +214,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// CORS as wazo-auth does it: any (or the configured) origin, the API's methods, and the headers
-/// its clients send.
+/// CORS for the configured origins (`*`: any), the API's methods, and the headers wazo-auth's
+/// clients send. No origin configured (the default): no CORS at all, so that no web page can make
+/// its visitors' browsers call the API (password logins included) and read the answers.
 fn cors(config: &crate::config::Config) -> Option<CorsLayer> {
     use axum::http::{header, HeaderName, HeaderValue, Method};
-    if !config.cors_enabled {
+    let origins = config.cors_allow_origins.trim();
+    if !config.cors_enabled || origins.is_empty() {
         return None;
     }
-    let origins = config.cors_allow_origins.trim();
     let allow_origin = if origins == "*" {
         AllowOrigin::any()
     } else {

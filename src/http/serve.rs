@@ -1,33 +1,35 @@
-//! The connection loop: HTTP/1 over TCP with the limits `axum::serve` lacks, so that idle or
-//! trickling sockets cannot use up the service's file descriptors.
+//! The connection loop: HTTP/1 over TCP with the limits `axum::serve` lacks, so that idle,
+//! trickling or piled-up sockets cannot use up the service's connection slots or its file
+//! descriptors.
 //!
 //! - At most `http_max_connections` connections are served at once; past that, new ones wait in
 //!   the listen backlog until one ends (they are not refused).
-//! - A connection with no request in flight on which nothing arrives for `http_idle_timeout`
-//!   seconds (after it opens, or after its last response) is closed.
-//! - Once the first byte of a request head has arrived, the whole head must arrive within
-//!   `http_header_read_timeout` seconds, else the connection is closed (slow-loris).
-//! - A request in flight is never cut by these limits (the request timeout of `envelope` bounds it).
+//! - At most `http_max_connections_per_address` of them come from one client (its TCP peer
+//!   address: an IPv4 address, or an IPv6 /64, never `X-Forwarded-For`); a connection past that is
+//!   closed at once, so that one client cannot take the slots every other client needs.
+//! - A connection waiting for a request (just opened, or after its last response) is closed
+//!   unless a whole request head arrives within `min(http_header_read_timeout,
+//!   http_idle_timeout)` seconds. This is hyper's header-read timeout, which starts when the
+//!   connection starts waiting for a head (not at its first byte): one timer bounds both the idle
+//!   connection and the slow-loris head.
+//! - A request in flight is not cut by these; the request timeout of `envelope`
+//!   (`http_request_timeout`) bounds it, its body's arrival included (the handler reads the body).
 //!
 //! Handlers get the peer address as `ConnectInfo<SocketAddr>`, as with axum's connect-info service.
 //! A graceful shutdown stops accepting, lets requests in flight finish, closes idle connections
 //! and waits for every connection to end.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
-use std::pin::Pin;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
-use tokio::time::Instant;
 use tower::ServiceExt;
 
 use crate::config::Config;
@@ -35,163 +37,87 @@ use crate::config::Config;
 /// The per-connection limits (from the `http_*` configuration keys).
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    pub header_read_timeout: Duration,
-    pub idle_timeout: Duration,
+    /// Longest wait for a whole request head, from when the connection starts waiting for one.
+    pub request_wait: Duration,
     pub max_connections: u32,
+    pub max_connections_per_address: u32,
 }
 
 impl Limits {
     pub fn of(config: &Config) -> Limits {
         Limits {
-            header_read_timeout: Duration::from_secs(config.http_header_read_timeout),
-            idle_timeout: Duration::from_secs(config.http_idle_timeout),
+            request_wait: Duration::from_secs(
+                config
+                    .http_header_read_timeout
+                    .min(config.http_idle_timeout),
+            ),
             max_connections: config.http_max_connections,
+            max_connections_per_address: config.max_connections_per_address(),
         }
     }
 }
 
-/// Where a connection stands, for its watchdog.
-#[derive(Clone, Copy, Debug)]
-enum Phase {
-    /// No request in flight and nothing received since this instant.
-    Idle(Instant),
-    /// A request head began to arrive at this instant.
-    Head(Instant),
-    /// Requests in flight.
-    Busy(usize),
+/// Whose connections count together: an IPv4 address (an IPv4-mapped IPv6 one included), or an
+/// IPv6 /64 (one host usually holds a whole /64).
+fn client_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        },
+    }
 }
 
-struct Activity(Mutex<Phase>);
+/// The connections open per client. At most one entry per open connection.
+struct PerClient {
+    open: Mutex<HashMap<IpAddr, u32>>,
+    max: u32,
+}
 
-impl Activity {
-    fn new() -> Activity {
-        Activity(Mutex::new(Phase::Idle(Instant::now())))
+/// One admitted connection of a client; its count goes down when it is dropped.
+struct ClientSlot {
+    table: Arc<PerClient>,
+    client: IpAddr,
+}
+
+impl PerClient {
+    fn new(max: u32) -> Arc<PerClient> {
+        Arc::new(PerClient {
+            open: Mutex::new(HashMap::new()),
+            max,
+        })
     }
 
-    fn update(&self, change: impl FnOnce(Phase) -> Phase) {
-        let mut phase = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        *phase = change(*phase);
-    }
-
-    fn phase(&self) -> Phase {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn received(&self) {
-        self.update(|phase| match phase {
-            Phase::Idle(_) => Phase::Head(Instant::now()),
-            other => other,
-        });
-    }
-
-    /// Bytes of a response leaving: the connection is not idle yet.
-    fn sent(&self) {
-        self.update(|phase| match phase {
-            Phase::Idle(_) => Phase::Idle(Instant::now()),
-            other => other,
-        });
-    }
-
-    fn request_started(&self) {
-        self.update(|phase| match phase {
-            Phase::Busy(n) => Phase::Busy(n.saturating_add(1)),
-            _ => Phase::Busy(1),
-        });
-    }
-
-    fn request_ended(&self) {
-        self.update(|phase| match phase {
-            Phase::Busy(n) if n > 1 => Phase::Busy(n - 1),
-            _ => Phase::Idle(Instant::now()),
-        });
-    }
-
-    /// When the connection is to be closed unless something happens first; `None` while a
-    /// request is in flight.
-    fn deadline(&self, limits: &Limits) -> Option<Instant> {
-        match self.phase() {
-            Phase::Idle(since) => Some(since + limits.idle_timeout),
-            Phase::Head(since) => Some(since + limits.header_read_timeout),
-            Phase::Busy(_) => None,
+    /// A slot for one more connection of `address`'s client, unless it holds its maximum.
+    fn admit(self: &Arc<Self>, address: IpAddr) -> Option<ClientSlot> {
+        let client = client_of(address);
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(client).or_insert(0);
+        if *count >= self.max {
+            return None;
         }
+        *count += 1;
+        Some(ClientSlot {
+            table: self.clone(),
+            client,
+        })
     }
 }
 
-/// Marks a request in flight for as long as its response future lives.
-struct InFlight(Arc<Activity>);
-
-impl InFlight {
-    fn start(activity: Arc<Activity>) -> InFlight {
-        activity.request_started();
-        InFlight(activity)
-    }
-}
-
-impl Drop for InFlight {
+impl Drop for ClientSlot {
     fn drop(&mut self) {
-        self.0.request_ended();
-    }
-}
-
-/// The socket, telling the watchdog when bytes move.
-struct Tracked {
-    stream: TcpStream,
-    activity: Arc<Activity>,
-}
-
-impl AsyncRead for Tracked {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut this.stream).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            this.activity.received();
+        let mut open = self
+            .table
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.client) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.client);
+            }
         }
-        poll
-    }
-}
-
-impl AsyncWrite for Tracked {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let poll = Pin::new(&mut this.stream).poll_write(cx, buf);
-        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.sent();
-        }
-        poll
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let poll = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
-        if matches!(poll, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.sent();
-        }
-        poll
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 
@@ -203,6 +129,7 @@ pub async fn serve(
     signal: impl Future<Output = ()> + Send,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections as usize));
+    let per_client = PerClient::new(limits.max_connections_per_address);
     let (stop, stopping) = watch::channel(false);
     tokio::pin!(signal);
     loop {
@@ -226,10 +153,18 @@ pub async fn serve(
             },
             () = &mut signal => break,
         };
+        let Some(client_slot) = per_client.admit(peer.ip()) else {
+            // Closed at once (the global slot goes back with it): one client past its share
+            // costs the others nothing. Not logged above DEBUG: a flood would flood the logs.
+            tracing::debug!(peer = %peer.ip(), "connection closed: too many from this client");
+            drop(stream);
+            continue;
+        };
         let router = router.clone();
         let stopping = stopping.clone();
         tokio::spawn(async move {
             connection(stream, peer, router, limits, stopping).await;
+            drop(client_slot);
             drop(slot);
         });
     }
@@ -239,7 +174,8 @@ pub async fn serve(
     let _ = slots.acquire_many(limits.max_connections).await;
 }
 
-/// One connection, under its watchdog.
+/// One connection: hyper's HTTP/1 with its header-read timeout, until it ends or the server
+/// drains.
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -248,52 +184,59 @@ async fn connection(
     mut stopping: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Tracked {
-        stream,
-        activity: activity.clone(),
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        router.clone().oneshot(request)
     });
-    let service = {
-        let activity = activity.clone();
-        hyper::service::service_fn(move |request: Request<Incoming>| {
-            let mut request = request;
-            request.extensions_mut().insert(ConnectInfo(peer));
-            let in_flight = InFlight::start(activity.clone());
-            let response = router.clone().oneshot(request);
-            async move {
-                let response = response.await;
-                drop(in_flight);
-                response
-            }
-        })
-    };
     let serving = hyper::server::conn::http1::Builder::new()
-        .header_read_timeout(None)
-        .serve_connection(io, service);
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.request_wait)
+        .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(serving);
-    let mut draining = false;
-    loop {
-        // While a request is in flight, look again after the shorter limit.
-        let wake = activity.deadline(&limits).unwrap_or_else(|| {
-            Instant::now() + limits.idle_timeout.min(limits.header_read_timeout)
-        });
-        tokio::select! {
-            ended = serving.as_mut() => {
-                if let Err(error) = ended {
-                    tracing::debug!(%error, "connection ended");
-                }
-                return;
-            }
-            () = tokio::time::sleep_until(wake) => {
-                if activity.deadline(&limits).is_some_and(|deadline| deadline <= Instant::now()) {
-                    // Idle, or a head too slow to arrive: no request is lost by closing.
-                    return;
-                }
-            }
-            _ = stopping.changed(), if !draining => {
-                draining = true;
-                serving.as_mut().graceful_shutdown();
-            }
+    let ended = tokio::select! {
+        ended = serving.as_mut() => ended,
+        _ = stopping.changed() => {
+            serving.as_mut().graceful_shutdown();
+            serving.await
         }
+    };
+    if let Err(error) = ended {
+        tracing::debug!(%error, "connection ended");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::{client_of, PerClient};
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("address")
+    }
+
+    #[test]
+    fn a_client_is_an_ipv4_address_or_an_ipv6_64() {
+        assert_eq!(client_of(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(client_of(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(client_of(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(
+            client_of(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            client_of(ip("2001:db8:1:2::9"))
+        );
+        assert_ne!(client_of(ip("2001:db8:1:3::1")), ip("2001:db8:1:2::"));
+    }
+
+    #[test]
+    fn each_client_holds_at_most_its_maximum_and_gets_slots_back() {
+        let table = PerClient::new(2);
+        let first = table.admit(ip("192.0.2.1")).expect("first");
+        let second = table.admit(ip("::ffff:192.0.2.1")).expect("second");
+        assert!(table.admit(ip("192.0.2.1")).is_none(), "a third");
+        assert!(table.admit(ip("192.0.2.2")).is_some(), "another client");
+        drop(first);
+        let third = table.admit(ip("192.0.2.1")).expect("a slot came back");
+        drop((second, third));
+        assert!(table.open.lock().expect("lock").is_empty(), "no entry kept");
     }
 }

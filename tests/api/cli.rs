@@ -587,6 +587,51 @@ fn check_config_redacts_secrets() {
     assert!(!printed.contains("0123-very-secret") && !printed.contains("s3cr3t-key"));
 }
 
+/// A database password, in the URL's userinfo or as a `password` parameter, is never printed:
+/// not by `check-config`, not in the start-up errors of `serve` and the commands (which still
+/// name the user, the host and the database).
+#[test]
+fn database_passwords_are_never_printed() {
+    for (url, shown) in [
+        (
+            "postgres://tessera:pw-in-userinfo@127.0.0.1:1/authdb",
+            "postgres://tessera:***@127.0.0.1:1/authdb",
+        ),
+        (
+            "postgres://tessera@127.0.0.1:1/authdb?sslmode=disable&password=pw-in-query",
+            "postgres://tessera@127.0.0.1:1/authdb?sslmode=disable&password=***",
+        ),
+    ] {
+        let secret = if url.contains("pw-in-userinfo") {
+            "pw-in-userinfo"
+        } else {
+            "pw-in-query"
+        };
+        let checked = tessera(&["--database-url", url, "check-config"], "");
+        assert!(checked.status.success(), "{}", stderr_of(&checked));
+        let printed = String::from_utf8_lossy(&checked.stdout);
+        assert!(!printed.contains(secret), "{printed}");
+        assert!(
+            printed.contains("database_url has a password (not shown)"),
+            "{printed}"
+        );
+        assert!(printed.contains("tessera@127.0.0.1:1/authdb"), "{printed}");
+        for args in [
+            &["--database-url", url, "migrate"][..],
+            &["--database-url", url, "serve", "--listen", "127.0.0.1:0"][..],
+        ] {
+            let (output, _) = finish(command(args), "", Duration::from_secs(20));
+            assert_one_line_failure(&output, "cannot connect to database");
+            let stderr = stderr_of(&output);
+            assert!(!stderr.contains(secret), "{args:?}: {stderr}");
+            assert!(
+                stderr.ends_with(&format!("{shown}: connection refused")),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+}
+
 /// Issue 9 item 19: `tessera gen-secret` prints a fresh 256-bit secret, one line, needing no
 /// configuration.
 #[test]

@@ -159,6 +159,13 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The metrics listener's address, when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.server
+            .as_ref()
+            .and_then(|server| server.metrics_addr())
+    }
+
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.client.request(method, self.url(path))
     }

@@ -326,6 +326,8 @@ async fn idle_and_slow_sockets_are_closed() {
         config.http_idle_timeout = 1;
         config.http_header_read_timeout = 2;
         config.http_max_connections = 64;
+        // Every socket here is from 127.0.0.1: this test is about the global cap.
+        config.http_max_connections_per_address = Some(64);
     })
     .await;
     let admin = srv.admin_token().await;
@@ -395,6 +397,7 @@ async fn idle_and_slow_sockets_are_closed() {
 async fn connections_beyond_the_cap_wait_their_turn() {
     let srv = common::start_with(Store::Sqlite, |config| {
         config.http_max_connections = 2;
+        config.http_max_connections_per_address = Some(2);
         config.http_idle_timeout = 60;
         config.http_header_read_timeout = 60;
     })
@@ -424,6 +427,213 @@ async fn connections_beyond_the_cap_wait_their_turn() {
         .expect("request");
     assert_eq!(status, 404);
     drop(second);
+}
+
+/// A request head trickled in (a byte every 100 ms, never silent) is cut after
+/// `http_header_read_timeout`, however long the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_head_is_cut_at_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let srv = common::start_with(Store::Sqlite, |config| {
+        config.http_header_read_timeout = 1;
+        config.http_idle_timeout = 60;
+    })
+    .await;
+    let started = Instant::now();
+    let mut socket = tokio::net::TcpStream::connect(srv.addr)
+        .await
+        .expect("connect");
+    socket
+        .write_all(b"GET /api/auth/0.1/status HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .expect("write");
+    let (mut reader, mut writer) = socket.into_split();
+    let trickle = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if writer.write_all(b"a").await.is_err() {
+                return;
+            }
+        }
+    });
+    let closed = {
+        use tokio::io::AsyncReadExt;
+        let mut buffer = [0u8; 512];
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !matches!(reader.read(&mut buffer).await, Ok(0) | Err(_)) {}
+        })
+        .await
+        .is_ok()
+    };
+    trickle.abort();
+    assert!(closed, "a trickled head still open after 10 s");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "a trickled head was cut after {elapsed:?}, not about 1 s"
+    );
+}
+
+/// A keep-alive connection waiting for its next request, and a connection that never sends one,
+/// are closed after `http_idle_timeout` (shorter here than the header timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_close_after_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = common::start_with(Store::Sqlite, |config| {
+        config.http_idle_timeout = 1;
+        config.http_header_read_timeout = 30;
+    })
+    .await;
+    let mut silent = tokio::net::TcpStream::connect(srv.addr)
+        .await
+        .expect("connect");
+    let mut kept = tokio::net::TcpStream::connect(srv.addr)
+        .await
+        .expect("connect");
+    kept.write_all(b"GET /api/auth/0.1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !String::from_utf8_lossy(&answer).contains("\r\n\r\n") {
+        let n = kept.read(&mut buffer).await.expect("read");
+        assert_ne!(n, 0, "closed before answering");
+        answer.extend_from_slice(&buffer[..n]);
+    }
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let answered = Instant::now();
+    // Still open a little later: it is kept alive, not closed after the response.
+    assert!(!closed_within(&mut kept, Duration::from_millis(300)).await);
+    assert!(closed_within(&mut kept, Duration::from_secs(5)).await);
+    let elapsed = answered.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(800) && elapsed < Duration::from_secs(4),
+        "an idle keep-alive connection closed after {elapsed:?}, not about 1 s"
+    );
+    assert!(closed_within(&mut silent, Duration::from_secs(5)).await);
+}
+
+/// One client address holding its `http_max_connections_per_address` idle sockets (more are
+/// closed at once) leaves the others room: a request from another address (127.0.0.2, loopback
+/// too) is answered at once, while the global cap would have made it wait for the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    let srv = common::start_with(Store::Sqlite, |config| {
+        config.http_max_connections = 8;
+        config.http_max_connections_per_address = Some(4);
+        config.http_idle_timeout = 30;
+        config.http_header_read_timeout = 30;
+    })
+    .await;
+    let mut hogs = Vec::new();
+    for _ in 0..8 {
+        hogs.push(
+            tokio::net::TcpStream::connect(srv.addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    let mut closed = 0;
+    for hog in &mut hogs {
+        if closed_within(hog, Duration::from_millis(500)).await {
+            closed += 1;
+        }
+    }
+    assert_eq!(
+        closed, 4,
+        "sockets past the per-address maximum are closed at once"
+    );
+
+    let other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+    let started = Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(5), other.get(srv.url("/status")).send())
+        .await
+        .expect("another address is served while one holds its maximum")
+        .expect("request");
+    assert_eq!(answer.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The hogging address itself gets no more: its new connection is closed at once.
+    let mut more = tokio::net::TcpStream::connect(srv.addr)
+        .await
+        .expect("connect");
+    assert!(closed_within(&mut more, Duration::from_secs(2)).await);
+    // Once it lets one go, it is served again.
+    drop(hogs);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        srv.client
+            .get(srv.url("/status"))
+            .send()
+            .await
+            .expect("request")
+            .status(),
+        200
+    );
+}
+
+/// A migrated SQLite database, policies attached, opens in the distribution's `sqlite3` (Debian
+/// 12's is 3.40, older than the SQLite sqlx bundles: an operator's tool for a backup): the schema
+/// reads, the integrity check passes, and the view the ACL triggers use joins each user's
+/// policies in attachment order. `.ci/run` installs `sqlite3`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_schema_reads_with_the_distributions_sqlite3() {
+    let srv = common::start(Store::Sqlite).await;
+    let admin = srv.admin_token().await;
+    let user = srv
+        .create_user_as(&admin, "reader", Some("reader-pw"))
+        .await;
+    let user = s(&user["uuid"]);
+    let mut expected = Vec::new();
+    for n in 0..6 {
+        let entry = format!("entry.{n}");
+        let policy = srv
+            .create_policy_as(&admin, &format!("p{n}"), &[&entry])
+            .await;
+        srv.attach_policy_as(&admin, &user, &s(&policy["uuid"]))
+            .await;
+        expected.push(entry);
+    }
+    let file = srv
+        .database_url
+        .strip_prefix("sqlite://")
+        .expect("sqlite")
+        .to_string();
+    let sqlite3 = |argument: &str| {
+        let output = std::process::Command::new("sqlite3")
+            .args(["-readonly", &file, argument])
+            .output()
+            .expect("sqlite3 runs (apt-get install sqlite3)");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        );
+        assert!(
+            output.status.success() && stderr.is_empty(),
+            "sqlite3 {argument}: {stderr}"
+        );
+        stdout
+    };
+    let version = sqlite3("SELECT sqlite_version()");
+    eprintln!("sqlite3 {}", version.trim());
+    assert!(sqlite3(".schema").contains("CREATE VIEW user_policies_acl"));
+    assert_eq!(sqlite3("PRAGMA integrity_check").trim(), "ok");
+    let joined = sqlite3(&format!(
+        "SELECT acl FROM user_policies_acl WHERE user_uuid = '{user}'"
+    ));
+    let joined: Vec<String> = serde_json::from_str(joined.trim()).expect("a JSON array");
+    assert_eq!(joined, expected, "attachment order");
 }
 
 /// Issue 9 item 18: the SQLite database and its -wal and -shm files are created 0600.

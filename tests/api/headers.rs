@@ -47,8 +47,9 @@ async fn status_from(srv: &common::TestServer, origin: &str) -> reqwest::Respons
         .expect("request")
 }
 
+/// With `*` configured (wazo-auth's answer, no longer the default), any page may call.
 async fn cors_preflights_are_answered_like_wazo_auth(store: Store) {
-    let srv = common::start(store).await;
+    let srv = common::start_with(store, |c| c.cors_allow_origins = "*".into()).await;
     let preflight = srv
         .request(reqwest::Method::OPTIONS, "/token")
         .header("Origin", "https://app.example")
@@ -81,15 +82,49 @@ async fn cors_preflights_are_answered_like_wazo_auth(store: Store) {
 }
 
 async fn cors_can_be_turned_off(store: Store) {
-    let srv = common::start_with(store, |c| c.cors_enabled = false).await;
+    let srv = common::start_with(store, |c| {
+        c.cors_enabled = false;
+        c.cors_allow_origins = "*".into();
+    })
+    .await;
     let plain = status_from(&srv, "https://app.example").await;
     assert!(plain.headers().get("access-control-allow-origin").is_none());
+}
+
+/// By default no origin may call: a page on another site gets no CORS header on a preflight of
+/// a password login, nor on a plain request, so its visitors' browsers neither send the login
+/// nor let the page read an answer.
+async fn no_cross_origin_caller_unless_configured(store: Store) {
+    let srv = common::start(store).await;
+    let preflight = srv
+        .request(reqwest::Method::OPTIONS, "/token")
+        .header("Origin", "https://evil.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .expect("request");
+    let cors_headers: Vec<_> = preflight
+        .headers()
+        .keys()
+        .filter(|name| name.as_str().starts_with("access-control-"))
+        .collect();
+    assert!(cors_headers.is_empty(), "{:?}", preflight.headers());
+    let plain = status_from(&srv, "https://evil.example").await;
+    assert!(
+        plain.headers().get("access-control-allow-origin").is_none(),
+        "{:?}",
+        plain.headers()
+    );
 }
 
 /// With any origin allowed no CORS header depends on the request, so no `Vary`; with a list of
 /// origins the allowed origin is the caller's, and caches are told it varies with `Origin`.
 async fn cors_varies_with_the_origin_only_for_a_list_of_origins(store: Store) {
-    let any = common::start(store).await;
+    let any = common::start_with(store, |c| c.cors_allow_origins = "*".into()).await;
     let plain = status_from(&any, "https://app.example").await;
     assert_eq!(plain.headers()["access-control-allow-origin"], "*");
     assert!(
@@ -116,6 +151,7 @@ async fn cors_varies_with_the_origin_only_for_a_list_of_origins(store: Store) {
 both_stores!(
     cors_preflights_are_answered_like_wazo_auth,
     cors_can_be_turned_off,
+    no_cross_origin_caller_unless_configured,
     cors_varies_with_the_origin_only_for_a_list_of_origins
 );
 

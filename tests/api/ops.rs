@@ -431,6 +431,60 @@ async fn metrics_are_served_on_their_own_listener_only() {
     server.shutdown().await;
 }
 
+/// Every label of the request metrics comes from a bounded set: requests with hundreds of
+/// distinct methods (each a label set kept for the process's life, had it been the raw method)
+/// add one label set, `other`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_metrics_labels_are_bounded() {
+    let srv = common::start_with(Store::Sqlite, |config| {
+        config.metrics_listen = Some("127.0.0.1:0".into());
+    })
+    .await;
+    let metrics_addr = srv.metrics_addr().expect("metrics listener");
+    for n in 0..300 {
+        let method = reqwest::Method::from_bytes(format!("X{n}").as_bytes()).expect("method");
+        for path in [
+            "/status",
+            "/token/00000000-0000-4000-8000-000000000000",
+            "/nowhere",
+        ] {
+            let response = srv
+                .request(method.clone(), path)
+                .send()
+                .await
+                .expect("request");
+            assert!(response.status().is_client_error(), "{}", response.status());
+        }
+    }
+    let status = srv.request(reqwest::Method::GET, "/status").send().await;
+    assert_eq!(status.expect("request").status(), 200);
+    let text = srv
+        .client
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    let sets: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("tessera_http_requests_total{"))
+        .collect();
+    assert!(
+        sets.len() <= 6,
+        "{} label sets:\n{}",
+        sets.len(),
+        sets.join("\n")
+    );
+    assert!(
+        sets.iter()
+            .all(|line| line.contains("method=\"other\"") || line.contains("method=\"GET\"")),
+        "{sets:?}"
+    );
+    assert!(!text.contains("X299"), "a raw method became a label");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_metrics_listener_unless_configured() {
     let srv = common::start(Store::Sqlite).await;
@@ -539,6 +593,73 @@ async fn json_logs_carry_the_request_id_and_sigterm_exits_0() {
     assert!(!text.contains("wrong-password-xyzzy"), "password in logs");
     assert!(!text.contains(common::ADMIN_PASSWORD), "password in logs");
     assert!(!text.contains(&token), "whole token in logs");
+}
+
+/// A request body that trickles in is bounded by `http_request_timeout`: the request is answered
+/// 503 within it, and its log is one WARN line (not a WARN and an ERROR).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_timeout_is_answered_and_logged_once_at_warn() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (_dir, log, listen, mut child) = serve_on_sqlite(&[
+        ("TESSERA_LOG_FORMAT", "json"),
+        ("TESSERA_HTTP_REQUEST_TIMEOUT", "1"),
+    ])
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(&listen)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /api/auth/0.1/token HTTP/1.1\r\nHost: {listen}\r\nAuthorization: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+        common::basic(common::ADMIN_USERNAME, common::ADMIN_PASSWORD),
+    );
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    let started = std::time::Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    // One byte of body every 100 ms: never silent, never done.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..300 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if writer.write_all(b" ").await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut response = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        reader.read_to_end(&mut response),
+    )
+    .await
+    .expect("the trickled body is cut, the connection closed")
+    .expect("read");
+    trickle.abort();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "answered after {:?}",
+        started.elapsed()
+    );
+
+    let status = terminate(&mut child).await;
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let text = std::fs::read_to_string(&log).expect("log");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let timed_out: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["message"] == "request timed out")
+        .collect();
+    assert_eq!(timed_out.len(), 1, "{text}");
+    assert_eq!(timed_out[0]["level"], "WARN", "{text}");
+    assert!(
+        lines.iter().all(|line| line["level"] != "ERROR"),
+        "an ERROR line for a request timeout:\n{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -245,3 +245,95 @@ async fn sqlite_key_file_is_rotated_and_never_silently_replaced() {
         .expect("its secret as token_secret");
     assert_eq!(back.grant(&refresh, "app").await.status, 200);
 }
+
+/// SQLite with `token_secret_file`: the key lives at the configured path, outside the data
+/// directory, so that a copy of that directory (a backup) holds no key: started from it alone,
+/// Tessera refuses (the key file is missing) rather than answering any refresh token. Restarts
+/// and `rotate-secret` use the configured path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_key_file_can_live_outside_the_data_directory() {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let key_file = keys.path().join("refresh.key");
+    let configured = key_file.display().to_string();
+    let srv = common::start_with(Store::Sqlite, |c| {
+        c.token_secret_file = Some(configured.clone());
+    })
+    .await;
+    let refresh = s(&srv
+        .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, offline("app"))
+        .await["refresh_token"]);
+    let secret = std::fs::read_to_string(&key_file).expect("the configured key file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let beside = format!(
+        "{}.key",
+        srv.database_url.strip_prefix("sqlite://").expect("sqlite")
+    );
+    assert!(
+        std::fs::metadata(&beside).is_err(),
+        "no key file beside the database"
+    );
+
+    // The data directory alone (what a backup holds) starts nothing.
+    let error = refused(start_on(&srv, None).await);
+    assert!(error.contains("is missing"), "{error}");
+    // With the configured path, the same refresh token works after a restart.
+    let again = start_on_with(&srv, None, |c| {
+        c.token_secret_file = Some(configured.clone())
+    })
+    .await
+    .expect("starts with the configured key file");
+    assert_eq!(again.grant(&refresh, "app").await.status, 200);
+    drop(again);
+
+    // rotate-secret replaces the configured file.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command
+        .args(["--database-url", &srv.database_url, "rotate-secret"])
+        .env_remove("TESSERA_BOOTSTRAP_USERNAME")
+        .env_remove("TESSERA_BOOTSTRAP_PASSWORD")
+        .env_remove("TESSERA_TOKEN_SECRET")
+        .env("TESSERA_TOKEN_SECRET_FILE", &configured)
+        .env("TESSERA_LOG_LEVEL", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("tessera runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(NEW.as_bytes())
+        .expect("write stdin");
+    let rotated = child.wait_with_output().expect("tessera exits");
+    assert!(rotated.status.success(), "rotate: {}", stderr_of(&rotated));
+    assert_eq!(std::fs::read_to_string(&key_file).expect("key file"), NEW);
+    assert!(std::fs::metadata(&beside).is_err());
+    let rotated = start_on_with(&srv, None, |c| {
+        c.token_secret_file = Some(configured.clone())
+    })
+    .await
+    .expect("starts on the rotated key file");
+    assert_eq!(rotated.grant(&refresh, "app").await.status, 200);
+    drop(rotated);
+
+    // Last: reading the files closes descriptors of the database, which drops this process's
+    // SQLite locks on it (POSIX locks are per process).
+    let data = srv.database_dump().await;
+    assert!(
+        !data.contains(secret.trim()),
+        "the old key in the data directory"
+    );
+    assert!(!data.contains(NEW), "the key in the data directory");
+    assert!(
+        !data.contains(&refresh),
+        "a refresh token value in the data directory"
+    );
+}
