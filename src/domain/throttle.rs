@@ -86,7 +86,8 @@ pub struct Charge {
     on_failure: Vec<CountedKey>,
     /// A success clears these (the account's counts).
     on_success: Vec<String>,
-    /// A success trusts the user at the address: this key.
+    /// A success trusts the user at the address: this key (when the trust is missing or past
+    /// half its time, so that most logins write no trust).
     trust: Option<String>,
 }
 
@@ -217,10 +218,14 @@ impl Throttle {
     pub async fn charge(&self, account: Option<&Account>, address: &str) -> DomainResult<Charge> {
         let keys = self.keys(account, address);
         let trust = self.trust_key(account, address);
-        let trusted = match &trust {
-            Some(key) => self.store.is_trusted(key, self.clock.now_micros()).await?,
-            None => false,
+        let now = self.clock.now_micros();
+        let trusted_until = match &trust {
+            Some(key) => self.store.trusted_until(key, now).await?,
+            None => None,
         };
+        let trusted = trusted_until.is_some();
+        let renew_after = now.saturating_add(duration_to_micros(self.policy.trusted_for) / 2);
+        let trust = trust.filter(|_| trusted_until.is_none_or(|until| until < renew_after));
         let all: Vec<CountedKey> = [&keys.account, &keys.account_address, &keys.address]
             .into_iter()
             .flatten()
@@ -318,13 +323,10 @@ impl Throttle {
             .now_micros()
             .saturating_add(duration_to_micros(self.policy.trusted_for));
         settle("clear after a success", async move {
+            let trust = charge.trust.as_deref().map(|key| (key, trusted_until));
             store
-                .release_attempt(&charge.charged, &charge.on_success)
-                .await?;
-            match &charge.trust {
-                Some(key) => store.trust(key, trusted_until).await,
-                None => Ok(()),
-            }
+                .release_attempt(&charge.charged, &charge.on_success, trust)
+                .await
         })
         .await;
     }
@@ -336,7 +338,7 @@ impl Throttle {
         }
         let store = self.store.clone();
         settle("take back a charge", async move {
-            store.release_attempt(&charge.charged, &[]).await
+            store.release_attempt(&charge.charged, &[], None).await
         })
         .await;
     }

@@ -206,10 +206,15 @@ impl Store {
         w.commit().await
     }
 
-    /// Attempts that did not fail: their charges are no longer in flight, and the counts of
-    /// `clear` are forgotten (hold-backs included).
-    pub async fn release_attempt(&self, release: &[String], clear: &[String]) -> StoreResult<()> {
-        if release.is_empty() && clear.is_empty() {
+    /// Attempts that did not fail: their charges are no longer in flight, the counts of `clear`
+    /// are forgotten (hold-backs included), and `trust` (a key and until when) is recorded.
+    pub async fn release_attempt(
+        &self,
+        release: &[String],
+        clear: &[String],
+        trust: Option<(&str, i64)>,
+    ) -> StoreResult<()> {
+        if release.is_empty() && clear.is_empty() && trust.is_none() {
             return Ok(());
         }
         let mut w = self.begin_write().await?;
@@ -230,33 +235,28 @@ impl Store {
                 .execute(&mut *w.tx)
                 .await?;
         }
+        if let Some((key, until)) = trust {
+            sqlx::query(
+                "INSERT INTO trusted_logins (key, trusted_until) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET trusted_until = excluded.trusted_until",
+            )
+            .bind(key.to_string())
+            .bind(until)
+            .execute(&mut *w.tx)
+            .await?;
+        }
         w.commit().await
     }
 
-    /// Whether `key` (a user from an address) logged in successfully after `now`'s window began.
-    pub async fn is_trusted(&self, key: &str, now: i64) -> StoreResult<bool> {
-        let found: Option<i64> = sqlx::query_scalar(
+    /// Until when `key` (a user from an address) is trusted, if it still is at `now`.
+    pub async fn trusted_until(&self, key: &str, now: i64) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
             "SELECT trusted_until FROM trusted_logins WHERE key = $1 AND trusted_until > $2",
         )
         .bind(key.to_string())
         .bind(now)
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(found.is_some())
-    }
-
-    /// Records a successful login from a place until `until`.
-    pub async fn trust(&self, key: &str, until: i64) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO trusted_logins (key, trusted_until) VALUES ($1, $2) \
-             ON CONFLICT (key) DO UPDATE SET trusted_until = excluded.trusted_until",
-        )
-        .bind(key.to_string())
-        .bind(until)
-        .execute(&mut *w.tx)
-        .await?;
-        w.commit().await
+        .await?)
     }
 
     /// Deletes the counts that are both forgotten (last failure before `forget_before`) and no
