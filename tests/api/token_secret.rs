@@ -1,6 +1,7 @@
-//! `token_secret` and the database (README "Why token_secret"): the database records the key's
-//! fingerprint; a start with another key is refused in one line; `tessera rotate-secret` moves the
-//! database to a new key in one transaction, and every refresh token keeps its value.
+//! `token_secret` and the database (docs/configuration.md, "Why token_secret"): the database
+//! records the key's fingerprint; a start with another key is refused in one line; `tessera
+//! rotate-secret` moves the database to a new key in one transaction, and every refresh token
+//! keeps its value.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
