@@ -187,6 +187,9 @@ async fn shutdown_signal() {
     }
 }
 
+/// The directive that silences sqlx's parsing of connect options.
+const QUIET_SQLX_OPTIONS: &str = "sqlx_postgres::options=off";
+
 /// Logging to standard error, in colour only when standard error is a terminal. The server
 /// (`serving`): `RUST_LOG` or `TESSERA_LOG_LEVEL` (default info), and `TESSERA_LOG_FORMAT=json`
 /// for one JSON object per line. Other commands print their own output and errors only: their
@@ -197,6 +200,9 @@ pub fn init_logging(serving: bool) {
         .ok()
         .or_else(|| serving.then(|| std::env::var(LOG_LEVEL_VARIABLE).ok())?)
         .unwrap_or_else(|| if serving { "info" } else { "error" }.into());
+    // sqlx warns of a connect parameter it does not know with the parameter's value, which may be
+    // a password (`sslpassword=`): that warning is never logged, whatever the level asked.
+    let filter = format!("{filter},{QUIET_SQLX_OPTIONS}");
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(filter)

@@ -632,6 +632,23 @@ fn database_passwords_are_never_printed() {
     }
 }
 
+/// A connect parameter sqlx does not know is logged by sqlx with its value: a password given as
+/// `sslpassword=` or `PASSWORD=` never reaches the log, whatever the level.
+#[test]
+fn unknown_connect_parameters_never_log_their_values() {
+    let url = "postgres://tessera@127.0.0.1:1/authdb?sslpassword=pw-ssl&PASSWORD=pw-upper";
+    for level in ["info", "trace"] {
+        let mut serve = command(&["--database-url", url, "serve", "--listen", "127.0.0.1:0"]);
+        serve.env("TESSERA_LOG_LEVEL", level);
+        let (output, _) = finish(serve, "", Duration::from_secs(60));
+        let stderr = stderr_of(&output);
+        assert!(!output.status.success(), "{stderr}");
+        for secret in ["pw-ssl", "pw-upper"] {
+            assert!(!stderr.contains(secret), "{level}: {stderr}");
+        }
+    }
+}
+
 /// Issue 9 item 19: `tessera gen-secret` prints a fresh 256-bit secret, one line, needing no
 /// configuration.
 #[test]
