@@ -34,6 +34,9 @@ pub struct PolicyEdit {
     pub acl: Vec<String>,
 }
 
+/// The access that attaches any policy to any user.
+const ATTACH_TO_ANYONE: &str = "auth.users.*.policies.*.create";
+
 /// Slugs are `[a-zA-Z0-9_-]{1,80}`.
 pub fn valid_slug(slug: &str) -> bool {
     (1..=80).contains(&slug.len())
@@ -158,6 +161,23 @@ impl Policies<'_> {
         }
     }
 
+    /// Whether a policy of this name is the one `default_user_policy` names (names are unique
+    /// in any case).
+    fn is_default_name(&self, name: &str) -> bool {
+        let default = self.0.config.default_user_policy.as_deref();
+        default.is_some_and(|default| crate::store::fold(default) == crate::store::fold(name))
+    }
+
+    /// A policy created or renamed under the default policy's name reaches every user's tokens,
+    /// like an attachment to everyone: it needs the right to attach any policy to any user, as
+    /// well as every entry held.
+    fn may_become_default(&self, caller: &Caller, name: &str) -> DomainResult<()> {
+        if self.is_default_name(name) && !caller.holds(ATTACH_TO_ANYONE) {
+            return Err(DomainError::NotHeld(ATTACH_TO_ANYONE.into()));
+        }
+        Ok(())
+    }
+
     /// Refuses to rename or delete the policy the configuration names (`default_user_policy`):
     /// tokens find it by that name, so losing it would take its entries from every token with
     /// no entry checked.
@@ -186,6 +206,7 @@ impl Policies<'_> {
         let input = input?;
         check_entries(&input.acl)?;
         ensure_all(&input.acl, |entry| may_change(&caller, entry))?;
+        self.may_become_default(&caller, &input.name)?;
         let slug = match input.slug {
             Some(slug) if uuid::Uuid::parse_str(&slug).is_ok() => {
                 return Err(DomainError::invalid(
@@ -273,10 +294,9 @@ impl Policies<'_> {
         if edit.name != policy.name {
             self.refuse_configured(&policy)?;
         }
-        if default == Some(edit.name.as_str()) && default != Some(policy.name.as_str()) {
-            // Renamed into the default policy, its entries reach every user's tokens: like an
-            // attachment to everyone, every entry must be held.
+        if default != Some(policy.name.as_str()) && self.is_default_name(&edit.name) {
             ensure_all(&edit.acl, |entry| may_change(&caller, entry))?;
+            self.may_become_default(&caller, &edit.name)?;
         }
         let added = edit.acl.iter().filter(|e| !policy.acl.contains(e));
         ensure_all(added, |entry| may_change(&caller, entry))?;

@@ -386,6 +386,7 @@ both_stores!(
     empty_or_control_entries_are_refused,
     the_default_policy_keeps_its_name,
     renaming_into_the_default_policy_needs_its_entries,
+    creating_the_default_policy_needs_the_right_to_attach_to_anyone,
 );
 
 /// The uuid of the first policy `user_uuid` holds.
@@ -705,4 +706,39 @@ async fn renaming_into_the_default_policy_needs_its_entries(store: Store) {
     );
     let renamed = srv.call(Method::PUT, &path, Some(&admin), Some(body)).await;
     assert_eq!(renamed.status, 200, "{}", renamed.text);
+}
+
+/// While the policy `default_user_policy` names does not exist, creating it (or renaming
+/// another into it, in any case) hands its entries to every user's tokens, negative ones
+/// included: it needs the right to attach any policy to any user.
+async fn creating_the_default_policy_needs_the_right_to_attach_to_anyone(store: Store) {
+    let srv = common::start_with(store, |c| c.default_user_policy = Some("defaults".into())).await;
+    let admin = srv.admin_token().await;
+    let token = limited_token(&srv, &admin, &["auth.policies.#", "x.#"]).await;
+    for name in ["defaults", "DEFAULTS"] {
+        let created = srv
+            .call(
+                Method::POST,
+                "/policies",
+                Some(&token),
+                Some(json!({"name": name, "acl": ["!x.secret"]})),
+            )
+            .await;
+        common::assert_unauthorized(&created, "hand !x.secret to every user");
+        assert_eq!(
+            created.body["details"]["required_access"],
+            json!("auth.users.*.policies.*.create")
+        );
+    }
+    let other = srv.create_policy_as(&token, "other", &["x.y"]).await;
+    let renamed = srv
+        .call(
+            Method::PUT,
+            &format!("/policies/{}", s(&other["uuid"])),
+            Some(&token),
+            Some(json!({"name": "defaults", "acl": ["x.y"]})),
+        )
+        .await;
+    common::assert_unauthorized(&renamed, "rename into the default policy");
+    srv.create_policy_as(&admin, "defaults", &["x.y"]).await;
 }
