@@ -6,7 +6,7 @@ use super::caller::{Actor, Caller};
 use super::context::Context;
 use super::error::{DomainError, DomainResult};
 use super::users::Users;
-use crate::store::{ListParams, NewPolicy, Page, Policy, StoreError};
+use crate::store::{ListParams, NewPolicy, Page, Policy, PolicyWrite, StoreError};
 
 pub use crate::store::POLICY_ORDER;
 
@@ -113,6 +113,28 @@ fn refuse_read_only(policy: &Policy) -> DomainResult<()> {
         return Err(DomainError::ReadOnlyPolicy);
     }
     Ok(())
+}
+
+/// How many times a policy write is checked again when the policy changed between the check and
+/// the write (each retry reads it anew): a concurrent edit never slips past a check.
+const POLICY_WRITE_TRIES: usize = 8;
+
+/// The answer to a conditional policy write; `None` when it must be checked again.
+fn written(write: PolicyWrite) -> Option<DomainResult<()>> {
+    match write {
+        PolicyWrite::Done => Some(Ok(())),
+        PolicyWrite::Gone => Some(Err(DomainError::NotFound)),
+        PolicyWrite::Changed => None,
+    }
+}
+
+/// The policy kept changing under the request's checks.
+fn changed_meanwhile() -> DomainError {
+    DomainError::Conflict {
+        resource: "policies",
+        field: "acl",
+        message: "The policy changed while this request was checked: try again".into(),
+    }
 }
 
 fn conflict(error: StoreError) -> DomainError {
@@ -283,50 +305,77 @@ impl Policies<'_> {
         segment: &str,
         edit: DomainResult<PolicyEdit>,
     ) -> DomainResult<Policy> {
-        let (caller, policy) = self
-            .authorized(actor, segment, |id| format!("auth.policies.{id}.update"))
-            .await?;
         let edit = edit?;
-        let policy = policy?;
-        refuse_read_only(&policy)?;
+        for _ in 0..POLICY_WRITE_TRIES {
+            let (caller, policy) = self
+                .authorized(actor, segment, |id| format!("auth.policies.{id}.update"))
+                .await?;
+            let policy = policy?;
+            self.check_update(&caller, &policy, &edit)?;
+            let write = self
+                .0
+                .store
+                .update_policy(
+                    &policy.uuid,
+                    &edit.name,
+                    edit.description.as_deref(),
+                    &edit.acl,
+                    &policy.acl,
+                )
+                .await
+                .map_err(conflict)?;
+            if let Some(done) = written(write) {
+                done?;
+                return self.by_uuid(&policy.uuid).await;
+            }
+        }
+        Err(changed_meanwhile())
+    }
+
+    /// The rules of a replacement: every entry added or removed held, the configured names kept.
+    fn check_update(
+        &self,
+        caller: &Caller,
+        policy: &Policy,
+        edit: &PolicyEdit,
+    ) -> DomainResult<()> {
+        refuse_read_only(policy)?;
         check_entries(&edit.acl)?;
         let default = self.0.config.default_user_policy.as_deref();
         if edit.name != policy.name {
-            self.refuse_configured(&policy)?;
+            self.refuse_configured(policy)?;
         }
         if default != Some(policy.name.as_str()) && self.is_default_name(&edit.name) {
-            ensure_all(&edit.acl, |entry| may_change(&caller, entry))?;
-            self.may_become_default(&caller, &edit.name)?;
+            ensure_all(&edit.acl, |entry| may_change(caller, entry))?;
+            self.may_become_default(caller, &edit.name)?;
         }
         let added = edit.acl.iter().filter(|e| !policy.acl.contains(e));
-        ensure_all(added, |entry| may_change(&caller, entry))?;
+        ensure_all(added, |entry| may_change(caller, entry))?;
         let removed = policy.acl.iter().filter(|e| !edit.acl.contains(e));
-        ensure_all(removed, |entry| may_change(&caller, entry))?;
-        self.0
-            .store
-            .update_policy(
-                &policy.uuid,
-                &edit.name,
-                edit.description.as_deref(),
-                &edit.acl,
-            )
-            .await
-            .map_err(conflict)?;
-        self.by_uuid(&policy.uuid).await
+        ensure_all(removed, |entry| may_change(caller, entry))
     }
 
     /// DELETE /policies/{id}: deleting takes every entry away from every holder, so the caller
     /// must hold each one (`!x` as `x`), as for a detachment.
     pub async fn delete(&self, actor: &Actor, segment: &str) -> DomainResult<()> {
-        let (caller, policy) = self
-            .authorized(actor, segment, |id| format!("auth.policies.{id}.delete"))
-            .await?;
-        let policy = policy?;
-        refuse_read_only(&policy)?;
-        self.refuse_configured(&policy)?;
-        ensure_all(&policy.acl, |entry| may_change(&caller, entry))?;
-        self.0.store.delete_policy(&policy.uuid).await?;
-        Ok(())
+        for _ in 0..POLICY_WRITE_TRIES {
+            let (caller, policy) = self
+                .authorized(actor, segment, |id| format!("auth.policies.{id}.delete"))
+                .await?;
+            let policy = policy?;
+            refuse_read_only(&policy)?;
+            self.refuse_configured(&policy)?;
+            ensure_all(&policy.acl, |entry| may_change(&caller, entry))?;
+            let write = self
+                .0
+                .store
+                .delete_policy(&policy.uuid, &policy.acl)
+                .await?;
+            if let Some(done) = written(write) {
+                return done;
+            }
+        }
+        Err(changed_meanwhile())
     }
 
     /// PUT (`add`) or DELETE /policies/{id}/acl/{access}: adding or removing `x` or `!x` needs
@@ -368,31 +417,49 @@ impl Policies<'_> {
     /// PUT /users/{uuid}/policies/{id}: attaching hands the policy's entries to the user, and
     /// its negative ones take access away, so the caller must hold every one (`!x` as `x`).
     pub async fn attach(&self, actor: &Actor, user_uuid: &str, segment: &str) -> DomainResult<()> {
-        let (caller, policy) = self
-            .authorized(actor, segment, |id| {
-                format!("auth.users.{user_uuid}.policies.{id}.create")
-            })
-            .await?;
-        Users(self.0).existing(user_uuid).await?;
-        let policy = policy?;
-        ensure_all(&policy.acl, |entry| may_change(&caller, entry))?;
-        self.0.store.attach_policy(user_uuid, &policy.uuid).await?;
-        Ok(())
+        for _ in 0..POLICY_WRITE_TRIES {
+            let (caller, policy) = self
+                .authorized(actor, segment, |id| {
+                    format!("auth.users.{user_uuid}.policies.{id}.create")
+                })
+                .await?;
+            Users(self.0).existing(user_uuid).await?;
+            let policy = policy?;
+            ensure_all(&policy.acl, |entry| may_change(&caller, entry))?;
+            let write = self
+                .0
+                .store
+                .attach_policy(user_uuid, &policy.uuid, Some(&policy.acl))
+                .await?;
+            if let Some(done) = written(write) {
+                return done;
+            }
+        }
+        Err(changed_meanwhile())
     }
 
     /// DELETE /users/{uuid}/policies/{id}: detaching takes the policy's entries away, its
     /// negative ones included, so the caller must hold every one of them (`!x` as `x`).
     pub async fn detach(&self, actor: &Actor, user_uuid: &str, segment: &str) -> DomainResult<()> {
-        let (caller, policy) = self
-            .authorized(actor, segment, |id| {
-                format!("auth.users.{user_uuid}.policies.{id}.delete")
-            })
-            .await?;
-        Users(self.0).existing(user_uuid).await?;
-        let policy = policy?;
-        ensure_all(&policy.acl, |entry| may_change(&caller, entry))?;
-        self.0.store.detach_policy(user_uuid, &policy.uuid).await?;
-        Ok(())
+        for _ in 0..POLICY_WRITE_TRIES {
+            let (caller, policy) = self
+                .authorized(actor, segment, |id| {
+                    format!("auth.users.{user_uuid}.policies.{id}.delete")
+                })
+                .await?;
+            Users(self.0).existing(user_uuid).await?;
+            let policy = policy?;
+            ensure_all(&policy.acl, |entry| may_change(&caller, entry))?;
+            let write = self
+                .0
+                .store
+                .detach_policy(user_uuid, &policy.uuid, &policy.acl)
+                .await?;
+            if let Some(done) = written(write) {
+                return done;
+            }
+        }
+        Err(changed_meanwhile())
     }
 
     /// The bootstrap administrator's policy (ACL `#`, read-only), created when missing; its uuid.

@@ -448,7 +448,7 @@ impl Users<'_> {
             }
             Err(error) => return Err(error),
         };
-        store.attach_policy(&user.uuid, &policy).await?;
+        store.attach_policy(&user.uuid, &policy, None).await?;
         store.set_setting(BOOTSTRAP_ADMIN_KEY, &user.uuid).await?;
         tracing::info!(username = %shown, policy = BOOTSTRAP_POLICY, "bootstrap administrator created");
         Ok(())

@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, MutexGuard};
 pub use failures::{Admission, AttemptTimes, CountedKey};
 pub use lists::{ListParams, Page};
 pub use policies::POLICY_ORDER;
-pub use policies::{AclParts, NewPolicy, Policy};
+pub use policies::{AclParts, NewPolicy, Policy, PolicyWrite};
 pub use tokens::{
     Issue, IssueRequest, OfflineGrant, RefreshCutoffs, RefreshGrantWrite, RefreshToken, Rotation,
     Session, SessionShare, SupersededValue, TokenMetadata, TokenRecord, LIMITED_PURPOSES,

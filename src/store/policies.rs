@@ -4,7 +4,9 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::lists::{ListParams, ListQuery, Page};
-use super::{fold, search_text, Store, StoreError, StoreResult};
+use sqlx::{Any, Transaction};
+
+use super::{fold, search_text, Backend, Store, StoreError, StoreResult};
 
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -93,6 +95,41 @@ fn acl_json(acl: &[String]) -> String {
     serde_json::Value::from(acl.to_vec()).to_string()
 }
 
+/// What a write conditional on a policy's ACL found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyWrite {
+    Done,
+    /// No such policy.
+    Gone,
+    /// Its ACL is no longer the one the caller was checked against: nothing written.
+    Changed,
+}
+
+/// Locks a policy's row for the rest of the transaction (PostgreSQL; SQLite's writers take turns)
+/// and reads its ACL: a check made against an earlier read is held to the policy as written.
+async fn locked_acl(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    uuid: &str,
+) -> StoreResult<Option<Vec<String>>> {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let acl: Option<String> =
+        sqlx::query_scalar(&format!("SELECT acl FROM policies WHERE uuid = $1{lock}"))
+            .bind(uuid)
+            .fetch_optional(&mut **tx)
+            .await?;
+    acl.map(|acl| serde_json::from_str(&acl).map_err(|e| StoreError::Other(e.to_string())))
+        .transpose()
+}
+
+/// Whether the ACL read under the lock is still the one checked (`None`: nothing was checked).
+fn unchanged(found: &[String], checked: Option<&[String]>) -> bool {
+    checked.is_none_or(|checked| checked == found)
+}
+
 impl Store {
     pub async fn create_policy(&self, new: &NewPolicy) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
@@ -166,21 +203,26 @@ impl Store {
         .await
     }
 
-    /// Replaces name, description and ACL. False when there is no such policy.
+    /// Replaces name, description and ACL, if its ACL is still `checked`.
     pub async fn update_policy(
         &self,
         uuid: &str,
         name: &str,
         description: Option<&str>,
         acl: &[String],
-    ) -> StoreResult<bool> {
+        checked: &[String],
+    ) -> StoreResult<PolicyWrite> {
         let mut w = self.begin_write().await?;
-        let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM policies WHERE uuid = $1")
+        match locked_acl(&mut w.tx, self.backend, uuid).await? {
+            None => return Ok(PolicyWrite::Gone),
+            Some(found) if !unchanged(&found, Some(checked)) => return Ok(PolicyWrite::Changed),
+            Some(_) => {}
+        }
+        let slug: String = sqlx::query_scalar("SELECT slug FROM policies WHERE uuid = $1")
             .bind(uuid)
-            .fetch_optional(&mut *w.tx)
+            .fetch_one(&mut *w.tx)
             .await?;
-        let Some(slug) = slug else { return Ok(false) };
-        let changed = sqlx::query(
+        sqlx::query(
             "UPDATE policies SET name = $2, description = $3, acl = $4, name_key = $5, \
              search_text = $6 WHERE uuid = $1",
         )
@@ -191,24 +233,18 @@ impl Store {
         .bind(fold(name))
         .bind(search_text(&[Some(name), Some(&slug), description]))
         .execute(&mut *w.tx)
-        .await?
-        .rows_affected();
+        .await?;
         w.commit().await?;
-        Ok(changed > 0)
+        Ok(PolicyWrite::Done)
     }
 
-    /// Adds (`add`) or removes one ACL entry, read and written in one transaction.
+    /// Adds (`add`) or removes one ACL entry, read under the row's lock and written in one
+    /// transaction (two edits at once never lose one). False when there is no such policy.
     pub async fn edit_policy_acl(&self, uuid: &str, access: &str, add: bool) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
-        let acl: Option<String> = sqlx::query_scalar("SELECT acl FROM policies WHERE uuid = $1")
-            .bind(uuid)
-            .fetch_optional(&mut *w.tx)
-            .await?;
-        let Some(acl) = acl else {
+        let Some(mut acl) = locked_acl(&mut w.tx, self.backend, uuid).await? else {
             return Ok(false);
         };
-        let mut acl: Vec<String> =
-            serde_json::from_str(&acl).map_err(|e| StoreError::Other(e.to_string()))?;
         if add {
             if !acl.iter().any(|entry| entry == access) {
                 acl.push(access.to_string());
@@ -236,19 +272,24 @@ impl Store {
         w.commit().await
     }
 
-    pub async fn delete_policy(&self, uuid: &str) -> StoreResult<bool> {
+    /// Deletes a policy and its attachments, if its ACL is still `checked`.
+    pub async fn delete_policy(&self, uuid: &str, checked: &[String]) -> StoreResult<PolicyWrite> {
         let mut w = self.begin_write().await?;
+        match locked_acl(&mut w.tx, self.backend, uuid).await? {
+            None => return Ok(PolicyWrite::Gone),
+            Some(found) if !unchanged(&found, Some(checked)) => return Ok(PolicyWrite::Changed),
+            Some(_) => {}
+        }
         sqlx::query("DELETE FROM user_policies WHERE policy_uuid = $1")
             .bind(uuid)
             .execute(&mut *w.tx)
             .await?;
-        let deleted = sqlx::query("DELETE FROM policies WHERE uuid = $1")
+        sqlx::query("DELETE FROM policies WHERE uuid = $1")
             .bind(uuid)
             .execute(&mut *w.tx)
-            .await?
-            .rows_affected();
+            .await?;
         w.commit().await?;
-        Ok(deleted > 0)
+        Ok(PolicyWrite::Done)
     }
 
     /// The user's policies, in the order they were attached.
@@ -288,8 +329,20 @@ impl Store {
         rows.iter().map(policy_from_row).collect()
     }
 
-    pub async fn attach_policy(&self, user_uuid: &str, policy_uuid: &str) -> StoreResult<()> {
+    /// Attaches a policy to a user (last in order), if its ACL is still `checked` (`None`:
+    /// unchecked, the bootstrap's own attachment).
+    pub async fn attach_policy(
+        &self,
+        user_uuid: &str,
+        policy_uuid: &str,
+        checked: Option<&[String]>,
+    ) -> StoreResult<PolicyWrite> {
         let mut w = self.begin_write().await?;
+        match locked_acl(&mut w.tx, self.backend, policy_uuid).await? {
+            None => return Ok(PolicyWrite::Gone),
+            Some(found) if !unchanged(&found, checked) => return Ok(PolicyWrite::Changed),
+            Some(_) => {}
+        }
         let next: i64 = sqlx::query_scalar(
             "SELECT COALESCE(MAX(position), 0) + 1 FROM user_policies WHERE user_uuid = $1",
         )
@@ -305,19 +358,29 @@ impl Store {
         .bind(next)
         .execute(&mut *w.tx)
         .await?;
-        w.commit().await
+        w.commit().await?;
+        Ok(PolicyWrite::Done)
     }
 
-    pub async fn detach_policy(&self, user_uuid: &str, policy_uuid: &str) -> StoreResult<bool> {
+    /// Detaches a policy from a user, if its ACL is still `checked`.
+    pub async fn detach_policy(
+        &self,
+        user_uuid: &str,
+        policy_uuid: &str,
+        checked: &[String],
+    ) -> StoreResult<PolicyWrite> {
         let mut w = self.begin_write().await?;
-        let deleted =
-            sqlx::query("DELETE FROM user_policies WHERE user_uuid = $1 AND policy_uuid = $2")
-                .bind(user_uuid)
-                .bind(policy_uuid)
-                .execute(&mut *w.tx)
-                .await?
-                .rows_affected();
+        match locked_acl(&mut w.tx, self.backend, policy_uuid).await? {
+            None => return Ok(PolicyWrite::Gone),
+            Some(found) if !unchanged(&found, Some(checked)) => return Ok(PolicyWrite::Changed),
+            Some(_) => {}
+        }
+        sqlx::query("DELETE FROM user_policies WHERE user_uuid = $1 AND policy_uuid = $2")
+            .bind(user_uuid)
+            .bind(policy_uuid)
+            .execute(&mut *w.tx)
+            .await?;
         w.commit().await?;
-        Ok(deleted > 0)
+        Ok(PolicyWrite::Done)
     }
 }

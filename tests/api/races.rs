@@ -572,3 +572,50 @@ async fn policies_attached_while_their_acl_is_rewritten_grant_the_new_acl(store:
         }
     }
 }
+
+/// Two editors adding entries to one policy at once never lose each other's: an editor that
+/// cannot remove `!bar.zN` (it does not hold `bar.*`) cannot erase it by racing its addition.
+async fn concurrent_acl_edits_of_one_policy_lose_nothing(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    srv.user_with_acl(&admin, "editor", "editor-pw", &["auth.policies.#", "foo.#"])
+        .await;
+    let editor = srv.token_of("editor", "editor-pw").await;
+    let policy = srv.create_policy_as(&admin, "shared", &[]).await;
+    let uuid = policy["uuid"].as_str().expect("uuid").to_string();
+    let add = |token: String, entry: String| {
+        let request = srv
+            .client
+            .put(srv.url(&format!("/policies/{uuid}/acl/{entry}")))
+            .header("X-Auth-Token", token);
+        tokio::spawn(async move { request.send().await.expect("request").status().as_u16() })
+    };
+    // 48 at once: under the connections one address may hold.
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        tasks.push(add(admin.clone(), format!("!bar.z{i}")));
+        tasks.push(add(editor.clone(), format!("foo.y{i}")));
+    }
+    for task in tasks {
+        assert_eq!(task.await.expect("join"), 204);
+    }
+    let acl = srv.get(&format!("/policies/{uuid}"), &admin).await.body["acl"].clone();
+    let acl: Vec<&str> = acl
+        .as_array()
+        .expect("acl")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for i in 0..24 {
+        assert!(
+            acl.contains(&format!("!bar.z{i}").as_str()),
+            "!bar.z{i} lost: {acl:?}"
+        );
+        assert!(
+            acl.contains(&format!("foo.y{i}").as_str()),
+            "foo.y{i} lost: {acl:?}"
+        );
+    }
+}
+
+both_stores!(concurrent_acl_edits_of_one_policy_lose_nothing);
