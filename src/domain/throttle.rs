@@ -283,6 +283,16 @@ impl Throttle {
         }
     }
 
+    /// Refuses an uncharged attempt ([`Throttle::unguessable`]) whose counts are held back now.
+    pub async fn refuse_if_held(&self, charge: &Charge) -> DomainResult<()> {
+        let keys = charge.held_keys();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let until = self.store.held_until(&keys).await?;
+        self.held_back(until)
+    }
+
     /// Refuses an attempt whose keys are held back past now (`held_until`: the latest end of
     /// their hold-backs, as read with the attempt).
     pub fn held_back(&self, held_until: Option<i64>) -> DomainResult<()> {

@@ -12,7 +12,7 @@ use super::grant::{self, token_grants};
 use super::password::MAX_PASSWORD_BYTES;
 use super::refresh_tokens;
 use super::secrets::{self, redacted};
-use super::throttle::Account;
+use super::throttle::{Account, Charge};
 use super::untrusted::{self, Untrusted};
 use crate::store::{
     AclParts, Issue, IssueRequest, OfflineGrant, RefreshGrantWrite, RefreshToken, Rotation,
@@ -233,7 +233,7 @@ impl Tokens<'_> {
                         request.scope.as_deref(),
                         expiration,
                         client,
-                        &charge.held_keys(),
+                        &charge,
                     )
                     .await;
                 if let Err(DomainError::HeldBack { .. }) = &outcome {
@@ -322,7 +322,9 @@ impl Tokens<'_> {
 
     /// The refresh-token grant (SPEC §2, §9, §10). A grant that lost the race to rotate the
     /// value it presents reads it again: the value is then superseded, and the grace rule
-    /// answers.
+    /// answers. A value that matches a refresh token is granted whatever its address's count (a
+    /// held-back NAT must not stop the applications behind it); only one that matches nothing
+    /// meets the address's hold-back (`charge`), as a guess.
     async fn refresh(
         &self,
         value: &str,
@@ -330,11 +332,20 @@ impl Tokens<'_> {
         asked: Option<&[String]>,
         expiration: i64,
         client: &ClientContext,
-        held_keys: &[String],
+        charge: &Charge,
     ) -> DomainResult<Issued> {
-        let outcome = self
-            .refresh_once_settled(value, client_id, asked, expiration, client, held_keys)
-            .await;
+        let outcome = match self
+            .refresh_once_settled(value, client_id, asked, expiration, client, &[])
+            .await
+        {
+            Err(DomainError::AuthenticationFailed) => self
+                .0
+                .throttle
+                .refuse_if_held(charge)
+                .await
+                .and(Err(DomainError::AuthenticationFailed)),
+            outcome => outcome,
+        };
         self.0.metrics.refresh_grant(match &outcome {
             Ok(Some(_)) => "success",
             Ok(None) => "replayed",

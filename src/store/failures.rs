@@ -122,7 +122,7 @@ impl Store {
     }
 
     /// The latest end of these keys' hold-backs, if any was set.
-    async fn held_until(&self, keys: &[String]) -> StoreResult<Option<i64>> {
+    pub async fn held_until(&self, keys: &[String]) -> StoreResult<Option<i64>> {
         let sql = format!(
             "SELECT MAX(blocked_until) FROM login_failures WHERE key IN ({})",
             placeholders(keys.len())
