@@ -102,10 +102,13 @@ fn key_of(text: &str) -> String {
     hex::encode(secrets::digest(text))
 }
 
-/// How long an attempt waits for attempts in flight before it is held back, and how old a
-/// pending charge may be before it is taken for stale (an instance stopped mid-check). One hash
-/// takes tens of milliseconds, but a saturated hasher queues up to 32 per core.
+/// How old a pending charge may be before it is taken for stale (an instance stopped
+/// mid-check). One hash takes tens of milliseconds, but a saturated hasher queues up to 32 per
+/// core.
 const IN_FLIGHT: Duration = Duration::from_secs(5);
+/// How long an attempt waits for attempts in flight before it is held back: a crowd of
+/// correct logins behind one address, one at a time past its failures, takes its turn.
+const WAIT_FOR_IN_FLIGHT: Duration = Duration::from_secs(15);
 /// How often a waiting attempt asks again.
 const RETRY_EVERY: Duration = Duration::from_millis(50);
 
@@ -237,8 +240,9 @@ impl Throttle {
             all.clone()
         };
         let mut waited = Duration::ZERO;
+        let mut admission = self.store.charge_attempt(&checked, self.times()).await?;
         loop {
-            match self.store.charge_attempt(&checked, self.times()).await? {
+            match admission {
                 Admission::Admitted => break,
                 Admission::HeldUntil(until) => {
                     let now = self.clock.now_micros();
@@ -246,15 +250,22 @@ impl Throttle {
                         retry_after: micros_to_duration(until.saturating_sub(now)),
                     });
                 }
-                Admission::Busy if waited >= IN_FLIGHT => {
+                Admission::Busy if waited >= WAIT_FOR_IN_FLIGHT => {
                     return Err(DomainError::HeldBack {
                         retry_after: Duration::from_secs(1),
                     });
                 }
                 Admission::Busy => {
-                    // Not a reading of the time: a pause before asking the store again.
+                    // Not a reading of the time: a pause before asking the store again, with a
+                    // read; the charge is tried again once there is room.
                     tokio::time::sleep(RETRY_EVERY).await;
                     waited += RETRY_EVERY;
+                    admission = match self.store.admission(&checked, self.times()).await? {
+                        Admission::Admitted => {
+                            self.store.charge_attempt(&checked, self.times()).await?
+                        }
+                        other => other,
+                    };
                 }
             }
         }

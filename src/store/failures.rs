@@ -121,6 +121,39 @@ impl Store {
         }
     }
 
+    /// What a charge of these keys would find now, read without writing: for an attempt that
+    /// waits for attempts in flight (a charge is a write: asking with writes would queue behind
+    /// the very attempts it waits for).
+    pub async fn admission(
+        &self,
+        keys: &[CountedKey],
+        times: AttemptTimes,
+    ) -> StoreResult<Admission> {
+        if keys.is_empty() {
+            return Ok(Admission::Admitted);
+        }
+        let (settled, in_flight) = (settled("$2"), in_flight("$3"));
+        let sql = format!(
+            "SELECT MAX(CASE WHEN blocked_until > $1 THEN blocked_until END), \
+             MAX(CASE WHEN {in_flight} >= (CASE WHEN {settled} < threshold \
+             THEN threshold - {settled} ELSE 1 END) THEN 1 ELSE 0 END) \
+             FROM login_failures WHERE key IN ({})",
+            super::placeholders_from(4, keys.len())
+        );
+        let mut query = sqlx::query_as::<_, (Option<i64>, Option<i64>)>(&sql)
+            .bind(times.now)
+            .bind(times.forget_before)
+            .bind(times.stale_before);
+        for key in keys {
+            query = query.bind(key.key.clone());
+        }
+        Ok(match query.fetch_one(&self.pool).await? {
+            (Some(until), _) => Admission::HeldUntil(until),
+            (None, Some(busy)) if busy > 0 => Admission::Busy,
+            _ => Admission::Admitted,
+        })
+    }
+
     /// The latest end of these keys' hold-backs, if any was set.
     pub async fn held_until(&self, keys: &[String]) -> StoreResult<Option<i64>> {
         let sql = format!(

@@ -549,7 +549,37 @@ async fn a_burst_of_correct_logins_from_one_address_is_never_held_back(store: St
     );
 }
 
-both_stores!(a_burst_of_correct_logins_from_one_address_is_never_held_back);
+both_stores!(
+    a_burst_of_correct_logins_from_one_address_is_never_held_back,
+    a_burst_of_correct_logins_after_failures_below_the_limit_waits_its_turn
+);
+
+/// An address one failure short of its limit admits one attempt at a time: a crowd of correct
+/// logins behind it waits its turn (no trust: each login is checked against the address) and
+/// none is held back.
+async fn a_burst_of_correct_logins_after_failures_below_the_limit_waits_its_turn(store: Store) {
+    let srv = common::start_with(store, |c| {
+        c.bruteforce_login_failures = 0;
+        c.bruteforce_address_failures = 30;
+        c.bruteforce_trusted_for = 0;
+    })
+    .await;
+    srv.create_user("crowd", "crowd-pw").await;
+    for n in 0..29 {
+        let reply = srv
+            .login_reply(&format!("nobody{n}"), "guess", json!({}))
+            .await;
+        assert_eq!(reply.status, 401);
+    }
+    let mut statuses = Vec::new();
+    for login in logins_at_once(&srv, 40, "crowd", "crowd-pw") {
+        statuses.push(login.await.expect("task"));
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "correct logins refused: {statuses:?}"
+    );
+}
 
 /// Logins whose clients go away mid-request run to completion: none leaves a charge pending (it
 /// would hold the address back for everybody behind it) or a pooled connection inside a
