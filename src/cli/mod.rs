@@ -37,7 +37,15 @@ async fn services(config: Config) -> anyhow::Result<Services> {
 
 /// `tessera serve`: runs until SIGINT or SIGTERM, then drains.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let server = RunningServer::start(config).await?;
+    // A stop while the database is still awaited ends the wait: as PID 1 of a container, Tessera
+    // would otherwise ignore SIGTERM until killed.
+    let server = tokio::select! {
+        server = RunningServer::start(config) => server?,
+        () = shutdown_signal() => {
+            tracing::info!("stopped before serving");
+            return Ok(());
+        }
+    };
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;
@@ -46,7 +54,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// `tessera migrate`
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    Services::migrate(&config.database_url).await?;
+    Services::migrate(config).await?;
     println!("migrations applied");
     Ok(())
 }
