@@ -514,6 +514,55 @@ async fn first_database_connection_gives_up_after_the_timeout() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// X-Forwarded-For without num_proxies.
+// ---------------------------------------------------------------------------------------------
+
+/// Behind a proxy with `num_proxies = 0`, every client counts as the proxy's address: the first
+/// request carrying `X-Forwarded-For` logs one WARN saying so, and no other does; with
+/// `num_proxies` set, none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_without_num_proxies_warns_once() {
+    const WARNING: &str = "X-Forwarded-For while num_proxies = 0";
+    let client = reqwest::Client::new();
+    let logins = |listen: String, forwarded: Option<&'static str>| {
+        let client = client.clone();
+        async move {
+            for password in ["wrong-xff-pw", common::ADMIN_PASSWORD, "wrong-xff-pw"] {
+                let mut request = client
+                    .post(format!("http://{listen}/api/auth/0.1/token"))
+                    .basic_auth(common::ADMIN_USERNAME, Some(password))
+                    .json(&json!({}));
+                if let Some(value) = forwarded {
+                    request = request.header("X-Forwarded-For", value);
+                }
+                request.send().await.expect("login");
+            }
+        }
+    };
+
+    let (_dir, log, listen, mut child) = serve_on_sqlite(&[("TESSERA_LOG_LEVEL", "info")]).await;
+    logins(listen.clone(), None).await;
+    logins(listen.clone(), Some("203.0.113.9")).await;
+    logins(listen.clone(), Some("198.51.100.3, 203.0.113.9")).await;
+    let status = terminate(&mut child).await;
+    assert!(status.success(), "{status}");
+    let text = std::fs::read_to_string(&log).expect("log");
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains(WARNING)).collect();
+    assert_eq!(warnings.len(), 1, "one warning per process:\n{text}");
+    assert!(warnings
+        .iter()
+        .all(|l| l.contains("WARN") && l.contains("TESSERA_NUM_PROXIES")));
+
+    let (_dir, log, listen, mut child) =
+        serve_on_sqlite(&[("TESSERA_LOG_LEVEL", "info"), ("TESSERA_NUM_PROXIES", "1")]).await;
+    logins(listen.clone(), Some("203.0.113.9")).await;
+    let status = terminate(&mut child).await;
+    assert!(status.success(), "{status}");
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(!text.contains(WARNING), "num_proxies is set:\n{text}");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Metrics on their own listener.
 // ---------------------------------------------------------------------------------------------
 
