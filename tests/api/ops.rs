@@ -280,6 +280,9 @@ async fn compose_configuration_starts_tessera_on_postgres() {
     let username = get(&env, "TESSERA_BOOTSTRAP_USERNAME");
     let password = get(&env, "TESSERA_BOOTSTRAP_PASSWORD");
     assert!(!get(&env, "TESSERA_TOKEN_SECRET").is_empty());
+    // Published on loopback for one reverse proxy on the host: its X-Forwarded-For is trusted, so
+    // that every client does not count as the container gateway's address.
+    assert_eq!(get(&env, "TESSERA_NUM_PROXIES"), "1");
 
     // Only the database host and name, and the listen port, differ from the compose file; the
     // database role is the compose file's own, created here as the postgres image would.
@@ -316,11 +319,13 @@ async fn compose_configuration_starts_tessera_on_postgres() {
     let (code, stdout, stderr) = tessera_cli(&["healthcheck"], &probe_env).await;
     assert_eq!(code, Some(0), "healthcheck: {stdout} {stderr}");
 
-    // The bootstrap administrator of the compose file logs in, on PostgreSQL.
+    // The bootstrap administrator of the compose file logs in, on PostgreSQL, through the reverse
+    // proxy the compose file expects (num_proxies = 1): the address is the one the proxy adds.
     let client = reqwest::Client::new();
     let login = client
         .post(format!("{base}/api/auth/0.1/token"))
         .basic_auth(&username, Some(&password))
+        .header("X-Forwarded-For", "198.51.100.20, 203.0.113.7")
         .json(&json!({"expiration": 60}))
         .send()
         .await
@@ -328,6 +333,10 @@ async fn compose_configuration_starts_tessera_on_postgres() {
     assert_eq!(login.status(), 200, "bootstrap admin login");
     let data = login.json::<Value>().await.expect("json")["data"].clone();
     assert_eq!(data["acl"], json!(["#"]));
+    assert_eq!(
+        data["remote_addr"], "203.0.113.7",
+        "the address the proxy added, not the client's own claim nor the proxy's address"
+    );
     let token = data["token"].as_str().expect("token");
     let check = client
         .head(format!("{base}/api/auth/0.1/token/{token}"))
