@@ -17,8 +17,9 @@ pub struct Config {
     pub listen: String,
     /// `sqlite://FILE` (embedded, the default) or `postgres://…`.
     pub database_url: String,
-    /// Seconds to keep trying the first PostgreSQL connection while the server is not accepting
-    /// connections yet (refused, unknown host, starting up); each retry is logged. 0: one attempt.
+    /// Seconds `serve` and `migrate` keep trying the first PostgreSQL connection while the server is
+    /// not accepting connections yet (refused, unknown host, starting up); each retry is logged.
+    /// 0: one attempt (as operator commands always make).
     pub database_connect_timeout: u64,
     /// Seconds an access token lives when the request names no `expiration`.
     pub default_token_lifetime: u64,

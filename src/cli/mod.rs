@@ -31,7 +31,14 @@ fn read_password() -> anyhow::Result<String> {
     Ok(password)
 }
 
+/// The services for an operator command: one attempt at the database, never a silent wait (the
+/// retries of `database_connect_timeout` are for `serve` and `migrate`, which a deployment starts
+/// beside its database).
 async fn services(config: Config) -> anyhow::Result<Services> {
+    let config = Config {
+        database_connect_timeout: 0,
+        ..config
+    };
     Services::start(config, clock::system()).await
 }
 

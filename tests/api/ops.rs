@@ -513,6 +513,25 @@ async fn first_database_connection_gives_up_after_the_timeout() {
     assert!(!text.contains(RETRYING), "{text}");
     assert!(text.contains("connection refused"), "{text}");
 
+    // Operator commands try once whatever the setting: never a silent wait at a prompt.
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = tessera_cli(
+        &["user", "list"],
+        &[
+            ("TESSERA_DATABASE_URL", url.clone()),
+            ("TESSERA_DATABASE_CONNECT_TIMEOUT", "30".into()),
+            ("TESSERA_TOKEN_SECRET", common::TEST_TOKEN_SECRET.into()),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("connection refused"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
     let log = dir.path().join("stopped.log");
     let mut child = run("60", &log);
     wait_for_log(&log, RETRYING).await;
