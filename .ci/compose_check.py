@@ -130,6 +130,11 @@ def main():
         problem("services.postgres: needs a healthcheck")
     elif not any(str(v).split(":", 1)[0] in volumes for v in postgres.get("volumes", [])):
         problem("services.postgres: its data must live in a named volume")
+    else:
+        # The Unix socket answers during the image's first-start initialisation, TCP does not.
+        test = postgres["healthcheck"].get("test")
+        if not re.search(r"pg_isready\b.*\s-h\s*127\.0\.0\.1\b", " ".join(map(str, test)) if isinstance(test, list) else str(test)):
+            problem("services.postgres.healthcheck: must probe over TCP (pg_isready -h 127.0.0.1)")
     if not tessera:
         problem("services.tessera: missing")
     else:
@@ -142,6 +147,14 @@ def main():
                 problem(f"services.tessera.environment: {required} missing")
         if not str(env.get("TESSERA_DATABASE_URL", "")).startswith("postgres://"):
             problem("services.tessera.environment: TESSERA_DATABASE_URL must be a postgres:// URL")
+        # Behind the container bridge every client comes from the gateway: without a trusted proxy
+        # count, one client's failed logins would hold back everybody's.
+        if "TESSERA_NUM_PROXIES" not in env:
+            problem("services.tessera.environment: TESSERA_NUM_PROXIES missing (README, Deployment)")
+        # OCI-format images (podman's default) drop the Dockerfile's HEALTHCHECK.
+        health = tessera.get("healthcheck")
+        if not (isinstance(health, dict) and "healthcheck" in " ".join(map(str, health.get("test") or []))):
+            problem("services.tessera: needs its own healthcheck running `tessera healthcheck`")
         known = config_keys() | EXTRA_ENV
         for key in env:
             if key.startswith("TESSERA_") and key not in known:
@@ -154,6 +167,12 @@ def main():
         dockerfile = (ROOT / "Dockerfile").read_text()
         if not re.search(r"^EXPOSE\s+9497\b", dockerfile, re.M):
             problem("Dockerfile: must EXPOSE 9497")
+        # A syntax directive makes every build fetch a frontend image; Docker 23+ needs none.
+        if re.search(r"^#\s*syntax\s*=", dockerfile, re.M | re.I):
+            problem("Dockerfile: no `# syntax=` directive (it fetches a frontend image at every build)")
+        # VOLUME leaves an anonymous volume behind at every down/up, also on PostgreSQL.
+        if re.search(r"^\s*VOLUME\b", dockerfile, re.M | re.I):
+            problem("Dockerfile: no VOLUME (it orphans an anonymous volume at every down/up)")
     for message in problems:
         print(f"docker-compose.yml: {message}", file=sys.stderr)
     if not problems:

@@ -17,6 +17,10 @@ pub struct Config {
     pub listen: String,
     /// `sqlite://FILE` (embedded, the default) or `postgres://…`.
     pub database_url: String,
+    /// Seconds `serve` and `migrate` keep trying the first PostgreSQL connection while the server is
+    /// not accepting connections yet (refused, unknown host, starting up); each retry is logged.
+    /// 0: one attempt (as operator commands always make).
+    pub database_connect_timeout: u64,
     /// Seconds an access token lives when the request names no `expiration`.
     pub default_token_lifetime: u64,
     /// Live sessions a `user` or `external_api` user may hold before logins get 429 (password
@@ -96,6 +100,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:9497".into(),
             database_url: "sqlite://tessera.db".into(),
+            database_connect_timeout: 30,
             default_token_lifetime: 7200,
             max_user_concurrent_sessions: 100,
             token_cleanup_interval: 60,
@@ -138,6 +143,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("database_url", &redact_url(&self.database_url))
+            .field("database_connect_timeout", &self.database_connect_timeout)
             .field("default_token_lifetime", &self.default_token_lifetime)
             .field(
                 "max_user_concurrent_sessions",
@@ -579,6 +585,9 @@ impl Config {
             anyhow::bail!(
                 "invalid configuration: bruteforce_base_delay must not exceed bruteforce_max_delay"
             );
+        }
+        if self.database_connect_timeout > 3600 {
+            anyhow::bail!("invalid configuration: database_connect_timeout must be 0..=3600");
         }
         if self.token_cleanup_interval == 0 {
             anyhow::bail!("invalid configuration: token_cleanup_interval must be at least 1");

@@ -31,13 +31,28 @@ fn read_password() -> anyhow::Result<String> {
     Ok(password)
 }
 
+/// The services for an operator command: one attempt at the database, never a silent wait (the
+/// retries of `database_connect_timeout` are for `serve` and `migrate`, which a deployment starts
+/// beside its database).
 async fn services(config: Config) -> anyhow::Result<Services> {
+    let config = Config {
+        database_connect_timeout: 0,
+        ..config
+    };
     Services::start(config, clock::system()).await
 }
 
 /// `tessera serve`: runs until SIGINT or SIGTERM, then drains.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let server = RunningServer::start(config).await?;
+    // A stop while the database is still awaited ends the wait: as PID 1 of a container, Tessera
+    // would otherwise ignore SIGTERM until killed.
+    let server = tokio::select! {
+        server = RunningServer::start(config) => server?,
+        () = shutdown_signal() => {
+            tracing::info!("stopped before serving");
+            return Ok(());
+        }
+    };
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;
@@ -46,7 +61,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// `tessera migrate`
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-    Services::migrate(&config.database_url).await?;
+    Services::migrate(config).await?;
     println!("migrations applied");
     Ok(())
 }

@@ -57,7 +57,11 @@ impl Services {
     pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Services> {
         config.validate()?;
         secrets::check_secret_source(&config)?;
-        let store = Store::connect(&config.database_url).await?;
+        let store = Store::connect_within(
+            &config.database_url,
+            Duration::from_secs(config.database_connect_timeout),
+        )
+        .await?;
         let refresh_key = secrets::load_refresh_key(&config, &store).await?;
         let top_tenant = store.ensure_top_tenant().await?;
         let left = store
@@ -103,9 +107,14 @@ impl Services {
         Ok(services)
     }
 
-    /// Connects and runs the migrations (`tessera migrate`).
-    pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
-        Store::connect(database_url).await.map(|_| ())
+    /// Connects (waiting for the database as `serve` does) and runs the migrations (`tessera migrate`).
+    pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+        Store::connect_within(
+            &config.database_url,
+            Duration::from_secs(config.database_connect_timeout),
+        )
+        .await
+        .map(|_| ())
     }
 
     pub fn tokens(&self) -> Tokens<'_> {

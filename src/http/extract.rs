@@ -4,6 +4,7 @@
 //! failures of the query or body are handed to the use case, which checks authorization first.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
@@ -32,9 +33,31 @@ pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((login.to_string(), password.to_string()))
 }
 
+/// Set once the warning about `X-Forwarded-For` without `num_proxies` has been logged.
+static FORWARDED_IGNORED_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// A request carries `X-Forwarded-For` that no configured proxy makes trustworthy: Tessera most
+/// likely runs behind a proxy with `num_proxies = 0`, and takes every client for that proxy.
+fn forwarded_but_ignored(headers: &HeaderMap, num_proxies: usize) -> bool {
+    num_proxies == 0 && headers.contains_key("x-forwarded-for")
+}
+
 /// The client address: the peer, or the `X-Forwarded-For` entry added by the outermost of
-/// `num_proxies` trusted proxies.
+/// `num_proxies` trusted proxies. The first request with `X-Forwarded-For` while `num_proxies` is
+/// 0 logs one WARN (once per process): behind a proxy, every client would then count as the proxy's
+/// address, and the per-address login limit would hold back all of them together.
 pub fn remote_addr(headers: &HeaderMap, peer: SocketAddr, num_proxies: usize) -> String {
+    if forwarded_but_ignored(headers, num_proxies)
+        && !FORWARDED_IGNORED_WARNED.swap(true, Ordering::Relaxed)
+    {
+        tracing::warn!(
+            peer = %peer.ip(),
+            "request with X-Forwarded-For while num_proxies = 0: the header is ignored and every \
+             client behind this proxy counts as its address `peer` (one per-address login limit \
+             for all of them); set num_proxies (TESSERA_NUM_PROXIES) to the number of proxies in \
+             front of Tessera (README, Deployment). Logged once."
+        );
+    }
     if num_proxies > 0 {
         let forwarded: Vec<&str> = headers
             .get_all("x-forwarded-for")
@@ -267,5 +290,14 @@ mod tests {
         assert_eq!(remote_addr(&headers, peer, 1), "2.2.2.2");
         assert_eq!(remote_addr(&headers, peer, 2), "1.1.1.1");
         assert_eq!(remote_addr(&headers, peer, 3), "10.0.0.9");
+    }
+
+    #[test]
+    fn forwarded_for_without_proxies_is_noticed() {
+        let mut headers = HeaderMap::new();
+        assert!(!forwarded_but_ignored(&headers, 0));
+        headers.insert("x-forwarded-for", HeaderValue::from_static("1.1.1.1"));
+        assert!(forwarded_but_ignored(&headers, 0));
+        assert!(!forwarded_but_ignored(&headers, 1));
     }
 }

@@ -218,6 +218,84 @@ fn describe(error: &sqlx::Error) -> String {
 /// How long the first connection may take before the database is called unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest pause between two attempts of the first connection.
+const RETRY_DELAY_MAX: Duration = Duration::from_secs(5);
+
+/// Whether a failed first connection may succeed later without anyone changing anything: the
+/// server does not accept connections yet (refused, its host name not resolvable yet, a reset),
+/// or says it is starting up or full. A wrong password, a missing database or a bad URL is final.
+fn worth_retrying(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => db.code().as_deref().is_some_and(|code| {
+            (code.len() == 5 && code.starts_with("08"))
+                || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
+/// Opens, prepares and closes one connection. On PostgreSQL, an attempt that fails in a way worth
+/// retrying ([`worth_retrying`]), or gets no answer within [`CONNECT_TIMEOUT`], is repeated after
+/// a pause (0.5 s, doubling up to 5 s) until `wait` has passed since the first; each retry is
+/// logged at WARN with the URL's password hidden. Then the last failure is the one-line error.
+async fn first_connection(
+    options: &AnyConnectOptions,
+    backend: Backend,
+    shown: &str,
+    wait: Duration,
+) -> anyhow::Result<()> {
+    use sqlx::{ConnectOptions, Connection};
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(500);
+    let mut attempt: u32 = 1;
+    loop {
+        let once = async {
+            let mut conn = options.connect().await?;
+            prepare(&mut conn, backend).await?;
+            conn.close().await
+        };
+        let (reason, retry) = match tokio::time::timeout(CONNECT_TIMEOUT, once).await {
+            Ok(Ok(())) => {
+                if attempt > 1 {
+                    tracing::info!(database = %shown, attempt, "database connection established");
+                }
+                return Ok(());
+            }
+            Ok(Err(error)) => (describe(&error), worth_retrying(&error)),
+            Err(_) => (
+                format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                true,
+            ),
+        };
+        let elapsed = started.elapsed();
+        let left = wait.saturating_sub(elapsed);
+        if !(retry && backend == Backend::Postgres) || left.is_zero() {
+            let waited = if attempt > 1 {
+                format!(
+                    " (still failing after {attempt} attempts in {} s: database_connect_timeout)",
+                    elapsed.as_secs()
+                )
+            } else {
+                String::new()
+            };
+            anyhow::bail!("cannot connect to database {shown}: {reason}{waited}");
+        }
+        let pause = delay.min(left);
+        tracing::warn!(
+            database = %shown,
+            error = %reason,
+            attempt,
+            retry_in_ms = pause.as_millis() as u64,
+            waited_s = elapsed.as_secs(),
+            "database not accepting connections yet; retrying"
+        );
+        tokio::time::sleep(pause).await;
+        delay = (delay * 2).min(RETRY_DELAY_MAX);
+        attempt += 1;
+    }
+}
+
 /// A pooled connection idle this long is pinged before use; a busier one is used as it is.
 const IDLE_CHECK_AFTER: Duration = Duration::from_millis(100);
 
@@ -288,11 +366,19 @@ impl Store {
         }
     }
 
-    /// Connects (creating a SQLite file when missing) and runs the embedded migrations.
-    /// One connection is opened first, so that a database that is unreachable or unusable (refused,
-    /// missing, read-only) fails at once in one line, rather than after the pool's retries.
+    /// Connects (creating a SQLite file when missing) and runs the embedded migrations, failing at
+    /// once when the database does not answer ([`Store::connect_within`] with no wait).
+    #[cfg(test)]
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
-        use sqlx::{ConnectOptions, Connection};
+        Self::connect_within(url, Duration::ZERO).await
+    }
+
+    /// Connects (creating a SQLite file when missing) and runs the embedded migrations.
+    /// One connection is opened first, so that a database that is unusable (missing, read-only,
+    /// wrong password) fails at once in one line, rather than after the pool's retries. A
+    /// PostgreSQL server that does not accept connections yet (refused, no such host yet, starting
+    /// up) is tried again, each retry logged, for up to `wait` ([`first_connection`]).
+    pub async fn connect_within(url: &str, wait: Duration) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = Self::backend_of(url);
         let shown = crate::config::redact_url(url);
@@ -304,20 +390,7 @@ impl Store {
         let cannot = |e: sqlx::Error| {
             anyhow::anyhow!("cannot connect to database {shown}: {}", describe(&e))
         };
-        let first = async {
-            let mut conn = options.connect().await?;
-            prepare(&mut conn, backend).await?;
-            conn.close().await
-        };
-        tokio::time::timeout(CONNECT_TIMEOUT, first)
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "cannot connect to database {shown}: no answer within {} s",
-                    CONNECT_TIMEOUT.as_secs()
-                )
-            })?
-            .map_err(cannot)?;
+        first_connection(&options, backend, &shown, wait).await?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {

@@ -280,6 +280,9 @@ async fn compose_configuration_starts_tessera_on_postgres() {
     let username = get(&env, "TESSERA_BOOTSTRAP_USERNAME");
     let password = get(&env, "TESSERA_BOOTSTRAP_PASSWORD");
     assert!(!get(&env, "TESSERA_TOKEN_SECRET").is_empty());
+    // Published on loopback for one reverse proxy on the host: its X-Forwarded-For is trusted, so
+    // that every client does not count as the container gateway's address.
+    assert_eq!(get(&env, "TESSERA_NUM_PROXIES"), "1");
 
     // Only the database host and name, and the listen port, differ from the compose file; the
     // database role is the compose file's own, created here as the postgres image would.
@@ -316,11 +319,13 @@ async fn compose_configuration_starts_tessera_on_postgres() {
     let (code, stdout, stderr) = tessera_cli(&["healthcheck"], &probe_env).await;
     assert_eq!(code, Some(0), "healthcheck: {stdout} {stderr}");
 
-    // The bootstrap administrator of the compose file logs in, on PostgreSQL.
+    // The bootstrap administrator of the compose file logs in, on PostgreSQL, through the reverse
+    // proxy the compose file expects (num_proxies = 1): the address is the one the proxy adds.
     let client = reqwest::Client::new();
     let login = client
         .post(format!("{base}/api/auth/0.1/token"))
         .basic_auth(&username, Some(&password))
+        .header("X-Forwarded-For", "198.51.100.20, 203.0.113.7")
         .json(&json!({"expiration": 60}))
         .send()
         .await
@@ -328,6 +333,10 @@ async fn compose_configuration_starts_tessera_on_postgres() {
     assert_eq!(login.status(), 200, "bootstrap admin login");
     let data = login.json::<Value>().await.expect("json")["data"].clone();
     assert_eq!(data["acl"], json!(["#"]));
+    assert_eq!(
+        data["remote_addr"], "203.0.113.7",
+        "the address the proxy added, not the client's own claim nor the proxy's address"
+    );
     let token = data["token"].as_str().expect("token");
     let check = client
         .head(format!("{base}/api/auth/0.1/token/{token}"))
@@ -339,6 +348,246 @@ async fn compose_configuration_starts_tessera_on_postgres() {
     let status = terminate(&mut child).await;
     assert!(status.success(), "exit status after SIGTERM: {status}");
     pg_admin(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The first database connection: retried while PostgreSQL is not accepting connections yet.
+// ---------------------------------------------------------------------------------------------
+
+/// Waits (10 s at most) for the process to exit; returns its status and how long that took.
+async fn exit_of(child: &mut Child) -> (std::process::ExitStatus, std::time::Duration) {
+    let mut process = child.0.take().expect("running");
+    let started = std::time::Instant::now();
+    let status = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tokio::task::spawn_blocking(move || process.wait().expect("wait")),
+    )
+    .await
+    .expect("tessera exits")
+    .expect("join");
+    (status, started.elapsed())
+}
+
+/// Polls the log (10 s at most) until it holds `needle`.
+async fn wait_for_log(log: &std::path::Path, needle: &str) -> String {
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "no {needle:?} in the log:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+const RETRYING: &str = "database not accepting connections yet; retrying";
+
+/// PostgreSQL that starts accepting connections a few seconds after Tessera (a container whose
+/// database is still initialising): Tessera waits, logging each retry without the password, then
+/// serves. The late server is a TCP relay to the test PostgreSQL, bound on a port where nothing
+/// listened before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_database_connection_waits_for_postgres() {
+    let database = format!("tessera_late_{}", uuid::Uuid::new_v4().simple());
+    pg_admin(&format!("CREATE DATABASE {database}")).await;
+    let port = free_port();
+    let secret_password = "late-db-Password-4711";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("tessera.log");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let env: Vec<(String, String)> = vec![
+        ("TESSERA_LISTEN".into(), listen.clone()),
+        (
+            "TESSERA_DATABASE_URL".into(),
+            format!("postgres://postgres:{secret_password}@127.0.0.1:{port}/{database}"),
+        ),
+        ("TESSERA_DATABASE_CONNECT_TIMEOUT".into(), "30".into()),
+        (
+            "TESSERA_TOKEN_SECRET".into(),
+            common::TEST_TOKEN_SECRET.into(),
+        ),
+        ("TESSERA_LOG_LEVEL".into(), "info".into()),
+    ];
+    let mut child = spawn_tessera(&["serve".to_string()], &env, &log);
+    wait_for_log(&log, RETRYING).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(
+        child
+            .0
+            .as_mut()
+            .and_then(|c| c.try_wait().expect("try_wait"))
+            .is_none(),
+        "tessera exited while the database was not there yet: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+
+    // PostgreSQL "starts": connections to the port now reach it.
+    let relay = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind the late database port");
+    let relaying = tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = relay.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect("127.0.0.1:5432").await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    wait_ready(&mut child, &format!("http://{listen}/health/ready"), &log).await;
+    let status = terminate(&mut child).await;
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    relaying.abort();
+
+    let text = std::fs::read_to_string(&log).expect("log");
+    let retries = text.lines().filter(|l| l.contains(RETRYING)).count();
+    assert!(retries >= 2, "each retry is logged:\n{text}");
+    assert!(
+        text.lines()
+            .filter(|l| l.contains(RETRYING))
+            .all(|l| l.contains("WARN") && l.contains("connection refused")),
+        "{text}"
+    );
+    assert!(text.contains("database connection established"), "{text}");
+    assert!(text.contains("postgres://postgres:***@127.0.0.1"), "{text}");
+    assert!(
+        !text.contains(secret_password),
+        "the password in the log:\n{text}"
+    );
+    pg_admin(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await;
+}
+
+/// Nothing ever listens: after `database_connect_timeout` seconds of logged retries, one line
+/// says why and the exit status is 1; with 0, the first failure is final. A SIGTERM during the
+/// wait ends it at once (as PID 1 of a container, Tessera would otherwise ignore it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_database_connection_gives_up_after_the_timeout() {
+    let port = free_port();
+    let url = format!("postgres://tessera:never-logged-pw@127.0.0.1:{port}/tessera");
+    let run = |timeout: &str, log: &std::path::Path| {
+        let env: Vec<(String, String)> = vec![
+            (
+                "TESSERA_LISTEN".into(),
+                format!("127.0.0.1:{}", free_port()),
+            ),
+            ("TESSERA_DATABASE_URL".into(), url.clone()),
+            ("TESSERA_DATABASE_CONNECT_TIMEOUT".into(), timeout.into()),
+            (
+                "TESSERA_TOKEN_SECRET".into(),
+                common::TEST_TOKEN_SECRET.into(),
+            ),
+        ];
+        spawn_tessera(&["serve".to_string()], &env, log)
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let log = dir.path().join("gives-up.log");
+    let mut child = run("3", &log);
+    let (status, took) = exit_of(&mut child).await;
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(
+        took >= std::time::Duration::from_millis(2500) && took < std::time::Duration::from_secs(10),
+        "exit after the configured 3 s, took {took:?}:\n{text}"
+    );
+    assert!(text.matches(RETRYING).count() >= 2, "{text}");
+    let last = text.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!(
+            "tessera: cannot connect to database postgres://tessera:***@127.0.0.1:{port}/tessera: \
+             connection refused (still failing after"
+        )) && last.ends_with("database_connect_timeout)"),
+        "one closing line: {last}"
+    );
+    assert!(!text.contains("never-logged-pw"), "{text}");
+
+    let log = dir.path().join("no-wait.log");
+    let mut child = run("0", &log);
+    let (status, took) = exit_of(&mut child).await;
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+    assert!(!text.contains(RETRYING), "{text}");
+    assert!(text.contains("connection refused"), "{text}");
+
+    // Operator commands try once whatever the setting: never a silent wait at a prompt.
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = tessera_cli(
+        &["user", "list"],
+        &[
+            ("TESSERA_DATABASE_URL", url.clone()),
+            ("TESSERA_DATABASE_CONNECT_TIMEOUT", "30".into()),
+            ("TESSERA_TOKEN_SECRET", common::TEST_TOKEN_SECRET.into()),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("connection refused"), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let log = dir.path().join("stopped.log");
+    let mut child = run("60", &log);
+    wait_for_log(&log, RETRYING).await;
+    let started = std::time::Instant::now();
+    let status = terminate(&mut child).await;
+    assert!(status.success(), "SIGTERM during the wait: {status}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}
+
+// ---------------------------------------------------------------------------------------------
+// X-Forwarded-For without num_proxies.
+// ---------------------------------------------------------------------------------------------
+
+/// Behind a proxy with `num_proxies = 0`, every client counts as the proxy's address: the first
+/// request carrying `X-Forwarded-For` logs one WARN saying so, and no other does; with
+/// `num_proxies` set, none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_without_num_proxies_warns_once() {
+    const WARNING: &str = "X-Forwarded-For while num_proxies = 0";
+    let client = reqwest::Client::new();
+    let logins = |listen: String, forwarded: Option<&'static str>| {
+        let client = client.clone();
+        async move {
+            for password in ["wrong-xff-pw", common::ADMIN_PASSWORD, "wrong-xff-pw"] {
+                let mut request = client
+                    .post(format!("http://{listen}/api/auth/0.1/token"))
+                    .basic_auth(common::ADMIN_USERNAME, Some(password))
+                    .json(&json!({}));
+                if let Some(value) = forwarded {
+                    request = request.header("X-Forwarded-For", value);
+                }
+                request.send().await.expect("login");
+            }
+        }
+    };
+
+    let (_dir, log, listen, mut child) = serve_on_sqlite(&[("TESSERA_LOG_LEVEL", "info")]).await;
+    logins(listen.clone(), None).await;
+    logins(listen.clone(), Some("203.0.113.9")).await;
+    logins(listen.clone(), Some("198.51.100.3, 203.0.113.9")).await;
+    let status = terminate(&mut child).await;
+    assert!(status.success(), "{status}");
+    let text = std::fs::read_to_string(&log).expect("log");
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains(WARNING)).collect();
+    assert_eq!(warnings.len(), 1, "one warning per process:\n{text}");
+    assert!(warnings
+        .iter()
+        .all(|l| l.contains("WARN") && l.contains("TESSERA_NUM_PROXIES")));
+
+    let (_dir, log, listen, mut child) =
+        serve_on_sqlite(&[("TESSERA_LOG_LEVEL", "info"), ("TESSERA_NUM_PROXIES", "1")]).await;
+    logins(listen.clone(), Some("203.0.113.9")).await;
+    let status = terminate(&mut child).await;
+    assert!(status.success(), "{status}");
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(!text.contains(WARNING), "num_proxies is set:\n{text}");
 }
 
 // ---------------------------------------------------------------------------------------------
