@@ -14,6 +14,9 @@
 //!   connection and the slow-loris head.
 //! - A request in flight is not cut by these; the request timeout of `envelope`
 //!   (`http_request_timeout`) bounds it, its body's arrival included (the handler reads the body).
+//! - A response whose writing stalls (the client reads nothing) for `http_request_timeout`
+//!   seconds fails, and the connection is closed: hyper bounds no write, so a client that never
+//!   reads would otherwise keep its slots for good.
 //!
 //! Handlers get the peer address as `ConnectInfo<SocketAddr>`, as with axum's connect-info service.
 //! A graceful shutdown stops accepting, lets requests in flight finish, closes idle connections
@@ -21,13 +24,17 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
@@ -41,6 +48,8 @@ pub struct Limits {
     pub request_wait: Duration,
     pub max_connections: u32,
     pub max_connections_per_address: u32,
+    /// Longest a write may wait for the client to read.
+    pub write_stall: Duration,
 }
 
 impl Limits {
@@ -53,6 +62,7 @@ impl Limits {
             ),
             max_connections: config.http_max_connections,
             max_connections_per_address: config.max_connections_per_address(),
+            write_stall: Duration::from_secs(config.http_request_timeout),
         }
     }
 }
@@ -191,7 +201,10 @@ async fn connection(
     let serving = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.request_wait)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(
+            TokioIo::new(WriteStallLimit::new(stream, limits.write_stall)),
+            service,
+        );
     tokio::pin!(serving);
     let ended = tokio::select! {
         ended = serving.as_mut() => ended,
@@ -202,6 +215,90 @@ async fn connection(
     };
     if let Err(error) = ended {
         tracing::debug!(%error, "connection ended");
+    }
+}
+
+/// A stream whose writes may wait at most `limit` for the peer to read: past that, the write
+/// fails with `TimedOut` and hyper closes the connection. Any progress restarts the wait.
+struct WriteStallLimit {
+    inner: TcpStream,
+    limit: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl WriteStallLimit {
+    fn new(inner: TcpStream, limit: Duration) -> Self {
+        WriteStallLimit {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// The answer to a write that made progress (`Ready`) or must wait (`Pending`).
+    fn progress<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let limit = self.limit;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client read nothing for too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for WriteStallLimit {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for WriteStallLimit {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.progress(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.progress(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.progress(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

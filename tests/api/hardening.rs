@@ -685,3 +685,44 @@ async fn sqlite_wal_stays_bounded_under_refresh_grants() {
     let size = std::fs::metadata(&wal).expect("the WAL").len();
     assert!(size < 6 * 1024 * 1024, "the WAL holds {size} bytes");
 }
+
+/// A client that sends requests and never reads the answers holds its connections only until a
+/// write has waited `http_request_timeout` for it: then they are closed and its slots free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_loses_its_connections() {
+    use tokio::io::AsyncWriteExt;
+    let srv = common::start_with(Store::Sqlite, |config| {
+        config.http_max_connections = 8;
+        config.http_max_connections_per_address = Some(2);
+        config.http_idle_timeout = 30;
+        config.http_header_read_timeout = 30;
+        config.http_request_timeout = 2;
+    })
+    .await;
+    let request = "GET /api/auth/0.1/api/api.yml HTTP/1.1\r\nHost: tessera\r\n\r\n".repeat(200);
+    let mut hogs = Vec::new();
+    for _ in 0..2 {
+        let mut hog = tokio::net::TcpStream::connect(srv.addr)
+            .await
+            .expect("connect");
+        hog.write_all(request.as_bytes()).await.expect("write");
+        hogs.push(hog);
+    }
+    let fresh = || {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client")
+    };
+    // Both slots of the address are taken while the answers wait to be read.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(fresh().get(srv.url("/status")).send().await.is_err());
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let answer = fresh()
+        .get(srv.url("/status"))
+        .send()
+        .await
+        .expect("the stalled connections were closed");
+    assert_eq!(answer.status(), 200);
+    drop(hogs);
+}
