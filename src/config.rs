@@ -213,6 +213,15 @@ enum Password {
 }
 
 /// Every password of `url`, in order. SQLite URLs hold none.
+/// Whether a URL query parameter's name, percent-decoded as the driver decodes it
+/// (`pass%77ord` is `password`), names a password.
+fn names_a_password(name: &str) -> bool {
+    let decoded: String = form_urlencoded::parse(name.as_bytes())
+        .map(|(key, _)| key.into_owned())
+        .collect();
+    decoded.to_lowercase().contains("pass")
+}
+
 fn passwords(url: &str) -> Vec<Password> {
     let mut found = Vec::new();
     if url.starts_with("sqlite:") {
@@ -238,7 +247,7 @@ fn passwords(url: &str) -> Vec<Password> {
     for parameter in url.get(start..).unwrap_or("").split('&') {
         let end = start + parameter.len();
         if let Some((name, _)) = parameter.split_once('=') {
-            if name.to_ascii_lowercase().ends_with("password") {
+            if names_a_password(name) {
                 found.push(Password::Parameter {
                     start,
                     value: start + name.len() + 1,
@@ -900,6 +909,12 @@ mod tests {
             (
                 "sqlite://tessera.db?mode=rwc",
                 "sqlite://tessera.db?mode=rwc",
+            ),
+            // Names as the driver decodes them.
+            ("postgres://t@db/auth?pass%77ord=pw", "postgres://t@db/auth"),
+            (
+                "postgres://t@db/auth?sslmode=require&SSLPASS%77ORD=pw",
+                "postgres://t@db/auth?sslmode=require",
             ),
         ] {
             assert_eq!(without_passwords(url), printed, "{url}");

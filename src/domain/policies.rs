@@ -117,14 +117,19 @@ fn refuse_read_only(policy: &Policy) -> DomainResult<()> {
 
 /// How many times a policy write is checked again when the policy changed between the check and
 /// the write (each retry reads it anew): a concurrent edit never slips past a check.
-const POLICY_WRITE_TRIES: usize = 8;
+const POLICY_WRITE_TRIES: usize = 32;
 
-/// The answer to a conditional policy write; `None` when it must be checked again.
-fn written(write: PolicyWrite) -> Option<DomainResult<()>> {
+/// The answer to a conditional policy write; `None` when it must be checked again, after a short
+/// random pause (writers that keep editing one policy would otherwise win every round).
+async fn written(write: PolicyWrite) -> Option<DomainResult<()>> {
     match write {
         PolicyWrite::Done => Some(Ok(())),
         PolicyWrite::Gone => Some(Err(DomainError::NotFound)),
-        PolicyWrite::Changed => None,
+        PolicyWrite::Changed => {
+            let pause = rand::Rng::gen_range(&mut rand::thread_rng(), 1..20);
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            None
+        }
     }
 }
 
@@ -324,7 +329,7 @@ impl Policies<'_> {
                 )
                 .await
                 .map_err(conflict)?;
-            if let Some(done) = written(write) {
+            if let Some(done) = written(write).await {
                 done?;
                 return self.by_uuid(&policy.uuid).await;
             }
@@ -371,7 +376,7 @@ impl Policies<'_> {
                 .store
                 .delete_policy(&policy.uuid, &policy.acl)
                 .await?;
-            if let Some(done) = written(write) {
+            if let Some(done) = written(write).await {
                 return done;
             }
         }
@@ -398,11 +403,16 @@ impl Policies<'_> {
         if !may_change(&caller, access) {
             return Err(DomainError::NotHeld(access.to_string()));
         }
-        self.0
+        // Deleted meanwhile: not found, as if it had been gone before.
+        match self
+            .0
             .store
             .edit_policy_acl(&policy.uuid, access, add)
-            .await?;
-        Ok(())
+            .await?
+        {
+            true => Ok(()),
+            false => Err(DomainError::NotFound),
+        }
     }
 
     /// GET /users/{uuid}/policies: all the user's policies, in order.
@@ -431,7 +441,7 @@ impl Policies<'_> {
                 .store
                 .attach_policy(user_uuid, &policy.uuid, Some(&policy.acl))
                 .await?;
-            if let Some(done) = written(write) {
+            if let Some(done) = written(write).await {
                 return done;
             }
         }
@@ -455,7 +465,7 @@ impl Policies<'_> {
                 .store
                 .detach_policy(user_uuid, &policy.uuid, &policy.acl)
                 .await?;
-            if let Some(done) = written(write) {
+            if let Some(done) = written(write).await {
                 return done;
             }
         }

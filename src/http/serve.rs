@@ -250,10 +250,15 @@ impl WriteStallLimit {
             .stalled
             .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
         match stalled.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the client read nothing for too long",
-            ))),
+            Poll::Ready(()) => Poll::Ready(Err({
+                // Closed with a reset: the unsent answers are dropped, not kept in the kernel
+                // for as long as the client keeps its end open.
+                let _ = socket2::SockRef::from(&self.inner).set_linger(Some(Duration::ZERO));
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client read nothing for too long",
+                )
+            })),
             Poll::Pending => Poll::Pending,
         }
     }
