@@ -1,60 +1,13 @@
 //! Policies (named ACL lists) and their attachment to users.
 
-use sqlx::any::AnyRow;
-use sqlx::Row;
-
-use super::lists::{ListParams, ListQuery, Page};
-use super::{fold, search_text, Store, StoreError, StoreResult};
-
-#[derive(Clone, Debug)]
-pub struct Policy {
-    pub uuid: String,
-    pub tenant_uuid: String,
-    pub name: String,
-    pub slug: String,
-    pub description: Option<String>,
-    pub acl: Vec<String>,
-    pub read_only: bool,
-    pub shared: bool,
-}
-
-pub struct NewPolicy {
-    pub uuid: String,
-    pub tenant_uuid: String,
-    pub name: String,
-    pub slug: String,
-    pub description: Option<String>,
-    pub acl: Vec<String>,
-    pub shared: bool,
-    pub read_only: bool,
-}
-
-pub const POLICY_ORDER: &[&str] = &["name", "slug", "description", "uuid", "read_only"];
+use super::lists::ListQuery;
+use super::Store;
+use crate::store::{
+    fold, search_text, AclParts, JsonText, ListParams, NewPolicy, Page, Policy, StoreResult,
+    POLICY_ORDER,
+};
 
 const POLICY_COLUMNS: &str = "uuid, tenant_uuid, name, slug, description, acl, read_only, shared";
-
-fn policy_from_row(row: &AnyRow) -> StoreResult<Policy> {
-    let acl: String = row.try_get("acl")?;
-    Ok(Policy {
-        uuid: row.try_get("uuid")?,
-        tenant_uuid: row.try_get("tenant_uuid")?,
-        name: row.try_get("name")?,
-        slug: row.try_get("slug")?,
-        description: row.try_get("description")?,
-        acl: serde_json::from_str(&acl).map_err(|e| StoreError::Other(e.to_string()))?,
-        read_only: super::flag(row, "read_only")?,
-        shared: super::flag(row, "shared")?,
-    })
-}
-
-/// What a new token's ACL is made of, read with the user (only the policies' `acl` column): the
-/// ACL of the default policy named by the configuration (`None`: none named, or no such policy),
-/// then every entry of the user's policies, in their order.
-#[derive(Clone, Debug, Default)]
-pub struct AclParts {
-    pub default: Option<Vec<String>>,
-    pub policies: Vec<String>,
-}
 
 /// Selected by the readers of [`AclParts`], one row per attached policy (or one row with a NULL
 /// `policy_acl`), over `up`/`p` joined to the user; with a default policy, `$2` names it (without
@@ -68,25 +21,31 @@ pub(super) fn acl_parts_columns(default_policy: Option<&str>) -> &'static str {
     }
 }
 
-impl AclParts {
-    pub(super) fn from_rows(rows: &[AnyRow]) -> StoreResult<AclParts> {
-        let parse = |text: String| -> StoreResult<Vec<String>> {
-            serde_json::from_str(&text).map_err(|e| StoreError::Other(e.to_string()))
-        };
-        let mut parts = AclParts::default();
-        for (n, row) in rows.iter().enumerate() {
-            if n == 0 {
-                parts.default = row
-                    .try_get::<Option<String>, _>("default_acl")?
-                    .map(parse)
-                    .transpose()?;
-            }
-            if let Some(acl) = row.try_get::<Option<String>, _>("policy_acl")? {
-                parts.policies.extend(parse(acl)?);
-            }
-        }
-        Ok(parts)
+/// The columns of [`acl_parts_columns`]: one of the user's policies' ACL (NULL: none), and the
+/// default policy's (on every row alike).
+#[derive(sqlx::FromRow)]
+pub(super) struct AclRow {
+    #[sqlx(try_from = "JsonText<Option<Vec<String>>>")]
+    policy_acl: Option<Vec<String>>,
+    #[sqlx(try_from = "JsonText<Option<Vec<String>>>")]
+    default_acl: Option<Vec<String>>,
+}
+
+/// The [`AclParts`] of the rows of one user, in their order.
+pub(super) fn acl_parts<'a>(mut rows: impl Iterator<Item = &'a AclRow>) -> AclParts {
+    let Some(first) = rows.next() else {
+        return AclParts::default();
+    };
+    let mut parts = AclParts {
+        default: first.default_acl.clone(),
+        policies: first.policy_acl.clone().unwrap_or_default(),
+    };
+    for row in rows {
+        parts
+            .policies
+            .extend(row.policy_acl.iter().flatten().cloned());
     }
+    parts
 }
 
 fn acl_json(acl: &[String]) -> String {
@@ -121,35 +80,32 @@ impl Store {
 
     /// The policy with this uuid (never a slug: a slug cannot name another policy's uuid).
     pub async fn get_policy_by_uuid(&self, uuid: &str) -> StoreResult<Option<Policy>> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {POLICY_COLUMNS} FROM policies WHERE uuid = $1"
         ))
         .bind(uuid)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| policy_from_row(&row)).transpose()
+        .await?)
     }
 
     /// The policy with this slug, in any case (slugs are unique case-insensitively).
     pub async fn get_policy_by_slug(&self, slug: &str) -> StoreResult<Option<Policy>> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {POLICY_COLUMNS} FROM policies WHERE lower(slug) = lower($1)"
         ))
         .bind(slug)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| policy_from_row(&row)).transpose()
+        .await?)
     }
 
     /// The policy with exactly this name (configuration and the command line name policies so).
     pub async fn find_policy_by_name(&self, name: &str) -> StoreResult<Option<Policy>> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {POLICY_COLUMNS} FROM policies WHERE name = $1"
         ))
         .bind(name)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| policy_from_row(&row)).transpose()
+        .await?)
     }
 
     pub async fn list_policies(&self, params: &ListParams) -> StoreResult<Page<Policy>> {
@@ -161,7 +117,6 @@ impl Store {
                 ..ListQuery::default()
             },
             params,
-            policy_from_row,
         )
         .await
     }
@@ -200,15 +155,15 @@ impl Store {
     /// Adds (`add`) or removes one ACL entry, read and written in one transaction.
     pub async fn edit_policy_acl(&self, uuid: &str, access: &str, add: bool) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
-        let acl: Option<String> = sqlx::query_scalar("SELECT acl FROM policies WHERE uuid = $1")
-            .bind(uuid)
-            .fetch_optional(&mut *w.tx)
-            .await?;
+        let acl: Option<JsonText<Vec<String>>> =
+            sqlx::query_scalar("SELECT acl FROM policies WHERE uuid = $1")
+                .bind(uuid)
+                .fetch_optional(&mut *w.tx)
+                .await?;
         let Some(acl) = acl else {
             return Ok(false);
         };
-        let mut acl: Vec<String> =
-            serde_json::from_str(&acl).map_err(|e| StoreError::Other(e.to_string()))?;
+        let mut acl = Vec::from(acl);
         if add {
             if !acl.iter().any(|entry| entry == access) {
                 acl.push(access.to_string());
@@ -264,16 +219,16 @@ impl Store {
              LEFT JOIN user_policies up ON up.user_uuid = $1 \
              LEFT JOIN policies p ON p.uuid = up.policy_uuid ORDER BY up.position"
         );
-        let mut query = sqlx::query(&sql).bind(user_uuid);
+        let mut query = sqlx::query_as(&sql).bind(user_uuid);
         if let Some(name) = default_policy {
             query = query.bind(name);
         }
-        let rows = query.fetch_all(&self.pool).await?;
-        AclParts::from_rows(&rows)
+        let rows: Vec<AclRow> = query.fetch_all(&self.pool).await?;
+        Ok(acl_parts(rows.iter()))
     }
 
     pub async fn user_policies(&self, user_uuid: &str) -> StoreResult<Vec<Policy>> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {} FROM policies p JOIN user_policies up ON up.policy_uuid = p.uuid \
              WHERE up.user_uuid = $1 ORDER BY up.position",
             POLICY_COLUMNS
@@ -284,8 +239,7 @@ impl Store {
         ))
         .bind(user_uuid)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(policy_from_row).collect()
+        .await?)
     }
 
     pub async fn attach_policy(&self, user_uuid: &str, policy_uuid: &str) -> StoreResult<()> {

@@ -1,81 +1,14 @@
 //! Users and their e-mail addresses.
 
-use sqlx::any::AnyRow;
-use sqlx::Row;
-
-use super::lists::{ListParams, ListQuery, Page};
-use super::{fold, search_text, Backend, Store, StoreResult};
-
-#[derive(Clone, Debug)]
-pub struct Email {
-    pub uuid: String,
-    pub address: String,
-    pub main: bool,
-    pub confirmed: bool,
-}
-
-#[derive(Clone, Debug)]
-pub struct User {
-    pub uuid: String,
-    pub tenant_uuid: String,
-    pub username: Option<String>,
-    pub firstname: Option<String>,
-    pub lastname: Option<String>,
-    pub password_hash: Option<String>,
-    pub purpose: String,
-    pub enabled: bool,
-    pub authentication_method: String,
-    pub emails: Vec<Email>,
-}
-
-pub struct NewUser {
-    pub uuid: String,
-    pub tenant_uuid: String,
-    pub username: Option<String>,
-    pub firstname: Option<String>,
-    pub lastname: Option<String>,
-    pub password_hash: Option<String>,
-    pub purpose: String,
-    pub enabled: bool,
-    pub authentication_method: String,
-    pub email_address: Option<String>,
-    pub created_at: i64,
-    /// The username's look-alike key (`domain::untrusted::skeleton`), unique.
-    pub username_skeleton: Option<String>,
-}
-
-pub struct UserUpdate {
-    pub username: Option<String>,
-    /// The new username's look-alike key; kept as it is when the username keeps its key.
-    pub username_skeleton: Option<String>,
-    pub firstname: Option<String>,
-    pub lastname: Option<String>,
-    pub purpose: String,
-    pub enabled: bool,
-    pub authentication_method: String,
-}
-
-pub const USER_ORDER: &[&str] = &["username", "firstname", "lastname", "uuid", "purpose"];
-pub const USER_FILTERS: &[&str] = &["uuid", "username", "firstname", "lastname", "purpose"];
+use super::lists::ListQuery;
+use super::{Store, FOR_SHARE};
+use crate::store::{
+    fold, search_text, ListParams, NewUser, Page, StoreResult, User, UserUpdate, USER_ORDER,
+};
 
 pub(super) const USER_COLUMNS: &str =
     "uuid, tenant_uuid, username, firstname, lastname, password_hash, \
                             purpose, enabled, authentication_method";
-
-pub(super) fn user_from_row(row: &AnyRow) -> StoreResult<User> {
-    Ok(User {
-        uuid: row.try_get("uuid")?,
-        tenant_uuid: row.try_get("tenant_uuid")?,
-        username: row.try_get("username")?,
-        firstname: row.try_get("firstname")?,
-        lastname: row.try_get("lastname")?,
-        password_hash: row.try_get("password_hash")?,
-        purpose: row.try_get("purpose")?,
-        enabled: super::flag(row, "enabled")?,
-        authentication_method: row.try_get("authentication_method")?,
-        emails: Vec::new(),
-    })
-}
 
 impl Store {
     pub async fn create_user(&self, new: &NewUser) -> StoreResult<()> {
@@ -124,59 +57,44 @@ impl Store {
     }
 
     async fn with_emails(&self, mut user: User) -> StoreResult<User> {
-        let rows = sqlx::query(
+        user.emails = sqlx::query_as(
             "SELECT uuid, address, main, confirmed FROM emails WHERE user_uuid = $1 ORDER BY address",
         )
         .bind(&user.uuid)
         .fetch_all(&self.pool)
         .await?;
-        user.emails = rows
-            .iter()
-            .map(|row| {
-                Ok(Email {
-                    uuid: row.try_get("uuid")?,
-                    address: row.try_get("address")?,
-                    main: super::flag(row, "main")?,
-                    confirmed: super::flag(row, "confirmed")?,
-                })
-            })
-            .collect::<StoreResult<_>>()?;
         Ok(user)
     }
 
     pub async fn get_user(&self, uuid: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE uuid = $1"))
-            .bind(uuid)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => Ok(Some(self.with_emails(user_from_row(&row)?).await?)),
+        match self.get_user_for_token(uuid).await? {
+            Some(user) => Ok(Some(self.with_emails(user).await?)),
             None => Ok(None),
         }
     }
 
     /// The user without its e-mail addresses: all a token needs.
     pub async fn get_user_for_token(&self, uuid: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE uuid = $1"))
-            .bind(uuid)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| user_from_row(&row)).transpose()
+        Ok(
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE uuid = $1"))
+                .bind(uuid)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE username_key = $1"
         ))
         .bind(fold(username))
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| user_from_row(&row)).transpose()
+        .await?)
     }
 
     /// The enabled user whose username, or a confirmed e-mail address, is `login` (any case).
     pub async fn find_login_user(&self, login: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE enabled = $2 AND (username_key = $1 \
              OR uuid IN (SELECT user_uuid FROM emails WHERE address_key = $1 AND confirmed = $2)) \
              LIMIT 1"
@@ -184,8 +102,7 @@ impl Store {
         .bind(fold(login))
         .bind(true)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| user_from_row(&row)).transpose()
+        .await?)
     }
 
     /// Users matching every `(column, value)` filter exactly (columns checked by the caller).
@@ -212,7 +129,6 @@ impl Store {
                     ..ListQuery::default()
                 },
                 params,
-                user_from_row,
             )
             .await?;
         let mut items = Vec::with_capacity(page.items.len());
@@ -231,7 +147,7 @@ impl Store {
             .bind(uuid)
             .execute(&mut *w.tx)
             .await?;
-        lock_for_change(&mut w.tx, self.backend, uuid).await?;
+        super::lock_for_change(&mut w.tx, uuid).await?;
         let addresses: Vec<String> =
             sqlx::query_scalar("SELECT address FROM emails WHERE user_uuid = $1")
                 .bind(uuid)
@@ -278,12 +194,8 @@ impl Store {
     /// user's row will delete, after it, the tokens committed before this read. On SQLite the
     /// writers take turns, so a committed read is enough.
     pub async fn user_unchanged(&self, uuid: &str, password_hash: &str) -> StoreResult<bool> {
-        let lock = match self.backend {
-            Backend::Postgres => " FOR SHARE",
-            Backend::Sqlite => "",
-        };
         let found = sqlx::query(&format!(
-            "SELECT uuid FROM users WHERE uuid = $1 AND enabled = TRUE AND password_hash = $2{lock}"
+            "SELECT uuid FROM users WHERE uuid = $1 AND enabled = TRUE AND password_hash = $2{FOR_SHARE}"
         ))
         .bind(uuid)
         .bind(password_hash)
@@ -295,7 +207,7 @@ impl Store {
     /// Sets a new password hash and ends the user's sessions; refresh tokens stay.
     pub async fn set_password(&self, uuid: &str, password_hash: &str) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
-        lock_for_change(&mut w.tx, self.backend, uuid).await?;
+        super::lock_for_change(&mut w.tx, uuid).await?;
         sqlx::query("UPDATE users SET password_hash = $2 WHERE uuid = $1")
             .bind(uuid)
             .bind(password_hash)
@@ -318,7 +230,7 @@ impl Store {
             .bind(uuid)
             .execute(&mut *w.tx)
             .await?;
-        lock_for_change(&mut w.tx, self.backend, uuid).await?;
+        super::lock_for_change(&mut w.tx, uuid).await?;
         for statement in [
             "DELETE FROM tokens WHERE auth_id = $1",
             "DELETE FROM refresh_tokens WHERE user_uuid = $1",
@@ -388,22 +300,4 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?)
     }
-}
-
-/// Locks a user's row before a change that ends the user's sessions (PostgreSQL: `FOR UPDATE`,
-/// which waits for the token inserts holding it `FOR KEY SHARE`): a login or grant in flight
-/// then either wrote its token before, and the change deletes it, or waits and sees the change
-/// (`user_still_enabled` in tokens.rs). SQLite's writers take turns already.
-async fn lock_for_change(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
-    uuid: &str,
-) -> StoreResult<()> {
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT uuid FROM users WHERE uuid = $1 FOR UPDATE")
-            .bind(uuid)
-            .fetch_optional(&mut *conn)
-            .await?;
-    }
-    Ok(())
 }

@@ -1,18 +1,7 @@
 //! Paged, searchable, ordered lists: `{total, filtered, items}`.
 
-use sqlx::any::AnyRow;
-
-use super::{Store, StoreError, StoreResult};
-
-#[derive(Clone, Debug, Default)]
-pub struct ListParams {
-    pub limit: Option<i64>,
-    pub offset: i64,
-    /// A column name, already checked against the list's orderable columns.
-    pub order: Option<String>,
-    pub descending: bool,
-    pub search: Option<String>,
-}
+use super::{Db, Store};
+use crate::store::{like_pattern, ListParams, Page, StoreError, StoreResult};
 
 /// What a list reads. `scope` (over `scope_binds`, `$1`…) bounds `total`; `narrow` (over
 /// `narrow_binds`, numbered after them) and the search bound only `filtered` and the items. Search is
@@ -28,35 +17,16 @@ pub(super) struct ListQuery<'a> {
     pub order_columns: &'a [&'a str],
 }
 
-#[derive(Debug)]
-pub struct Page<T> {
-    pub total: i64,
-    pub filtered: i64,
-    pub items: Vec<T>,
-}
-
-/// `search` as a LIKE pattern: a case-insensitive substring, with `%`, `_` and `\` taken literally.
-fn like_pattern(search: &str) -> String {
-    let mut pattern = String::with_capacity(search.len() + 2);
-    pattern.push('%');
-    for c in super::fold(search).chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 impl Store {
     /// One page of a list. Column names never come from a request unchecked.
     pub(super) async fn list_page<T>(
         &self,
         list: ListQuery<'_>,
         params: &ListParams,
-        map: fn(&AnyRow) -> StoreResult<T>,
-    ) -> StoreResult<Page<T>> {
+    ) -> StoreResult<Page<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+    {
         let or_true = |condition: &str| {
             if condition.is_empty() {
                 "TRUE".to_string()
@@ -115,23 +85,14 @@ impl Store {
             params.limit.unwrap_or(i64::MAX),
             params.offset
         );
-        let mut items = sqlx::query(&items_sql);
+        let mut items = sqlx::query_as(&items_sql);
         for bind in all_binds() {
             items = items.bind(bind);
         }
-        let rows = items.fetch_all(&self.pool).await?;
         Ok(Page {
             total,
             filtered,
-            items: rows.iter().map(map).collect::<StoreResult<Vec<T>>>()?,
+            items: items.fetch_all(&self.pool).await?,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn search_patterns_escape_wildcards() {
-        assert_eq!(super::like_pattern("A_b%"), "%a\\_b\\%%");
     }
 }
