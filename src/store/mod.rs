@@ -5,6 +5,7 @@
 //! what the dialects do differently lives in the backend's file. `Store` is the one interface the
 //! domain calls: it hands each call to the backend the URL chose.
 
+mod columns;
 mod postgres;
 mod records;
 mod sqlite;

@@ -32,8 +32,7 @@ mod tokens;
 mod users;
 
 use tokens::{
-    token_acl, user_still_enabled, GrantParts, Inserted, RefreshCheck, ShareSql, TokenRow,
-    TOKEN_COLUMNS,
+    user_still_enabled, GrantParts, Inserted, RefreshCheck, ShareSql, TokenRow, TOKEN_COLUMNS,
 };
 
 type Db = sqlx::Postgres;
@@ -193,7 +192,7 @@ impl Store {
 /// (`user_still_enabled` in tokens.rs). SQLite's writers take turns already.
 async fn lock_for_change(conn: &mut Conn, uuid: &str) -> StoreResult<()> {
     sqlx::query("SELECT uuid FROM users WHERE uuid = $1 FOR UPDATE")
-        .bind(uuid)
+        .bind(crate::store::columns::Id(uuid))
         .fetch_optional(&mut *conn)
         .await?;
     Ok(())
@@ -250,7 +249,18 @@ fn issue_statement(share: SessionShare, limit: bool, refresh: Option<&RefreshChe
     )
 }
 
-/// The one statement of a refresh grant (`$1`–`$17`, then the default policy's name and the held
+/// The ACL of a new token: the default policy's entries (`default_acl`, an SQL expression, NULL
+/// for none), then the user's (`user_acl`: `users.acl`, their policies' entries in attachment
+/// order, which the triggers of migrations 0010 and 0015 keep joined): two `jsonb` arrays, one
+/// after the other. A grant copies the column instead of joining the user's policies.
+fn token_acl(default_acl: Option<&str>, user_acl: &str) -> String {
+    match default_acl {
+        None => user_acl.to_string(),
+        Some(default) => format!("(COALESCE({default}, '[]'::jsonb) || {user_acl})"),
+    }
+}
+
+/// The one statement of a refresh grant (`$1`–`$17`, then the default policy's name, and the time and
 /// keys). It is the rules of the grant read in the domain (`Tokens::redeem`, `Tokens::issue`),
 /// written as conditions: where one is not met nothing is written, and the domain's read tells
 /// why. The ACL is the default policy's entries, then the user's policies' in their order (kept
@@ -292,10 +302,10 @@ fn refresh_grant_statement(default_policy: bool, held_keys: usize) -> String {
          RETURNING 1), \
          new_token AS (INSERT INTO tokens ({TOKEN_COLUMNS}) \
          SELECT $5, $6, g.user_uuid, g.tenant_uuid, $7, $3, $4, {acl}, \
-         json_build_object('auth_id', g.user_uuid, \
+         jsonb_build_object('auth_id', g.user_uuid, \
          'pbx_user_uuid', CASE WHEN g.purpose = 'user' THEN g.user_uuid END, \
          'purpose', g.purpose, 'tenant_uuid', g.tenant_uuid, 'uuid', g.user_uuid, \
-         'xivo_uuid', CAST($15 AS TEXT))::text, \
+         'xivo_uuid', CAST($15 AS TEXT)), \
          $8, $9, g.client_id, g.uuid, g.scope, $10, TRUE FROM g \
          RETURNING auth_id, acl, metadata, scope) \
          SELECT auth_id, acl, metadata, scope FROM new_token"

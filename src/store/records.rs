@@ -1,10 +1,14 @@
 //! The records the store reads and writes, one type for both backends: rows map to them with
-//! `FromRow`, whichever pool read them.
+//! `FromRow`, whichever pool read them. A uuid is read through `UuidText`, a time through
+//! `Micros`, JSON through `sqlx::types::Json` (`store/columns.rs`).
+
+use super::columns::{Micros, UuidText};
 
 // Users.
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Email {
+    #[sqlx(try_from = "UuidText")]
     pub uuid: String,
     pub address: String,
     pub main: bool,
@@ -13,7 +17,9 @@ pub struct Email {
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct User {
+    #[sqlx(try_from = "UuidText")]
     pub uuid: String,
+    #[sqlx(try_from = "UuidText")]
     pub tenant_uuid: String,
     pub username: Option<String>,
     pub firstname: Option<String>,
@@ -61,12 +67,14 @@ pub const USER_FILTERS: &[&str] = &["uuid", "username", "firstname", "lastname",
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Policy {
+    #[sqlx(try_from = "UuidText")]
     pub uuid: String,
+    #[sqlx(try_from = "UuidText")]
     pub tenant_uuid: String,
     pub name: String,
     pub slug: String,
     pub description: Option<String>,
-    #[sqlx(try_from = "JsonText<Vec<String>>")]
+    #[sqlx(json)]
     pub acl: Vec<String>,
     pub read_only: bool,
     pub shared: bool,
@@ -106,18 +114,22 @@ pub const LIMITED_PURPOSES: [&str; 2] = ["user", "external_api"];
 /// A live access token, as read back for validation.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct TokenRecord {
+    #[sqlx(try_from = "UuidText")]
     pub session_uuid: String,
+    #[sqlx(try_from = "UuidText")]
     pub auth_id: String,
+    #[sqlx(try_from = "Micros")]
     pub issued_at: i64,
+    #[sqlx(try_from = "Micros")]
     pub expires_at: i64,
-    #[sqlx(try_from = "JsonText<Vec<String>>")]
+    #[sqlx(json)]
     pub acl: Vec<String>,
-    #[sqlx(try_from = "JsonText<TokenMetadata>")]
+    #[sqlx(json)]
     pub metadata: TokenMetadata,
     pub remote_addr: String,
     pub user_agent: String,
     /// The scope of the refresh token it was minted under (SPEC §9); `None`: unlimited.
-    #[sqlx(try_from = "JsonText<Option<Vec<String>>>")]
+    #[sqlx(json(nullable))]
     pub scope: Option<Vec<String>>,
 }
 
@@ -135,20 +147,25 @@ pub struct TokenMetadata {
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct RefreshToken {
+    #[sqlx(try_from = "UuidText")]
     pub uuid: String,
     pub client_id: String,
+    #[sqlx(try_from = "UuidText")]
     pub user_uuid: String,
+    #[sqlx(try_from = "UuidText")]
     pub tenant_uuid: String,
     pub mobile: bool,
+    #[sqlx(try_from = "Micros")]
     pub created_at: i64,
     /// The value sealed under the current key, after a rotation of the secret (else derived).
     pub sealed: Option<Vec<u8>>,
     /// `None`: unlimited.
-    #[sqlx(try_from = "JsonText<Option<Vec<String>>>")]
+    #[sqlx(json(nullable))]
     pub scope: Option<Vec<String>>,
     /// Times the value was rotated.
     pub generation: i64,
     /// The last offline login or refresh grant that used it.
+    #[sqlx(try_from = "Micros")]
     pub used_at: i64,
 }
 
@@ -171,10 +188,14 @@ pub struct RefreshCutoffs {
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Session {
+    #[sqlx(try_from = "UuidText")]
     pub uuid: String,
+    #[sqlx(try_from = "UuidText")]
     pub user_uuid: String,
+    #[sqlx(try_from = "UuidText")]
     pub tenant_uuid: String,
     pub mobile: bool,
+    #[sqlx(try_from = "Micros")]
     pub created_at: i64,
     pub user_agent: String,
     pub remote_addr: String,
@@ -301,12 +322,13 @@ pub struct RefreshGrantWrite<'a> {
 /// What the statement of a [`RefreshGrantWrite`] wrote.
 #[derive(sqlx::FromRow)]
 pub struct RefreshGranted {
+    #[sqlx(try_from = "UuidText")]
     pub auth_id: String,
-    #[sqlx(try_from = "JsonText<Vec<String>>")]
+    #[sqlx(json)]
     pub acl: Vec<String>,
-    #[sqlx(try_from = "JsonText<TokenMetadata>")]
+    #[sqlx(json)]
     pub metadata: TokenMetadata,
-    #[sqlx(try_from = "JsonText<Option<Vec<String>>>")]
+    #[sqlx(json(nullable))]
     pub scope: Option<Vec<String>>,
 }
 
@@ -362,55 +384,4 @@ pub struct Page<T> {
     pub total: i64,
     pub filtered: i64,
     pub items: Vec<T>,
-}
-
-/// A JSON column kept as text (PostgreSQL's `TEXT`, SQLite's `TEXT`), decoded with serde on
-/// either backend: read as `#[sqlx(try_from = "JsonText<T>")]`. NULL decodes as JSON `null`.
-pub struct JsonText<T>(T);
-
-impl<'r, DB: sqlx::Database, T: serde::de::DeserializeOwned> sqlx::Decode<'r, DB> for JsonText<T>
-where
-    &'r str: sqlx::Decode<'r, DB>,
-{
-    fn decode(
-        value: <DB as sqlx::Database>::ValueRef<'r>,
-    ) -> Result<Self, sqlx::error::BoxDynError> {
-        use sqlx::ValueRef;
-        let text = match value.is_null() {
-            true => "null",
-            false => <&str as sqlx::Decode<DB>>::decode(value)?,
-        };
-        Ok(JsonText(serde_json::from_str(text)?))
-    }
-}
-
-impl<DB: sqlx::Database, T> sqlx::Type<DB> for JsonText<T>
-where
-    String: sqlx::Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <String as sqlx::Type<DB>>::type_info()
-    }
-
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <String as sqlx::Type<DB>>::compatible(ty)
-    }
-}
-
-impl From<JsonText<Vec<String>>> for Vec<String> {
-    fn from(json: JsonText<Vec<String>>) -> Self {
-        json.0
-    }
-}
-
-impl From<JsonText<Option<Vec<String>>>> for Option<Vec<String>> {
-    fn from(json: JsonText<Option<Vec<String>>>) -> Self {
-        json.0
-    }
-}
-
-impl From<JsonText<TokenMetadata>> for TokenMetadata {
-    fn from(json: JsonText<TokenMetadata>) -> Self {
-        json.0
-    }
 }

@@ -31,7 +31,7 @@ mod tokens;
 #[path = "sql/users.rs"]
 mod users;
 
-use tokens::{token_acl, GrantParts, Inserted, RefreshCheck, ShareSql, TokenRow, TOKEN_COLUMNS};
+use tokens::{GrantParts, Inserted, RefreshCheck, ShareSql, TokenRow, TOKEN_COLUMNS};
 
 type Db = sqlx::Sqlite;
 type Conn = sqlx::SqliteConnection;
@@ -138,7 +138,23 @@ async fn lock_for_change(_conn: &mut Conn, _uuid: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// The one statement of a refresh grant (`$1`–`$17`, then the default policy's name and the held
+/// The ACL of a new token as JSON text: the default policy's entries (`default_acl`, an SQL
+/// expression, NULL for none), then the user's (`user_acl`: `users.acl`, their policies' entries
+/// in attachment order, which migration 0010's triggers keep joined). Both are JSON arrays, so
+/// they are joined as text: a grant copies the column instead of joining the user's policies.
+fn token_acl(default_acl: Option<&str>, user_acl: &str) -> String {
+    match default_acl {
+        None => user_acl.to_string(),
+        Some(default) => format!(
+            "(SELECT CASE WHEN d.acl IS NULL OR d.acl = '[]' THEN {user_acl} \
+             WHEN {user_acl} = '[]' THEN d.acl \
+             ELSE substr(d.acl, 1, length(d.acl) - 1) || ',' || substr({user_acl}, 2) END \
+             FROM (SELECT {default} AS acl) AS d)"
+        ),
+    }
+}
+
+/// The one statement of a refresh grant (`$1`–`$17`, then the default policy's name, and the time and
 /// keys). It is the rules of the grant read in the domain (`Tokens::redeem`, `Tokens::issue`),
 /// written as conditions: where one is not met nothing is written, and the domain's read tells
 /// why. The ACL is the default policy's entries, then the user's policies' in their order (kept

@@ -1,6 +1,7 @@
 //! Paged, searchable, ordered lists: `{total, filtered, items}`.
 
 use super::{Db, Store};
+use crate::store::columns::{Arg, Id};
 use crate::store::{like_pattern, ListParams, Page, StoreError, StoreResult};
 
 /// What a list reads. `scope` (over `scope_binds`, `$1`…) bounds `total`; `narrow` (over
@@ -11,10 +12,20 @@ pub(super) struct ListQuery<'a> {
     pub table: &'a str,
     pub select: &'a str,
     pub scope: &'a str,
-    pub scope_binds: &'a [&'a str],
+    pub scope_binds: &'a [Arg<'a>],
     pub narrow: &'a str,
-    pub narrow_binds: &'a [&'a str],
+    pub narrow_binds: &'a [Arg<'a>],
     pub order_columns: &'a [&'a str],
+}
+
+/// Binds an [`Arg`] as its column's type.
+macro_rules! bind_arg {
+    ($query:expr, $arg:expr) => {
+        match $arg {
+            Arg::Text(text) => $query.bind(text),
+            Arg::Id(uuid) => $query.bind(Id(uuid)),
+        }
+    };
 }
 
 impl Store {
@@ -61,20 +72,20 @@ impl Store {
                 .iter()
                 .chain(list.narrow_binds)
                 .copied()
-                .chain(pattern.as_deref())
+                .chain(pattern.as_deref().map(Arg::Text))
         };
 
         let total_sql = format!("SELECT COUNT(*) FROM {} WHERE {scope}", list.table);
         let mut total = sqlx::query_scalar::<_, i64>(&total_sql);
         for bind in list.scope_binds {
-            total = total.bind(*bind);
+            total = bind_arg!(total, *bind);
         }
         let total = total.fetch_one(&self.pool).await?;
 
         let count_sql = format!("SELECT COUNT(*) FROM {} WHERE {selected}", list.table);
         let mut filtered = sqlx::query_scalar::<_, i64>(&count_sql);
         for bind in all_binds() {
-            filtered = filtered.bind(bind);
+            filtered = bind_arg!(filtered, bind);
         }
         let filtered = filtered.fetch_one(&self.pool).await?;
 
@@ -87,7 +98,7 @@ impl Store {
         );
         let mut items = sqlx::query_as(&items_sql);
         for bind in all_binds() {
-            items = items.bind(bind);
+            items = bind_arg!(items, bind);
         }
         Ok(Page {
             total,

@@ -2,9 +2,11 @@
 
 use super::lists::ListQuery;
 use super::Store;
+use sqlx::types::Json;
+
+use crate::store::columns::Id;
 use crate::store::{
-    fold, search_text, AclParts, JsonText, ListParams, NewPolicy, Page, Policy, StoreResult,
-    POLICY_ORDER,
+    fold, search_text, AclParts, ListParams, NewPolicy, Page, Policy, StoreResult, POLICY_ORDER,
 };
 
 const POLICY_COLUMNS: &str = "uuid, tenant_uuid, name, slug, description, acl, read_only, shared";
@@ -25,9 +27,9 @@ pub(super) fn acl_parts_columns(default_policy: Option<&str>) -> &'static str {
 /// default policy's (on every row alike).
 #[derive(sqlx::FromRow)]
 pub(super) struct AclRow {
-    #[sqlx(try_from = "JsonText<Option<Vec<String>>>")]
+    #[sqlx(json(nullable))]
     policy_acl: Option<Vec<String>>,
-    #[sqlx(try_from = "JsonText<Option<Vec<String>>>")]
+    #[sqlx(json(nullable))]
     default_acl: Option<Vec<String>>,
 }
 
@@ -48,10 +50,6 @@ pub(super) fn acl_parts<'a>(mut rows: impl Iterator<Item = &'a AclRow>) -> AclPa
     parts
 }
 
-fn acl_json(acl: &[String]) -> String {
-    serde_json::Value::from(acl.to_vec()).to_string()
-}
-
 impl Store {
     pub async fn create_policy(&self, new: &NewPolicy) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
@@ -59,12 +57,12 @@ impl Store {
             "INSERT INTO policies (uuid, tenant_uuid, name, slug, description, acl, read_only, shared, \
              name_key, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
-        .bind(&new.uuid)
-        .bind(&new.tenant_uuid)
+        .bind(Id(&new.uuid))
+        .bind(Id(&new.tenant_uuid))
         .bind(&new.name)
         .bind(&new.slug)
         .bind(&new.description)
-        .bind(acl_json(&new.acl))
+        .bind(Json(&new.acl))
         .bind(new.read_only)
         .bind(new.shared)
         .bind(fold(&new.name))
@@ -83,7 +81,7 @@ impl Store {
         Ok(sqlx::query_as(&format!(
             "SELECT {POLICY_COLUMNS} FROM policies WHERE uuid = $1"
         ))
-        .bind(uuid)
+        .bind(Id(uuid))
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -131,7 +129,7 @@ impl Store {
     ) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
         let slug: Option<String> = sqlx::query_scalar("SELECT slug FROM policies WHERE uuid = $1")
-            .bind(uuid)
+            .bind(Id(uuid))
             .fetch_optional(&mut *w.tx)
             .await?;
         let Some(slug) = slug else { return Ok(false) };
@@ -139,10 +137,10 @@ impl Store {
             "UPDATE policies SET name = $2, description = $3, acl = $4, name_key = $5, \
              search_text = $6 WHERE uuid = $1",
         )
-        .bind(uuid)
+        .bind(Id(uuid))
         .bind(name)
         .bind(description)
-        .bind(acl_json(acl))
+        .bind(Json(acl))
         .bind(fold(name))
         .bind(search_text(&[Some(name), Some(&slug), description]))
         .execute(&mut *w.tx)
@@ -155,15 +153,15 @@ impl Store {
     /// Adds (`add`) or removes one ACL entry, read and written in one transaction.
     pub async fn edit_policy_acl(&self, uuid: &str, access: &str, add: bool) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
-        let acl: Option<JsonText<Vec<String>>> =
+        let acl: Option<Json<Vec<String>>> =
             sqlx::query_scalar("SELECT acl FROM policies WHERE uuid = $1")
-                .bind(uuid)
+                .bind(Id(uuid))
                 .fetch_optional(&mut *w.tx)
                 .await?;
         let Some(acl) = acl else {
             return Ok(false);
         };
-        let mut acl = Vec::from(acl);
+        let Json(mut acl) = acl;
         if add {
             if !acl.iter().any(|entry| entry == access) {
                 acl.push(access.to_string());
@@ -172,8 +170,8 @@ impl Store {
             acl.retain(|entry| entry != access);
         }
         sqlx::query("UPDATE policies SET acl = $2 WHERE uuid = $1")
-            .bind(uuid)
-            .bind(acl_json(&acl))
+            .bind(Id(uuid))
+            .bind(Json(&acl))
             .execute(&mut *w.tx)
             .await?;
         w.commit().await?;
@@ -184,7 +182,7 @@ impl Store {
     pub async fn make_policy_read_only(&self, uuid: &str) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
         sqlx::query("UPDATE policies SET read_only = $2 WHERE uuid = $1")
-            .bind(uuid)
+            .bind(Id(uuid))
             .bind(true)
             .execute(&mut *w.tx)
             .await?;
@@ -194,11 +192,11 @@ impl Store {
     pub async fn delete_policy(&self, uuid: &str) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
         sqlx::query("DELETE FROM user_policies WHERE policy_uuid = $1")
-            .bind(uuid)
+            .bind(Id(uuid))
             .execute(&mut *w.tx)
             .await?;
         let deleted = sqlx::query("DELETE FROM policies WHERE uuid = $1")
-            .bind(uuid)
+            .bind(Id(uuid))
             .execute(&mut *w.tx)
             .await?
             .rows_affected();
@@ -219,7 +217,7 @@ impl Store {
              LEFT JOIN user_policies up ON up.user_uuid = $1 \
              LEFT JOIN policies p ON p.uuid = up.policy_uuid ORDER BY up.position"
         );
-        let mut query = sqlx::query_as(&sql).bind(user_uuid);
+        let mut query = sqlx::query_as(&sql).bind(Id(user_uuid));
         if let Some(name) = default_policy {
             query = query.bind(name);
         }
@@ -237,7 +235,7 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
-        .bind(user_uuid)
+        .bind(Id(user_uuid))
         .fetch_all(&self.pool)
         .await?)
     }
@@ -247,15 +245,15 @@ impl Store {
         let next: i64 = sqlx::query_scalar(
             "SELECT COALESCE(MAX(position), 0) + 1 FROM user_policies WHERE user_uuid = $1",
         )
-        .bind(user_uuid)
+        .bind(Id(user_uuid))
         .fetch_one(&mut *w.tx)
         .await?;
         sqlx::query(
             "INSERT INTO user_policies (user_uuid, policy_uuid, position) VALUES ($1, $2, $3) \
              ON CONFLICT (user_uuid, policy_uuid) DO NOTHING",
         )
-        .bind(user_uuid)
-        .bind(policy_uuid)
+        .bind(Id(user_uuid))
+        .bind(Id(policy_uuid))
         .bind(next)
         .execute(&mut *w.tx)
         .await?;
@@ -266,8 +264,8 @@ impl Store {
         let mut w = self.begin_write().await?;
         let deleted =
             sqlx::query("DELETE FROM user_policies WHERE user_uuid = $1 AND policy_uuid = $2")
-                .bind(user_uuid)
-                .bind(policy_uuid)
+                .bind(Id(user_uuid))
+                .bind(Id(policy_uuid))
                 .execute(&mut *w.tx)
                 .await?
                 .rows_affected();

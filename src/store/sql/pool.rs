@@ -157,7 +157,7 @@ impl Store {
             "INSERT INTO tenants (uuid, name, parent_uuid) VALUES ($1, 'master', $1) \
              ON CONFLICT (uuid) DO NOTHING",
         )
-        .bind(&uuid)
+        .bind(crate::store::columns::Id(&uuid))
         .execute(&mut *w.tx)
         .await?;
         w.commit().await?;

@@ -1,6 +1,7 @@
 //! Sessions, access tokens (by digest) and refresh tokens (by digest).
 
 use sqlx::query::Query;
+use sqlx::types::Json;
 use sqlx::Database;
 
 use super::failures::HOLDS_BACK;
@@ -8,11 +9,12 @@ use super::lists::ListQuery;
 use super::policies::{acl_parts, acl_parts_columns, AclRow};
 use super::users::USER_COLUMNS;
 use super::{Conn, Db, Store, FOR_KEY_SHARE, FOR_UPDATE, INSERT_COUNTS_ITSELF};
+use crate::store::columns::{Arg, Id, Micros, UuidText};
 use crate::store::{
-    placeholders_from, search_text, Issue, IssueRequest, IssuedToken, JsonText, ListParams, Page,
+    placeholders_from, search_text, Issue, IssueRequest, IssuedToken, ListParams, Page,
     RefreshCutoffs, RefreshGrant, RefreshGrantRead, RefreshGrantWrite, RefreshGranted,
-    RefreshToken, Rotation, Session, SessionShare, StoreError, StoreResult, SupersededValue,
-    TokenRecord, User, LIMITED_PURPOSES, REFRESH_ORDER, SESSION_ORDER,
+    RefreshToken, Rotation, Session, SessionShare, StoreResult, SupersededValue, TokenRecord, User,
+    LIMITED_PURPOSES, REFRESH_ORDER, SESSION_ORDER,
 };
 
 const REFRESH_COLUMNS: &str =
@@ -31,17 +33,17 @@ const GRANT_REFRESH_COLUMNS: &str = "r.uuid AS r_uuid, r.client_id AS r_client_i
 #[derive(sqlx::FromRow)]
 struct GrantRow {
     held_until: Option<i64>,
-    r_uuid: Option<String>,
+    r_uuid: Option<UuidText>,
     r_client_id: Option<String>,
-    r_user_uuid: Option<String>,
-    r_tenant_uuid: Option<String>,
+    r_user_uuid: Option<UuidText>,
+    r_tenant_uuid: Option<UuidText>,
     r_mobile: Option<bool>,
-    r_created_at: Option<i64>,
+    r_created_at: Option<Micros>,
     r_sealed: Option<Vec<u8>>,
-    #[sqlx(try_from = "JsonText<Option<Vec<String>>>")]
+    #[sqlx(json(nullable))]
     r_scope: Option<Vec<String>>,
     r_generation: Option<i64>,
-    r_used_at: Option<i64>,
+    r_used_at: Option<Micros>,
     #[sqlx(flatten)]
     user: GrantUserRow,
     #[sqlx(flatten)]
@@ -51,8 +53,8 @@ struct GrantRow {
 /// The user columns of a [`GrantRow`] (all NULL when the user is gone).
 #[derive(sqlx::FromRow)]
 struct GrantUserRow {
-    uuid: Option<String>,
-    tenant_uuid: Option<String>,
+    uuid: Option<UuidText>,
+    tenant_uuid: Option<UuidText>,
     username: Option<String>,
     firstname: Option<String>,
     lastname: Option<String>,
@@ -64,18 +66,18 @@ struct GrantUserRow {
 
 impl GrantRow {
     /// The refresh token, when the value is a current one.
-    fn refresh(&self) -> Option<RefreshToken> {
+    fn refresh(&mut self) -> Option<RefreshToken> {
         Some(RefreshToken {
-            uuid: self.r_uuid.clone()?,
-            client_id: self.r_client_id.clone()?,
-            user_uuid: self.r_user_uuid.clone()?,
-            tenant_uuid: self.r_tenant_uuid.clone()?,
+            uuid: self.r_uuid.take()?.into(),
+            client_id: self.r_client_id.take()?,
+            user_uuid: self.r_user_uuid.take()?.into(),
+            tenant_uuid: self.r_tenant_uuid.take()?.into(),
             mobile: self.r_mobile?,
-            created_at: self.r_created_at?,
-            sealed: self.r_sealed.clone(),
-            scope: self.r_scope.clone(),
+            created_at: self.r_created_at?.into(),
+            sealed: self.r_sealed.take(),
+            scope: self.r_scope.take(),
             generation: self.r_generation?,
-            used_at: self.r_used_at?,
+            used_at: self.r_used_at?.into(),
         })
     }
 }
@@ -83,8 +85,8 @@ impl GrantRow {
 impl GrantUserRow {
     fn user(self) -> Option<User> {
         Some(User {
-            uuid: self.uuid?,
-            tenant_uuid: self.tenant_uuid?,
+            uuid: self.uuid?.into(),
+            tenant_uuid: self.tenant_uuid?.into(),
             username: self.username,
             firstname: self.firstname,
             lastname: self.lastname,
@@ -97,39 +99,28 @@ impl GrantUserRow {
     }
 }
 
-fn scope_to_json(scope: &Option<Vec<String>>) -> StoreResult<Option<String>> {
-    scope
-        .as_ref()
-        .map(|scope| serde_json::to_string(scope).map_err(json_error))
-        .transpose()
-}
-
-fn json_error(error: serde_json::Error) -> StoreError {
-    StoreError::Other(error.to_string())
-}
-
 /// Ends the sessions of every token minted from a refresh token, then deletes the refresh token.
 /// Returns the number of sessions ended.
 async fn purge_refresh_token(tx: &mut Conn, uuid: &str) -> StoreResult<u64> {
     // Locked first (PostgreSQL): a grant minting from it meanwhile holds it FOR KEY SHARE, so it
     // either commits before (its session is ended here) or finds it gone, never leaves a session
     // the deletion missed.
-    let user: Option<String> = sqlx::query_scalar(&format!(
+    let user: Option<UuidText> = sqlx::query_scalar(&format!(
         "SELECT user_uuid FROM refresh_tokens WHERE uuid = $1{FOR_UPDATE}"
     ))
-    .bind(uuid)
+    .bind(Id(uuid))
     .fetch_optional(&mut *tx)
     .await?;
     let Some(user) = user else { return Ok(0) };
     // Through the user's index: a refresh token's tokens are all its user's.
     let ended = sqlx::query("DELETE FROM tokens WHERE auth_id = $1 AND refresh_token_uuid = $2")
-        .bind(&user)
-        .bind(uuid)
+        .bind(Id(&String::from(user)))
+        .bind(Id(uuid))
         .execute(&mut *tx)
         .await?
         .rows_affected();
     sqlx::query("DELETE FROM refresh_tokens WHERE uuid = $1")
-        .bind(uuid)
+        .bind(Id(uuid))
         .execute(&mut *tx)
         .await?;
     Ok(ended)
@@ -150,10 +141,10 @@ async fn rotate_refresh_token(
         "UPDATE refresh_tokens SET digest = $3, generation = generation + 1, sealed = NULL, \
          used_at = $4 WHERE uuid = $1 AND generation = $2",
     )
-    .bind(&from.uuid)
+    .bind(Id(&from.uuid))
     .bind(rotation.from_generation)
     .bind(&rotation.new_digest)
-    .bind(now)
+    .bind(Micros(now))
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -165,9 +156,9 @@ async fn rotate_refresh_token(
          superseded_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(&rotation.old_digest)
-    .bind(&from.uuid)
+    .bind(Id(&from.uuid))
     .bind(rotation.from_generation)
-    .bind(now)
+    .bind(Micros(now))
     .execute(&mut *tx)
     .await?;
     // Every superseded value is kept while its chain lives (a forgotten one would be merely
@@ -192,9 +183,6 @@ pub(super) enum Inserted {
 /// A token row's values, bound as $1–$15 in the order of [`SessionShare::token_insert`].
 pub(super) struct TokenRow<'a> {
     pub request: &'a IssueRequest,
-    acl: String,
-    metadata: String,
-    scope: Option<String>,
     search: String,
     client_id: Option<&'a str>,
     refresh_uuid: Option<&'a str>,
@@ -285,12 +273,9 @@ impl<'a> TokenRow<'a> {
         request: &'a IssueRequest,
         refresh_uuid: Option<&'a str>,
         client_id: Option<&'a str>,
-    ) -> StoreResult<Self> {
-        Ok(TokenRow {
+    ) -> Self {
+        TokenRow {
             request,
-            acl: serde_json::to_string(&request.acl).map_err(json_error)?,
-            metadata: serde_json::to_string(&request.metadata).map_err(json_error)?,
-            scope: scope_to_json(&request.scope)?,
             search: search_text(&[
                 Some(&request.user_agent),
                 Some(&request.remote_addr),
@@ -298,7 +283,7 @@ impl<'a> TokenRow<'a> {
             ]),
             client_id,
             refresh_uuid,
-        })
+        }
     }
 
     pub(super) fn bind<'q>(
@@ -308,19 +293,19 @@ impl<'a> TokenRow<'a> {
         let r = self.request;
         sqlx::query(sql)
             .bind(&r.token_digest)
-            .bind(&r.session_uuid)
-            .bind(&r.user_uuid)
-            .bind(&r.tenant_uuid)
+            .bind(Id(&r.session_uuid))
+            .bind(Id(&r.user_uuid))
+            .bind(Id(&r.tenant_uuid))
             .bind(r.mobile)
-            .bind(r.issued_at)
-            .bind(r.expires_at)
-            .bind(&self.acl)
-            .bind(&self.metadata)
+            .bind(Micros(r.issued_at))
+            .bind(Micros(r.expires_at))
+            .bind(Json(&r.acl))
+            .bind(Json(&r.metadata))
             .bind(&r.remote_addr)
             .bind(&r.user_agent)
             .bind(self.client_id)
-            .bind(self.refresh_uuid)
-            .bind(&self.scope)
+            .bind(self.refresh_uuid.map(Id))
+            .bind(r.scope.as_ref().map(Json))
             .bind(&self.search)
     }
 }
@@ -360,7 +345,7 @@ async fn admit(
         ),
     };
     let raised = sqlx::query(&raise)
-        .bind(user_uuid)
+        .bind(Id(user_uuid))
         .bind(limit)
         .execute(&mut *conn)
         .await?
@@ -371,7 +356,7 @@ async fn admit(
     sqlx::query(
         "INSERT INTO session_bounds (user_uuid) VALUES ($1) ON CONFLICT (user_uuid) DO NOTHING",
     )
-    .bind(user_uuid)
+    .bind(Id(user_uuid))
     .execute(&mut *conn)
     .await?;
     // On PostgreSQL each statement takes a new snapshot: the counts below see every token
@@ -380,7 +365,7 @@ async fn admit(
     let other_bound: Option<i64> = sqlx::query_scalar(&format!(
         "SELECT {other} FROM session_bounds WHERE user_uuid = $1{FOR_UPDATE}"
     ))
-    .bind(user_uuid)
+    .bind(Id(user_uuid))
     .fetch_optional(&mut *conn)
     .await?
     // (Gone: a change of the user dropped it meanwhile; the update below then writes nothing.)
@@ -404,7 +389,7 @@ async fn admit(
     sqlx::query(&format!(
         "UPDATE session_bounds SET {bound} = $2, {other} = $3 WHERE user_uuid = $1"
     ))
-    .bind(user_uuid)
+    .bind(Id(user_uuid))
     .bind(count)
     .bind(other_count)
     .execute(&mut *conn)
@@ -426,8 +411,8 @@ async fn live_sessions(
         "SELECT COUNT(*) FROM (SELECT 1 FROM tokens WHERE auth_id = $1 AND expires_at > $2 \
          AND {rows} LIMIT $3) AS live"
     ))
-    .bind(user_uuid)
-    .bind(now)
+    .bind(Id(user_uuid))
+    .bind(Micros(now))
     .bind(limit)
     .fetch_one(&mut *conn)
     .await?)
@@ -456,8 +441,8 @@ pub(super) async fn insert_token(
             let marked = sqlx::query(
                 "UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 AND generation = $3",
             )
-            .bind(&check.from.uuid)
-            .bind(request.issued_at)
+            .bind(Id(&check.from.uuid))
+            .bind(Micros(request.issued_at))
             .bind(check.generation)
             .execute(&mut *conn)
             .await?
@@ -486,27 +471,10 @@ pub(super) async fn insert_token(
     }
 }
 
-/// The ACL of a new token as JSON text: the default policy's entries (`default_acl`, an SQL
-/// expression, NULL for none), then the user's (`user_acl`: `users.acl`, their policies' entries
-/// in attachment order, which migration 0010's triggers keep joined). Both are JSON arrays, so
-/// they are joined as text. Copying the column instead of joining and sorting the user's policies
-/// in every grant saves about 70 µs of PostgreSQL CPU per grant (pgbench, README "Performance").
-pub(super) fn token_acl(default_acl: Option<&str>, user_acl: &str) -> String {
-    match default_acl {
-        None => user_acl.to_string(),
-        Some(default) => format!(
-            "(SELECT CASE WHEN d.acl IS NULL OR d.acl = '[]' THEN {user_acl} \
-             WHEN {user_acl} = '[]' THEN d.acl \
-             ELSE substr(d.acl, 1, length(d.acl) - 1) || ',' || substr({user_acl}, 2) END \
-             FROM (SELECT {default} AS acl) AS d)"
-        ),
-    }
-}
-
 /// The conditions of a refresh grant's one statement both dialects write alike (see
 /// `refresh_grant_statement` in each backend): the default policy's ACL (`$18`, an SQL
 /// expression; `None` without a default policy), that it exists, and that none of the held keys
-/// (from `$18` or `$19` on) holds the grant back at `$3`.
+/// holds the grant back at the time after it (`$18` or `$19`, then the keys).
 pub(super) struct GrantParts {
     pub default_acl: Option<&'static str>,
     pub default_exists: &'static str,
@@ -522,13 +490,14 @@ impl GrantParts {
             ),
             false => (None, "TRUE"),
         };
-        let first_key = if default_policy { 19 } else { 18 };
+        // The throttle's times are epoch microseconds on both stores: `now` is bound as one.
+        let now = if default_policy { 19 } else { 18 };
         let held = match held_keys {
             0 => "TRUE".to_string(),
             n => format!(
                 "NOT EXISTS (SELECT 1 FROM login_failures WHERE key IN ({}) \
-                 AND {HOLDS_BACK} AND blocked_until > $3)",
-                placeholders_from(first_key, n)
+                 AND {HOLDS_BACK} AND blocked_until > ${now})",
+                placeholders_from(now + 1, n)
             ),
         };
         GrantParts {
@@ -555,10 +524,10 @@ impl Store {
         let mut query = sqlx::query_as(&sql)
             .bind(grant.refresh_digest)
             .bind(grant.client_id)
-            .bind(grant.issued_at)
-            .bind(grant.expires_at)
+            .bind(Micros(grant.issued_at))
+            .bind(Micros(grant.expires_at))
             .bind(&grant.token_digest)
-            .bind(grant.session_uuid)
+            .bind(Id(grant.session_uuid))
             .bind(grant.mobile)
             .bind(grant.remote_addr)
             .bind(grant.user_agent)
@@ -567,15 +536,18 @@ impl Store {
                 Some(grant.remote_addr),
                 Some(grant.client_id),
             ]))
-            .bind(idle)
-            .bind(max)
-            .bind(grant.used_before)
+            .bind(Micros(idle))
+            .bind(Micros(max))
+            .bind(Micros(grant.used_before))
             .bind(grant.session_limit)
             .bind(grant.xivo_uuid)
             .bind(LIMITED_PURPOSES[0])
             .bind(LIMITED_PURPOSES[1]);
         if let Some(name) = grant.default_policy {
             query = query.bind(name);
+        }
+        if !grant.held_keys.is_empty() {
+            query = query.bind(grant.issued_at);
         }
         for key in grant.held_keys {
             query = query.bind(key);
@@ -627,13 +599,13 @@ impl Store {
             }
         }
         if let Some(offline) = &request.offline {
-            let replaced: Option<String> =
+            let replaced: Option<UuidText> =
                 match (request.mobile, offline.expired) {
                     // A mobile login replaces the (user, client_id) refresh token with a new one.
                     (true, _) => sqlx::query_scalar(
                         "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2",
                     )
-                    .bind(&request.user_uuid)
+                    .bind(Id(&request.user_uuid))
                     .bind(&offline.client_id)
                     .fetch_optional(&mut *w.tx)
                     .await?,
@@ -642,16 +614,16 @@ impl Store {
                         "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2 \
                          AND (used_at <= $3 OR created_at <= $4)",
                     )
-                    .bind(&request.user_uuid)
+                    .bind(Id(&request.user_uuid))
                     .bind(&offline.client_id)
-                    .bind(cutoffs.idle)
-                    .bind(cutoffs.max)
+                    .bind(Micros(cutoffs.idle))
+                    .bind(Micros(cutoffs.max))
                     .fetch_optional(&mut *w.tx)
                     .await?,
                     (false, None) => None,
                 };
             if let Some(uuid) = replaced {
-                revoked += purge_refresh_token(&mut w.tx, &uuid).await?;
+                revoked += purge_refresh_token(&mut w.tx, &String::from(uuid)).await?;
             }
             // A second login keeps the value and sets the scope to what it asked (SPEC §9).
             sqlx::query(
@@ -661,24 +633,24 @@ impl Store {
                  ON CONFLICT (user_uuid, client_id) DO UPDATE SET scope = excluded.scope, \
                  used_at = excluded.used_at",
             )
-            .bind(&offline.new_uuid)
+            .bind(Id(&offline.new_uuid))
             .bind(&offline.new_digest)
             .bind(&offline.client_id)
-            .bind(&request.user_uuid)
-            .bind(&request.tenant_uuid)
+            .bind(Id(&request.user_uuid))
+            .bind(Id(&request.tenant_uuid))
             .bind(request.mobile)
-            .bind(request.issued_at)
+            .bind(Micros(request.issued_at))
             .bind(&offline.login)
             .bind(&request.user_agent)
             .bind(&request.remote_addr)
             .bind(search_text(&[Some(&offline.client_id)]))
-            .bind(scope_to_json(&offline.scope)?)
+            .bind(offline.scope.as_ref().map(Json))
             .execute(&mut *w.tx)
             .await?;
             let found: RefreshToken = sqlx::query_as(&format!(
                 "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2"
             ))
-            .bind(&request.user_uuid)
+            .bind(Id(&request.user_uuid))
             .bind(&offline.client_id)
             .fetch_one(&mut *w.tx)
             .await?;
@@ -686,16 +658,16 @@ impl Store {
             offline_row = Some(found);
             if request.mobile {
                 // Only one mobile refresh token per user: the others go, with their sessions.
-                let others: Vec<String> = sqlx::query_scalar(
+                let others: Vec<UuidText> = sqlx::query_scalar(
                     "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND mobile = $2 AND uuid <> $3",
                 )
-                .bind(&request.user_uuid)
+                .bind(Id(&request.user_uuid))
                 .bind(true)
-                .bind(&uuid)
+                .bind(Id(&uuid))
                 .fetch_all(&mut *w.tx)
                 .await?;
                 for other in others {
-                    revoked += purge_refresh_token(&mut w.tx, &other).await?;
+                    revoked += purge_refresh_token(&mut w.tx, &String::from(other)).await?;
                 }
             }
             refresh_uuid = Some(uuid);
@@ -703,7 +675,7 @@ impl Store {
         }
 
         // Nothing left to check: the token (its session).
-        let row = TokenRow::new(request, refresh_uuid.as_deref(), client_id.as_deref())?;
+        let row = TokenRow::new(request, refresh_uuid.as_deref(), client_id.as_deref());
         if !matches!(
             insert_token(&mut w.tx, &row, None, None).await?,
             Inserted::Yes
@@ -727,7 +699,7 @@ impl Store {
             request,
             from.map(|r| r.uuid.as_str()),
             from.map(|r| r.client_id.as_str()),
-        )?;
+        );
         let refresh = from.map(|from| RefreshCheck {
             from,
             // At the generation read: for a superseded value within the grace, its successor
@@ -765,7 +737,7 @@ impl Store {
             live_token!()
         ))
         .bind(digest)
-        .bind(now)
+        .bind(Micros(now))
         .fetch_optional(&self.pool)
         .await?)
     }
@@ -775,7 +747,7 @@ impl Store {
     pub async fn token_is_live(&self, digest: &[u8], now: i64) -> StoreResult<bool> {
         let row = sqlx::query(concat!("SELECT 1 FROM tokens WHERE ", live_token!()))
             .bind(digest)
-            .bind(now)
+            .bind(Micros(now))
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.is_some())
@@ -798,7 +770,7 @@ impl Store {
             "DELETE FROM tokens WHERE digest IN \
              (SELECT digest FROM tokens WHERE expires_at <= $1 ORDER BY expires_at LIMIT {batch})"
         ))
-        .bind(now)
+        .bind(Micros(now))
         .execute(&mut *w.tx)
         .await?
         .rows_affected();
@@ -835,7 +807,7 @@ impl Store {
         let mut count = 0;
         for token in tokens {
             sqlx::query("UPDATE refresh_tokens SET sealed = $2 WHERE uuid = $1")
-                .bind(&token.uuid)
+                .bind(Id(&token.uuid))
                 .bind(reseal(&token))
                 .execute(&mut *w.tx)
                 .await?;
@@ -851,20 +823,20 @@ impl Store {
         &self,
         digest: &[u8],
     ) -> StoreResult<Option<SupersededValue>> {
-        let found: Option<(String, i64, i64)> = sqlx::query_as(
+        let found: Option<(UuidText, Micros, i64)> = sqlx::query_as(
             "SELECT refresh_token_uuid, superseded_at, generation FROM superseded_refresh_tokens \
              WHERE digest = $1",
         )
         .bind(digest)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((uuid, superseded_at, generation)) = found else {
+        let Some((uuid, Micros(superseded_at), generation)) = found else {
             return Ok(None);
         };
         let chain: Option<RefreshToken> = sqlx::query_as(&format!(
             "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE uuid = $1"
         ))
-        .bind(&uuid)
+        .bind(Id(&String::from(uuid)))
         .fetch_optional(&self.pool)
         .await?;
         Ok(chain.map(|chain| SupersededValue {
@@ -891,16 +863,20 @@ impl Store {
         batch: i64,
     ) -> StoreResult<(u64, u64, Vec<String>)> {
         let mut w = self.begin_write().await?;
-        let expired: Vec<(String, String)> = sqlx::query_as(
+        let expired: Vec<(UuidText, UuidText)> = sqlx::query_as(
             "SELECT uuid, user_uuid FROM refresh_tokens WHERE used_at <= $1 OR created_at <= $2 \
              LIMIT $3",
         )
-        .bind(cutoffs.idle)
-        .bind(cutoffs.max)
+        .bind(Micros(cutoffs.idle))
+        .bind(Micros(cutoffs.max))
         .bind(batch)
         .fetch_all(&mut *w.tx)
         .await?;
         let mut sessions = 0;
+        let expired: Vec<(String, String)> = expired
+            .into_iter()
+            .map(|(uuid, user)| (uuid.into(), user.into()))
+            .collect();
         for (uuid, _) in &expired {
             sessions += purge_refresh_token(&mut w.tx, uuid).await?;
         }
@@ -956,7 +932,7 @@ impl Store {
         }
         let mut rows: Vec<GrantRow> = query.fetch_all(&self.pool).await?;
         let acl = acl_parts(rows.iter().map(|row| &row.acl));
-        let Some(first) = rows.drain(..).next() else {
+        let Some(mut first) = rows.drain(..).next() else {
             return Ok(RefreshGrantRead {
                 held_until: None,
                 grant: None,
@@ -979,7 +955,7 @@ impl Store {
         mobile: Option<bool>,
         params: &ListParams,
     ) -> StoreResult<Page<RefreshToken>> {
-        let scope_binds: Vec<&str> = user_uuid.into_iter().collect();
+        let scope_binds: Vec<Arg> = user_uuid.into_iter().map(Arg::Id).collect();
         let narrow = match mobile {
             Some(true) => "mobile = TRUE",
             Some(false) => "mobile = FALSE",
@@ -1012,15 +988,15 @@ impl Store {
         client_id: &str,
     ) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
-        let uuid: Option<String> = sqlx::query_scalar(
+        let uuid: Option<UuidText> = sqlx::query_scalar(
             "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2",
         )
-        .bind(user_uuid)
+        .bind(Id(user_uuid))
         .bind(client_id)
         .fetch_optional(&mut *w.tx)
         .await?;
         let Some(uuid) = uuid else { return Ok(false) };
-        purge_refresh_token(&mut w.tx, &uuid).await?;
+        purge_refresh_token(&mut w.tx, &String::from(uuid)).await?;
         w.commit().await?;
         Ok(true)
     }
@@ -1029,7 +1005,7 @@ impl Store {
     /// sessions minted from it (RFC 7009 §2.1). Returns its user, when there was one.
     pub async fn revoke_refresh_token(&self, digest: &[u8]) -> StoreResult<Option<String>> {
         let mut w = self.begin_write().await?;
-        let row: Option<(String, String)> = sqlx::query_as(
+        let row: Option<(UuidText, UuidText)> = sqlx::query_as(
             "SELECT uuid, user_uuid FROM refresh_tokens WHERE digest = $1 OR uuid = \
              (SELECT refresh_token_uuid FROM superseded_refresh_tokens WHERE digest = $1)",
         )
@@ -1039,9 +1015,9 @@ impl Store {
         let Some((uuid, user_uuid)) = row else {
             return Ok(None);
         };
-        purge_refresh_token(&mut w.tx, &uuid).await?;
+        purge_refresh_token(&mut w.tx, &String::from(uuid)).await?;
         w.commit().await?;
-        Ok(Some(user_uuid))
+        Ok(Some(user_uuid.into()))
     }
 
     pub async fn list_sessions(
@@ -1049,7 +1025,7 @@ impl Store {
         user_uuid: Option<&str>,
         params: &ListParams,
     ) -> StoreResult<Page<Session>> {
-        let scope_binds: Vec<&str> = user_uuid.into_iter().collect();
+        let scope_binds: Vec<Arg> = user_uuid.into_iter().map(Arg::Id).collect();
         self.list_page(
             ListQuery {
                 table: "sessions",
@@ -1074,10 +1050,10 @@ impl Store {
         let query = match user_uuid {
             Some(user) => {
                 sqlx::query("DELETE FROM tokens WHERE session_uuid = $1 AND auth_id = $2")
-                    .bind(uuid)
-                    .bind(user)
+                    .bind(Id(uuid))
+                    .bind(Id(user))
             }
-            None => sqlx::query("DELETE FROM tokens WHERE session_uuid = $1").bind(uuid),
+            None => sqlx::query("DELETE FROM tokens WHERE session_uuid = $1").bind(Id(uuid)),
         };
         query.execute(&mut *w.tx).await?;
         w.commit().await

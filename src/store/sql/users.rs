@@ -2,6 +2,7 @@
 
 use super::lists::ListQuery;
 use super::{Store, FOR_SHARE};
+use crate::store::columns::{Arg, Id, Micros, UuidText};
 use crate::store::{
     fold, search_text, ListParams, NewUser, Page, StoreResult, User, UserUpdate, USER_ORDER,
 };
@@ -18,8 +19,8 @@ impl Store {
              purpose, enabled, authentication_method, created_at, username_key, search_text, \
              username_skeleton) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
-        .bind(&new.uuid)
-        .bind(&new.tenant_uuid)
+        .bind(Id(&new.uuid))
+        .bind(Id(&new.tenant_uuid))
         .bind(&new.username)
         .bind(&new.firstname)
         .bind(&new.lastname)
@@ -27,7 +28,7 @@ impl Store {
         .bind(&new.purpose)
         .bind(new.enabled)
         .bind(&new.authentication_method)
-        .bind(new.created_at)
+        .bind(Micros(new.created_at))
         .bind(new.username.as_deref().map(fold))
         .bind(search_text(&[
             new.username.as_deref(),
@@ -44,8 +45,8 @@ impl Store {
                 "INSERT INTO emails (uuid, user_uuid, address, main, confirmed, address_key) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
-            .bind(uuid::Uuid::new_v4().to_string())
-            .bind(&new.uuid)
+            .bind(Id(&uuid::Uuid::new_v4().to_string()))
+            .bind(Id(&new.uuid))
             .bind(address)
             .bind(true)
             .bind(true)
@@ -60,7 +61,7 @@ impl Store {
         user.emails = sqlx::query_as(
             "SELECT uuid, address, main, confirmed FROM emails WHERE user_uuid = $1 ORDER BY address",
         )
-        .bind(&user.uuid)
+        .bind(Id(&user.uuid))
         .fetch_all(&self.pool)
         .await?;
         Ok(user)
@@ -77,7 +78,7 @@ impl Store {
     pub async fn get_user_for_token(&self, uuid: &str) -> StoreResult<Option<User>> {
         Ok(
             sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE uuid = $1"))
-                .bind(uuid)
+                .bind(Id(uuid))
                 .fetch_optional(&self.pool)
                 .await?,
         )
@@ -117,7 +118,13 @@ impl Store {
             .map(|(i, (column, _))| format!("{column} = ${}", i + 1))
             .collect::<Vec<_>>()
             .join(" AND ");
-        let narrow_binds: Vec<&str> = filters.iter().map(|(_, value)| *value).collect();
+        let narrow_binds: Vec<Arg> = filters
+            .iter()
+            .map(|(column, value)| match *column {
+                "uuid" => Arg::Id(value),
+                _ => Arg::Text(value),
+            })
+            .collect();
         let page = self
             .list_page(
                 ListQuery {
@@ -144,13 +151,13 @@ impl Store {
         // The purpose may change: tokens issued while unlimited were not bounded, so the session
         // bound goes. First, then the user's row: the order in which grants lock them.
         sqlx::query("DELETE FROM session_bounds WHERE user_uuid = $1")
-            .bind(uuid)
+            .bind(Id(uuid))
             .execute(&mut *w.tx)
             .await?;
         super::lock_for_change(&mut w.tx, uuid).await?;
         let addresses: Vec<String> =
             sqlx::query_scalar("SELECT address FROM emails WHERE user_uuid = $1")
-                .bind(uuid)
+                .bind(Id(uuid))
                 .fetch_all(&mut *w.tx)
                 .await?;
         let mut searched = vec![
@@ -166,7 +173,7 @@ impl Store {
              username_skeleton = CASE WHEN username_key = $8 THEN username_skeleton ELSE $10 END \
              WHERE uuid = $1",
         )
-        .bind(uuid)
+        .bind(Id(uuid))
         .bind(&update.username)
         .bind(&update.firstname)
         .bind(&update.lastname)
@@ -181,7 +188,7 @@ impl Store {
         .rows_affected();
         if changed > 0 && !update.enabled {
             sqlx::query("DELETE FROM tokens WHERE auth_id = $1")
-                .bind(uuid)
+                .bind(Id(uuid))
                 .execute(&mut *w.tx)
                 .await?;
         }
@@ -197,7 +204,7 @@ impl Store {
         let found = sqlx::query(&format!(
             "SELECT uuid FROM users WHERE uuid = $1 AND enabled = TRUE AND password_hash = $2{FOR_SHARE}"
         ))
-        .bind(uuid)
+        .bind(Id(uuid))
         .bind(password_hash)
         .fetch_optional(&self.pool)
         .await?;
@@ -209,12 +216,12 @@ impl Store {
         let mut w = self.begin_write().await?;
         super::lock_for_change(&mut w.tx, uuid).await?;
         sqlx::query("UPDATE users SET password_hash = $2 WHERE uuid = $1")
-            .bind(uuid)
+            .bind(Id(uuid))
             .bind(password_hash)
             .execute(&mut *w.tx)
             .await?;
         sqlx::query("DELETE FROM tokens WHERE auth_id = $1")
-            .bind(uuid)
+            .bind(Id(uuid))
             .execute(&mut *w.tx)
             .await?;
         w.commit().await
@@ -227,7 +234,7 @@ impl Store {
         // then the user, so that no token is written after the user's are deleted (on
         // PostgreSQL no foreign key holds tokens to their user: migration 0009).
         sqlx::query("DELETE FROM session_bounds WHERE user_uuid = $1")
-            .bind(uuid)
+            .bind(Id(uuid))
             .execute(&mut *w.tx)
             .await?;
         super::lock_for_change(&mut w.tx, uuid).await?;
@@ -238,12 +245,12 @@ impl Store {
             "DELETE FROM user_policies WHERE user_uuid = $1",
         ] {
             sqlx::query(statement)
-                .bind(uuid)
+                .bind(Id(uuid))
                 .execute(&mut *w.tx)
                 .await?;
         }
         let deleted = sqlx::query("DELETE FROM users WHERE uuid = $1")
-            .bind(uuid)
+            .bind(Id(uuid))
             .execute(&mut *w.tx)
             .await?
             .rows_affected();
@@ -260,7 +267,7 @@ impl Store {
         &self,
         skeleton: impl Fn(&str) -> String,
     ) -> StoreResult<u64> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
+        let rows: Vec<(UuidText, String)> = sqlx::query_as(
             "SELECT uuid, username FROM users \
              WHERE username IS NOT NULL AND username_skeleton IS NULL ORDER BY created_at, uuid",
         )
@@ -277,7 +284,7 @@ impl Store {
                  AND username_skeleton IS NULL \
                  AND NOT EXISTS (SELECT 1 FROM users other WHERE other.username_skeleton = $2)",
             )
-            .bind(&uuid)
+            .bind(Id(&String::from(uuid)))
             .bind(skeleton(&username))
             .execute(&mut *w.tx)
             .await?
@@ -292,12 +299,13 @@ impl Store {
 
     /// The uuid of the user whose username or any e-mail address is `login` (any case).
     pub async fn find_login_owner(&self, login: &str) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar(
+        let owner: Option<UuidText> = sqlx::query_scalar(
             "SELECT uuid FROM users WHERE username_key = $1 \
              UNION SELECT user_uuid FROM emails WHERE address_key = $1 LIMIT 1",
         )
         .bind(fold(login))
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        Ok(owner.map(String::from))
     }
 }
