@@ -102,10 +102,13 @@ impl Store {
             return Ok(Admission::Admitted);
         }
         let (settled, in_flight) = (settled("$2"), in_flight("$3"));
+        // The typed pools decode strictly: the busy flag is a BIGINT on both (a bare 1 is an
+        // int4 on PostgreSQL).
         let sql = format!(
             "SELECT MAX(CASE WHEN blocked_until > $1 THEN blocked_until END), \
              MAX(CASE WHEN {in_flight} >= (CASE WHEN {settled} < threshold \
-             THEN threshold - {settled} ELSE 1 END) THEN 1 ELSE 0 END) \
+             THEN threshold - {settled} ELSE 1 END) \
+             THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END) \
              FROM login_failures WHERE key IN ({})",
             placeholders_from(4, keys.len())
         );
