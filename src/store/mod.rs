@@ -1,34 +1,19 @@
-//! Persistence: one `Store` over sqlx's `Any` driver, PostgreSQL or SQLite chosen by the URL scheme.
-//! The SQL is written once, in the dialect both accept (`$n` parameters, `ON CONFLICT`, `RETURNING`).
+//! Persistence: one [`Store`], PostgreSQL or SQLite chosen by the URL scheme, each on its own typed
+//! pool (`postgres.rs`, `sqlite.rs`). The SQL both dialects accept (`$n` parameters,
+//! `ON CONFLICT`, `RETURNING`) is written once, in `sql/`: each backend module compiles those files
+//! as its own submodules, against its own `Db` (one query body, instantiated for both pools);
+//! what the dialects do differently lives in the backend's file. `Store` is the one interface the
+//! domain calls: it hands each call to the backend the URL chose.
 
-mod failures;
-mod lists;
-mod policies;
-mod tokens;
-mod users;
+mod columns;
+mod postgres;
+mod records;
+mod sqlite;
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Transaction};
-use tokio::sync::{Mutex, MutexGuard};
-
-pub use failures::{Admission, AttemptTimes, CountedKey};
-pub use lists::{ListParams, Page};
-pub use policies::POLICY_ORDER;
-pub use policies::{AclParts, NewPolicy, Policy, PolicyWrite};
-pub use tokens::{
-    Issue, IssueRequest, OfflineGrant, RefreshCutoffs, RefreshGrantWrite, RefreshToken, Rotation,
-    Session, SessionShare, SupersededValue, TokenMetadata, TokenRecord, LIMITED_PURPOSES,
-    REFRESH_ORDER, SESSION_ORDER,
-};
-pub use users::{Email, NewUser, User, UserUpdate};
-pub use users::{USER_FILTERS, USER_ORDER};
-
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+pub use records::*;
 
 /// The PostgreSQL NOTIFY channel carrying validation-cache invalidations between instances.
 pub const INVALIDATION_CHANNEL: &str = "tessera_invalidation";
@@ -125,13 +110,18 @@ fn search_text(fields: &[Option<&str>]) -> String {
         .join("\n")
 }
 
-/// A boolean column: BOOLEAN on PostgreSQL, INTEGER 0/1 on SQLite (which `Any` cannot map).
-fn flag(row: &sqlx::any::AnyRow, column: &str) -> StoreResult<bool> {
-    use sqlx::Row;
-    match row.try_get::<bool, _>(column) {
-        Ok(value) => Ok(value),
-        Err(_) => Ok(row.try_get::<i64, _>(column)? != 0),
+/// `search` as a LIKE pattern: a case-insensitive substring, with `%`, `_` and `\` taken literally.
+pub(crate) fn like_pattern(search: &str) -> String {
+    let mut pattern = String::with_capacity(search.len() + 2);
+    pattern.push('%');
+    for c in fold(search).chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
     }
+    pattern.push('%');
+    pattern
 }
 
 /// The file of a `sqlite:` URL (`sqlite://dir/tessera.db?mode=rwc` → `dir/tessera.db`); `None`
@@ -235,86 +225,8 @@ fn worth_retrying(error: &sqlx::Error) -> bool {
     }
 }
 
-/// Opens, prepares and closes one connection. On PostgreSQL, an attempt that fails in a way worth
-/// retrying ([`worth_retrying`]), or gets no answer within [`CONNECT_TIMEOUT`], is repeated after
-/// a pause (0.5 s, doubling up to 5 s) until `wait` has passed since the first; each retry is
-/// logged at WARN with the URL's password hidden. Then the last failure is the one-line error.
-async fn first_connection(
-    options: &AnyConnectOptions,
-    backend: Backend,
-    shown: &str,
-    wait: Duration,
-) -> anyhow::Result<()> {
-    use sqlx::{ConnectOptions, Connection};
-    let started = tokio::time::Instant::now();
-    let mut delay = Duration::from_millis(500);
-    let mut attempt: u32 = 1;
-    loop {
-        let once = async {
-            let mut conn = options.connect().await?;
-            prepare(&mut conn, backend).await?;
-            conn.close().await
-        };
-        let (reason, retry) = match tokio::time::timeout(CONNECT_TIMEOUT, once).await {
-            Ok(Ok(())) => {
-                if attempt > 1 {
-                    tracing::info!(database = %shown, attempt, "database connection established");
-                }
-                return Ok(());
-            }
-            Ok(Err(error)) => (describe(&error), worth_retrying(&error)),
-            Err(_) => (
-                format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
-                true,
-            ),
-        };
-        let elapsed = started.elapsed();
-        let left = wait.saturating_sub(elapsed);
-        if !(retry && backend == Backend::Postgres) || left.is_zero() {
-            let waited = if attempt > 1 {
-                format!(
-                    " (still failing after {attempt} attempts in {} s: database_connect_timeout)",
-                    elapsed.as_secs()
-                )
-            } else {
-                String::new()
-            };
-            anyhow::bail!("cannot connect to database {shown}: {reason}{waited}");
-        }
-        let pause = delay.min(left);
-        tracing::warn!(
-            database = %shown,
-            error = %reason,
-            attempt,
-            retry_in_ms = pause.as_millis() as u64,
-            waited_s = elapsed.as_secs(),
-            "database not accepting connections yet; retrying"
-        );
-        tokio::time::sleep(pause).await;
-        delay = (delay * 2).min(RETRY_DELAY_MAX);
-        attempt += 1;
-    }
-}
-
 /// A pooled connection idle this long is pinged before use; a busier one is used as it is.
 const IDLE_CHECK_AFTER: Duration = Duration::from_millis(100);
-
-/// SQLite's per-connection settings (PostgreSQL needs none). `journal_size_limit`: the WAL file
-/// is cut back to 64 MiB when a checkpoint restarts it, rather than keeping its largest size.
-/// `cache_size`: 1 MiB of pages per connection, not 2 (the operating system caches the file
-/// anyway): the storm's peak RSS fell from 64.3 to 61.0 MiB, validation unchanged (README).
-async fn prepare(conn: &mut sqlx::AnyConnection, backend: Backend) -> sqlx::Result<()> {
-    if backend == Backend::Sqlite {
-        use sqlx::Executor;
-        conn.execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-             PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -1024;",
-        )
-        .await?;
-    }
-    Ok(())
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -322,38 +234,14 @@ pub enum Backend {
     Sqlite,
 }
 
+/// The store: one backend, on its own typed pool.
 #[derive(Clone)]
-pub struct Store {
-    pool: AnyPool,
-    backend: Backend,
-    /// The PostgreSQL URL, for the notification listener's own connection.
-    url: Option<String>,
-    /// SQLite allows one writer: writes queue here rather than failing with SQLITE_BUSY when a
-    /// read transaction upgrades. PostgreSQL needs no such lock.
-    write_lock: Option<Arc<Mutex<()>>>,
-}
+pub struct Store(Typed);
 
-/// The advisory lock key of a user's writes: the first 8 bytes of the SHA-256 of its uuid. A
-/// number, so that it can be written into the `BEGIN` statement (which takes no parameters).
-pub(super) fn user_lock_key(user_uuid: &str) -> i64 {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(user_uuid.as_bytes());
-    digest
-        .first_chunk::<8>()
-        .map_or(0, |bytes| i64::from_be_bytes(*bytes))
-}
-
-/// A write transaction (and, on SQLite, the writer's turn).
-pub struct WriteTx<'a> {
-    pub tx: Transaction<'static, Any>,
-    _turn: Option<MutexGuard<'a, ()>>,
-}
-
-impl WriteTx<'_> {
-    pub async fn commit(self) -> StoreResult<()> {
-        self.tx.commit().await?;
-        Ok(())
-    }
+#[derive(Clone)]
+enum Typed {
+    Postgres(postgres::Store),
+    Sqlite(sqlite::Store),
 }
 
 impl Store {
@@ -377,238 +265,190 @@ impl Store {
     /// One connection is opened first, so that a database that is unusable (missing, read-only,
     /// wrong password) fails at once in one line, rather than after the pool's retries. A
     /// PostgreSQL server that does not accept connections yet (refused, no such host yet, starting
-    /// up) is tried again, each retry logged, for up to `wait` ([`first_connection`]).
+    /// up) is tried again, each retry logged, for up to `wait` (`sql/pool.rs`, `open`).
     pub async fn connect_within(url: &str, wait: Duration) -> anyhow::Result<Store> {
-        sqlx::any::install_default_drivers();
-        let backend = Self::backend_of(url);
         let shown = crate::config::redact_url(url);
-        if backend == Backend::Sqlite {
-            create_private_sqlite_file(url)?;
-        }
-        let options = AnyConnectOptions::from_str(&driver_url(url))
-            .map_err(|e| anyhow::anyhow!("invalid database URL {shown}: {}", describe(&e)))?;
-        let cannot = |e: sqlx::Error| {
-            anyhow::anyhow!("cannot connect to database {shown}: {}", describe(&e))
-        };
-        first_connection(&options, backend, &shown, wait).await?;
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
-        let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Postgres => (cores * 4).max(8),
-                Backend::Sqlite => (cores * 2).max(4),
-            })
-            .acquire_timeout(Duration::from_secs(5))
-            // No `SELECT 1` before every use (a round trip per statement under load): only a
-            // connection that sat idle is checked, since the database may have restarted meanwhile.
-            // The pool's idle timeout and lifetime still apply.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    use sqlx::Connection;
-                    Ok(meta.idle_for < IDLE_CHECK_AFTER || conn.ping().await.is_ok())
-                })
-            })
-            .after_connect(move |conn, _meta| Box::pin(prepare(conn, backend)))
-            .connect_with(options)
-            .await
-            .map_err(cannot)?;
-        let store = Store {
-            pool,
-            backend,
-            url: (backend == Backend::Postgres).then(|| url.to_string()),
-            write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
-        };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.backend {
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-        };
-        let _turn = self.writer_turn().await;
-        migrator.run(&self.pool).await.map_err(|e| match &e {
-            sqlx::migrate::MigrateError::Execute(cause)
-            | sqlx::migrate::MigrateError::ExecuteMigration(cause, _) => {
-                anyhow::anyhow!("database migration failed: {}", describe(cause))
+        let typed = match Self::backend_of(url) {
+            Backend::Postgres => {
+                Typed::Postgres(postgres::Store::connect(url, &shown, wait).await?)
             }
-            _ => anyhow::anyhow!("database migration failed: {e}"),
-        })
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
+            Backend::Sqlite => {
+                create_private_sqlite_file(url)?;
+                // A file is there or not: nothing to wait for.
+                Typed::Sqlite(sqlite::Store::connect(&driver_url(url), &shown).await?)
+            }
+        };
+        Ok(Store(typed))
     }
 
     /// Connections open in the pool, and how many of them are idle.
     pub fn pool_stats(&self) -> (u32, usize) {
-        (self.pool.size(), self.pool.num_idle())
+        match &self.0 {
+            Typed::Postgres(db) => db.pool_stats(),
+            Typed::Sqlite(db) => db.pool_stats(),
+        }
     }
 
+    pub fn backend(&self) -> Backend {
+        match &self.0 {
+            Typed::Postgres(_) => Backend::Postgres,
+            Typed::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// The interface: each method is the backend's own, handed on as it is.
+macro_rules! interface {
+    ($(
+        $(#[$doc:meta])*
+        async fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty;
+    )*) => {
+        impl Store {$(
+            $(#[$doc])*
+            pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                match &self.0 {
+                    Typed::Postgres(db) => db.$name($($arg),*).await,
+                    Typed::Sqlite(db) => db.$name($($arg),*).await,
+                }
+            }
+        )*}
+    };
+}
+
+interface! {
+    /// True when the database answers, within a bound: health probes answer quickly while the
+    /// database is away.
+    async fn ping(&self) -> bool;
     /// Follows the invalidation channel on PostgreSQL for ever, handing each payload to `apply`;
-    /// `None` whenever notifications may have been lost (at every (re)connection).
-    pub async fn follow_notifications(&self, apply: impl Fn(Option<&str>)) {
-        use sqlx::postgres::PgListener;
-        let Some(url) = &self.url else { return };
-        loop {
-            let mut listener = match PgListener::connect(url).await {
-                Ok(listener) => listener,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot listen for cache invalidations; retrying");
-                    apply(None);
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            if let Err(error) = listener.listen(INVALIDATION_CHANNEL).await {
-                tracing::warn!(%error, "cannot listen for cache invalidations; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            // Anything published before LISTEN took effect is unknown here.
-            apply(None);
-            loop {
-                match listener.try_recv().await {
-                    Ok(Some(notification)) => apply(Some(notification.payload())),
-                    // The connection was lost (and will be re-established): start afresh.
-                    Ok(None) => apply(None),
-                    Err(error) => {
-                        tracing::warn!(%error, "cache invalidation channel failed; reconnecting");
-                        apply(None);
-                        break;
-                    }
-                }
-            }
-        }
-    }
-
-    async fn writer_turn(&self) -> Option<MutexGuard<'_, ()>> {
-        match &self.write_lock {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        }
-    }
-
-    /// Begins a write transaction: every multi-row write goes through one.
-    pub async fn begin_write(&self) -> StoreResult<WriteTx<'_>> {
-        self.begin_write_with(None).await
-    }
-
-    /// The statement opening a write transaction: on SQLite `BEGIN IMMEDIATE`, which takes the
-    /// write lock at once, so that a transaction that reads before it writes never has to
-    /// upgrade a read snapshot (SQLITE_BUSY_SNAPSHOT when it is stale); plain `BEGIN` on
-    /// PostgreSQL.
-    fn begin_statement(&self) -> Option<String> {
-        (self.backend == Backend::Sqlite).then(|| "BEGIN IMMEDIATE".to_string())
-    }
-
-    /// Begins a write transaction in which the writes of one user are serialised (the session
-    /// limit, the mobile refresh token): on PostgreSQL a per-user advisory lock, taken in the
-    /// round trip of `BEGIN` (unlike FOR UPDATE it writes nothing to the user's row); SQLite
-    /// serialises every writer already.
-    pub async fn begin_user_write(&self, user_uuid: &str) -> StoreResult<WriteTx<'_>> {
-        let statement = (self.backend == Backend::Postgres).then(|| {
-            format!(
-                "BEGIN; SELECT pg_advisory_xact_lock({})",
-                user_lock_key(user_uuid)
-            )
-        });
-        self.begin_write_with(statement).await
-    }
-
-    async fn begin_write_with(&self, begin: Option<String>) -> StoreResult<WriteTx<'_>> {
-        // The connection first, then the writer's turn: the turn (SQLite's one writer) is not
-        // held while a connection is found. Whoever holds the turn needs no second connection.
-        let conn = self.pool.acquire().await?;
-        let turn = self.writer_turn().await;
-        let begin = begin.or_else(|| self.begin_statement());
-        let tx = Transaction::begin(conn, begin.map(std::borrow::Cow::Owned)).await?;
-        Ok(WriteTx { tx, _turn: turn })
-    }
-
+    /// `None` whenever notifications may have been lost (at every (re)connection). Returns at
+    /// once on SQLite.
+    async fn follow_notifications(&self, apply: impl Fn(Option<&str>)) -> ();
     /// Tells every instance listening on PostgreSQL that tokens stopped being valid (no-op on SQLite).
-    pub async fn notify_invalidation(&self, payload: &str) -> StoreResult<()> {
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(INVALIDATION_CHANNEL)
-                .bind(payload)
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// True when the database answers.
-    /// Bounded, so that health probes answer quickly while the database is away.
-    pub async fn ping(&self) -> bool {
-        let probe = sqlx::query("SELECT 1").execute(&self.pool);
-        matches!(
-            tokio::time::timeout(Duration::from_secs(2), probe).await,
-            Ok(Ok(_))
-        )
-    }
+    async fn notify_invalidation(&self, payload: &str) -> StoreResult<()>;
 
     /// The value of a setting, if set.
-    pub async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
-    }
-
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
     /// Sets a setting, replacing its value.
-    pub async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES ($1, $2) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(&mut *w.tx)
-        .await?;
-        w.commit().await
-    }
-
+    async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()>;
     /// The value of a setting, created with `make` on first use (safe when instances race).
-    pub async fn setting_or_insert(
-        &self,
-        key: &str,
-        make: impl FnOnce() -> String,
-    ) -> StoreResult<String> {
-        let mut w = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(make())
-        .execute(&mut *w.tx)
-        .await?;
-        let value: String = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-            .bind(key)
-            .fetch_one(&mut *w.tx)
-            .await?;
-        w.commit().await?;
-        Ok(value)
-    }
-
+    async fn setting_or_insert(&self, key: &str, make: impl FnOnce() -> String) -> StoreResult<String>;
     /// The uuid of the top tenant, created at first start.
-    pub async fn ensure_top_tenant(&self) -> StoreResult<String> {
-        let uuid = self
-            .setting_or_insert("top_tenant_uuid", || uuid::Uuid::new_v4().to_string())
-            .await?;
-        let mut w = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO tenants (uuid, name, parent_uuid) VALUES ($1, 'master', $1) \
-             ON CONFLICT (uuid) DO NOTHING",
-        )
-        .bind(&uuid)
-        .execute(&mut *w.tx)
-        .await?;
-        w.commit().await?;
-        Ok(uuid)
+    async fn ensure_top_tenant(&self) -> StoreResult<String>;
+
+    async fn create_user(&self, new: &NewUser) -> StoreResult<()>;
+    async fn get_user(&self, uuid: &str) -> StoreResult<Option<User>>;
+    /// The user without its e-mail addresses: all a token needs.
+    async fn get_user_for_token(&self, uuid: &str) -> StoreResult<Option<User>>;
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// The enabled user whose username, or a confirmed e-mail address, is `login` (any case).
+    async fn find_login_user(&self, login: &str) -> StoreResult<Option<User>>;
+    /// The uuid of the user whose username or any e-mail address is `login` (any case).
+    async fn find_login_owner(&self, login: &str) -> StoreResult<Option<String>>;
+    /// Users matching every `(column, value)` filter exactly (columns checked by the caller).
+    async fn list_users(&self, filters: &[(&str, &str)], params: &ListParams) -> StoreResult<Page<User>>;
+    /// Replaces the editable fields. Disabling a user ends its sessions in the same transaction.
+    async fn update_user(&self, uuid: &str, update: &UserUpdate) -> StoreResult<bool>;
+    /// Whether the user is still enabled with this password hash (waiting for a change of the
+    /// user in flight).
+    async fn user_unchanged(&self, uuid: &str, password_hash: &str) -> StoreResult<bool>;
+    /// Sets a new password hash and ends the user's sessions; refresh tokens stay.
+    async fn set_password(&self, uuid: &str, password_hash: &str) -> StoreResult<()>;
+    /// Deletes a user with its e-mails, sessions, tokens, refresh tokens and policy links.
+    async fn delete_user(&self, uuid: &str) -> StoreResult<bool>;
+    /// Fills the look-alike key of every username without one; the number of usernames left
+    /// without one (their key was taken).
+    async fn backfill_username_skeletons(&self, skeleton: impl Fn(&str) -> String) -> StoreResult<u64>;
+
+    async fn create_policy(&self, new: &NewPolicy) -> StoreResult<()>;
+    /// The policy with this uuid (never a slug: a slug cannot name another policy's uuid).
+    async fn get_policy_by_uuid(&self, uuid: &str) -> StoreResult<Option<Policy>>;
+    /// The policy with this slug, in any case (slugs are unique case-insensitively).
+    async fn get_policy_by_slug(&self, slug: &str) -> StoreResult<Option<Policy>>;
+    /// The policy with exactly this name (configuration and the command line name policies so).
+    async fn find_policy_by_name(&self, name: &str) -> StoreResult<Option<Policy>>;
+    async fn list_policies(&self, params: &ListParams) -> StoreResult<Page<Policy>>;
+    /// Replaces name, description and ACL, if its ACL is still `checked` (under the row's lock).
+    async fn update_policy(&self, uuid: &str, name: &str, description: Option<&str>, acl: &[String], checked: &[String]) -> StoreResult<PolicyWrite>;
+    /// Adds (`add`) or removes one ACL entry, read under the row's lock and written in one
+    /// transaction (two edits at once never lose one). False when there is no such policy.
+    async fn edit_policy_acl(&self, uuid: &str, access: &str, add: bool) -> StoreResult<bool>;
+    /// Marks a policy read-only (the bootstrap policy, on databases made before it was).
+    async fn make_policy_read_only(&self, uuid: &str) -> StoreResult<()>;
+    /// Deletes a policy and its attachments, if its ACL is still `checked`.
+    async fn delete_policy(&self, uuid: &str, checked: &[String]) -> StoreResult<PolicyWrite>;
+    /// The ACL parts of a new token of this user, in one statement: see [`AclParts`].
+    async fn acl_parts(&self, user_uuid: &str, default_policy: Option<&str>) -> StoreResult<AclParts>;
+    /// The user's policies, in the order they were attached.
+    async fn user_policies(&self, user_uuid: &str) -> StoreResult<Vec<Policy>>;
+    /// Attaches a policy to a user (last in order), if its ACL is still `checked` (`None`:
+    /// unchecked, the bootstrap's own attachment).
+    async fn attach_policy(&self, user_uuid: &str, policy_uuid: &str, checked: Option<&[String]>) -> StoreResult<PolicyWrite>;
+    /// Detaches a policy from a user, if its ACL is still `checked`.
+    async fn detach_policy(&self, user_uuid: &str, policy_uuid: &str, checked: &[String]) -> StoreResult<PolicyWrite>;
+
+    /// Writes a session, its token and, for an offline login, the refresh token, applying the
+    /// mobile rules of SPEC §2 and the rotation of §10: all or nothing.
+    async fn issue_token(&self, request: &IssueRequest) -> StoreResult<Issue>;
+    /// A refresh grant in one statement ([`RefreshGrantWrite`]): `None` when a condition was not
+    /// met and nothing was written.
+    async fn write_refresh_grant(&self, grant: &RefreshGrantWrite<'_>) -> StoreResult<Option<RefreshGranted>>;
+    /// The refresh token with this digest, its user and the user's ACL parts, and the
+    /// throttle's hold-back of `held_keys`: one statement.
+    async fn find_refresh_grant(&self, digest: &[u8], default_policy: Option<&str>, held_keys: &[String]) -> StoreResult<RefreshGrantRead>;
+    /// The unexpired token with this digest.
+    async fn find_token(&self, digest: &[u8], now: i64) -> StoreResult<Option<TokenRecord>>;
+    /// Whether an unexpired token has this digest (reads no column of the row).
+    async fn token_is_live(&self, digest: &[u8], now: i64) -> StoreResult<bool>;
+    /// Revokes a token, which ends its session (one row).
+    async fn revoke_token(&self, digest: &[u8]) -> StoreResult<()>;
+    /// Deletes up to `batch` expired tokens with their sessions; returns how many sessions went.
+    async fn purge_expired(&self, now: i64, batch: i64) -> StoreResult<u64>;
+    /// Moves every refresh token to a new key in one transaction (`None`, and nothing written,
+    /// when the database does not record `old`).
+    async fn rekey_refresh_tokens(&self, setting: &str, old: &str, new: &str, reseal: impl Fn(&RefreshToken) -> Vec<u8>) -> StoreResult<Option<u64>>;
+    /// The refresh token of which this is a superseded value, when it was superseded and which
+    /// generation it was.
+    async fn find_superseded_refresh_token(&self, digest: &[u8]) -> StoreResult<Option<SupersededValue>>;
+    /// Deletes a refresh token (the whole chain of its values) and ends every session minted
+    /// from it. Returns the number of sessions ended.
+    async fn end_refresh_token(&self, uuid: &str) -> StoreResult<u64>;
+    /// Deletes up to `batch` expired refresh tokens and the sessions minted from them; returns
+    /// how many refresh tokens went, how many sessions, and the users they belonged to.
+    async fn purge_expired_refresh_tokens(&self, cutoffs: RefreshCutoffs, batch: i64) -> StoreResult<(u64, u64, Vec<String>)>;
+    /// Refresh tokens, of one user or of all; `mobile` filters on the flag.
+    async fn list_refresh_tokens(&self, user_uuid: Option<&str>, mobile: Option<bool>, params: &ListParams) -> StoreResult<Page<RefreshToken>>;
+    /// Deletes the (user, client_id) refresh token and ends the sessions minted from it;
+    /// false when there is none.
+    async fn delete_refresh_token(&self, user_uuid: &str, client_id: &str) -> StoreResult<bool>;
+    /// Deletes the refresh token whose value (current or superseded) has this digest and ends the
+    /// sessions minted from it (RFC 7009 §2.1). Returns its user, when there was one.
+    async fn revoke_refresh_token(&self, digest: &[u8]) -> StoreResult<Option<String>>;
+    async fn list_sessions(&self, user_uuid: Option<&str>, params: &ListParams) -> StoreResult<Page<Session>>;
+    /// Ends a session (its tokens go with it). Idempotent.
+    async fn delete_session(&self, uuid: &str, user_uuid: Option<&str>) -> StoreResult<()>;
+
+    /// Charges one attempt to every key, unless a key is held back or busy (then nothing).
+    async fn charge_attempt(&self, keys: &[CountedKey], times: AttemptTimes) -> StoreResult<Admission>;
+    /// What a charge of these keys would find now, read without writing (an attempt waiting for
+    /// attempts in flight asks with a read, never queueing behind them).
+    async fn admission(&self, keys: &[CountedKey], times: AttemptTimes) -> StoreResult<Admission>;
+    /// The latest end of these keys' hold-backs, if any was set.
+    async fn held_until(&self, keys: &[String]) -> StoreResult<Option<i64>>;
+    /// A failed attempt: releases `release`, counts one failure to every key of `failed`.
+    async fn record_failure(&self, release: &[String], failed: &[CountedKey], times: AttemptTimes) -> StoreResult<()>;
+    /// Attempts that did not fail: releases `release`, forgets the counts of `clear`, and records
+    /// `trust` (a key and until when), in one transaction.
+    async fn release_attempt(&self, release: &[String], clear: &[String], trust: Option<(&str, i64)>) -> StoreResult<()>;
+    /// Until when `key` (a user from an address) is trusted, if it still is at `now`.
+    async fn trusted_until(&self, key: &str, now: i64) -> StoreResult<Option<i64>>;
+    /// Deletes the counts forgotten and no longer held back, and the places trusted no longer.
+    async fn purge_failures(&self, now: i64, forget_before: i64) -> StoreResult<u64>;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn search_patterns_escape_wildcards() {
+        assert_eq!(super::like_pattern("A_b%"), "%a\\_b\\%%");
     }
 }

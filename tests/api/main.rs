@@ -37,5 +37,6 @@ mod security;
 mod sessions;
 mod token_create;
 mod token_secret;
+mod upgrade;
 mod users;
 mod validation;

@@ -6,40 +6,9 @@
 //! being checked (since `last_charge`). A hold-back (`blocked_until`) is armed only when a failure
 //! is settled, never by an attempt in flight nor by a success.
 
-use super::{Store, StoreResult, WriteTx};
-
-/// One count an attempt is charged to, with the policy of its kind. Times are microseconds.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct CountedKey {
-    /// Opaque (a digest): the store never sees what is counted.
-    pub key: String,
-    /// Failures before attempts are held back (at least 1).
-    pub threshold: i64,
-    /// The longest hold-back.
-    pub max_delay: i64,
-}
-
-/// The times of one attempt: `now`, the first delay, the time before which a count is forgotten,
-/// and the time before which a pending charge is stale.
-#[derive(Clone, Copy, Debug)]
-pub struct AttemptTimes {
-    pub now: i64,
-    pub base_delay: i64,
-    pub forget_before: i64,
-    pub stale_before: i64,
-}
-
-/// What a charge found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Admission {
-    /// Charged: the attempt may be checked.
-    Admitted,
-    /// Nothing charged: a key is held back until then.
-    HeldUntil(i64),
-    /// Nothing charged: a key has as many attempts in flight as it may still fail; they may yet
-    /// succeed, so the attempt may ask again shortly.
-    Busy,
-}
+use super::pool::WriteTx;
+use super::{Db, Store};
+use crate::store::{placeholders_from, Admission, AttemptTimes, CountedKey, StoreResult};
 
 /// Rows purged per statement: small batches keep write locks short.
 const PURGE_BATCH: i64 = 1000;
@@ -111,7 +80,7 @@ impl Store {
         }
         // Some key refused: the others' charges are undone, and the writer's turn given back
         // before reading on another connection.
-        let WriteTx { tx, _turn: turn } = w;
+        let WriteTx { tx, turn } = w;
         tx.rollback().await?;
         drop(turn);
         let keys: Vec<String> = sorted.into_iter().map(|k| k.key).collect();
@@ -133,12 +102,15 @@ impl Store {
             return Ok(Admission::Admitted);
         }
         let (settled, in_flight) = (settled("$2"), in_flight("$3"));
+        // The typed pools decode strictly: the busy flag is a BIGINT on both (a bare 1 is an
+        // int4 on PostgreSQL).
         let sql = format!(
             "SELECT MAX(CASE WHEN blocked_until > $1 THEN blocked_until END), \
              MAX(CASE WHEN {in_flight} >= (CASE WHEN {settled} < threshold \
-             THEN threshold - {settled} ELSE 1 END) THEN 1 ELSE 0 END) \
+             THEN threshold - {settled} ELSE 1 END) \
+             THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END) \
              FROM login_failures WHERE key IN ({})",
-            super::placeholders_from(4, keys.len())
+            placeholders_from(4, keys.len())
         );
         let mut query = sqlx::query_as::<_, (Option<i64>, Option<i64>)>(&sql)
             .bind(times.now)
@@ -364,7 +336,7 @@ fn values(count: usize, width: usize, row: impl Fn(usize) -> String) -> String {
 
 /// `$1, $2, …, $n`.
 fn placeholders(count: usize) -> String {
-    super::placeholders_from(1, count)
+    placeholders_from(1, count)
 }
 
 /// Binds every string of a list in order.
@@ -372,7 +344,7 @@ trait BindAll<'q> {
     fn bind_all(self, values: &[String]) -> Self;
 }
 
-impl<'q> BindAll<'q> for sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+impl<'q> BindAll<'q> for sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {
     fn bind_all(mut self, values: &[String]) -> Self {
         for value in values {
             self = self.bind(value.clone());

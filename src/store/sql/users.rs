@@ -1,81 +1,15 @@
 //! Users and their e-mail addresses.
 
-use sqlx::any::AnyRow;
-use sqlx::Row;
-
-use super::lists::{ListParams, ListQuery, Page};
-use super::{fold, search_text, Backend, Store, StoreResult};
-
-#[derive(Clone, Debug)]
-pub struct Email {
-    pub uuid: String,
-    pub address: String,
-    pub main: bool,
-    pub confirmed: bool,
-}
-
-#[derive(Clone, Debug)]
-pub struct User {
-    pub uuid: String,
-    pub tenant_uuid: String,
-    pub username: Option<String>,
-    pub firstname: Option<String>,
-    pub lastname: Option<String>,
-    pub password_hash: Option<String>,
-    pub purpose: String,
-    pub enabled: bool,
-    pub authentication_method: String,
-    pub emails: Vec<Email>,
-}
-
-pub struct NewUser {
-    pub uuid: String,
-    pub tenant_uuid: String,
-    pub username: Option<String>,
-    pub firstname: Option<String>,
-    pub lastname: Option<String>,
-    pub password_hash: Option<String>,
-    pub purpose: String,
-    pub enabled: bool,
-    pub authentication_method: String,
-    pub email_address: Option<String>,
-    pub created_at: i64,
-    /// The username's look-alike key (`domain::untrusted::skeleton`), unique.
-    pub username_skeleton: Option<String>,
-}
-
-pub struct UserUpdate {
-    pub username: Option<String>,
-    /// The new username's look-alike key; kept as it is when the username keeps its key.
-    pub username_skeleton: Option<String>,
-    pub firstname: Option<String>,
-    pub lastname: Option<String>,
-    pub purpose: String,
-    pub enabled: bool,
-    pub authentication_method: String,
-}
-
-pub const USER_ORDER: &[&str] = &["username", "firstname", "lastname", "uuid", "purpose"];
-pub const USER_FILTERS: &[&str] = &["uuid", "username", "firstname", "lastname", "purpose"];
+use super::lists::ListQuery;
+use super::{Store, FOR_SHARE};
+use crate::store::columns::{Arg, Id, Micros, UuidText};
+use crate::store::{
+    fold, search_text, ListParams, NewUser, Page, StoreResult, User, UserUpdate, USER_ORDER,
+};
 
 pub(super) const USER_COLUMNS: &str =
     "uuid, tenant_uuid, username, firstname, lastname, password_hash, \
                             purpose, enabled, authentication_method";
-
-pub(super) fn user_from_row(row: &AnyRow) -> StoreResult<User> {
-    Ok(User {
-        uuid: row.try_get("uuid")?,
-        tenant_uuid: row.try_get("tenant_uuid")?,
-        username: row.try_get("username")?,
-        firstname: row.try_get("firstname")?,
-        lastname: row.try_get("lastname")?,
-        password_hash: row.try_get("password_hash")?,
-        purpose: row.try_get("purpose")?,
-        enabled: super::flag(row, "enabled")?,
-        authentication_method: row.try_get("authentication_method")?,
-        emails: Vec::new(),
-    })
-}
 
 impl Store {
     pub async fn create_user(&self, new: &NewUser) -> StoreResult<()> {
@@ -85,8 +19,8 @@ impl Store {
              purpose, enabled, authentication_method, created_at, username_key, search_text, \
              username_skeleton) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
-        .bind(&new.uuid)
-        .bind(&new.tenant_uuid)
+        .bind(Id(&new.uuid))
+        .bind(Id(&new.tenant_uuid))
         .bind(&new.username)
         .bind(&new.firstname)
         .bind(&new.lastname)
@@ -94,7 +28,7 @@ impl Store {
         .bind(&new.purpose)
         .bind(new.enabled)
         .bind(&new.authentication_method)
-        .bind(new.created_at)
+        .bind(Micros(new.created_at))
         .bind(new.username.as_deref().map(fold))
         .bind(search_text(&[
             new.username.as_deref(),
@@ -111,8 +45,8 @@ impl Store {
                 "INSERT INTO emails (uuid, user_uuid, address, main, confirmed, address_key) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
-            .bind(uuid::Uuid::new_v4().to_string())
-            .bind(&new.uuid)
+            .bind(Id(&uuid::Uuid::new_v4().to_string()))
+            .bind(Id(&new.uuid))
             .bind(address)
             .bind(true)
             .bind(true)
@@ -124,59 +58,44 @@ impl Store {
     }
 
     async fn with_emails(&self, mut user: User) -> StoreResult<User> {
-        let rows = sqlx::query(
+        user.emails = sqlx::query_as(
             "SELECT uuid, address, main, confirmed FROM emails WHERE user_uuid = $1 ORDER BY address",
         )
-        .bind(&user.uuid)
+        .bind(Id(&user.uuid))
         .fetch_all(&self.pool)
         .await?;
-        user.emails = rows
-            .iter()
-            .map(|row| {
-                Ok(Email {
-                    uuid: row.try_get("uuid")?,
-                    address: row.try_get("address")?,
-                    main: super::flag(row, "main")?,
-                    confirmed: super::flag(row, "confirmed")?,
-                })
-            })
-            .collect::<StoreResult<_>>()?;
         Ok(user)
     }
 
     pub async fn get_user(&self, uuid: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE uuid = $1"))
-            .bind(uuid)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => Ok(Some(self.with_emails(user_from_row(&row)?).await?)),
+        match self.get_user_for_token(uuid).await? {
+            Some(user) => Ok(Some(self.with_emails(user).await?)),
             None => Ok(None),
         }
     }
 
     /// The user without its e-mail addresses: all a token needs.
     pub async fn get_user_for_token(&self, uuid: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE uuid = $1"))
-            .bind(uuid)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| user_from_row(&row)).transpose()
+        Ok(
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE uuid = $1"))
+                .bind(Id(uuid))
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE username_key = $1"
         ))
         .bind(fold(username))
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| user_from_row(&row)).transpose()
+        .await?)
     }
 
     /// The enabled user whose username, or a confirmed e-mail address, is `login` (any case).
     pub async fn find_login_user(&self, login: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE enabled = $2 AND (username_key = $1 \
              OR uuid IN (SELECT user_uuid FROM emails WHERE address_key = $1 AND confirmed = $2)) \
              LIMIT 1"
@@ -184,8 +103,7 @@ impl Store {
         .bind(fold(login))
         .bind(true)
         .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| user_from_row(&row)).transpose()
+        .await?)
     }
 
     /// Users matching every `(column, value)` filter exactly (columns checked by the caller).
@@ -200,7 +118,13 @@ impl Store {
             .map(|(i, (column, _))| format!("{column} = ${}", i + 1))
             .collect::<Vec<_>>()
             .join(" AND ");
-        let narrow_binds: Vec<&str> = filters.iter().map(|(_, value)| *value).collect();
+        let narrow_binds: Vec<Arg> = filters
+            .iter()
+            .map(|(column, value)| match *column {
+                "uuid" => Arg::Id(value),
+                _ => Arg::Text(value),
+            })
+            .collect();
         let page = self
             .list_page(
                 ListQuery {
@@ -212,7 +136,6 @@ impl Store {
                     ..ListQuery::default()
                 },
                 params,
-                user_from_row,
             )
             .await?;
         let mut items = Vec::with_capacity(page.items.len());
@@ -228,13 +151,13 @@ impl Store {
         // The purpose may change: tokens issued while unlimited were not bounded, so the session
         // bound goes. First, then the user's row: the order in which grants lock them.
         sqlx::query("DELETE FROM session_bounds WHERE user_uuid = $1")
-            .bind(uuid)
+            .bind(Id(uuid))
             .execute(&mut *w.tx)
             .await?;
-        lock_for_change(&mut w.tx, self.backend, uuid).await?;
+        super::lock_for_change(&mut w.tx, uuid).await?;
         let addresses: Vec<String> =
             sqlx::query_scalar("SELECT address FROM emails WHERE user_uuid = $1")
-                .bind(uuid)
+                .bind(Id(uuid))
                 .fetch_all(&mut *w.tx)
                 .await?;
         let mut searched = vec![
@@ -250,7 +173,7 @@ impl Store {
              username_skeleton = CASE WHEN username_key = $8 THEN username_skeleton ELSE $10 END \
              WHERE uuid = $1",
         )
-        .bind(uuid)
+        .bind(Id(uuid))
         .bind(&update.username)
         .bind(&update.firstname)
         .bind(&update.lastname)
@@ -265,7 +188,7 @@ impl Store {
         .rows_affected();
         if changed > 0 && !update.enabled {
             sqlx::query("DELETE FROM tokens WHERE auth_id = $1")
-                .bind(uuid)
+                .bind(Id(uuid))
                 .execute(&mut *w.tx)
                 .await?;
         }
@@ -278,14 +201,10 @@ impl Store {
     /// user's row will delete, after it, the tokens committed before this read. On SQLite the
     /// writers take turns, so a committed read is enough.
     pub async fn user_unchanged(&self, uuid: &str, password_hash: &str) -> StoreResult<bool> {
-        let lock = match self.backend {
-            Backend::Postgres => " FOR SHARE",
-            Backend::Sqlite => "",
-        };
         let found = sqlx::query(&format!(
-            "SELECT uuid FROM users WHERE uuid = $1 AND enabled = TRUE AND password_hash = $2{lock}"
+            "SELECT uuid FROM users WHERE uuid = $1 AND enabled = TRUE AND password_hash = $2{FOR_SHARE}"
         ))
-        .bind(uuid)
+        .bind(Id(uuid))
         .bind(password_hash)
         .fetch_optional(&self.pool)
         .await?;
@@ -295,14 +214,14 @@ impl Store {
     /// Sets a new password hash and ends the user's sessions; refresh tokens stay.
     pub async fn set_password(&self, uuid: &str, password_hash: &str) -> StoreResult<()> {
         let mut w = self.begin_write().await?;
-        lock_for_change(&mut w.tx, self.backend, uuid).await?;
+        super::lock_for_change(&mut w.tx, uuid).await?;
         sqlx::query("UPDATE users SET password_hash = $2 WHERE uuid = $1")
-            .bind(uuid)
+            .bind(Id(uuid))
             .bind(password_hash)
             .execute(&mut *w.tx)
             .await?;
         sqlx::query("DELETE FROM tokens WHERE auth_id = $1")
-            .bind(uuid)
+            .bind(Id(uuid))
             .execute(&mut *w.tx)
             .await?;
         w.commit().await
@@ -315,10 +234,10 @@ impl Store {
         // then the user, so that no token is written after the user's are deleted (on
         // PostgreSQL no foreign key holds tokens to their user: migration 0009).
         sqlx::query("DELETE FROM session_bounds WHERE user_uuid = $1")
-            .bind(uuid)
+            .bind(Id(uuid))
             .execute(&mut *w.tx)
             .await?;
-        lock_for_change(&mut w.tx, self.backend, uuid).await?;
+        super::lock_for_change(&mut w.tx, uuid).await?;
         for statement in [
             "DELETE FROM tokens WHERE auth_id = $1",
             "DELETE FROM refresh_tokens WHERE user_uuid = $1",
@@ -326,12 +245,12 @@ impl Store {
             "DELETE FROM user_policies WHERE user_uuid = $1",
         ] {
             sqlx::query(statement)
-                .bind(uuid)
+                .bind(Id(uuid))
                 .execute(&mut *w.tx)
                 .await?;
         }
         let deleted = sqlx::query("DELETE FROM users WHERE uuid = $1")
-            .bind(uuid)
+            .bind(Id(uuid))
             .execute(&mut *w.tx)
             .await?
             .rows_affected();
@@ -348,7 +267,7 @@ impl Store {
         &self,
         skeleton: impl Fn(&str) -> String,
     ) -> StoreResult<u64> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
+        let rows: Vec<(UuidText, String)> = sqlx::query_as(
             "SELECT uuid, username FROM users \
              WHERE username IS NOT NULL AND username_skeleton IS NULL ORDER BY created_at, uuid",
         )
@@ -365,7 +284,7 @@ impl Store {
                  AND username_skeleton IS NULL \
                  AND NOT EXISTS (SELECT 1 FROM users other WHERE other.username_skeleton = $2)",
             )
-            .bind(&uuid)
+            .bind(Id(&String::from(uuid)))
             .bind(skeleton(&username))
             .execute(&mut *w.tx)
             .await?
@@ -380,30 +299,13 @@ impl Store {
 
     /// The uuid of the user whose username or any e-mail address is `login` (any case).
     pub async fn find_login_owner(&self, login: &str) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar(
+        let owner: Option<UuidText> = sqlx::query_scalar(
             "SELECT uuid FROM users WHERE username_key = $1 \
              UNION SELECT user_uuid FROM emails WHERE address_key = $1 LIMIT 1",
         )
         .bind(fold(login))
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        Ok(owner.map(String::from))
     }
-}
-
-/// Locks a user's row before a change that ends the user's sessions (PostgreSQL: `FOR UPDATE`,
-/// which waits for the token inserts holding it `FOR KEY SHARE`): a login or grant in flight
-/// then either wrote its token before, and the change deletes it, or waits and sees the change
-/// (`user_still_enabled` in tokens.rs). SQLite's writers take turns already.
-async fn lock_for_change(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
-    uuid: &str,
-) -> StoreResult<()> {
-    if backend == Backend::Postgres {
-        sqlx::query("SELECT uuid FROM users WHERE uuid = $1 FOR UPDATE")
-            .bind(uuid)
-            .fetch_optional(&mut *conn)
-            .await?;
-    }
-    Ok(())
 }

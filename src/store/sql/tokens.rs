@@ -1,210 +1,26 @@
 //! Sessions, access tokens (by digest) and refresh tokens (by digest).
 
-use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
-use sqlx::{Any, Row, Transaction};
+use sqlx::types::Json;
+use sqlx::Database;
 
 use super::failures::HOLDS_BACK;
-use super::lists::{ListParams, ListQuery, Page};
-use super::policies::acl_parts_columns;
-use super::users::{user_from_row, USER_COLUMNS};
-use super::{
-    placeholders_from, search_text, AclParts, Backend, Store, StoreError, StoreResult, User,
+use super::lists::ListQuery;
+use super::policies::{acl_parts, acl_parts_columns, AclRow};
+use super::users::USER_COLUMNS;
+use super::{Conn, Db, Store, FOR_KEY_SHARE, FOR_UPDATE, INSERT_COUNTS_ITSELF};
+use crate::store::columns::{Arg, Id, Micros, UuidText};
+use crate::store::{
+    placeholders_from, search_text, Issue, IssueRequest, IssuedToken, ListParams, Page,
+    RefreshCutoffs, RefreshGrant, RefreshGrantRead, RefreshGrantWrite, RefreshGranted,
+    RefreshToken, Rotation, Session, SessionShare, StoreResult, SupersededValue, TokenRecord, User,
+    LIMITED_PURPOSES, REFRESH_ORDER, SESSION_ORDER,
 };
-
-/// A live access token, as read back for validation.
-#[derive(Clone, Debug)]
-pub struct TokenRecord {
-    pub session_uuid: String,
-    pub auth_id: String,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    pub acl: Vec<String>,
-    pub metadata: TokenMetadata,
-    pub remote_addr: String,
-    pub user_agent: String,
-    /// The scope of the refresh token it was minted under (SPEC §9); `None`: unlimited.
-    pub scope: Option<Vec<String>>,
-}
-
-/// What a token says of its user, fixed when it is issued (stored as JSON). Fields in
-/// alphabetical order, as the first version wrote them.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TokenMetadata {
-    pub auth_id: String,
-    pub pbx_user_uuid: Option<String>,
-    pub purpose: String,
-    pub tenant_uuid: String,
-    pub uuid: String,
-    pub xivo_uuid: Option<String>,
-}
-
-#[derive(Clone, Debug)]
-pub struct RefreshToken {
-    pub uuid: String,
-    pub client_id: String,
-    pub user_uuid: String,
-    pub tenant_uuid: String,
-    pub mobile: bool,
-    pub created_at: i64,
-    /// The value sealed under the current key, after a rotation of the secret (else derived).
-    pub sealed: Option<Vec<u8>>,
-    /// `None`: unlimited.
-    pub scope: Option<Vec<String>>,
-    /// Times the value was rotated.
-    pub generation: i64,
-    /// The last offline login or refresh grant that used it.
-    pub used_at: i64,
-}
-
-/// A superseded value of a rotating refresh token: its chain (the refresh token as it is now),
-/// when the value was superseded and its generation (its successor's is one more).
-#[derive(Clone, Debug)]
-pub struct SupersededValue {
-    pub chain: RefreshToken,
-    pub superseded_at: i64,
-    pub generation: i64,
-}
-
-/// Refresh tokens last used at or before `idle`, or created at or before `max`, have expired
-/// (`i64::MIN`: no such limit).
-#[derive(Clone, Copy, Debug)]
-pub struct RefreshCutoffs {
-    pub idle: i64,
-    pub max: i64,
-}
-
-#[derive(Clone, Debug)]
-pub struct Session {
-    pub uuid: String,
-    pub user_uuid: String,
-    pub tenant_uuid: String,
-    pub mobile: bool,
-    pub created_at: i64,
-    pub user_agent: String,
-    pub remote_addr: String,
-    pub client_id: Option<String>,
-}
-
-/// An offline login: find or create the (user, client_id) refresh token.
-pub struct OfflineGrant {
-    /// Uuid and value digest to use if a new refresh token is created.
-    pub new_uuid: String,
-    pub new_digest: Vec<u8>,
-    pub client_id: String,
-    pub login: String,
-    /// The scope the refresh token gets (a second login sets it too); `None`: unlimited.
-    pub scope: Option<Vec<String>>,
-    /// When lifetimes apply: an expired (user, client_id) refresh token is replaced, not reused.
-    pub expired: Option<RefreshCutoffs>,
-}
-
-/// A refresh grant that rotates: the value of `from_generation` (`old_digest`) is superseded by
-/// the next (`new_digest`), unless another grant superseded it first.
-pub struct Rotation {
-    pub from_generation: i64,
-    pub old_digest: Vec<u8>,
-    pub new_digest: Vec<u8>,
-}
-
-/// Everything written when a token is issued, in one transaction.
-pub struct IssueRequest {
-    pub token_digest: Vec<u8>,
-    pub session_uuid: String,
-    pub user_uuid: String,
-    pub tenant_uuid: String,
-    pub mobile: bool,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    pub acl: Vec<String>,
-    pub metadata: TokenMetadata,
-    pub remote_addr: String,
-    pub user_agent: String,
-    /// The token's scope (SPEC §9); `None`: unlimited.
-    pub scope: Option<Vec<String>>,
-    /// The refresh token a refresh grant used.
-    pub from_refresh_token: Option<RefreshToken>,
-    /// Set when that grant rotates the refresh token.
-    pub rotation: Option<Rotation>,
-    pub offline: Option<OfflineGrant>,
-    /// The share of the session cap the token counts in.
-    pub session_share: SessionShare,
-    /// Live sessions of that share the user may already hold; `None`: unlimited.
-    pub session_limit: Option<i64>,
-    /// Whether a refresh grant rewrites its refresh token's `used_at` (else only checks it).
-    pub mark_refresh_token_used: bool,
-}
-
-pub struct IssuedToken {
-    /// The refresh token row created or found by an offline login.
-    pub refresh_token: Option<RefreshToken>,
-    pub sessions_revoked: u64,
-}
-
-/// What [`Store::issue_token`] did.
-pub enum Issue {
-    Issued(IssuedToken),
-    /// The user is at its session limit: nothing written.
-    SessionLimit,
-    /// The refresh token of the grant changed since it was read (another grant rotated it, or it
-    /// was deleted), or its user was disabled or deleted: nothing written; read them again.
-    Superseded,
-}
 
 const REFRESH_COLUMNS: &str =
     "uuid, client_id, user_uuid, tenant_uuid, mobile, created_at, sealed, scope, generation, used_at";
-pub const REFRESH_ORDER: &[&str] = &["created_at", "client_id", "mobile"];
 const SESSION_COLUMNS: &str =
     "uuid, user_uuid, tenant_uuid, mobile, created_at, user_agent, remote_addr, client_id";
-pub const SESSION_ORDER: &[&str] = &["created_at", "mobile", "uuid", "user_uuid"];
-
-fn refresh_from_row(row: &AnyRow) -> StoreResult<RefreshToken> {
-    refresh_from_columns(row, &REFRESH_NAMES)
-}
-
-/// The columns of a refresh-token row, by name: as stored, or as the joined grant read renames them.
-type RefreshNames = [&'static str; 10];
-const REFRESH_NAMES: RefreshNames = [
-    "uuid",
-    "client_id",
-    "user_uuid",
-    "tenant_uuid",
-    "mobile",
-    "created_at",
-    "sealed",
-    "scope",
-    "generation",
-    "used_at",
-];
-const GRANT_REFRESH_NAMES: RefreshNames = [
-    "r_uuid",
-    "r_client_id",
-    "r_user_uuid",
-    "r_tenant_uuid",
-    "r_mobile",
-    "r_created_at",
-    "r_sealed",
-    "r_scope",
-    "r_generation",
-    "r_used_at",
-];
-
-fn refresh_from_columns(row: &AnyRow, names: &RefreshNames) -> StoreResult<RefreshToken> {
-    let [uuid, client_id, user_uuid, tenant_uuid, mobile, created_at, sealed, scope, generation, used_at] =
-        *names;
-    Ok(RefreshToken {
-        uuid: row.try_get(uuid)?,
-        client_id: row.try_get(client_id)?,
-        user_uuid: row.try_get(user_uuid)?,
-        tenant_uuid: row.try_get(tenant_uuid)?,
-        mobile: super::flag(row, mobile)?,
-        created_at: row.try_get(created_at)?,
-        sealed: row.try_get(sealed)?,
-        scope: scope_from_json(row.try_get(scope)?)?,
-        generation: row.try_get(generation)?,
-        used_at: row.try_get(used_at)?,
-    })
-}
 
 /// The refresh token columns of [`Store::find_refresh_grant`], renamed beside the user's.
 const GRANT_REFRESH_COLUMNS: &str = "r.uuid AS r_uuid, r.client_id AS r_client_id, \
@@ -212,82 +28,100 @@ const GRANT_REFRESH_COLUMNS: &str = "r.uuid AS r_uuid, r.client_id AS r_client_i
      r.created_at AS r_created_at, r.sealed AS r_sealed, r.scope AS r_scope, \
      r.generation AS r_generation, r.used_at AS r_used_at";
 
-/// What [`Store::find_refresh_grant`] read: the grant, if the value is a current one, and the
-/// throttle's hold-back of the grant's address.
-pub struct RefreshGrantRead {
-    pub held_until: Option<i64>,
-    pub grant: Option<RefreshGrant>,
+/// A row of [`Store::find_refresh_grant`]: the hold-back, the refresh token (renamed, NULL when
+/// the value is unknown), its user (NULL when gone) and one of the user's policies' ACL.
+#[derive(sqlx::FromRow)]
+struct GrantRow {
+    held_until: Option<i64>,
+    r_uuid: Option<UuidText>,
+    r_client_id: Option<String>,
+    r_user_uuid: Option<UuidText>,
+    r_tenant_uuid: Option<UuidText>,
+    r_mobile: Option<bool>,
+    r_created_at: Option<Micros>,
+    r_sealed: Option<Vec<u8>>,
+    #[sqlx(json(nullable))]
+    r_scope: Option<Vec<String>>,
+    r_generation: Option<i64>,
+    r_used_at: Option<Micros>,
+    #[sqlx(flatten)]
+    user: GrantUserRow,
+    #[sqlx(flatten)]
+    acl: AclRow,
 }
 
-/// A refresh token found by its value, with its user (if any) and what a token of that user's
-/// ACL is made of, read in one statement.
-pub struct RefreshGrant {
-    pub refresh: RefreshToken,
-    pub user: Option<User>,
-    pub acl: AclParts,
+/// The user columns of a [`GrantRow`] (all NULL when the user is gone).
+#[derive(sqlx::FromRow)]
+struct GrantUserRow {
+    uuid: Option<UuidText>,
+    tenant_uuid: Option<UuidText>,
+    username: Option<String>,
+    firstname: Option<String>,
+    lastname: Option<String>,
+    password_hash: Option<String>,
+    purpose: Option<String>,
+    enabled: Option<bool>,
+    authentication_method: Option<String>,
 }
 
-/// A scope column: a JSON list, or NULL for unlimited.
-fn scope_from_json(text: Option<String>) -> StoreResult<Option<Vec<String>>> {
-    text.map(|text| serde_json::from_str(&text).map_err(json_error))
-        .transpose()
+impl GrantRow {
+    /// The refresh token, when the value is a current one.
+    fn refresh(&mut self) -> Option<RefreshToken> {
+        Some(RefreshToken {
+            uuid: self.r_uuid.take()?.into(),
+            client_id: self.r_client_id.take()?,
+            user_uuid: self.r_user_uuid.take()?.into(),
+            tenant_uuid: self.r_tenant_uuid.take()?.into(),
+            mobile: self.r_mobile?,
+            created_at: self.r_created_at?.into(),
+            sealed: self.r_sealed.take(),
+            scope: self.r_scope.take(),
+            generation: self.r_generation?,
+            used_at: self.r_used_at?.into(),
+        })
+    }
 }
 
-fn scope_to_json(scope: &Option<Vec<String>>) -> StoreResult<Option<String>> {
-    scope
-        .as_ref()
-        .map(|scope| serde_json::to_string(scope).map_err(json_error))
-        .transpose()
-}
-
-fn session_from_row(row: &AnyRow) -> StoreResult<Session> {
-    Ok(Session {
-        uuid: row.try_get("uuid")?,
-        user_uuid: row.try_get("user_uuid")?,
-        tenant_uuid: row.try_get("tenant_uuid")?,
-        mobile: super::flag(row, "mobile")?,
-        created_at: row.try_get("created_at")?,
-        user_agent: row.try_get("user_agent")?,
-        remote_addr: row.try_get("remote_addr")?,
-        client_id: row.try_get("client_id")?,
-    })
-}
-
-fn json_error(error: serde_json::Error) -> StoreError {
-    StoreError::Other(error.to_string())
+impl GrantUserRow {
+    fn user(self) -> Option<User> {
+        Some(User {
+            uuid: self.uuid?.into(),
+            tenant_uuid: self.tenant_uuid?.into(),
+            username: self.username,
+            firstname: self.firstname,
+            lastname: self.lastname,
+            password_hash: self.password_hash,
+            purpose: self.purpose?,
+            enabled: self.enabled?,
+            authentication_method: self.authentication_method?,
+            emails: Vec::new(),
+        })
+    }
 }
 
 /// Ends the sessions of every token minted from a refresh token, then deletes the refresh token.
 /// Returns the number of sessions ended.
-async fn purge_refresh_token(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
-    uuid: &str,
-) -> StoreResult<u64> {
+async fn purge_refresh_token(tx: &mut Conn, uuid: &str) -> StoreResult<u64> {
     // Locked first (PostgreSQL): a grant minting from it meanwhile holds it FOR KEY SHARE, so it
     // either commits before (its session is ended here) or finds it gone, never leaves a session
     // the deletion missed.
-    let lock = match backend {
-        Backend::Postgres => " FOR UPDATE",
-        Backend::Sqlite => "",
-    };
-    let user: Option<String> = sqlx::query_scalar(&format!(
-        "SELECT user_uuid FROM refresh_tokens WHERE uuid = $1{lock}"
+    let user: Option<UuidText> = sqlx::query_scalar(&format!(
+        "SELECT user_uuid FROM refresh_tokens WHERE uuid = $1{FOR_UPDATE}"
     ))
-    .bind(uuid)
-    .fetch_optional(&mut **tx)
+    .bind(Id(uuid))
+    .fetch_optional(&mut *tx)
     .await?;
     let Some(user) = user else { return Ok(0) };
     // Through the user's index: a refresh token's tokens are all its user's.
     let ended = sqlx::query("DELETE FROM tokens WHERE auth_id = $1 AND refresh_token_uuid = $2")
-        .bind(&user)
-        .bind(uuid)
-        .execute(&mut **tx)
+        .bind(Id(&String::from(user)))
+        .bind(Id(uuid))
+        .execute(&mut *tx)
         .await?
         .rows_affected();
     sqlx::query("DELETE FROM refresh_tokens WHERE uuid = $1")
-        .bind(uuid)
-        .execute(&mut **tx)
+        .bind(Id(uuid))
+        .execute(&mut *tx)
         .await?;
     Ok(ended)
 }
@@ -298,7 +132,7 @@ async fn purge_refresh_token(
 /// writer at a time). False: it changed since it was read (rotated by another grant, or
 /// deleted); nothing was written. (A grant that does not rotate is marked in `insert_issued`.)
 async fn rotate_refresh_token(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Conn,
     from: &RefreshToken,
     rotation: &Rotation,
     now: i64,
@@ -307,11 +141,11 @@ async fn rotate_refresh_token(
         "UPDATE refresh_tokens SET digest = $3, generation = generation + 1, sealed = NULL, \
          used_at = $4 WHERE uuid = $1 AND generation = $2",
     )
-    .bind(&from.uuid)
+    .bind(Id(&from.uuid))
     .bind(rotation.from_generation)
     .bind(&rotation.new_digest)
-    .bind(now)
-    .execute(&mut **tx)
+    .bind(Micros(now))
+    .execute(&mut *tx)
     .await?
     .rows_affected();
     if rotated != 1 {
@@ -322,10 +156,10 @@ async fn rotate_refresh_token(
          superseded_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(&rotation.old_digest)
-    .bind(&from.uuid)
+    .bind(Id(&from.uuid))
     .bind(rotation.from_generation)
-    .bind(now)
-    .execute(&mut **tx)
+    .bind(Micros(now))
+    .execute(&mut *tx)
     .await?;
     // Every superseded value is kept while its chain lives (a forgotten one would be merely
     // unknown, and its replay would revoke nothing): they go with the chain, by the foreign key's
@@ -334,7 +168,7 @@ async fn rotate_refresh_token(
 }
 
 /// What writing a token did.
-enum Inserted {
+pub(super) enum Inserted {
     Yes,
     /// The user is at its session limit.
     SessionLimit,
@@ -347,11 +181,8 @@ enum Inserted {
 }
 
 /// A token row's values, bound as $1–$15 in the order of [`SessionShare::token_insert`].
-struct TokenRow<'a> {
-    request: &'a IssueRequest,
-    acl: String,
-    metadata: String,
-    scope: Option<String>,
+pub(super) struct TokenRow<'a> {
+    pub request: &'a IssueRequest,
     search: String,
     client_id: Option<&'a str>,
     refresh_uuid: Option<&'a str>,
@@ -373,7 +204,7 @@ macro_rules! token_columns {
          remote_addr, user_agent, client_id, refresh_token_uuid, scope, search_text, refresh_grant"
     };
 }
-const TOKEN_COLUMNS: &str = token_columns!();
+pub(super) const TOKEN_COLUMNS: &str = token_columns!();
 macro_rules! token_insert {
     ($share:literal) => {
         concat!(
@@ -385,19 +216,18 @@ macro_rules! token_insert {
     };
 }
 
-/// The share of the session cap (`max_user_concurrent_sessions`) a session counts in, as the
-/// domain decides (`Tokens::issue`): the sessions a password login opened (online or offline), or
-/// those a refresh grant minted. Each share is bounded by the cap on its own (its column of
-/// `session_bounds`, its rows of `tokens` by `refresh_grant`; migration 0013), so that grants
-/// never take a password login's room.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SessionShare {
-    Logins,
-    Grants,
+/// The SQL of a [`SessionShare`].
+pub(super) trait ShareSql: Copy {
+    /// Its column of `session_bounds`.
+    fn bound(self) -> &'static str;
+    fn other(self) -> SessionShare;
+    /// Its rows of `tokens` (a condition).
+    fn rows(self) -> &'static str;
+    /// The insert of a token of this share (its values `$1`–`$15`, see [`TokenRow`]).
+    fn token_insert(self) -> &'static str;
 }
 
-impl SessionShare {
-    /// Its column of `session_bounds`.
+impl ShareSql for SessionShare {
     fn bound(self) -> &'static str {
         match self {
             SessionShare::Logins => "logins",
@@ -412,7 +242,6 @@ impl SessionShare {
         }
     }
 
-    /// Its rows of `tokens` (a condition).
     fn rows(self) -> &'static str {
         match self {
             SessionShare::Logins => "NOT refresh_grant",
@@ -420,7 +249,6 @@ impl SessionShare {
         }
     }
 
-    /// The insert of a token of this share (its values `$1`–`$15`, see [`TokenRow`]).
     fn token_insert(self) -> &'static str {
         match self {
             SessionShare::Logins => token_insert!("FALSE"),
@@ -435,13 +263,9 @@ impl SessionShare {
 /// `set_password` lock the row `FOR UPDATE` before they end the user's sessions, so each token is
 /// either written before (and ended by them) or checked after them. On SQLite the writers take
 /// turns, and the check reads what the last one committed.
-fn user_still_enabled(backend: Backend, after: Option<&str>) -> String {
+pub(super) fn user_still_enabled(after: Option<&str>) -> String {
     let after = after.map_or(String::new(), |check| format!(" AND {check}"));
-    let lock = match backend {
-        Backend::Postgres => " FOR KEY SHARE",
-        Backend::Sqlite => "",
-    };
-    format!("EXISTS (SELECT 1 FROM users WHERE uuid = $3 AND enabled = TRUE{after}{lock})")
+    format!("EXISTS (SELECT 1 FROM users WHERE uuid = $3 AND enabled = TRUE{after}{FOR_KEY_SHARE})")
 }
 
 impl<'a> TokenRow<'a> {
@@ -449,12 +273,9 @@ impl<'a> TokenRow<'a> {
         request: &'a IssueRequest,
         refresh_uuid: Option<&'a str>,
         client_id: Option<&'a str>,
-    ) -> StoreResult<Self> {
-        Ok(TokenRow {
+    ) -> Self {
+        TokenRow {
             request,
-            acl: serde_json::to_string(&request.acl).map_err(json_error)?,
-            metadata: serde_json::to_string(&request.metadata).map_err(json_error)?,
-            scope: scope_to_json(&request.scope)?,
             search: search_text(&[
                 Some(&request.user_agent),
                 Some(&request.remote_addr),
@@ -462,26 +283,29 @@ impl<'a> TokenRow<'a> {
             ]),
             client_id,
             refresh_uuid,
-        })
+        }
     }
 
-    fn bind<'q>(&'q self, sql: &'q str) -> Query<'q, Any, AnyArguments<'q>> {
+    pub(super) fn bind<'q>(
+        &'q self,
+        sql: &'q str,
+    ) -> Query<'q, Db, <Db as Database>::Arguments<'q>> {
         let r = self.request;
         sqlx::query(sql)
             .bind(&r.token_digest)
-            .bind(&r.session_uuid)
-            .bind(&r.user_uuid)
-            .bind(&r.tenant_uuid)
+            .bind(Id(&r.session_uuid))
+            .bind(Id(&r.user_uuid))
+            .bind(Id(&r.tenant_uuid))
             .bind(r.mobile)
-            .bind(r.issued_at)
-            .bind(r.expires_at)
-            .bind(&self.acl)
-            .bind(&self.metadata)
+            .bind(Micros(r.issued_at))
+            .bind(Micros(r.expires_at))
+            .bind(Json(&r.acl))
+            .bind(Json(&r.metadata))
             .bind(&r.remote_addr)
             .bind(&r.user_agent)
             .bind(self.client_id)
-            .bind(self.refresh_uuid)
-            .bind(&self.scope)
+            .bind(self.refresh_uuid.map(Id))
+            .bind(r.scope.as_ref().map(Json))
             .bind(&self.search)
     }
 }
@@ -491,61 +315,10 @@ impl<'a> TokenRow<'a> {
 /// answers its successor only while that is still the chain's current value, SPEC §10); marked
 /// used when `mark_used`, else only locked (FOR KEY SHARE, which a deletion waits for), so that a
 /// grant usually writes nothing to the refresh token's row.
-struct RefreshCheck<'a> {
-    from: &'a RefreshToken,
-    generation: i64,
-    mark_used: bool,
-}
-
-/// The PostgreSQL statement of a token with its checks, one round trip and its own transaction:
-/// the user's session bound of the token's `share` raised if under `limit` ($16), then the refresh token checked ($17 or
-/// $16 its generation), then the token. It answers whether the bound admitted it and whether the
-/// token was written.
-fn pg_issue_statement(share: SessionShare, limit: bool, refresh: Option<&RefreshCheck>) -> String {
-    let mut ctes = Vec::new();
-    let mut conditions = Vec::new();
-    if limit {
-        let bound = share.bound();
-        ctes.push(format!(
-            "admitted AS (UPDATE session_bounds SET {bound} = {bound} + 1 \
-             WHERE user_uuid = $3 AND {bound} < $16 RETURNING 1)"
-        ));
-        conditions.push("EXISTS (SELECT 1 FROM admitted)");
-    }
-    if let Some(check) = refresh {
-        let generation = if limit { "$17" } else { "$16" };
-        // After the bound, never before: locks are taken in one order (no deadlock).
-        let after_bound = if limit {
-            " AND EXISTS (SELECT 1 FROM admitted)"
-        } else {
-            ""
-        };
-        ctes.push(match check.mark_used {
-            true => format!(
-                "current AS (UPDATE refresh_tokens SET used_at = $6 WHERE uuid = $13 \
-                 AND generation = {generation}{after_bound} RETURNING 1)"
-            ),
-            false => format!(
-                "current AS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
-                 AND generation = {generation}{after_bound} FOR KEY SHARE)"
-            ),
-        });
-        conditions.push("EXISTS (SELECT 1 FROM current)");
-    }
-    // The user's row last (lock order: session bound, refresh token, user).
-    let user = user_still_enabled(Backend::Postgres, conditions.last().copied());
-    conditions.push(&user);
-    let filter = format!(" WHERE {}", conditions.join(" AND "));
-    let admitted = match limit {
-        true => "EXISTS (SELECT 1 FROM admitted)",
-        false => "TRUE",
-    };
-    let insert = share.token_insert();
-    ctes.push(format!("new_token AS ({insert}{filter} RETURNING 1)"));
-    format!(
-        "WITH {} SELECT {admitted} AS admitted, EXISTS (SELECT 1 FROM new_token) AS issued",
-        ctes.join(", ")
-    )
+pub(super) struct RefreshCheck<'a> {
+    pub from: &'a RefreshToken,
+    pub generation: i64,
+    pub mark_used: bool,
 }
 
 /// Whether the user may open one more session of `share` under `limit`, in the caller's
@@ -554,25 +327,25 @@ fn pg_issue_statement(share: SessionShare, limit: bool, refresh: Option<&Refresh
 /// it is not known yet (no row, or NULL), the live sessions of the share are counted exactly
 /// under the bound's row lock, and the bound becomes that count plus this one.
 async fn admit(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
+    conn: &mut Conn,
     user_uuid: &str,
     share: SessionShare,
     limit: i64,
     now: i64,
 ) -> StoreResult<bool> {
     let bound = share.bound();
-    // On SQLite the token's insert raises the bound (its trigger, migration 0013): only checked here.
-    let raise = match backend {
-        Backend::Postgres => format!(
+    // Where the token's insert raises the bound itself (SQLite's trigger, migration 0013), it is
+    // only checked here.
+    let raise = match INSERT_COUNTS_ITSELF {
+        false => format!(
             "UPDATE session_bounds SET {bound} = {bound} + 1 WHERE user_uuid = $1 AND {bound} < $2"
         ),
-        Backend::Sqlite => format!(
+        true => format!(
             "UPDATE session_bounds SET {bound} = {bound} WHERE user_uuid = $1 AND {bound} < $2"
         ),
     };
     let raised = sqlx::query(&raise)
-        .bind(user_uuid)
+        .bind(Id(user_uuid))
         .bind(limit)
         .execute(&mut *conn)
         .await?
@@ -583,20 +356,16 @@ async fn admit(
     sqlx::query(
         "INSERT INTO session_bounds (user_uuid) VALUES ($1) ON CONFLICT (user_uuid) DO NOTHING",
     )
-    .bind(user_uuid)
+    .bind(Id(user_uuid))
     .execute(&mut *conn)
     .await?;
     // On PostgreSQL each statement takes a new snapshot: the counts below see every token
     // committed by a write that held this lock before.
     let other = share.other().bound();
-    let lock = match backend {
-        Backend::Postgres => " FOR UPDATE",
-        Backend::Sqlite => "",
-    };
     let other_bound: Option<i64> = sqlx::query_scalar(&format!(
-        "SELECT {other} FROM session_bounds WHERE user_uuid = $1{lock}"
+        "SELECT {other} FROM session_bounds WHERE user_uuid = $1{FOR_UPDATE}"
     ))
-    .bind(user_uuid)
+    .bind(Id(user_uuid))
     .fetch_optional(&mut *conn)
     .await?
     // (Gone: a change of the user dropped it meanwhile; the update below then writes nothing.)
@@ -606,10 +375,10 @@ async fn admit(
         return Ok(false);
     }
     // Expired tokens never come back: the live ones and this one bound the user from now on
-    // (on SQLite the insert adds this one).
-    let count = match backend {
-        Backend::Postgres => live.saturating_add(1),
-        Backend::Sqlite => live,
+    // (or the insert adds this one).
+    let count = match INSERT_COUNTS_ITSELF {
+        false => live.saturating_add(1),
+        true => live,
     };
     // The other share's bound too, when it is not known yet (a new row): so that the next
     // session of that share (say the first grant after an offline login) is one statement.
@@ -620,7 +389,7 @@ async fn admit(
     sqlx::query(&format!(
         "UPDATE session_bounds SET {bound} = $2, {other} = $3 WHERE user_uuid = $1"
     ))
-    .bind(user_uuid)
+    .bind(Id(user_uuid))
     .bind(count)
     .bind(other_count)
     .execute(&mut *conn)
@@ -631,7 +400,7 @@ async fn admit(
 /// The user's live sessions of `share`, counted up to `limit` (a user's thousands of tokens cost
 /// no more than that).
 async fn live_sessions(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn,
     user_uuid: &str,
     share: SessionShare,
     now: i64,
@@ -642,8 +411,8 @@ async fn live_sessions(
         "SELECT COUNT(*) FROM (SELECT 1 FROM tokens WHERE auth_id = $1 AND expires_at > $2 \
          AND {rows} LIMIT $3) AS live"
     ))
-    .bind(user_uuid)
-    .bind(now)
+    .bind(Id(user_uuid))
+    .bind(Micros(now))
     .bind(limit)
     .fetch_one(&mut *conn)
     .await?)
@@ -652,9 +421,8 @@ async fn live_sessions(
 /// Writes a token in the caller's transaction, after its checks: the session limit (`limit`)
 /// and the grant's refresh token (`refresh`). Nothing is written unless it answers `Yes` (the
 /// caller rolls back otherwise).
-async fn insert_token(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
+pub(super) async fn insert_token(
+    conn: &mut Conn,
     row: &TokenRow<'_>,
     limit: Option<i64>,
     refresh: Option<&RefreshCheck<'_>>,
@@ -662,28 +430,19 @@ async fn insert_token(
     let request = row.request;
     let share = request.session_share;
     if let Some(limit) = limit {
-        if !admit(
-            conn,
-            backend,
-            &request.user_uuid,
-            share,
-            limit,
-            request.issued_at,
-        )
-        .await?
-        {
+        if !admit(conn, &request.user_uuid, share, limit, request.issued_at).await? {
             return Ok(Inserted::SessionLimit);
         }
     }
     let insert = share.token_insert();
     let sql = match refresh {
-        None => format!("{insert} WHERE {}", user_still_enabled(backend, None)),
+        None => format!("{insert} WHERE {}", user_still_enabled(None)),
         Some(check) if check.mark_used => {
             let marked = sqlx::query(
                 "UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 AND generation = $3",
             )
-            .bind(&check.from.uuid)
-            .bind(request.issued_at)
+            .bind(Id(&check.from.uuid))
+            .bind(Micros(request.issued_at))
             .bind(check.generation)
             .execute(&mut *conn)
             .await?
@@ -691,22 +450,15 @@ async fn insert_token(
             if marked != 1 {
                 return Ok(Inserted::Superseded);
             }
-            format!("{insert} WHERE {}", user_still_enabled(backend, None))
+            format!("{insert} WHERE {}", user_still_enabled(None))
         }
         Some(_) => {
-            let lock = match backend {
-                Backend::Postgres => " FOR KEY SHARE",
-                Backend::Sqlite => "",
-            };
             // The refresh token inside the user's check: its lock is taken first.
             let current = format!(
                 "EXISTS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
-                 AND generation = $16{lock})"
+                 AND generation = $16{FOR_KEY_SHARE})"
             );
-            format!(
-                "{insert} WHERE {}",
-                user_still_enabled(backend, Some(&current))
-            )
+            format!("{insert} WHERE {}", user_still_enabled(Some(&current)))
         }
     };
     let mut query = row.bind(&sql);
@@ -719,142 +471,39 @@ async fn insert_token(
     }
 }
 
-/// The purposes of the users whose live sessions are limited (`max_user_concurrent_sessions`).
-pub const LIMITED_PURPOSES: [&str; 2] = ["user", "external_api"];
-
-/// A refresh grant written in one statement (SQL of [`refresh_grant_statement`]): the current
-/// refresh token with this digest and client, unexpired, of an enabled user, from an address not
-/// held back, with room under the user's session bound, mints a token with the user's ACL and
-/// the refresh token's scope; the refresh token is marked used. Anything else writes nothing.
-pub struct RefreshGrantWrite<'a> {
-    pub refresh_digest: &'a [u8],
-    pub client_id: &'a str,
-    pub token_digest: Vec<u8>,
-    pub session_uuid: &'a str,
-    pub mobile: bool,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    pub remote_addr: &'a str,
-    pub user_agent: &'a str,
-    /// `None`: refresh tokens do not expire.
-    pub cutoffs: Option<RefreshCutoffs>,
-    /// A `used_at` at or before this is worth rewriting (PostgreSQL; SQLite's trigger always does).
-    pub used_before: i64,
-    /// Live sessions of the grants' share the user may already hold (limited purposes only).
-    pub session_limit: i64,
-    pub default_policy: Option<&'a str>,
-    pub xivo_uuid: Option<&'a str>,
-    /// The throttle keys whose hold-back refuses the grant.
-    pub held_keys: &'a [String],
+/// The conditions of a refresh grant's one statement both dialects write alike (see
+/// `refresh_grant_statement` in each backend): the default policy's ACL (`$18`, an SQL
+/// expression; `None` without a default policy), that it exists, and that none of the held keys
+/// holds the grant back at the time after it (`$18` or `$19`, then the keys).
+pub(super) struct GrantParts {
+    pub default_acl: Option<&'static str>,
+    pub default_exists: &'static str,
+    pub held: String,
 }
 
-/// What the statement of a [`RefreshGrantWrite`] wrote.
-pub struct RefreshGranted {
-    pub auth_id: String,
-    pub acl: Vec<String>,
-    pub metadata: TokenMetadata,
-    pub scope: Option<Vec<String>>,
-}
-
-/// The ACL of a new token as JSON text: the default policy's entries (`default_acl`, an SQL
-/// expression, NULL for none), then the user's (`user_acl`: `users.acl`, their policies' entries
-/// in attachment order, which migration 0010's triggers keep joined). Both are JSON arrays, so
-/// they are joined as text. Copying the column instead of joining and sorting the user's policies
-/// in every grant saves about 70 µs of PostgreSQL CPU per grant (pgbench, README "Performance").
-fn token_acl(default_acl: Option<&str>, user_acl: &str) -> String {
-    match default_acl {
-        None => user_acl.to_string(),
-        Some(default) => format!(
-            "(SELECT CASE WHEN d.acl IS NULL OR d.acl = '[]' THEN {user_acl} \
-             WHEN {user_acl} = '[]' THEN d.acl \
-             ELSE substr(d.acl, 1, length(d.acl) - 1) || ',' || substr({user_acl}, 2) END \
-             FROM (SELECT {default} AS acl) AS d)"
-        ),
-    }
-}
-
-/// The one statement of a refresh grant (`$1`–`$17`, then the default policy's name and the held
-/// keys). It is the rules of the grant read in the domain (`Tokens::redeem`, `Tokens::issue`),
-/// written as conditions: where one is not met nothing is written, and the domain's read tells
-/// why. The ACL is the default policy's entries, then the user's policies' in their order (kept
-/// joined in `users.acl`, see [`token_acl`]); the metadata as [`TokenMetadata`] has it. The
-/// refresh token's use is written only when the recorded one is older than `$13` (PostgreSQL:
-/// otherwise the update has no row to look up).
-///
-/// The token counts in the grants' share of the session cap ([`SessionShare::Grants`]): its
-/// bound is the one raised or checked, and the token is written with `refresh_grant` true.
-///
-/// PostgreSQL: the user's session bound is raised first, then the refresh token and the user are
-/// locked (`FOR KEY SHARE`: the lock order of every token write, see `pg_issue_statement`).
-/// SQLite (writers take turns): one `INSERT … SELECT`; its trigger (migration 0013) counts the
-/// token in the bound and marks the refresh token used.
-fn refresh_grant_statement(backend: Backend, default_policy: bool, held_keys: usize) -> String {
-    let (default_acl, default_exists) = match default_policy {
-        true => (
-            Some("(SELECT acl FROM policies WHERE name = $18 LIMIT 1)"),
-            "EXISTS (SELECT 1 FROM policies WHERE name = $18)",
-        ),
-        false => (None, "TRUE"),
-    };
-    let first_key = if default_policy { 19 } else { 18 };
-    let held = match held_keys {
-        0 => "TRUE".to_string(),
-        n => format!(
-            "NOT EXISTS (SELECT 1 FROM login_failures WHERE key IN ({}) \
-             AND {HOLDS_BACK} AND blocked_until > $3)",
-            placeholders_from(first_key, n)
-        ),
-    };
-    let bound = SessionShare::Grants.bound();
-    match backend {
-        Backend::Postgres => {
-            let acl = token_acl(default_acl, "g.user_acl");
-            format!(
-                "WITH r0 AS (SELECT r.uuid, r.user_uuid, u.purpose IN ($16, $17) AS limited \
-                 FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
-                 WHERE r.digest = $1 AND r.client_id = $2), \
-                 admitted AS (UPDATE session_bounds SET {bound} = {bound} + 1 \
-                 WHERE user_uuid = (SELECT user_uuid FROM r0 WHERE limited) AND {bound} < $14 \
-                 RETURNING 1), \
-                 g AS (SELECT r.uuid, r.user_uuid, r.client_id, r.scope, r.used_at, u.tenant_uuid, \
-                 u.purpose, u.acl AS user_acl \
-                 FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
-                 WHERE r.uuid = (SELECT uuid FROM r0) AND r.digest = $1 AND u.enabled = TRUE \
-                 AND r.used_at > $11 AND r.created_at > $12 \
-                 AND (u.purpose NOT IN ($16, $17) OR EXISTS (SELECT 1 FROM admitted)) \
-                 AND {default_exists} AND {held} FOR KEY SHARE OF r, u), \
-                 used AS (UPDATE refresh_tokens SET used_at = $3 \
-                 WHERE uuid = (SELECT g.uuid FROM g WHERE g.used_at <= $13) AND used_at <= $13 \
-                 RETURNING 1), \
-                 new_token AS (INSERT INTO tokens ({TOKEN_COLUMNS}) \
-                 SELECT $5, $6, g.user_uuid, g.tenant_uuid, $7, $3, $4, {acl}, \
-                 json_build_object('auth_id', g.user_uuid, \
-                 'pbx_user_uuid', CASE WHEN g.purpose = 'user' THEN g.user_uuid END, \
-                 'purpose', g.purpose, 'tenant_uuid', g.tenant_uuid, 'uuid', g.user_uuid, \
-                 'xivo_uuid', CAST($15 AS TEXT))::text, \
-                 $8, $9, g.client_id, g.uuid, g.scope, $10, TRUE FROM g \
-                 RETURNING auth_id, acl, metadata, scope) \
-                 SELECT auth_id, acl, metadata, scope FROM new_token"
-            )
-        }
-        Backend::Sqlite => {
-            let acl = token_acl(default_acl, "u.acl");
-            format!(
-                "INSERT INTO tokens ({TOKEN_COLUMNS}) \
-                 SELECT $5, $6, r.user_uuid, u.tenant_uuid, $7, $3, $4, {acl}, \
-                 json_object('auth_id', r.user_uuid, \
-                 'pbx_user_uuid', CASE WHEN u.purpose = 'user' THEN r.user_uuid END, \
-                 'purpose', u.purpose, 'tenant_uuid', u.tenant_uuid, 'uuid', r.user_uuid, \
-                 'xivo_uuid', $15), \
-                 $8, $9, r.client_id, r.uuid, r.scope, $10, TRUE \
-                 FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
-                 WHERE r.digest = $1 AND r.client_id = $2 AND u.enabled = TRUE \
-                 AND r.used_at > $11 AND r.created_at > $12 \
-                 AND (u.purpose NOT IN ($16, $17) \
-                 OR (SELECT {bound} FROM session_bounds WHERE user_uuid = r.user_uuid) < $14) \
-                 AND {default_exists} AND {held} \
-                 RETURNING auth_id, acl, metadata, scope"
-            )
+impl GrantParts {
+    pub(super) fn new(default_policy: bool, held_keys: usize) -> GrantParts {
+        let (default_acl, default_exists) = match default_policy {
+            true => (
+                Some("(SELECT acl FROM policies WHERE name = $18 LIMIT 1)"),
+                "EXISTS (SELECT 1 FROM policies WHERE name = $18)",
+            ),
+            false => (None, "TRUE"),
+        };
+        // The throttle's times are epoch microseconds on both stores: `now` is bound as one.
+        let now = if default_policy { 19 } else { 18 };
+        let held = match held_keys {
+            0 => "TRUE".to_string(),
+            n => format!(
+                "NOT EXISTS (SELECT 1 FROM login_failures WHERE key IN ({}) \
+                 AND {HOLDS_BACK} AND blocked_until > ${now})",
+                placeholders_from(now + 1, n)
+            ),
+        };
+        GrantParts {
+            default_acl,
+            default_exists,
+            held,
         }
     }
 }
@@ -866,22 +515,19 @@ impl Store {
         &self,
         grant: &RefreshGrantWrite<'_>,
     ) -> StoreResult<Option<RefreshGranted>> {
-        let sql = refresh_grant_statement(
-            self.backend,
-            grant.default_policy.is_some(),
-            grant.held_keys.len(),
-        );
+        let sql =
+            super::refresh_grant_statement(grant.default_policy.is_some(), grant.held_keys.len());
         let (idle, max) = grant
             .cutoffs
             .as_ref()
             .map_or((i64::MIN, i64::MIN), |c| (c.idle, c.max));
-        let mut query = sqlx::query(&sql)
+        let mut query = sqlx::query_as(&sql)
             .bind(grant.refresh_digest)
             .bind(grant.client_id)
-            .bind(grant.issued_at)
-            .bind(grant.expires_at)
+            .bind(Micros(grant.issued_at))
+            .bind(Micros(grant.expires_at))
             .bind(&grant.token_digest)
-            .bind(grant.session_uuid)
+            .bind(Id(grant.session_uuid))
             .bind(grant.mobile)
             .bind(grant.remote_addr)
             .bind(grant.user_agent)
@@ -890,9 +536,9 @@ impl Store {
                 Some(grant.remote_addr),
                 Some(grant.client_id),
             ]))
-            .bind(idle)
-            .bind(max)
-            .bind(grant.used_before)
+            .bind(Micros(idle))
+            .bind(Micros(max))
+            .bind(Micros(grant.used_before))
             .bind(grant.session_limit)
             .bind(grant.xivo_uuid)
             .bind(LIMITED_PURPOSES[0])
@@ -900,31 +546,13 @@ impl Store {
         if let Some(name) = grant.default_policy {
             query = query.bind(name);
         }
+        if !grant.held_keys.is_empty() {
+            query = query.bind(grant.issued_at);
+        }
         for key in grant.held_keys {
             query = query.bind(key);
         }
-        let row = match self.backend {
-            Backend::Postgres => query.fetch_optional(&self.pool).await?,
-            Backend::Sqlite => {
-                // The connection first, then the writer's turn (as `begin_write`).
-                let mut conn = self.pool.acquire().await?;
-                let _turn = self.writer_turn().await;
-                // Stepped to its end, not stopped after the first row: SQLite runs its WAL
-                // auto-checkpoint only when a committing statement returns SQLITE_DONE. A
-                // statement reset after its first row commits without it, and a load of grants
-                // alone grew the WAL without bound (every read then searched a longer WAL).
-                query.fetch_all(&mut *conn).await?.into_iter().next()
-            }
-        };
-        let Some(row) = row else { return Ok(None) };
-        let acl: String = row.try_get("acl")?;
-        let metadata: String = row.try_get("metadata")?;
-        Ok(Some(RefreshGranted {
-            auth_id: row.try_get("auth_id")?,
-            acl: serde_json::from_str(&acl).map_err(json_error)?,
-            metadata: serde_json::from_str(&metadata).map_err(json_error)?,
-            scope: scope_from_json(row.try_get("scope")?)?,
-        }))
+        self.run_refresh_grant(query).await
     }
 }
 
@@ -947,7 +575,6 @@ impl Store {
             // Admitted before a mobile login ends other sessions: the limit applies to the login.
             if !admit(
                 &mut w.tx,
-                self.backend,
                 &request.user_uuid,
                 request.session_share,
                 limit,
@@ -972,13 +599,13 @@ impl Store {
             }
         }
         if let Some(offline) = &request.offline {
-            let replaced: Option<String> =
+            let replaced: Option<UuidText> =
                 match (request.mobile, offline.expired) {
                     // A mobile login replaces the (user, client_id) refresh token with a new one.
                     (true, _) => sqlx::query_scalar(
                         "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2",
                     )
-                    .bind(&request.user_uuid)
+                    .bind(Id(&request.user_uuid))
                     .bind(&offline.client_id)
                     .fetch_optional(&mut *w.tx)
                     .await?,
@@ -987,16 +614,16 @@ impl Store {
                         "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2 \
                          AND (used_at <= $3 OR created_at <= $4)",
                     )
-                    .bind(&request.user_uuid)
+                    .bind(Id(&request.user_uuid))
                     .bind(&offline.client_id)
-                    .bind(cutoffs.idle)
-                    .bind(cutoffs.max)
+                    .bind(Micros(cutoffs.idle))
+                    .bind(Micros(cutoffs.max))
                     .fetch_optional(&mut *w.tx)
                     .await?,
                     (false, None) => None,
                 };
             if let Some(uuid) = replaced {
-                revoked += purge_refresh_token(&mut w.tx, self.backend, &uuid).await?;
+                revoked += purge_refresh_token(&mut w.tx, &String::from(uuid)).await?;
             }
             // A second login keeps the value and sets the scope to what it asked (SPEC §9).
             sqlx::query(
@@ -1006,42 +633,41 @@ impl Store {
                  ON CONFLICT (user_uuid, client_id) DO UPDATE SET scope = excluded.scope, \
                  used_at = excluded.used_at",
             )
-            .bind(&offline.new_uuid)
+            .bind(Id(&offline.new_uuid))
             .bind(&offline.new_digest)
             .bind(&offline.client_id)
-            .bind(&request.user_uuid)
-            .bind(&request.tenant_uuid)
+            .bind(Id(&request.user_uuid))
+            .bind(Id(&request.tenant_uuid))
             .bind(request.mobile)
-            .bind(request.issued_at)
+            .bind(Micros(request.issued_at))
             .bind(&offline.login)
             .bind(&request.user_agent)
             .bind(&request.remote_addr)
             .bind(search_text(&[Some(&offline.client_id)]))
-            .bind(scope_to_json(&offline.scope)?)
+            .bind(offline.scope.as_ref().map(Json))
             .execute(&mut *w.tx)
             .await?;
-            let row = sqlx::query(&format!(
+            let found: RefreshToken = sqlx::query_as(&format!(
                 "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2"
             ))
-            .bind(&request.user_uuid)
+            .bind(Id(&request.user_uuid))
             .bind(&offline.client_id)
             .fetch_one(&mut *w.tx)
             .await?;
-            let found = refresh_from_row(&row)?;
             let uuid = found.uuid.clone();
             offline_row = Some(found);
             if request.mobile {
                 // Only one mobile refresh token per user: the others go, with their sessions.
-                let others: Vec<String> = sqlx::query_scalar(
+                let others: Vec<UuidText> = sqlx::query_scalar(
                     "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND mobile = $2 AND uuid <> $3",
                 )
-                .bind(&request.user_uuid)
+                .bind(Id(&request.user_uuid))
                 .bind(true)
-                .bind(&uuid)
+                .bind(Id(&uuid))
                 .fetch_all(&mut *w.tx)
                 .await?;
                 for other in others {
-                    revoked += purge_refresh_token(&mut w.tx, self.backend, &other).await?;
+                    revoked += purge_refresh_token(&mut w.tx, &String::from(other)).await?;
                 }
             }
             refresh_uuid = Some(uuid);
@@ -1049,9 +675,9 @@ impl Store {
         }
 
         // Nothing left to check: the token (its session).
-        let row = TokenRow::new(request, refresh_uuid.as_deref(), client_id.as_deref())?;
+        let row = TokenRow::new(request, refresh_uuid.as_deref(), client_id.as_deref());
         if !matches!(
-            insert_token(&mut w.tx, self.backend, &row, None, None).await?,
+            insert_token(&mut w.tx, &row, None, None).await?,
             Inserted::Yes
         ) {
             // The user was disabled meanwhile: nothing is kept (read again).
@@ -1073,7 +699,7 @@ impl Store {
             request,
             from.map(|r| r.uuid.as_str()),
             from.map(|r| r.client_id.as_str()),
-        )?;
+        );
         let refresh = from.map(|from| RefreshCheck {
             from,
             // At the generation read: for a superseded value within the grace, its successor
@@ -1082,28 +708,12 @@ impl Store {
             mark_used: request.mark_refresh_token_used,
         });
         let limit = request.session_limit;
-        let mut inserted = Inserted::NotAdmitted;
-        if self.backend == Backend::Postgres {
-            let sql = pg_issue_statement(request.session_share, limit.is_some(), refresh.as_ref());
-            let mut query = row.bind(&sql);
-            if let Some(limit) = limit {
-                query = query.bind(limit);
-            }
-            if let Some(check) = &refresh {
-                query = query.bind(check.generation);
-            }
-            let answer = query.fetch_one(&self.pool).await?;
-            let admitted: bool = answer.try_get("admitted")?;
-            let issued: bool = answer.try_get("issued")?;
-            inserted = match (admitted, issued) {
-                (_, true) => Inserted::Yes,
-                (true, false) => Inserted::Superseded,
-                (false, false) => Inserted::NotAdmitted,
-            };
-        }
+        let mut inserted = self
+            .insert_token_in_one_statement(&row, limit, refresh.as_ref())
+            .await?;
         if matches!(inserted, Inserted::NotAdmitted) {
             let mut w = self.begin_write().await?;
-            inserted = insert_token(&mut w.tx, self.backend, &row, limit, refresh.as_ref()).await?;
+            inserted = insert_token(&mut w.tx, &row, limit, refresh.as_ref()).await?;
             if matches!(inserted, Inserted::Yes) {
                 w.commit().await?;
             }
@@ -1121,29 +731,15 @@ impl Store {
 
     /// The unexpired token with this digest.
     pub async fn find_token(&self, digest: &[u8], now: i64) -> StoreResult<Option<TokenRecord>> {
-        let row = sqlx::query(concat!(
+        Ok(sqlx::query_as(concat!(
             "SELECT session_uuid, auth_id, issued_at, expires_at, acl, metadata, remote_addr, \
              user_agent, scope FROM tokens WHERE ",
             live_token!()
         ))
         .bind(digest)
-        .bind(now)
+        .bind(Micros(now))
         .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let acl: String = row.try_get("acl")?;
-        let metadata: String = row.try_get("metadata")?;
-        Ok(Some(TokenRecord {
-            session_uuid: row.try_get("session_uuid")?,
-            auth_id: row.try_get("auth_id")?,
-            issued_at: row.try_get("issued_at")?,
-            expires_at: row.try_get("expires_at")?,
-            acl: serde_json::from_str(&acl).map_err(json_error)?,
-            metadata: serde_json::from_str(&metadata).map_err(json_error)?,
-            remote_addr: row.try_get("remote_addr")?,
-            user_agent: row.try_get("user_agent")?,
-            scope: scope_from_json(row.try_get("scope")?)?,
-        }))
+        .await?)
     }
 
     /// Whether an unexpired token has this digest (a validation that checks nothing else reads
@@ -1151,7 +747,7 @@ impl Store {
     pub async fn token_is_live(&self, digest: &[u8], now: i64) -> StoreResult<bool> {
         let row = sqlx::query(concat!("SELECT 1 FROM tokens WHERE ", live_token!()))
             .bind(digest)
-            .bind(now)
+            .bind(Micros(now))
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.is_some())
@@ -1174,7 +770,7 @@ impl Store {
             "DELETE FROM tokens WHERE digest IN \
              (SELECT digest FROM tokens WHERE expires_at <= $1 ORDER BY expires_at LIMIT {batch})"
         ))
-        .bind(now)
+        .bind(Micros(now))
         .execute(&mut *w.tx)
         .await?
         .rows_affected();
@@ -1204,14 +800,14 @@ impl Store {
         if moved != 1 {
             return Ok(None);
         }
-        let rows = sqlx::query(&format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens"))
-            .fetch_all(&mut *w.tx)
-            .await?;
+        let tokens: Vec<RefreshToken> =
+            sqlx::query_as(&format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens"))
+                .fetch_all(&mut *w.tx)
+                .await?;
         let mut count = 0;
-        for row in rows {
-            let token = refresh_from_row(&row)?;
+        for token in tokens {
             sqlx::query("UPDATE refresh_tokens SET sealed = $2 WHERE uuid = $1")
-                .bind(&token.uuid)
+                .bind(Id(&token.uuid))
                 .bind(reseal(&token))
                 .execute(&mut *w.tx)
                 .await?;
@@ -1227,37 +823,34 @@ impl Store {
         &self,
         digest: &[u8],
     ) -> StoreResult<Option<SupersededValue>> {
-        let found: Option<(String, i64, i64)> = sqlx::query_as(
+        let found: Option<(UuidText, Micros, i64)> = sqlx::query_as(
             "SELECT refresh_token_uuid, superseded_at, generation FROM superseded_refresh_tokens \
              WHERE digest = $1",
         )
         .bind(digest)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((uuid, superseded_at, generation)) = found else {
+        let Some((uuid, Micros(superseded_at), generation)) = found else {
             return Ok(None);
         };
-        let row = sqlx::query(&format!(
+        let chain: Option<RefreshToken> = sqlx::query_as(&format!(
             "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE uuid = $1"
         ))
-        .bind(&uuid)
+        .bind(Id(&String::from(uuid)))
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(SupersededValue {
-                chain: refresh_from_row(&row)?,
-                superseded_at,
-                generation,
-            })
-        })
-        .transpose()
+        Ok(chain.map(|chain| SupersededValue {
+            chain,
+            superseded_at,
+            generation,
+        }))
     }
 
     /// Deletes a refresh token (the whole chain of its values) and ends every session minted
     /// from it. Returns the number of sessions ended.
     pub async fn end_refresh_token(&self, uuid: &str) -> StoreResult<u64> {
         let mut w = self.begin_write().await?;
-        let ended = purge_refresh_token(&mut w.tx, self.backend, uuid).await?;
+        let ended = purge_refresh_token(&mut w.tx, uuid).await?;
         w.commit().await?;
         Ok(ended)
     }
@@ -1270,18 +863,22 @@ impl Store {
         batch: i64,
     ) -> StoreResult<(u64, u64, Vec<String>)> {
         let mut w = self.begin_write().await?;
-        let expired: Vec<(String, String)> = sqlx::query_as(
+        let expired: Vec<(UuidText, UuidText)> = sqlx::query_as(
             "SELECT uuid, user_uuid FROM refresh_tokens WHERE used_at <= $1 OR created_at <= $2 \
              LIMIT $3",
         )
-        .bind(cutoffs.idle)
-        .bind(cutoffs.max)
+        .bind(Micros(cutoffs.idle))
+        .bind(Micros(cutoffs.max))
         .bind(batch)
         .fetch_all(&mut *w.tx)
         .await?;
         let mut sessions = 0;
+        let expired: Vec<(String, String)> = expired
+            .into_iter()
+            .map(|(uuid, user)| (uuid.into(), user.into()))
+            .collect();
         for (uuid, _) in &expired {
-            sessions += purge_refresh_token(&mut w.tx, self.backend, uuid).await?;
+            sessions += purge_refresh_token(&mut w.tx, uuid).await?;
         }
         w.commit().await?;
         let count = u64::try_from(expired.len()).unwrap_or(u64::MAX);
@@ -1326,37 +923,27 @@ impl Store {
              LEFT JOIN policies p ON p.uuid = up.policy_uuid \
              ORDER BY up.position"
         );
-        let mut query = sqlx::query(&sql).bind(digest);
+        let mut query = sqlx::query_as(&sql).bind(digest);
         if let Some(name) = default_policy {
             query = query.bind(name);
         }
         for key in held_keys {
             query = query.bind(key);
         }
-        let rows = query.fetch_all(&self.pool).await?;
-        let Some(first) = rows.first() else {
+        let mut rows: Vec<GrantRow> = query.fetch_all(&self.pool).await?;
+        let acl = acl_parts(rows.iter().map(|row| &row.acl));
+        let Some(mut first) = rows.drain(..).next() else {
             return Ok(RefreshGrantRead {
                 held_until: None,
                 grant: None,
             });
         };
-        let held_until = first.try_get::<Option<i64>, _>("held_until")?;
-        if first.try_get::<Option<String>, _>("r_uuid")?.is_none() {
-            return Ok(RefreshGrantRead {
-                held_until,
-                grant: None,
-            });
-        }
-        let user = match first.try_get::<Option<String>, _>("uuid")? {
-            Some(_) => Some(user_from_row(first)?),
-            None => None,
-        };
         Ok(RefreshGrantRead {
-            held_until,
-            grant: Some(RefreshGrant {
-                refresh: refresh_from_columns(first, &GRANT_REFRESH_NAMES)?,
-                user,
-                acl: AclParts::from_rows(&rows)?,
+            held_until: first.held_until,
+            grant: first.refresh().map(|refresh| RefreshGrant {
+                refresh,
+                user: first.user.user(),
+                acl,
             }),
         })
     }
@@ -1368,7 +955,7 @@ impl Store {
         mobile: Option<bool>,
         params: &ListParams,
     ) -> StoreResult<Page<RefreshToken>> {
-        let scope_binds: Vec<&str> = user_uuid.into_iter().collect();
+        let scope_binds: Vec<Arg> = user_uuid.into_iter().map(Arg::Id).collect();
         let narrow = match mobile {
             Some(true) => "mobile = TRUE",
             Some(false) => "mobile = FALSE",
@@ -1389,7 +976,6 @@ impl Store {
                 ..ListQuery::default()
             },
             params,
-            refresh_from_row,
         )
         .await
     }
@@ -1402,15 +988,15 @@ impl Store {
         client_id: &str,
     ) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
-        let uuid: Option<String> = sqlx::query_scalar(
+        let uuid: Option<UuidText> = sqlx::query_scalar(
             "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2",
         )
-        .bind(user_uuid)
+        .bind(Id(user_uuid))
         .bind(client_id)
         .fetch_optional(&mut *w.tx)
         .await?;
         let Some(uuid) = uuid else { return Ok(false) };
-        purge_refresh_token(&mut w.tx, self.backend, &uuid).await?;
+        purge_refresh_token(&mut w.tx, &String::from(uuid)).await?;
         w.commit().await?;
         Ok(true)
     }
@@ -1419,7 +1005,7 @@ impl Store {
     /// sessions minted from it (RFC 7009 §2.1). Returns its user, when there was one.
     pub async fn revoke_refresh_token(&self, digest: &[u8]) -> StoreResult<Option<String>> {
         let mut w = self.begin_write().await?;
-        let row: Option<(String, String)> = sqlx::query_as(
+        let row: Option<(UuidText, UuidText)> = sqlx::query_as(
             "SELECT uuid, user_uuid FROM refresh_tokens WHERE digest = $1 OR uuid = \
              (SELECT refresh_token_uuid FROM superseded_refresh_tokens WHERE digest = $1)",
         )
@@ -1429,9 +1015,9 @@ impl Store {
         let Some((uuid, user_uuid)) = row else {
             return Ok(None);
         };
-        purge_refresh_token(&mut w.tx, self.backend, &uuid).await?;
+        purge_refresh_token(&mut w.tx, &String::from(uuid)).await?;
         w.commit().await?;
-        Ok(Some(user_uuid))
+        Ok(Some(user_uuid.into()))
     }
 
     pub async fn list_sessions(
@@ -1439,7 +1025,7 @@ impl Store {
         user_uuid: Option<&str>,
         params: &ListParams,
     ) -> StoreResult<Page<Session>> {
-        let scope_binds: Vec<&str> = user_uuid.into_iter().collect();
+        let scope_binds: Vec<Arg> = user_uuid.into_iter().map(Arg::Id).collect();
         self.list_page(
             ListQuery {
                 table: "sessions",
@@ -1454,7 +1040,6 @@ impl Store {
                 ..ListQuery::default()
             },
             params,
-            session_from_row,
         )
         .await
     }
@@ -1465,10 +1050,10 @@ impl Store {
         let query = match user_uuid {
             Some(user) => {
                 sqlx::query("DELETE FROM tokens WHERE session_uuid = $1 AND auth_id = $2")
-                    .bind(uuid)
-                    .bind(user)
+                    .bind(Id(uuid))
+                    .bind(Id(user))
             }
-            None => sqlx::query("DELETE FROM tokens WHERE session_uuid = $1").bind(uuid),
+            None => sqlx::query("DELETE FROM tokens WHERE session_uuid = $1").bind(Id(uuid)),
         };
         query.execute(&mut *w.tx).await?;
         w.commit().await

@@ -1,18 +1,8 @@
 //! Paged, searchable, ordered lists: `{total, filtered, items}`.
 
-use sqlx::any::AnyRow;
-
-use super::{Store, StoreError, StoreResult};
-
-#[derive(Clone, Debug, Default)]
-pub struct ListParams {
-    pub limit: Option<i64>,
-    pub offset: i64,
-    /// A column name, already checked against the list's orderable columns.
-    pub order: Option<String>,
-    pub descending: bool,
-    pub search: Option<String>,
-}
+use super::{Db, Store};
+use crate::store::columns::{Arg, Id};
+use crate::store::{like_pattern, ListParams, Page, StoreError, StoreResult};
 
 /// What a list reads. `scope` (over `scope_binds`, `$1`…) bounds `total`; `narrow` (over
 /// `narrow_binds`, numbered after them) and the search bound only `filtered` and the items. Search is
@@ -22,31 +12,20 @@ pub(super) struct ListQuery<'a> {
     pub table: &'a str,
     pub select: &'a str,
     pub scope: &'a str,
-    pub scope_binds: &'a [&'a str],
+    pub scope_binds: &'a [Arg<'a>],
     pub narrow: &'a str,
-    pub narrow_binds: &'a [&'a str],
+    pub narrow_binds: &'a [Arg<'a>],
     pub order_columns: &'a [&'a str],
 }
 
-#[derive(Debug)]
-pub struct Page<T> {
-    pub total: i64,
-    pub filtered: i64,
-    pub items: Vec<T>,
-}
-
-/// `search` as a LIKE pattern: a case-insensitive substring, with `%`, `_` and `\` taken literally.
-fn like_pattern(search: &str) -> String {
-    let mut pattern = String::with_capacity(search.len() + 2);
-    pattern.push('%');
-    for c in super::fold(search).chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
+/// Binds an [`Arg`] as its column's type.
+macro_rules! bind_arg {
+    ($query:expr, $arg:expr) => {
+        match $arg {
+            Arg::Text(text) => $query.bind(text),
+            Arg::Id(uuid) => $query.bind(Id(uuid)),
         }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
+    };
 }
 
 impl Store {
@@ -55,8 +34,10 @@ impl Store {
         &self,
         list: ListQuery<'_>,
         params: &ListParams,
-        map: fn(&AnyRow) -> StoreResult<T>,
-    ) -> StoreResult<Page<T>> {
+    ) -> StoreResult<Page<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+    {
         let or_true = |condition: &str| {
             if condition.is_empty() {
                 "TRUE".to_string()
@@ -91,20 +72,20 @@ impl Store {
                 .iter()
                 .chain(list.narrow_binds)
                 .copied()
-                .chain(pattern.as_deref())
+                .chain(pattern.as_deref().map(Arg::Text))
         };
 
         let total_sql = format!("SELECT COUNT(*) FROM {} WHERE {scope}", list.table);
         let mut total = sqlx::query_scalar::<_, i64>(&total_sql);
         for bind in list.scope_binds {
-            total = total.bind(*bind);
+            total = bind_arg!(total, *bind);
         }
         let total = total.fetch_one(&self.pool).await?;
 
         let count_sql = format!("SELECT COUNT(*) FROM {} WHERE {selected}", list.table);
         let mut filtered = sqlx::query_scalar::<_, i64>(&count_sql);
         for bind in all_binds() {
-            filtered = filtered.bind(bind);
+            filtered = bind_arg!(filtered, bind);
         }
         let filtered = filtered.fetch_one(&self.pool).await?;
 
@@ -115,23 +96,14 @@ impl Store {
             params.limit.unwrap_or(i64::MAX),
             params.offset
         );
-        let mut items = sqlx::query(&items_sql);
+        let mut items = sqlx::query_as(&items_sql);
         for bind in all_binds() {
-            items = items.bind(bind);
+            items = bind_arg!(items, bind);
         }
-        let rows = items.fetch_all(&self.pool).await?;
         Ok(Page {
             total,
             filtered,
-            items: rows.iter().map(map).collect::<StoreResult<Vec<T>>>()?,
+            items: items.fetch_all(&self.pool).await?,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn search_patterns_escape_wildcards() {
-        assert_eq!(super::like_pattern("A_b%"), "%a\\_b\\%%");
     }
 }

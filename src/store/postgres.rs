@@ -1,0 +1,314 @@
+//! PostgreSQL: the store on its own `PgPool`. The SQL shared with SQLite is compiled here from
+//! `sql/` against `Db = Postgres`; this file holds what only PostgreSQL does: row locks, the
+//! per-user advisory lock, the one-statement token writes (data-modifying `WITH`), and the
+//! invalidation channel (LISTEN/NOTIFY).
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::query::QueryAs;
+use tokio::sync::MutexGuard;
+
+use crate::store::{describe, RefreshGranted, SessionShare, StoreResult, INVALIDATION_CHANNEL};
+
+// Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/failures.rs"]
+mod failures;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/lists.rs"]
+mod lists;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/policies.rs"]
+mod policies;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/pool.rs"]
+mod pool;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/tokens.rs"]
+mod tokens;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/users.rs"]
+mod users;
+
+use tokens::{
+    user_still_enabled, GrantParts, Inserted, RefreshCheck, ShareSql, TokenRow, TOKEN_COLUMNS,
+};
+
+type Db = sqlx::Postgres;
+type Conn = sqlx::PgConnection;
+type Options = PgConnectOptions;
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The advisory lock key of a user's writes: the first 8 bytes of the SHA-256 of its uuid. A
+/// number, so that it can be written into the `BEGIN` statement (which takes no parameters).
+fn user_lock_key(user_uuid: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(user_uuid.as_bytes());
+    digest
+        .first_chunk::<8>()
+        .map_or(0, |bytes| i64::from_be_bytes(*bytes))
+}
+
+/// Row locks, spliced after a `SELECT`: PostgreSQL serialises concurrent writers by them.
+const FOR_UPDATE: &str = " FOR UPDATE";
+const FOR_SHARE: &str = " FOR SHARE";
+const FOR_KEY_SHARE: &str = " FOR KEY SHARE";
+/// A token's insert does not raise its user's session bound itself: the writer does.
+const INSERT_COUNTS_ITSELF: bool = false;
+/// Write transactions begin with a plain `BEGIN`.
+const BEGIN_WRITE: Option<&str> = None;
+
+fn max_connections(cores: u32) -> u32 {
+    (cores * 4).max(8)
+}
+
+/// A new connection needs no settings.
+async fn prepare(_conn: &mut Conn) -> sqlx::Result<()> {
+    Ok(())
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+    /// For the notification listener's own connection.
+    url: String,
+}
+
+impl Store {
+    /// `wait`: how long a server that does not accept connections yet is waited for.
+    pub async fn connect(url: &str, shown: &str, wait: Duration) -> anyhow::Result<Store> {
+        use std::str::FromStr;
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| anyhow::anyhow!("invalid database URL {shown}: {}", describe(&e)))?;
+        let store = Store {
+            pool: pool::open(options, shown, wait).await?,
+            url: url.to_string(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Writers need no turn: PostgreSQL runs them side by side.
+    async fn writer_turn(&self) -> Option<MutexGuard<'_, ()>> {
+        None
+    }
+
+    /// Begins a write transaction in which the writes of one user are serialised (the session
+    /// limit, the mobile refresh token): a per-user advisory lock, taken in the round trip of
+    /// `BEGIN` (unlike FOR UPDATE it writes nothing to the user's row).
+    async fn begin_user_write(&self, user_uuid: &str) -> StoreResult<pool::WriteTx<'_>> {
+        let begin = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({})",
+            user_lock_key(user_uuid)
+        );
+        self.begin_write_with(Some(begin)).await
+    }
+
+    pub async fn notify_invalidation(&self, payload: &str) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(INVALIDATION_CHANNEL)
+            .bind(payload)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn follow_notifications(&self, apply: impl Fn(Option<&str>)) {
+        use sqlx::postgres::PgListener;
+        loop {
+            let mut listener = match PgListener::connect(&self.url).await {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for cache invalidations; retrying");
+                    apply(None);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(error) = listener.listen(INVALIDATION_CHANNEL).await {
+                tracing::warn!(%error, "cannot listen for cache invalidations; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            // Anything published before LISTEN took effect is unknown here.
+            apply(None);
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(notification)) => apply(Some(notification.payload())),
+                    // The connection was lost (and will be re-established): start afresh.
+                    Ok(None) => apply(None),
+                    Err(error) => {
+                        tracing::warn!(%error, "cache invalidation channel failed; reconnecting");
+                        apply(None);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A token with its checks in one statement, its own transaction (see [`issue_statement`]):
+    /// `NotAdmitted` when the user's session bound is at the limit or not known (then a
+    /// transaction counts exactly).
+    async fn insert_token_in_one_statement(
+        &self,
+        row: &TokenRow<'_>,
+        limit: Option<i64>,
+        refresh: Option<&RefreshCheck<'_>>,
+    ) -> StoreResult<Inserted> {
+        use sqlx::FromRow;
+        let sql = issue_statement(row.request.session_share, limit.is_some(), refresh);
+        let mut query = row.bind(&sql);
+        if let Some(limit) = limit {
+            query = query.bind(limit);
+        }
+        if let Some(check) = refresh {
+            query = query.bind(check.generation);
+        }
+        let (admitted, issued) = query
+            .try_map(|row| <(bool, bool)>::from_row(&row))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(match (admitted, issued) {
+            (_, true) => Inserted::Yes,
+            (true, false) => Inserted::Superseded,
+            (false, false) => Inserted::NotAdmitted,
+        })
+    }
+
+    /// Runs a refresh grant's statement.
+    async fn run_refresh_grant<'q>(
+        &self,
+        query: QueryAs<'q, Db, RefreshGranted, <Db as sqlx::Database>::Arguments<'q>>,
+    ) -> StoreResult<Option<RefreshGranted>> {
+        Ok(query.fetch_optional(&self.pool).await?)
+    }
+}
+
+/// Locks a user's row before a change that ends the user's sessions (PostgreSQL: `FOR UPDATE`,
+/// which waits for the token inserts holding it `FOR KEY SHARE`): a login or grant in flight
+/// then either wrote its token before, and the change deletes it, or waits and sees the change
+/// (`user_still_enabled` in tokens.rs). SQLite's writers take turns already.
+async fn lock_for_change(conn: &mut Conn, uuid: &str) -> StoreResult<()> {
+    sqlx::query("SELECT uuid FROM users WHERE uuid = $1 FOR UPDATE")
+        .bind(crate::store::columns::Id(uuid))
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The statement of a token with its checks, one round trip and its own transaction:
+/// the user's session bound of the token's `share` raised if under `limit` ($16), then the refresh token checked ($17 or
+/// $16 its generation), then the token. It answers whether the bound admitted it and whether the
+/// token was written.
+fn issue_statement(share: SessionShare, limit: bool, refresh: Option<&RefreshCheck>) -> String {
+    let mut ctes = Vec::new();
+    let mut conditions = Vec::new();
+    if limit {
+        let bound = share.bound();
+        ctes.push(format!(
+            "admitted AS (UPDATE session_bounds SET {bound} = {bound} + 1 \
+             WHERE user_uuid = $3 AND {bound} < $16 RETURNING 1)"
+        ));
+        conditions.push("EXISTS (SELECT 1 FROM admitted)");
+    }
+    if let Some(check) = refresh {
+        let generation = if limit { "$17" } else { "$16" };
+        // After the bound, never before: locks are taken in one order (no deadlock).
+        let after_bound = if limit {
+            " AND EXISTS (SELECT 1 FROM admitted)"
+        } else {
+            ""
+        };
+        ctes.push(match check.mark_used {
+            true => format!(
+                "current AS (UPDATE refresh_tokens SET used_at = $6 WHERE uuid = $13 \
+                 AND generation = {generation}{after_bound} RETURNING 1)"
+            ),
+            false => format!(
+                "current AS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
+                 AND generation = {generation}{after_bound} FOR KEY SHARE)"
+            ),
+        });
+        conditions.push("EXISTS (SELECT 1 FROM current)");
+    }
+    // The user's row last (lock order: session bound, refresh token, user).
+    let user = user_still_enabled(conditions.last().copied());
+    conditions.push(&user);
+    let filter = format!(" WHERE {}", conditions.join(" AND "));
+    let admitted = match limit {
+        true => "EXISTS (SELECT 1 FROM admitted)",
+        false => "TRUE",
+    };
+    let insert = share.token_insert();
+    ctes.push(format!("new_token AS ({insert}{filter} RETURNING 1)"));
+    format!(
+        "WITH {} SELECT {admitted} AS admitted, EXISTS (SELECT 1 FROM new_token) AS issued",
+        ctes.join(", ")
+    )
+}
+
+/// The ACL of a new token: the default policy's entries (`default_acl`, an SQL expression, NULL
+/// for none), then the user's (`user_acl`: `users.acl`, their policies' entries in attachment
+/// order, which the triggers of migrations 0010 and 0015 keep joined): two `jsonb` arrays, one
+/// after the other. A grant copies the column instead of joining the user's policies.
+fn token_acl(default_acl: Option<&str>, user_acl: &str) -> String {
+    match default_acl {
+        None => user_acl.to_string(),
+        Some(default) => format!("(COALESCE({default}, '[]'::jsonb) || {user_acl})"),
+    }
+}
+
+/// The one statement of a refresh grant (`$1`–`$17`, then the default policy's name, and the time and
+/// keys). It is the rules of the grant read in the domain (`Tokens::redeem`, `Tokens::issue`),
+/// written as conditions: where one is not met nothing is written, and the domain's read tells
+/// why. The ACL is the default policy's entries, then the user's policies' in their order (kept
+/// joined in `users.acl`, see [`token_acl`]); the metadata as [`TokenMetadata`] has it. The
+/// refresh token's use is written only when the recorded one is older than `$13` (PostgreSQL:
+/// otherwise the update has no row to look up).
+///
+/// The token counts in the grants' share of the session cap ([`SessionShare::Grants`]): its
+/// bound is the one raised or checked, and the token is written with `refresh_grant` true.
+///
+/// PostgreSQL: the user's session bound is raised first, then the refresh token and the user are
+/// locked (`FOR KEY SHARE`: the lock order of every token write, see `pg_issue_statement`).
+/// SQLite (writers take turns): one `INSERT … SELECT`; its trigger (migration 0013) counts the
+/// token in the bound and marks the refresh token used.
+fn refresh_grant_statement(default_policy: bool, held_keys: usize) -> String {
+    let GrantParts {
+        default_acl,
+        default_exists,
+        held,
+    } = GrantParts::new(default_policy, held_keys);
+    let bound = SessionShare::Grants.bound();
+    let acl = token_acl(default_acl, "g.user_acl");
+    format!(
+        "WITH r0 AS (SELECT r.uuid, r.user_uuid, u.purpose IN ($16, $17) AS limited \
+         FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
+         WHERE r.digest = $1 AND r.client_id = $2), \
+         admitted AS (UPDATE session_bounds SET {bound} = {bound} + 1 \
+         WHERE user_uuid = (SELECT user_uuid FROM r0 WHERE limited) AND {bound} < $14 \
+         RETURNING 1), \
+         g AS (SELECT r.uuid, r.user_uuid, r.client_id, r.scope, r.used_at, u.tenant_uuid, \
+         u.purpose, u.acl AS user_acl \
+         FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
+         WHERE r.uuid = (SELECT uuid FROM r0) AND r.digest = $1 AND u.enabled = TRUE \
+         AND r.used_at > $11 AND r.created_at > $12 \
+         AND (u.purpose NOT IN ($16, $17) OR EXISTS (SELECT 1 FROM admitted)) \
+         AND {default_exists} AND {held} FOR KEY SHARE OF r, u), \
+         used AS (UPDATE refresh_tokens SET used_at = $3 \
+         WHERE uuid = (SELECT g.uuid FROM g WHERE g.used_at <= $13) AND used_at <= $13 \
+         RETURNING 1), \
+         new_token AS (INSERT INTO tokens ({TOKEN_COLUMNS}) \
+         SELECT $5, $6, g.user_uuid, g.tenant_uuid, $7, $3, $4, {acl}, \
+         jsonb_build_object('auth_id', g.user_uuid, \
+         'pbx_user_uuid', CASE WHEN g.purpose = 'user' THEN g.user_uuid END, \
+         'purpose', g.purpose, 'tenant_uuid', g.tenant_uuid, 'uuid', g.user_uuid, \
+         'xivo_uuid', CAST($15 AS TEXT)), \
+         $8, $9, g.client_id, g.uuid, g.scope, $10, TRUE FROM g \
+         RETURNING auth_id, acl, metadata, scope) \
+         SELECT auth_id, acl, metadata, scope FROM new_token"
+    )
+}

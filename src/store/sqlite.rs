@@ -1,0 +1,196 @@
+//! SQLite: the store on its own `SqlitePool`. The SQL shared with PostgreSQL is compiled here
+//! from `sql/` against `Db = Sqlite`; this file holds what only SQLite does: the connection's
+//! pragmas, the one writer's turn, and the refresh grant's `INSERT … SELECT` (whose trigger counts
+//! the token, migration 0013).
+
+use std::sync::Arc;
+
+use sqlx::query::QueryAs;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::store::{describe, RefreshGranted, SessionShare, StoreResult};
+
+// Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/failures.rs"]
+mod failures;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/lists.rs"]
+mod lists;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/policies.rs"]
+mod policies;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/pool.rs"]
+mod pool;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/tokens.rs"]
+mod tokens;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/users.rs"]
+mod users;
+
+use tokens::{GrantParts, Inserted, RefreshCheck, ShareSql, TokenRow, TOKEN_COLUMNS};
+
+type Db = sqlx::Sqlite;
+type Conn = sqlx::SqliteConnection;
+type Options = SqliteConnectOptions;
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// No row locks: the writers take turns (the writer's turn, then `BEGIN IMMEDIATE`).
+const FOR_UPDATE: &str = "";
+const FOR_SHARE: &str = "";
+const FOR_KEY_SHARE: &str = "";
+/// A token's insert raises its user's session bound itself (its trigger, migration 0013).
+const INSERT_COUNTS_ITSELF: bool = true;
+/// `BEGIN IMMEDIATE` takes the write lock at once, so that a transaction that reads before it
+/// writes never has to upgrade a read snapshot (SQLITE_BUSY_SNAPSHOT when it is stale).
+const BEGIN_WRITE: Option<&str> = Some("BEGIN IMMEDIATE");
+
+fn max_connections(cores: u32) -> u32 {
+    (cores * 2).max(4)
+}
+
+/// Each connection's settings. `journal_size_limit`: the WAL file is cut back to 64 MiB when a
+/// checkpoint restarts it, rather than keeping its largest size. `cache_size`: 1 MiB of pages per
+/// connection, not 2 (the operating system caches the file anyway): the storm's peak RSS fell,
+/// validation unchanged (README).
+async fn prepare(conn: &mut Conn) -> sqlx::Result<()> {
+    use sqlx::Executor;
+    conn.execute(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+         PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -1024;",
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    /// SQLite allows one writer: writes queue here rather than failing with SQLITE_BUSY when a
+    /// read transaction upgrades.
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl Store {
+    /// `url`: as the driver reads it (with its `mode`).
+    pub async fn connect(url: &str, shown: &str) -> anyhow::Result<Store> {
+        use std::str::FromStr;
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| anyhow::anyhow!("invalid database URL {shown}: {}", describe(&e)))?;
+        let store = Store {
+            pool: pool::open(options, shown, std::time::Duration::ZERO).await?,
+            write_lock: Arc::new(Mutex::new(())),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn writer_turn(&self) -> Option<MutexGuard<'_, ()>> {
+        Some(self.write_lock.lock().await)
+    }
+
+    /// The writers take turns already: a user's writes are serialised like any other.
+    async fn begin_user_write(&self, _user_uuid: &str) -> StoreResult<pool::WriteTx<'_>> {
+        self.begin_write().await
+    }
+
+    /// No other instance shares the file: nothing to tell.
+    pub async fn notify_invalidation(&self, _payload: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// No channel to follow.
+    pub async fn follow_notifications(&self, _apply: impl Fn(Option<&str>)) {}
+
+    /// Tokens are written in a transaction only (the writers take turns anyway).
+    async fn insert_token_in_one_statement(
+        &self,
+        _row: &TokenRow<'_>,
+        _limit: Option<i64>,
+        _refresh: Option<&RefreshCheck<'_>>,
+    ) -> StoreResult<Inserted> {
+        Ok(Inserted::NotAdmitted)
+    }
+
+    /// Runs a refresh grant's statement in the writer's turn.
+    async fn run_refresh_grant<'q>(
+        &self,
+        query: QueryAs<'q, Db, RefreshGranted, <Db as sqlx::Database>::Arguments<'q>>,
+    ) -> StoreResult<Option<RefreshGranted>> {
+        // The connection first, then the writer's turn (as `begin_write`).
+        let mut conn = self.pool.acquire().await?;
+        let _turn = self.writer_turn().await;
+        // Stepped to its end, not stopped after the first row: SQLite runs its WAL
+        // auto-checkpoint only when a committing statement returns SQLITE_DONE. A statement reset
+        // after its first row commits without it, and a load of grants alone grew the WAL
+        // without bound (every read then searched a longer WAL).
+        Ok(query.fetch_all(&mut *conn).await?.into_iter().next())
+    }
+}
+
+/// The writers take turns: a change of a user needs no lock of its row.
+async fn lock_for_change(_conn: &mut Conn, _uuid: &str) -> StoreResult<()> {
+    Ok(())
+}
+
+/// The ACL of a new token as JSON text: the default policy's entries (`default_acl`, an SQL
+/// expression, NULL for none), then the user's (`user_acl`: `users.acl`, their policies' entries
+/// in attachment order, which migration 0010's triggers keep joined). Both are JSON arrays, so
+/// they are joined as text: a grant copies the column instead of joining the user's policies.
+fn token_acl(default_acl: Option<&str>, user_acl: &str) -> String {
+    match default_acl {
+        None => user_acl.to_string(),
+        Some(default) => format!(
+            "(SELECT CASE WHEN d.acl IS NULL OR d.acl = '[]' THEN {user_acl} \
+             WHEN {user_acl} = '[]' THEN d.acl \
+             ELSE substr(d.acl, 1, length(d.acl) - 1) || ',' || substr({user_acl}, 2) END \
+             FROM (SELECT {default} AS acl) AS d)"
+        ),
+    }
+}
+
+/// The one statement of a refresh grant (`$1`–`$17`, then the default policy's name, and the time and
+/// keys). It is the rules of the grant read in the domain (`Tokens::redeem`, `Tokens::issue`),
+/// written as conditions: where one is not met nothing is written, and the domain's read tells
+/// why. The ACL is the default policy's entries, then the user's policies' in their order (kept
+/// joined in `users.acl`, see [`token_acl`]); the metadata as [`TokenMetadata`] has it. The
+/// refresh token's use is written only when the recorded one is older than `$13` (PostgreSQL:
+/// otherwise the update has no row to look up).
+///
+/// The token counts in the grants' share of the session cap ([`SessionShare::Grants`]): its
+/// bound is the one raised or checked, and the token is written with `refresh_grant` true.
+///
+/// PostgreSQL: the user's session bound is raised first, then the refresh token and the user are
+/// locked (`FOR KEY SHARE`: the lock order of every token write, see `pg_issue_statement`).
+/// SQLite (writers take turns): one `INSERT … SELECT`; its trigger (migration 0013) counts the
+/// token in the bound and marks the refresh token used.
+fn refresh_grant_statement(default_policy: bool, held_keys: usize) -> String {
+    let GrantParts {
+        default_acl,
+        default_exists,
+        held,
+    } = GrantParts::new(default_policy, held_keys);
+    let bound = SessionShare::Grants.bound();
+    let acl = token_acl(default_acl, "u.acl");
+    format!(
+        "INSERT INTO tokens ({TOKEN_COLUMNS}) \
+         SELECT $5, $6, r.user_uuid, u.tenant_uuid, $7, $3, $4, {acl}, \
+         json_object('auth_id', r.user_uuid, \
+         'pbx_user_uuid', CASE WHEN u.purpose = 'user' THEN r.user_uuid END, \
+         'purpose', u.purpose, 'tenant_uuid', u.tenant_uuid, 'uuid', r.user_uuid, \
+         'xivo_uuid', $15), \
+         $8, $9, r.client_id, r.uuid, r.scope, $10, TRUE \
+         FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
+         WHERE r.digest = $1 AND r.client_id = $2 AND u.enabled = TRUE \
+         AND r.used_at > $11 AND r.created_at > $12 \
+         AND (u.purpose NOT IN ($16, $17) \
+         OR (SELECT {bound} FROM session_bounds WHERE user_uuid = r.user_uuid) < $14) \
+         AND {default_exists} AND {held} \
+         RETURNING auth_id, acl, metadata, scope"
+    )
+}
