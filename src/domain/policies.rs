@@ -34,6 +34,13 @@ pub struct PolicyEdit {
     pub acl: Vec<String>,
 }
 
+/// A change to a user's policies.
+#[derive(Clone, Copy)]
+enum Attachment {
+    Attach,
+    Detach,
+}
+
 /// The access that attaches any policy to any user.
 const ATTACH_TO_ANYONE: &str = "auth.users.*.policies.*.create";
 
@@ -427,44 +434,51 @@ impl Policies<'_> {
     /// PUT /users/{uuid}/policies/{id}: attaching hands the policy's entries to the user, and
     /// its negative ones take access away, so the caller must hold every one (`!x` as `x`).
     pub async fn attach(&self, actor: &Actor, user_uuid: &str, segment: &str) -> DomainResult<()> {
-        for _ in 0..POLICY_WRITE_TRIES {
-            let (caller, policy) = self
-                .authorized(actor, segment, |id| {
-                    format!("auth.users.{user_uuid}.policies.{id}.create")
-                })
-                .await?;
-            Users(self.0).existing(user_uuid).await?;
-            let policy = policy?;
-            ensure_all(&policy.acl, |entry| may_change(&caller, entry))?;
-            let write = self
-                .0
-                .store
-                .attach_policy(user_uuid, &policy.uuid, Some(&policy.acl))
-                .await?;
-            if let Some(done) = written(write).await {
-                return done;
-            }
-        }
-        Err(changed_meanwhile())
+        self.change_attachment(actor, user_uuid, segment, Attachment::Attach)
+            .await
     }
 
     /// DELETE /users/{uuid}/policies/{id}: detaching takes the policy's entries away, its
     /// negative ones included, so the caller must hold every one of them (`!x` as `x`).
     pub async fn detach(&self, actor: &Actor, user_uuid: &str, segment: &str) -> DomainResult<()> {
+        self.change_attachment(actor, user_uuid, segment, Attachment::Detach)
+            .await
+    }
+
+    /// Attaches or detaches, checked against the policy's ACL as written.
+    async fn change_attachment(
+        &self,
+        actor: &Actor,
+        user_uuid: &str,
+        segment: &str,
+        change: Attachment,
+    ) -> DomainResult<()> {
+        let verb = match change {
+            Attachment::Attach => "create",
+            Attachment::Detach => "delete",
+        };
         for _ in 0..POLICY_WRITE_TRIES {
             let (caller, policy) = self
                 .authorized(actor, segment, |id| {
-                    format!("auth.users.{user_uuid}.policies.{id}.delete")
+                    format!("auth.users.{user_uuid}.policies.{id}.{verb}")
                 })
                 .await?;
             Users(self.0).existing(user_uuid).await?;
             let policy = policy?;
             ensure_all(&policy.acl, |entry| may_change(&caller, entry))?;
-            let write = self
-                .0
-                .store
-                .detach_policy(user_uuid, &policy.uuid, &policy.acl)
-                .await?;
+            let store = &self.0.store;
+            let write = match change {
+                Attachment::Attach => {
+                    store
+                        .attach_policy(user_uuid, &policy.uuid, Some(&policy.acl))
+                        .await?
+                }
+                Attachment::Detach => {
+                    store
+                        .detach_policy(user_uuid, &policy.uuid, &policy.acl)
+                        .await?
+                }
+            };
             if let Some(done) = written(write).await {
                 return done;
             }
