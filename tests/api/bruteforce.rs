@@ -189,7 +189,7 @@ async fn counted_rows(srv: &TestServer) -> i64 {
     rows
 }
 
-/// Item 7: the username and the e-mail address of one user share one count; unknown logins
+/// The username and the e-mail address of one user share one count; unknown logins
 /// count as typed, case-folded.
 async fn a_username_and_an_email_count_for_the_same_account(store: Store) {
     let srv = common::start_with(store, |c| {
@@ -222,7 +222,7 @@ async fn a_username_and_an_email_count_for_the_same_account(store: Store) {
     assert_token_error(&ghost, 429, "an unknown login counts folded");
 }
 
-/// Item 8: parallel wrong passwords for one login are charged before hashing: no more than the
+/// Parallel wrong passwords for one login are charged before hashing: no more than the
 /// threshold of them are checked.
 async fn parallel_guesses_cannot_exceed_the_limit(store: Store) {
     let srv = common::start_with(store, |c| {
@@ -255,7 +255,7 @@ async fn parallel_guesses_cannot_exceed_the_limit(store: Store) {
     assert_eq!(held, 27, "the others are held back: {statuses:?}");
 }
 
-/// Item 9: a sprayer logging in as itself does not clear its address's count.
+/// A sprayer logging in as itself does not clear its address's count.
 async fn a_success_never_clears_the_address(store: Store) {
     let srv = common::start_with(store, |c| {
         c.bruteforce_login_failures = 0;
@@ -290,7 +290,7 @@ async fn a_success_never_clears_the_address(store: Store) {
     assert!(retry_after(&held) > 50);
 }
 
-/// Item 10: junk logins and the purge never lift an active lock; the purge deletes counts
+/// Junk logins and the purge never lift an active lock; the purge deletes counts
 /// that are forgotten and hold nothing back, and only those.
 async fn junk_and_the_purge_keep_an_active_lock(store: Store) {
     let srv = common::start_with(store, |c| {
@@ -334,7 +334,7 @@ async fn junk_and_the_purge_keep_an_active_lock(store: Store) {
     srv.login_ok("victim", "right-password", json!({})).await;
 }
 
-/// Item 11: one attacking address holds the account back for other addresses by at most
+/// One attacking address holds the account back for other addresses by at most
 /// `bruteforce_account_max_delay`, and itself up to `bruteforce_max_delay`.
 async fn one_address_cannot_keep_the_account_out_elsewhere(store: Store) {
     let srv = common::start_with(store, |c| {
@@ -385,7 +385,7 @@ async fn one_address_cannot_keep_the_account_out_elsewhere(store: Store) {
     );
 }
 
-/// Item 12: a wrong old password counts like a failed login of that user, and is held back.
+/// A wrong old password counts like a failed login of that user, and is held back.
 async fn a_wrong_old_password_counts_and_is_held_back(store: Store) {
     let srv = common::start_with(store, |c| {
         c.bruteforce_login_failures = 3;
@@ -426,7 +426,7 @@ async fn a_wrong_old_password_counts_and_is_held_back(store: Store) {
     assert_token_error(&login, 429, "the account's logins are held back too");
 }
 
-/// Item 13: two instances on one database share the counts.
+/// Two instances on one database share the counts.
 async fn instances_on_one_database_share_the_counts(store: Store) {
     let tweak = |c: &mut tessera::Config| {
         c.bruteforce_login_failures = 4;

@@ -212,7 +212,7 @@ fn bad_configuration_is_one_line_and_non_zero() {
     );
 }
 
-/// Issue 10 B.6: a wrong flag or value is clap's error line and where the help is (with clap's
+/// A wrong flag or value is clap's error line and where the help is (with clap's
 /// tip when it has one), not the usage block; exit 2.
 #[test]
 fn a_wrong_flag_is_two_short_lines() {
@@ -248,7 +248,7 @@ fn a_wrong_flag_is_two_short_lines() {
     }
 }
 
-/// Issue 10 B.6: an unreachable PostgreSQL is refused at once, in the words of the cause
+/// An unreachable PostgreSQL is refused at once, in the words of the cause
 /// ("connection refused"), not as a pool time-out after 5 s; by `serve` as by the commands.
 #[test]
 fn unreachable_database_is_one_line_and_non_zero() {
@@ -302,7 +302,7 @@ fn unprivileged(command: Command) -> Command {
     wrapped
 }
 
-/// Issue 10 B.6: a SQLite database that cannot be written (a read-only file, a directory that is
+/// A SQLite database that cannot be written (a read-only file, a directory that is
 /// not writable, `mode=ro`) is one readable line, at once: no repeated, coloured ERROR lines from
 /// the pool's retries, and no `mode=rwc` (the URL sqlx is given) in a message.
 #[test]
@@ -349,7 +349,7 @@ fn an_unwritable_sqlite_database_is_one_line() {
     assert!(!closed.join("new.db").exists());
 }
 
-/// Issue 10 B.6: a config file's problems name the file, the line (and column) and the key as
+/// A config file's problems name the file, the line (and column) and the key as
 /// written, with a suggestion for a near miss; an unreadable file says why.
 #[test]
 fn config_file_errors_say_where_and_what() {
@@ -417,7 +417,7 @@ fn config_file_errors_say_where_and_what() {
     assert_one_line_failure(&output, "is a directory");
 }
 
-/// Issue 10 B.6: an unknown `TESSERA_*` variable is refused like an unknown file key (a typo
+/// An unknown `TESSERA_*` variable is refused like an unknown file key (a typo
 /// would otherwise be ignored); the variables that are not keys but are read (logging) or passed
 /// on by the project's scripts are accepted; values are converted to each key's type, text kept
 /// as text.
@@ -458,7 +458,7 @@ fn unknown_environment_variables_are_refused() {
     }
 }
 
-/// Issue 10 B.7: `check-config` refuses what `serve` refuses, with the same line (one check
+/// `check-config` refuses what `serve` refuses, with the same line (one check
 /// used by both), before `serve` binds or connects.
 #[test]
 fn check_config_refuses_what_serve_refuses() {
@@ -511,7 +511,7 @@ fn check_config_refuses_what_serve_refuses() {
     );
 }
 
-/// Issue 10 B.7: `check-config` prints the effective configuration as TOML, secrets left out,
+/// `check-config` prints the effective configuration as TOML, secrets left out,
 /// which loads back as the same configuration (the secrets given again by the environment).
 #[test]
 fn check_config_output_loads_back() {
@@ -664,7 +664,7 @@ fn unknown_connect_parameters_never_log_their_values() {
     }
 }
 
-/// Issue 9 item 19: `tessera gen-secret` prints a fresh 256-bit secret, one line, needing no
+/// `tessera gen-secret` prints a fresh 256-bit secret, one line, needing no
 /// configuration.
 #[test]
 fn gen_secret_prints_a_fresh_secret() {
@@ -685,7 +685,7 @@ fn gen_secret_prints_a_fresh_secret() {
     assert_ne!(secrets[0], secrets[1], "every secret is fresh");
 }
 
-/// Issue 9 item 19: on PostgreSQL, without `token_secret`, neither `RunningServer::start` nor
+/// On PostgreSQL, without `token_secret`, neither `RunningServer::start` nor
 /// `tessera serve` starts: one line says how to make a secret, and nothing is written to the
 /// database. SQLite still starts without one (its key file: every other test).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -787,7 +787,7 @@ sys.stdout.write(seen.decode(errors="replace"))
 sys.exit(os.waitstatus_to_exitcode(status))
 "#;
 
-/// Issue 10 B.8: on a terminal, `user add` asks for the password twice without echo and refuses
+/// On a terminal, `user add` asks for the password twice without echo and refuses
 /// two that differ (standard input: `user_add_and_passwd_read_the_password_from_stdin`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_add_on_a_terminal_asks_twice_without_echo() {
@@ -829,7 +829,7 @@ async fn user_add_on_a_terminal_asks_twice_without_echo() {
     );
 }
 
-/// Issue 10 B.8: commands print their own output and errors only: not the migrations' INFO lines
+/// Commands print their own output and errors only: not the migrations' INFO lines
 /// nor the server's start-up lines, even with the server's TESSERA_LOG_LEVEL and bootstrap set.
 async fn commands_print_only_their_own_output(store: Store) {
     let srv = common::start(store).await;
@@ -866,7 +866,7 @@ fn wait_for_text(path: &std::path::Path, what: &str) -> String {
     }
 }
 
-/// Issue 10 B.8: logs redirected to a file carry no colour codes (colour only on a terminal).
+/// Logs redirected to a file carry no colour codes (colour only on a terminal).
 #[test]
 fn redirected_logs_have_no_colour() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -895,7 +895,7 @@ fn redirected_logs_have_no_colour() {
     assert!(!text.contains("\u{1b}["), "no colour codes: {text:?}");
 }
 
-/// Issue 10 B.8: every argument of every command has help text; healthcheck, which asks a
+/// Every argument of every command has help text; healthcheck, which asks a
 /// running server over HTTP, offers no `--database-url` and refuses one given before it.
 #[test]
 fn every_argument_has_help() {
@@ -944,7 +944,7 @@ fn every_argument_has_help() {
     );
 }
 
-/// Issue 10 B.8: `serve` binds its ports before it touches the database: a port in use fails at
+/// `serve` binds its ports before it touches the database: a port in use fails at
 /// once, without creating the SQLite file nor reaching PostgreSQL (a database that does not exist
 /// would be the error otherwise); the metrics port the same.
 #[test]

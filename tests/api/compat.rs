@@ -1,4 +1,4 @@
-//! Wire compatibility with the original service's expectations (issue 10, part A; SPEC §1–§5):
+//! Wire compatibility with the original service's expectations (SPEC §1–§5):
 //! 401 details, error ids, list parameters, `backend`, NUL bytes, malformed validation queries
 //! and UUID token paths.
 

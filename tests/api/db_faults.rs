@@ -1,4 +1,4 @@
-//! Database faults (issue 4, item 6): Tessera on a PostgreSQL instance of its own (initdb/pg_ctl
+//! Database faults: Tessera on a PostgreSQL instance of its own (initdb/pg_ctl
 //! into a temp dir), under load; the database is stopped and started again. While it is down every
 //! request that needs it answers 503 in its endpoint's error shape, within a bound (never a 500,
 //! never a hang, never a panic) and `/status` says 503; once it is back everything works again

@@ -261,7 +261,7 @@ async fn nul_characters_never_cause_a_500(store: Store) {
     assert!(failures.is_empty(), "NUL bytes: {failures:#?}");
 }
 
-/// Issue 9 item 15: one scopes/check request asks about at most 100 scopes of 16 KiB in all;
+/// One scopes/check request asks about at most 100 scopes of 16 KiB in all;
 /// past either bound it is a 400 in the token-error shape, before any matching.
 async fn scopes_check_work_is_bounded(store: Store) {
     let srv = common::start(store).await;
@@ -299,7 +299,7 @@ async fn scopes_check_work_is_bounded(store: Store) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Connections (issue 9 item 14) and files (item 18): not store-dependent, run on SQLite.
+// Connections and files: not store-dependent, run on SQLite.
 // ---------------------------------------------------------------------------------------------
 
 /// Whether the server closed `socket` within `limit`: a read gives end-of-file or an error.
@@ -636,7 +636,7 @@ async fn sqlite_schema_reads_with_the_distributions_sqlite3() {
     assert_eq!(joined, expected, "attachment order");
 }
 
-/// Issue 9 item 18: the SQLite database and its -wal and -shm files are created 0600.
+/// The SQLite database and its -wal and -shm files are created 0600.
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_files_are_private() {

@@ -382,7 +382,7 @@ fn assert_invalid_username(reply: &common::Reply, context: &str) {
     );
 }
 
-/// Issue 9 item 16: the NFC and NFD spellings of a username are one user, and names holding
+/// The NFC and NFD spellings of a username are one user, and names holding
 /// control or invisible characters or padded with white space are refused.
 async fn look_alike_usernames_are_one_user_or_refused(store: Store) {
     let srv = common::start(store).await;
@@ -457,7 +457,7 @@ async fn look_alike_usernames_are_one_user_or_refused(store: Store) {
     assert_eq!(han.status, 200, "{}", han.text);
 }
 
-/// Issue 9 item 16: a client_id holding control or invisible characters or padded with white
+/// A client_id holding control or invisible characters or padded with white
 /// space is a 400 of POST /token (both grants), in the token-error shape.
 async fn invisible_client_ids_are_refused(store: Store) {
     let srv = common::start(store).await;

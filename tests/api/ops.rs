@@ -1,4 +1,4 @@
-//! Operations (issue 5): health probes, the `healthcheck` command, the docker-compose
+//! Operations: health probes, the `healthcheck` command, the docker-compose
 //! configuration on PostgreSQL, metrics on their own listener, graceful shutdown.
 
 use serde_json::{json, Value};
@@ -1051,7 +1051,7 @@ async fn debug_logs_never_hold_a_secret() {
     }
 }
 
-/// Issue 9 item 17: a login holding a line break and ESC, and a client_id holding a line break,
+/// A login holding a line break and ESC, and a client_id holding a line break,
 /// cannot forge a log line: the plain-text log keeps every event on its own line, escaped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_cannot_be_forged() {

@@ -1,4 +1,4 @@
-//! Property-based hostile input (issue 4, item 5): random Authorization headers, POST /token bodies of
+//! Property-based hostile input: random Authorization headers, POST /token bodies of
 //! every JSON type, raw bytes, percent-encoded path segments, list query strings and `X-Auth-Token`
 //! values, thrown at ONE real server per property and store. Every case must answer below 500, with a
 //! JSON error in the contract's shape (SPEC §5) when it is a 4xx; after each property the server must

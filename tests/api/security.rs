@@ -1,4 +1,4 @@
-//! The holes an attack run found in the policy rules (issue 9, items 1–6), closed: escalation
+//! The holes an attack run found in the policy rules, closed: escalation
 //! through patterns, shed negative entries, slug aliases and shadowing, self-promotion, and a
 //! refresh-token revocation that did nothing.
 
