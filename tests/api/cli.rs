@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::both_stores;
+use crate::common::stderr_of;
 use crate::common::{self, Store, ADMIN_PASSWORD, ADMIN_USERNAME};
 
 /// `tessera ARGS…` with no TESSERA_* from the test's environment (but the test servers'
@@ -53,10 +54,6 @@ fn finish(mut command: Command, stdin: &str, limit: Duration) -> (Output, Durati
 /// Runs `tessera ARGS…` ([`command`]) with `stdin` on standard input.
 fn tessera(args: &[&str], stdin: &str) -> Output {
     finish(command(args), stdin, Duration::from_secs(120)).0
-}
-
-fn stderr_of(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).trim().to_string()
 }
 
 async fn user_add_and_passwd_read_the_password_from_stdin(store: Store) {

@@ -566,3 +566,21 @@ impl TestServer {
         }
     }
 }
+
+/// The body of an offline login for `client_id`.
+pub fn offline(client_id: &str) -> Value {
+    json!({"access_type": "offline", "client_id": client_id})
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port on 127.0.0.1")
+        .port()
+}
+
+/// A command's standard error, trimmed.
+pub fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).trim().to_string()
+}

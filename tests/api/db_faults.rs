@@ -8,7 +8,6 @@
 //! named by `TESSERA_TEST_PG_BINDIR`): without them the test fails, it never skips. As root the
 //! binaries run as the `postgres` user (initdb refuses root).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +17,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, Method, RequestBuilder};
 use serde_json::{json, Value};
 
+use crate::common::free_port;
 use crate::common::{
     assert_api_error, assert_token_error, s, Reply, ADMIN_PASSWORD, ADMIN_USERNAME, PREFIX,
 };
@@ -83,13 +83,6 @@ fn pg_bindir() -> PathBuf {
              TESSERA_TEST_PG_BINDIR naming their directory; none were found"
         ),
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port on 127.0.0.1")
-        .port()
 }
 
 impl PgInstance {

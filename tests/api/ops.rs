@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::both_stores;
+use crate::common::free_port;
 use crate::common::{self, pg_admin, Store};
 
 both_stores!(health_probes_answer_at_the_root);
@@ -199,15 +200,6 @@ impl Drop for Child {
             let _ = child.wait();
         }
     }
-}
-
-/// A free loopback port (bound, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// Spawns the real binary with exactly `env` (plus PATH), its standard error going to `log`.

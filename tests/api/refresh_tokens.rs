@@ -5,14 +5,11 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_stores;
+use crate::common::offline;
 use crate::common::{
     self, assert_api_error, assert_auth_failed, assert_token_error, assert_unauthorized, is_uuid,
     s, Reply, Store, TestServer, ADMIN_PASSWORD, ADMIN_USERNAME,
 };
-
-fn offline(client_id: &str) -> Value {
-    json!({"access_type": "offline", "client_id": client_id})
-}
 
 /// A password login with `Wazo-Session-Type: {session_type}`.
 async fn login_typed(

@@ -6,17 +6,12 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use serde_json::{json, Value};
-
 use crate::both_stores;
 use crate::common::{self, s, Store, TestServer, ADMIN_PASSWORD, ADMIN_USERNAME};
+use crate::common::{offline, stderr_of};
 
 const OLD: &str = "the-old-secret-0123456789abcdef";
 const NEW: &str = "the-new-secret-fedcba9876543210";
-
-fn offline(client_id: &str) -> Value {
-    json!({"access_type": "offline", "client_id": client_id})
-}
 
 /// Another server on `srv`'s database, with `secret` (`None`: SQLite's key file).
 pub(crate) async fn start_on(srv: &TestServer, secret: Option<&str>) -> anyhow::Result<TestServer> {
@@ -64,10 +59,6 @@ pub(crate) fn rotate(srv: &TestServer, secret: Option<&str>, stdin: &str) -> Out
         .write_all(stdin.as_bytes())
         .expect("write stdin");
     child.wait_with_output().expect("tessera exits")
-}
-
-fn stderr_of(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).trim().to_string()
 }
 
 fn refused(started: anyhow::Result<TestServer>) -> String {
