@@ -29,6 +29,12 @@ fn in_flight(stale_before: &str) -> String {
     )
 }
 
+/// How many attempts a row admits in flight at once: as many as it may still fail before its
+/// `threshold`, one at a time past it. The charge and the waiting attempt's read share it.
+fn room(settled: &str, threshold: &str) -> String {
+    format!("(CASE WHEN {settled} < {threshold} THEN {threshold} - {settled} ELSE 1 END)")
+}
+
 fn capped(value: i64, cap: i64) -> i64 {
     value.min(cap).max(0)
 }
@@ -57,9 +63,9 @@ impl Store {
              delay = CASE WHEN login_failures.last_failure <= $2 THEN 0 ELSE login_failures.delay END, \
              pending = {in_flight} + 1, last_charge = $1, \
              threshold = excluded.threshold, max_delay = excluded.max_delay \
-             WHERE login_failures.blocked_until <= $1 AND {in_flight} < \
-             (CASE WHEN {settled} < excluded.threshold THEN excluded.threshold - {settled} ELSE 1 END) \
-             RETURNING key"
+             WHERE login_failures.blocked_until <= $1 AND {in_flight} < {room} \
+             RETURNING key",
+            room = room(&settled, "excluded.threshold")
         );
         let sorted = in_lock_order(keys);
         let mut query = sqlx::query(&sql)
@@ -106,11 +112,11 @@ impl Store {
         // int4 on PostgreSQL).
         let sql = format!(
             "SELECT MAX(CASE WHEN blocked_until > $1 THEN blocked_until END), \
-             MAX(CASE WHEN {in_flight} >= (CASE WHEN {settled} < threshold \
-             THEN threshold - {settled} ELSE 1 END) \
+             MAX(CASE WHEN {in_flight} >= {room} \
              THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END) \
              FROM login_failures WHERE key IN ({})",
-            placeholders_from(4, keys.len())
+            placeholders_from(4, keys.len()),
+            room = room(&settled, "threshold")
         );
         let mut query = sqlx::query_as::<_, (Option<i64>, Option<i64>)>(&sql)
             .bind(times.now)
