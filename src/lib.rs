@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use config::Config;
+pub use config::{Config, IntoValid, ValidConfig};
 use domain::clock::SharedClock;
 use domain::Services;
 pub use http::AppState;
@@ -36,18 +36,18 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Checks the configuration, binds `config.listen` (and `metrics_listen`), then prepares the
-    /// database and serves until stopped.
-    pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    /// Checks the configuration (unless it is a [`ValidConfig`] already), binds `config.listen`
+    /// (and `metrics_listen`), then prepares the database and serves until stopped.
+    pub async fn start(config: impl IntoValid) -> anyhow::Result<RunningServer> {
         Self::start_with_clock(config, domain::clock::system()).await
     }
 
     /// The same, reading time from `clock` (tests pass a manual clock and advance it).
     pub async fn start_with_clock(
-        config: Config,
+        config: impl IntoValid,
         clock: SharedClock,
     ) -> anyhow::Result<RunningServer> {
-        config.validate()?;
+        let config = config.into_valid()?;
         // The ports first: a clash fails at once, before the database is touched.
         let listener = bind(&config.listen, "").await?;
         let metrics_listener = match &config.metrics_listen {

@@ -16,6 +16,7 @@ pub mod password;
 pub mod policies;
 pub mod refresh_tokens;
 mod secrets;
+mod services;
 pub mod sessions;
 mod throttle;
 pub mod token_secret;
@@ -38,9 +39,9 @@ pub fn parse_uuid(text: &str) -> Option<String> {
         .ok()
         .map(|uuid| uuid.hyphenated().to_string())
 }
-pub use context::Services;
 pub use error::{DomainError, DomainResult, Refusal};
-pub use secrets::{check_secret_source, MAX_EXPIRATION};
+pub use secrets::MAX_EXPIRATION;
+pub use services::Services;
 
 /// A fresh random secret for `token_secret` (`tessera gen-secret`).
 pub fn generate_secret() -> String {

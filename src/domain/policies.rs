@@ -5,7 +5,6 @@ use super::acl;
 use super::caller::{Actor, Caller};
 use super::context::Context;
 use super::error::{DomainError, DomainResult};
-use super::users::Users;
 use crate::store::{ListParams, NewPolicy, Page, Policy, PolicyWrite, StoreError};
 
 pub use crate::store::POLICY_ORDER;
@@ -427,7 +426,7 @@ impl Policies<'_> {
         self.0
             .authorize(actor, &format!("auth.users.{user_uuid}.policies.read"))
             .await?;
-        Users(self.0).existing(user_uuid).await?;
+        self.0.existing_user(user_uuid).await?;
         Ok(self.0.store.user_policies(user_uuid).await?)
     }
 
@@ -463,7 +462,7 @@ impl Policies<'_> {
                     format!("auth.users.{user_uuid}.policies.{id}.{verb}")
                 })
                 .await?;
-            Users(self.0).existing(user_uuid).await?;
+            self.0.existing_user(user_uuid).await?;
             let policy = policy?;
             ensure_all(&policy.acl, |entry| may_change(&caller, entry))?;
             let store = &self.0.store;

@@ -6,7 +6,6 @@ use super::cache::Invalidation;
 use super::caller::Actor;
 use super::context::Context;
 use super::error::{DomainError, DomainResult};
-use super::users::Users;
 use crate::config::Config;
 use crate::store::{ListParams, Page, RefreshCutoffs, RefreshToken};
 
@@ -102,7 +101,7 @@ impl RefreshTokens<'_> {
         self.0
             .authorize(actor, &format!("auth.users.{user_uuid}.tokens.read"))
             .await?;
-        Users(self.0).existing(user_uuid).await?;
+        self.0.existing_user(user_uuid).await?;
         self.page(Some(user_uuid), query).await
     }
 
@@ -143,7 +142,7 @@ impl RefreshTokens<'_> {
     /// Deletes the refresh token and ends the sessions minted from it, so that a client that
     /// logs out really is logged out.
     async fn delete(&self, user_uuid: &str, client_id: &str) -> DomainResult<()> {
-        Users(self.0).existing(user_uuid).await?;
+        self.0.existing_user(user_uuid).await?;
         if !self
             .0
             .store

@@ -4,7 +4,6 @@ use super::cache::Invalidation;
 use super::caller::Actor;
 use super::context::Context;
 use super::error::DomainResult;
-use super::users::Users;
 use crate::store::{ListParams, Page, Session};
 
 pub use crate::store::SESSION_ORDER;
@@ -33,7 +32,7 @@ impl Sessions<'_> {
         self.0
             .authorize(actor, &format!("auth.users.{user_uuid}.sessions.read"))
             .await?;
-        Users(self.0).existing(user_uuid).await?;
+        self.0.existing_user(user_uuid).await?;
         Ok(self
             .0
             .store
@@ -62,7 +61,7 @@ impl Sessions<'_> {
                 &format!("auth.users.{user_uuid}.sessions.{session_uuid}.delete"),
             )
             .await?;
-        Users(self.0).existing(user_uuid).await?;
+        self.0.existing_user(user_uuid).await?;
         self.end(session_uuid, Some(user_uuid)).await
     }
 

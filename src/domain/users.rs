@@ -125,12 +125,8 @@ pub struct Users<'a>(pub(super) &'a Context);
 
 impl Users<'_> {
     /// The user, or `UnknownUser`.
-    pub(super) async fn existing(&self, uuid: &str) -> DomainResult<User> {
-        self.0
-            .store
-            .get_user(uuid)
-            .await?
-            .ok_or_else(|| DomainError::UnknownUser(uuid.to_string()))
+    async fn existing(&self, uuid: &str) -> DomainResult<User> {
+        self.0.existing_user(uuid).await
     }
 
     /// Refuses a login that would clash with another user's username or e-mail (any case).

@@ -229,7 +229,7 @@ fn cors(config: &crate::config::Config) -> Option<CorsLayer> {
         AllowOrigin::list(
             origins
                 .split(',')
-                // Config::validate has refused any entry that is not an origin.
+                // Config::validated has refused any entry that is not an origin.
                 .filter_map(|origin| HeaderValue::from_str(origin.trim()).ok()),
         )
     };
