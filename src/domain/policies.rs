@@ -4,7 +4,7 @@
 use super::acl;
 use super::caller::{Actor, Caller};
 use super::context::Context;
-use super::error::{DomainError, DomainResult};
+use super::error::{DomainError, DomainResult, OnConflict};
 use crate::store::{ListParams, NewPolicy, Page, Policy, PolicyWrite, StoreError};
 
 pub use crate::store::POLICY_ORDER;
@@ -148,14 +148,12 @@ fn changed_meanwhile() -> DomainError {
     }
 }
 
-fn conflict(error: StoreError) -> DomainError {
-    match error {
-        StoreError::Conflict(_) => DomainError::Conflict {
-            resource: "policies",
-            field: "name",
-            message: "A policy with this name or slug already exists".into(),
-        },
-        other => other.into(),
+/// Both unique constraints of policies (name and slug) are reported on `name`.
+fn conflict(_constraint: &str) -> DomainError {
+    DomainError::Conflict {
+        resource: "policies",
+        field: "name",
+        message: "A policy with this name or slug already exists".into(),
     }
 }
 
@@ -276,7 +274,11 @@ impl Policies<'_> {
             shared: input.shared,
             read_only: false,
         };
-        self.0.store.create_policy(&new).await.map_err(conflict)?;
+        self.0
+            .store
+            .create_policy(&new)
+            .await
+            .on_conflict(conflict)?;
         self.by_uuid(&new.uuid).await
     }
 
@@ -334,7 +336,7 @@ impl Policies<'_> {
                     &policy.acl,
                 )
                 .await
-                .map_err(conflict)?;
+                .on_conflict(conflict)?;
             if let Some(done) = written(write).await {
                 done?;
                 return self.by_uuid(&policy.uuid).await;

@@ -4,12 +4,12 @@
 use super::cache::Invalidation;
 use super::caller::Actor;
 use super::context::Context;
-use super::error::{DomainError, DomainResult};
+use super::error::{DomainError, DomainResult, OnConflict};
 use super::password::MAX_PASSWORD_BYTES;
 use super::policies::BOOTSTRAP_POLICY;
 use super::throttle::Account;
 use super::untrusted;
-use crate::store::{ListParams, NewUser, Page, StoreError, User, UserUpdate};
+use crate::store::{ListParams, NewUser, Page, User, UserUpdate};
 
 /// The settings key recording the bootstrap administrator's uuid: its identity, whatever its
 /// username.
@@ -107,17 +107,14 @@ fn taken(field: &'static str) -> DomainError {
 }
 
 /// A unique constraint of the users tables, named by the field it protects.
-fn conflict(error: StoreError) -> DomainError {
-    match error {
-        StoreError::Conflict(constraint) => taken(if constraint.contains("email") {
-            "email_address"
-        } else if constraint.contains("username") {
-            "username"
-        } else {
-            "uuid"
-        }),
-        other => other.into(),
-    }
+fn conflict(constraint: &str) -> DomainError {
+    taken(if constraint.contains("email") {
+        "email_address"
+    } else if constraint.contains("username") {
+        "username"
+    } else {
+        "uuid"
+    })
 }
 
 /// The user use cases.
@@ -200,7 +197,7 @@ impl Users<'_> {
             .await?;
         self.ensure_login_free(new.email_address.as_deref(), "email_address", None)
             .await?;
-        self.0.store.create_user(&new).await.map_err(conflict)?;
+        self.0.store.create_user(&new).await.on_conflict(conflict)?;
         self.existing(&new.uuid).await
     }
 
@@ -289,7 +286,7 @@ impl Users<'_> {
             .store
             .update_user(uuid, &update)
             .await
-            .map_err(conflict)?
+            .on_conflict(conflict)?
         {
             return Err(DomainError::UnknownUser(uuid.to_string()));
         }
