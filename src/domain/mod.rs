@@ -14,6 +14,7 @@ mod grant;
 mod metrics;
 pub mod password;
 pub mod policies;
+pub mod records;
 pub mod refresh_tokens;
 mod secrets;
 mod services;
@@ -48,8 +49,6 @@ pub fn generate_secret() -> String {
     secrets::RefreshKey::generate_secret()
 }
 
-/// The domain's records, as the store keeps them.
-pub use crate::store::{
-    Email, ListParams, Page, Policy, RefreshToken, Session, StoreError, TokenMetadata, TokenRecord,
-    User,
+pub use records::{
+    EmailView, ListParams, Page, PolicyView, RefreshTokenView, SessionView, UserView,
 };

@@ -5,7 +5,8 @@ use super::acl;
 use super::caller::{Actor, Caller};
 use super::context::Context;
 use super::error::{DomainError, DomainResult, OnConflict};
-use crate::store::{ListParams, NewPolicy, Page, Policy, PolicyWrite, StoreError};
+use super::records::{ListParams, Page, PolicyView};
+use crate::store::{NewPolicy, Policy, PolicyWrite, StoreError};
 
 pub use crate::store::POLICY_ORDER;
 
@@ -232,7 +233,7 @@ impl Policies<'_> {
         &self,
         actor: &Actor,
         input: DomainResult<NewPolicyInput>,
-    ) -> DomainResult<Policy> {
+    ) -> DomainResult<PolicyView> {
         let caller = self.0.authorize(actor, "auth.policies.create").await?;
         let input = input?;
         check_entries(&input.acl)?;
@@ -279,7 +280,7 @@ impl Policies<'_> {
             .create_policy(&new)
             .await
             .on_conflict(conflict)?;
-        self.by_uuid(&new.uuid).await
+        self.by_uuid(&new.uuid).await.map(PolicyView::from)
     }
 
     /// GET /policies
@@ -287,26 +288,28 @@ impl Policies<'_> {
         &self,
         actor: &Actor,
         params: DomainResult<ListParams>,
-    ) -> DomainResult<Page<Policy>> {
+    ) -> DomainResult<Page<PolicyView>> {
         self.0.authorize(actor, "auth.policies.read").await?;
-        Ok(self.0.store.list_policies(&params?).await?)
+        let params = (&params?).into();
+        Ok(self.0.store.list_policies(&params).await?.into())
     }
 
     /// GET /policies/{id}
-    pub async fn get(&self, actor: &Actor, segment: &str) -> DomainResult<Policy> {
+    pub async fn get(&self, actor: &Actor, segment: &str) -> DomainResult<PolicyView> {
         let (_, policy) = self
             .authorized(actor, segment, |id| format!("auth.policies.{id}.read"))
             .await?;
-        policy
+        policy.map(PolicyView::from)
     }
 
     /// The policy with this exact name (the command line's `--policy NAME`).
-    pub async fn get_by_name(&self, actor: &Actor, name: &str) -> DomainResult<Policy> {
+    pub async fn get_by_name(&self, actor: &Actor, name: &str) -> DomainResult<PolicyView> {
         self.0.authorize(actor, "auth.policies.read").await?;
         self.0
             .store
             .find_policy_by_name(name)
             .await?
+            .map(PolicyView::from)
             .ok_or_else(|| DomainError::Missing(format!("no policy named {name}")))
     }
 
@@ -317,7 +320,7 @@ impl Policies<'_> {
         actor: &Actor,
         segment: &str,
         edit: DomainResult<PolicyEdit>,
-    ) -> DomainResult<Policy> {
+    ) -> DomainResult<PolicyView> {
         let edit = edit?;
         for _ in 0..POLICY_WRITE_TRIES {
             let (caller, policy) = self
@@ -339,7 +342,7 @@ impl Policies<'_> {
                 .on_conflict(conflict)?;
             if let Some(done) = written(write).await {
                 done?;
-                return self.by_uuid(&policy.uuid).await;
+                return self.by_uuid(&policy.uuid).await.map(PolicyView::from);
             }
         }
         Err(changed_meanwhile())
@@ -424,12 +427,17 @@ impl Policies<'_> {
     }
 
     /// GET /users/{uuid}/policies: all the user's policies, in order.
-    pub async fn list_for_user(&self, actor: &Actor, user_uuid: &str) -> DomainResult<Vec<Policy>> {
+    pub async fn list_for_user(
+        &self,
+        actor: &Actor,
+        user_uuid: &str,
+    ) -> DomainResult<Vec<PolicyView>> {
         self.0
             .authorize(actor, &format!("auth.users.{user_uuid}.policies.read"))
             .await?;
         self.0.existing_user(user_uuid).await?;
-        Ok(self.0.store.user_policies(user_uuid).await?)
+        let policies = self.0.store.user_policies(user_uuid).await?;
+        Ok(policies.into_iter().map(PolicyView::from).collect())
     }
 
     /// PUT /users/{uuid}/policies/{id}: attaching hands the policy's entries to the user, and

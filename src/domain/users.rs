@@ -7,9 +7,10 @@ use super::context::Context;
 use super::error::{DomainError, DomainResult, OnConflict};
 use super::password::MAX_PASSWORD_BYTES;
 use super::policies::BOOTSTRAP_POLICY;
+use super::records::{ListParams, Page, UserView};
 use super::throttle::Account;
 use super::untrusted;
-use crate::store::{ListParams, NewUser, Page, User, UserUpdate};
+use crate::store::{NewUser, User, UserUpdate};
 
 /// The settings key recording the bootstrap administrator's uuid: its identity, whatever its
 /// username.
@@ -146,7 +147,7 @@ impl Users<'_> {
         &self,
         actor: &Actor,
         input: DomainResult<NewUserInput>,
-    ) -> DomainResult<User> {
+    ) -> DomainResult<UserView> {
         self.0.authorize(actor, "auth.users.create").await?;
         let input = input?;
         let uuid = match &input.uuid {
@@ -198,7 +199,7 @@ impl Users<'_> {
         self.ensure_login_free(new.email_address.as_deref(), "email_address", None)
             .await?;
         self.0.store.create_user(&new).await.on_conflict(conflict)?;
-        self.existing(&new.uuid).await
+        self.existing(&new.uuid).await.map(UserView::from)
     }
 
     /// GET /users
@@ -206,7 +207,7 @@ impl Users<'_> {
         &self,
         actor: &Actor,
         query: DomainResult<UserQuery>,
-    ) -> DomainResult<Page<User>> {
+    ) -> DomainResult<Page<UserView>> {
         self.0.authorize(actor, "auth.users.read").await?;
         let query = query?;
         // Usernames are stored in NFC: a filter spelled in NFD finds them too.
@@ -222,15 +223,16 @@ impl Users<'_> {
             .iter()
             .map(|(column, value)| (*column, value.as_str()))
             .collect();
-        Ok(self.0.store.list_users(&filters, &query.params).await?)
+        let params = (&query.params).into();
+        Ok(self.0.store.list_users(&filters, &params).await?.into())
     }
 
     /// GET /users/{uuid}
-    pub async fn get(&self, actor: &Actor, uuid: &str) -> DomainResult<User> {
+    pub async fn get(&self, actor: &Actor, uuid: &str) -> DomainResult<UserView> {
         self.0
             .authorize(actor, &format!("auth.users.{uuid}.read"))
             .await?;
-        self.existing(uuid).await
+        self.existing(uuid).await.map(UserView::from)
     }
 
     /// PUT /users/{uuid}: absent fields keep their value. Disabling a user ends its sessions.
@@ -239,7 +241,7 @@ impl Users<'_> {
         actor: &Actor,
         uuid: &str,
         changes: DomainResult<UserChanges>,
-    ) -> DomainResult<User> {
+    ) -> DomainResult<UserView> {
         let caller = self
             .0
             .authorize(actor, &format!("auth.users.{uuid}.update"))
@@ -293,7 +295,7 @@ impl Users<'_> {
         self.0
             .invalidate(Invalidation::User(uuid.to_string()))
             .await;
-        self.existing(uuid).await
+        self.existing(uuid).await.map(UserView::from)
     }
 
     /// DELETE /users/{uuid}: with its refresh tokens, sessions and policy links.
@@ -358,7 +360,7 @@ impl Users<'_> {
         actor: &Actor,
         username: &str,
         password: &str,
-    ) -> DomainResult<User> {
+    ) -> DomainResult<UserView> {
         let user = self
             .0
             .store
@@ -370,7 +372,7 @@ impl Users<'_> {
             .await?;
         check_password("password", password)?;
         self.set_password(&user.uuid, password).await?;
-        Ok(user)
+        Ok(user.into())
     }
 
     /// Sets a new password and ends the user's sessions everywhere (refresh tokens stay).

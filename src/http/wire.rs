@@ -168,23 +168,24 @@ pub struct TokenData {
 
 impl From<&domain::tokens::TokenView> for TokenData {
     fn from(view: &domain::tokens::TokenView) -> Self {
-        let record = &view.record;
+        let token = view.details();
+        let owned = |values: &[String]| values.to_vec();
         TokenData {
-            acl: record.acl.clone(),
-            auth_id: record.auth_id.clone(),
-            expires_at: time::local(record.expires_at),
-            issued_at: time::local(record.issued_at),
-            metadata: TokenMetadata::from(&record.metadata),
-            refresh_token: view.refresh_token.clone(),
-            remote_addr: record.remote_addr.clone(),
-            scope: record.scope.clone(),
-            session_uuid: record.session_uuid.clone(),
-            token: view.token.clone(),
-            utc_expires_at: time::utc(record.expires_at),
-            utc_issued_at: time::utc(record.issued_at),
-            user_agent: record.user_agent.clone(),
-            xivo_user_uuid: record.metadata.pbx_user_uuid.clone(),
-            xivo_uuid: view.xivo_uuid.clone(),
+            acl: owned(token.acl),
+            auth_id: token.auth_id.to_string(),
+            expires_at: time::local(token.expires_at),
+            issued_at: time::local(token.issued_at),
+            metadata: TokenMetadata::from(token.owner),
+            refresh_token: token.refresh_token.map(str::to_string),
+            remote_addr: token.remote_addr.to_string(),
+            scope: token.scope.map(owned),
+            session_uuid: token.session_uuid.to_string(),
+            token: token.token.to_string(),
+            utc_expires_at: time::utc(token.expires_at),
+            utc_issued_at: time::utc(token.issued_at),
+            user_agent: token.user_agent.to_string(),
+            xivo_user_uuid: token.owner.pbx_user_uuid.map(str::to_string),
+            xivo_uuid: token.xivo_uuid.map(str::to_string),
         }
     }
 }
@@ -204,15 +205,15 @@ pub struct TokenMetadata {
     pub xivo_uuid: Option<String>,
 }
 
-impl From<&domain::TokenMetadata> for TokenMetadata {
-    fn from(metadata: &domain::TokenMetadata) -> Self {
+impl From<domain::records::TokenOwner<'_>> for TokenMetadata {
+    fn from(owner: domain::records::TokenOwner<'_>) -> Self {
         TokenMetadata {
-            auth_id: metadata.auth_id.clone(),
-            pbx_user_uuid: metadata.pbx_user_uuid.clone(),
-            purpose: metadata.purpose.clone(),
-            tenant_uuid: metadata.tenant_uuid.clone(),
-            uuid: metadata.uuid.clone(),
-            xivo_uuid: metadata.xivo_uuid.clone(),
+            auth_id: owner.auth_id.to_string(),
+            pbx_user_uuid: owner.pbx_user_uuid.map(str::to_string),
+            purpose: owner.purpose.to_string(),
+            tenant_uuid: owner.tenant_uuid.to_string(),
+            uuid: owner.uuid.to_string(),
+            xivo_uuid: owner.xivo_uuid.map(str::to_string),
         }
     }
 }
@@ -288,8 +289,8 @@ pub struct User {
     pub uuid: String,
 }
 
-impl From<&domain::User> for User {
-    fn from(user: &domain::User) -> Self {
+impl From<&domain::UserView> for User {
+    fn from(user: &domain::UserView) -> Self {
         User {
             authentication_method: user.authentication_method.clone(),
             emails: user
@@ -425,8 +426,8 @@ pub struct Policy {
     pub uuid: String,
 }
 
-impl From<&domain::Policy> for Policy {
-    fn from(policy: &domain::Policy) -> Self {
+impl From<&domain::PolicyView> for Policy {
+    fn from(policy: &domain::PolicyView) -> Self {
         Policy {
             acl: policy.acl.clone(),
             description: policy.description.clone(),
@@ -533,8 +534,8 @@ pub struct Session {
     pub uuid: String,
 }
 
-impl From<&domain::Session> for Session {
-    fn from(session: &domain::Session) -> Self {
+impl From<&domain::SessionView> for Session {
+    fn from(session: &domain::SessionView) -> Self {
         Session {
             client_id: session.client_id.clone(),
             created_at: time::rfc3339(session.created_at),
@@ -565,8 +566,8 @@ pub struct RefreshToken {
     pub user_uuid: String,
 }
 
-impl From<&domain::RefreshToken> for RefreshToken {
-    fn from(token: &domain::RefreshToken) -> Self {
+impl From<&domain::RefreshTokenView> for RefreshToken {
+    fn from(token: &domain::RefreshTokenView) -> Self {
         RefreshToken {
             client_id: token.client_id.clone(),
             created_at: time::rfc3339(token.created_at),
@@ -607,19 +608,19 @@ macro_rules! lists {
 }
 
 lists! {
-    UserList(User from domain::User):
+    UserList(User from domain::UserView):
         "Items before search and filters", "Items matching search and filters, before paging";
-    PolicyList(Policy from domain::Policy):
+    PolicyList(Policy from domain::PolicyView):
         "Items before search", "Items matching the search, before paging";
-    SessionList(Session from domain::Session):
+    SessionList(Session from domain::SessionView):
         "Items before search", "Items matching the search, before paging";
-    RefreshTokenList(RefreshToken from domain::RefreshToken):
+    RefreshTokenList(RefreshToken from domain::RefreshTokenView):
         "Items before search", "Items matching the search and filters, before paging";
 }
 
 impl PolicyList {
     /// A whole list, unpaged.
-    pub fn all(policies: &[domain::Policy]) -> PolicyList {
+    pub fn all(policies: &[domain::PolicyView]) -> PolicyList {
         let count = i64::try_from(policies.len()).unwrap_or(i64::MAX);
         PolicyList {
             filtered: count,
