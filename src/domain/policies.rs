@@ -44,9 +44,12 @@ enum Attachment {
 /// The access that attaches any policy to any user.
 const ATTACH_TO_ANYONE: &str = "auth.users.*.policies.*.create";
 
+/// The longest slug.
+pub const MAX_SLUG_LENGTH: usize = 80;
+
 /// Slugs are `[a-zA-Z0-9_-]{1,80}`.
 pub fn valid_slug(slug: &str) -> bool {
-    (1..=80).contains(&slug.len())
+    (1..=MAX_SLUG_LENGTH).contains(&slug.len())
         && slug
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -56,7 +59,7 @@ pub fn valid_slug(slug: &str) -> bool {
 fn slug_from_name(name: &str) -> String {
     name.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .take(80)
+        .take(MAX_SLUG_LENGTH)
         .collect()
 }
 

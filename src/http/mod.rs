@@ -4,6 +4,7 @@
 //! route list below is the only one: each handler's `#[utoipa::path]` names its method and path,
 //! from which both the router and the OpenAPI description are made.
 
+mod body;
 mod envelope;
 pub mod error;
 mod extract;

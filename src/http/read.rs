@@ -9,8 +9,6 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::wire;
-use crate::domain::password::MAX_PASSWORD_BYTES;
-use crate::domain::users::{AUTHENTICATION_METHODS, PURPOSES};
 use crate::domain::{DomainError, DomainResult, MAX_EXPIRATION};
 
 fn bad_request(reason: impl Into<String>) -> DomainError {
@@ -221,15 +219,20 @@ impl Fields<'_> {
         }
     }
 
-    /// A list of strings (an ACL).
-    pub fn strings(&self, key: &str, nullable: bool) -> DomainResult<Option<Vec<String>>> {
+    /// A list of strings of at most `max_bytes` each (an ACL).
+    pub fn strings(
+        &self,
+        key: &str,
+        max_bytes: usize,
+        nullable: bool,
+    ) -> DomainResult<Option<Vec<String>>> {
         match self.0.get(key) {
             None => Ok(None),
             Some(Value::Null) if nullable => Ok(None),
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|item| match item {
-                    Value::String(s) if s.len() <= 1024 && !s.contains('\0') => Ok(s.clone()),
+                    Value::String(s) if s.len() <= max_bytes && !s.contains('\0') => Ok(s.clone()),
                     _ => Err(DomainError::invalid(key, "Must be a list of strings.")),
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -249,91 +252,6 @@ impl Fields<'_> {
             )),
         }
     }
-}
-
-/// A POST /users body.
-pub fn user_create(body: Result<Bytes, BytesRejection>) -> DomainResult<wire::UserCreate> {
-    let body = json_object(body)?;
-    let fields = Fields(&body);
-    Ok(wire::UserCreate {
-        uuid: fields.string("uuid", 1, 64, true)?,
-        username: fields.string("username", 1, 256, true)?,
-        password: fields.string("password", 1, MAX_PASSWORD_BYTES, true)?,
-        email_address: fields.string("email_address", 3, 320, true)?,
-        firstname: fields.string("firstname", 0, 128, true)?,
-        lastname: fields.string("lastname", 0, 128, true)?,
-        purpose: fields.choice("purpose", PURPOSES)?,
-        enabled: fields.boolean("enabled")?,
-        authentication_method: fields.choice("authentication_method", AUTHENTICATION_METHODS)?,
-    })
-}
-
-/// A PUT /users/{uuid} body: an absent field keeps its value; an explicit null clears it.
-pub fn user_edit(body: Result<Bytes, BytesRejection>) -> DomainResult<wire::UserEdit> {
-    let body = json_object(body)?;
-    let fields = Fields(&body);
-    let text = |key: &str, min: usize, max: usize| -> DomainResult<Option<Option<String>>> {
-        if body.contains_key(key) {
-            fields.string(key, min, max, true).map(Some)
-        } else {
-            Ok(None)
-        }
-    };
-    Ok(wire::UserEdit {
-        username: text("username", 1, 256)?,
-        firstname: text("firstname", 0, 128)?,
-        lastname: text("lastname", 0, 128)?,
-        purpose: fields.choice("purpose", PURPOSES)?,
-        enabled: fields.boolean("enabled")?,
-        authentication_method: fields.choice("authentication_method", AUTHENTICATION_METHODS)?,
-    })
-}
-
-/// A PUT /users/{uuid}/password body.
-pub fn password_change(body: Result<Bytes, BytesRejection>) -> DomainResult<wire::PasswordChange> {
-    let body = json_object(body)?;
-    let fields = Fields(&body);
-    let required = |key: &str| -> DomainResult<String> {
-        fields
-            .string(key, 1, MAX_PASSWORD_BYTES, false)?
-            .ok_or_else(|| DomainError::invalid(key, "Missing data for required field."))
-    };
-    Ok(wire::PasswordChange {
-        old_password: required("old_password")?,
-        new_password: required("new_password")?,
-    })
-}
-
-fn policy_name(fields: &Fields<'_>) -> DomainResult<String> {
-    fields
-        .string("name", 1, 80, false)?
-        .ok_or_else(|| DomainError::invalid("name", "Missing data for required field."))
-}
-
-/// A POST /policies body.
-pub fn policy_create(body: Result<Bytes, BytesRejection>) -> DomainResult<wire::PolicyCreate> {
-    let body = json_object(body)?;
-    let fields = Fields(&body);
-    let name = policy_name(&fields)?;
-    let acl = fields.strings("acl", true)?;
-    Ok(wire::PolicyCreate {
-        name,
-        acl,
-        slug: fields.string("slug", 1, 80, true)?,
-        description: fields.string("description", 0, 2048, true)?,
-        shared: fields.boolean("shared")?.unwrap_or(false),
-    })
-}
-
-/// A PUT /policies/{id} body.
-pub fn policy_edit(body: Result<Bytes, BytesRejection>) -> DomainResult<wire::PolicyEdit> {
-    let body = json_object(body)?;
-    let fields = Fields(&body);
-    Ok(wire::PolicyEdit {
-        name: policy_name(&fields)?,
-        description: fields.string("description", 0, 2048, true)?,
-        acl: fields.strings("acl", true)?,
-    })
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 //!
 //! Response fields are declared in alphabetical order: the first version built its bodies as
 //! `serde_json::Value` maps, which serialise their keys sorted, and clients see the same bytes.
-//! Request bodies are read into the request types by `super::read` (wazo's error texts and
-//! leniencies, which serde's derive cannot give), then handed to the domain by `From`.
+//! The token bodies are read into the request types here by `super::read` (wazo's error texts
+//! and leniencies, which serde's derive cannot give); the user and policy bodies are read straight
+//! into the domain's input types by `super::body`, which also describes them.
 //!
 //! Rules used below: a plain field is required and not null; `#[schema(required = false)]` makes it
 //! optional (still not null); an `Option` field is optional and may be null; `Option` with
@@ -314,100 +315,11 @@ impl From<&domain::UserView> for User {
     }
 }
 
-#[derive(Debug, Default, ToSchema)]
-pub struct UserCreate {
-    /// Chosen uuid; a new one by default
-    #[schema(format = "uuid")]
-    pub uuid: Option<String>,
-    /// Unique case-insensitively, across usernames and e-mail addresses
-    #[schema(min_length = 1, max_length = 256)]
-    pub username: Option<String>,
-    /// Without one, the user cannot log in with a password
-    #[schema(min_length = 1, max_length = 1024)]
-    pub password: Option<String>,
-    /// Must contain `@` and no whitespace; unique case-insensitively
-    #[schema(min_length = 3, max_length = 320)]
-    pub email_address: Option<String>,
-    #[schema(max_length = 128)]
-    pub firstname: Option<String>,
-    #[schema(max_length = 128)]
-    pub lastname: Option<String>,
-    #[schema(required = false, inline, default = "user", value_type = Purpose)]
-    pub purpose: Option<String>,
-    #[schema(required = false, default = true, value_type = bool)]
-    pub enabled: Option<bool>,
-    #[schema(required = false, inline, default = "default", value_type = AuthenticationMethod)]
-    pub authentication_method: Option<String>,
-}
-
-impl From<UserCreate> for domain::users::NewUserInput {
-    fn from(body: UserCreate) -> Self {
-        domain::users::NewUserInput {
-            uuid: body.uuid,
-            username: body.username,
-            password: body.password,
-            email_address: body.email_address,
-            firstname: body.firstname,
-            lastname: body.lastname,
-            purpose: body.purpose,
-            enabled: body.enabled,
-            authentication_method: body.authentication_method,
-        }
-    }
-}
-
-/// Changes the user's fields (see PUT /users/{user_uuid}): an absent field keeps its value.
-#[derive(Debug, Default, ToSchema)]
-pub struct UserEdit {
-    /// Unchanged when absent; null clears it
-    #[schema(min_length = 1, max_length = 256, value_type = Option<String>)]
-    pub username: Option<Option<String>>,
-    /// Unchanged when absent; null clears it
-    #[schema(max_length = 128, value_type = Option<String>)]
-    pub firstname: Option<Option<String>>,
-    /// Unchanged when absent; null clears it
-    #[schema(max_length = 128, value_type = Option<String>)]
-    pub lastname: Option<Option<String>>,
-    /// Unchanged when absent
-    #[schema(required = false, inline, value_type = Purpose)]
-    pub purpose: Option<String>,
-    /// Unchanged when absent; `false` ends the user's sessions
-    #[schema(required = false, value_type = bool)]
-    pub enabled: Option<bool>,
-    /// Unchanged when absent
-    #[schema(required = false, inline, value_type = AuthenticationMethod)]
-    pub authentication_method: Option<String>,
-}
-
-impl From<UserEdit> for domain::users::UserChanges {
-    fn from(body: UserEdit) -> Self {
-        domain::users::UserChanges {
-            username: body.username,
-            firstname: body.firstname,
-            lastname: body.lastname,
-            purpose: body.purpose,
-            enabled: body.enabled,
-            authentication_method: body.authentication_method,
-        }
-    }
-}
-
-#[derive(Debug, ToSchema)]
-pub struct PasswordChange {
-    #[schema(min_length = 1, max_length = 1024)]
-    pub old_password: String,
-    #[schema(min_length = 1, max_length = 1024)]
-    pub new_password: String,
-}
-
-impl From<PasswordChange> for domain::users::PasswordChange {
-    fn from(body: PasswordChange) -> Self {
-        domain::users::PasswordChange {
-            old_password: body.old_password,
-            new_password: body.new_password,
-        }
-    }
-}
+/// The bodies of POST /users, PUT /users/{uuid} and PUT /users/{uuid}/password: read straight
+/// into the domain's input types and described by `super::body`.
+pub type UserCreate = domain::users::NewUserInput;
+pub type UserEdit = domain::users::UserChanges;
+pub type PasswordChange = domain::users::PasswordChange;
 
 // ---- Policies -----------------------------------------------------------------------------------
 
@@ -441,78 +353,10 @@ impl From<&domain::PolicyView> for Policy {
     }
 }
 
-#[derive(Debug, Default, ToSchema)]
-pub struct PolicyCreate {
-    #[schema(min_length = 1, max_length = 80)]
-    pub name: String,
-    /// Derived from the name when absent
-    #[schema(min_length = 1, max_length = 80, pattern = "^[a-zA-Z0-9_-]+$")]
-    pub slug: Option<String>,
-    #[schema(max_length = 2048)]
-    pub description: Option<String>,
-    #[schema(schema_with = acl_create)]
-    pub acl: Option<Vec<String>>,
-    #[schema(required = false, default = false)]
-    pub shared: bool,
-}
-
-impl From<PolicyCreate> for domain::policies::NewPolicyInput {
-    fn from(body: PolicyCreate) -> Self {
-        domain::policies::NewPolicyInput {
-            name: body.name,
-            slug: body.slug,
-            description: body.description,
-            acl: body.acl.unwrap_or_default(),
-            shared: body.shared,
-        }
-    }
-}
-
-/// Replaces name, description and ACL; the slug stays
-#[derive(Debug, Default, ToSchema)]
-pub struct PolicyEdit {
-    #[schema(min_length = 1, max_length = 80)]
-    pub name: String,
-    #[schema(max_length = 2048)]
-    pub description: Option<String>,
-    #[schema(schema_with = acl_edit)]
-    pub acl: Option<Vec<String>>,
-}
-
-/// A nullable list of ACL entries of at most 1024 bytes each.
-fn acl_list(description: &str) -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
-    ArrayBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
-        .items(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .max_length(Some(1024)),
-        )
-        .description(Some(description))
-        .build()
-}
-
-impl From<PolicyEdit> for domain::policies::PolicyEdit {
-    fn from(body: PolicyEdit) -> Self {
-        domain::policies::PolicyEdit {
-            name: body.name,
-            description: body.description,
-            acl: body.acl.unwrap_or_default(),
-        }
-    }
-}
-
-fn acl_create() -> utoipa::openapi::schema::Array {
-    acl_list("ACL entries, each granted by the caller's own token (negative `!` entries excepted)")
-}
-
-fn acl_edit() -> utoipa::openapi::schema::Array {
-    acl_list(
-        "The new ACL (empty when absent); every entry added or removed must be granted by the \
-         caller's token",
-    )
-}
+/// The bodies of POST /policies and PUT /policies/{id}: read straight into the domain's input
+/// types and described by `super::body`.
+pub type PolicyCreate = domain::policies::NewPolicyInput;
+pub type PolicyEdit = domain::policies::PolicyEdit;
 
 // ---- Sessions and refresh tokens ----------------------------------------------------------------
 
