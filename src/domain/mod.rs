@@ -20,6 +20,7 @@ mod secrets;
 mod services;
 pub mod sessions;
 mod throttle;
+mod token_details;
 pub mod token_secret;
 pub mod tokens;
 pub mod untrusted;

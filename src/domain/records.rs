@@ -2,7 +2,6 @@
 //! here from the store's row, where the store meets the domain, so that no face sees a row and
 //! no record a face sees carries a password hash (the domain reads that from the row itself).
 
-use super::tokens::TokenView;
 use crate::store;
 
 /// A user as the faces show it: no password hash.
@@ -86,7 +85,7 @@ pub struct ListParams {
     pub search: Option<String>,
 }
 
-/// A live access token as the token endpoints describe it, borrowed from its [`TokenView`] (the
+/// A live access token as the token endpoints describe it, borrowed from its `TokenView` (the
 /// validation path copies nothing more than the answer needs). Times are microseconds.
 #[derive(Clone, Copy, Debug)]
 pub struct TokenDetails<'a> {
@@ -117,35 +116,6 @@ pub struct TokenOwner<'a> {
     pub tenant_uuid: &'a str,
     pub uuid: &'a str,
     pub xivo_uuid: Option<&'a str>,
-}
-
-impl TokenView {
-    /// The token as the faces describe it.
-    pub fn details(&self) -> TokenDetails<'_> {
-        let record = &*self.record;
-        let metadata = &record.metadata;
-        TokenDetails {
-            token: &self.token,
-            session_uuid: &record.session_uuid,
-            auth_id: &record.auth_id,
-            issued_at: record.issued_at,
-            expires_at: record.expires_at,
-            acl: &record.acl,
-            scope: record.scope.as_deref(),
-            remote_addr: &record.remote_addr,
-            user_agent: &record.user_agent,
-            xivo_uuid: self.xivo_uuid.as_deref(),
-            refresh_token: self.refresh_token.as_deref(),
-            owner: TokenOwner {
-                auth_id: &metadata.auth_id,
-                pbx_user_uuid: metadata.pbx_user_uuid.as_deref(),
-                purpose: &metadata.purpose,
-                tenant_uuid: &metadata.tenant_uuid,
-                uuid: &metadata.uuid,
-                xivo_uuid: metadata.xivo_uuid.as_deref(),
-            },
-        }
-    }
 }
 
 impl From<store::Email> for EmailView {
