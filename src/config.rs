@@ -629,6 +629,22 @@ impl Config {
 
     /// The checks of [`Config::validated`].
     fn validate(&self) -> anyhow::Result<()> {
+        // In this order: the first problem found is the one reported.
+        self.check_addresses()?;
+        self.check_durations()?;
+        self.check_connections()?;
+        self.check_cors_origins()?;
+        if self.bootstrap_username.is_some() != self.bootstrap_password.is_some() {
+            anyhow::bail!(
+                "invalid configuration: bootstrap_username and bootstrap_password go together"
+            );
+        }
+        self.check_database_url()?;
+        self.check_secret_source()
+    }
+
+    /// `listen` and `metrics_listen` name addresses, and not the same one.
+    fn check_addresses(&self) -> anyhow::Result<()> {
         use std::net::ToSocketAddrs;
         let address = |key: &str, value: &str| match value.to_socket_addrs().map(|mut a| a.next()) {
             Ok(Some(_)) => Ok(()),
@@ -647,6 +663,11 @@ impl Config {
         {
             anyhow::bail!("invalid configuration: metrics_listen must not be the listen address");
         }
+        Ok(())
+    }
+
+    /// Lifetimes, delays and timeouts within their ranges.
+    fn check_durations(&self) -> anyhow::Result<()> {
         if self.default_token_lifetime == 0 || self.default_token_lifetime > 315_360_000 {
             anyhow::bail!("invalid configuration: default_token_lifetime must be 1..=315360000");
         }
@@ -689,6 +710,10 @@ impl Config {
         if self.refresh_token_reuse_grace > 300 {
             anyhow::bail!("invalid configuration: refresh_token_reuse_grace must be 0..=300");
         }
+        Ok(())
+    }
+
+    fn check_connections(&self) -> anyhow::Result<()> {
         if !(1..=1_000_000).contains(&self.http_max_connections) {
             anyhow::bail!("invalid configuration: http_max_connections must be 1..=1000000");
         }
@@ -700,26 +725,32 @@ impl Config {
                 "invalid configuration: http_max_connections_per_address must be 1..=1000000"
             );
         }
+        Ok(())
+    }
+
+    /// `cors_allow_origins`: empty, `*`, or a list of origins.
+    fn check_cors_origins(&self) -> anyhow::Result<()> {
         let origins = self.cors_allow_origins.trim();
-        if origins != "*" && !origins.is_empty() {
-            for origin in self.cors_allow_origins.split(',').map(str::trim) {
-                // An origin is scheme://host[:port]: what a browser sends in `Origin`.
-                let well_formed = (origin.starts_with("http://") || origin.starts_with("https://"))
-                    && origin.bytes().all(|b| b.is_ascii_graphic())
-                    && !origin.ends_with('/');
-                if !well_formed {
-                    anyhow::bail!(
-                        "invalid configuration: cors_allow_origins: {origin:?} is not an origin \
-                         (http://host[:port] or https://host[:port]), nor is the list \"*\" or empty"
-                    );
-                }
+        if origins == "*" || origins.is_empty() {
+            return Ok(());
+        }
+        for origin in self.cors_allow_origins.split(',').map(str::trim) {
+            // An origin is scheme://host[:port]: what a browser sends in `Origin`.
+            let well_formed = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && origin.bytes().all(|b| b.is_ascii_graphic())
+                && !origin.ends_with('/');
+            if !well_formed {
+                anyhow::bail!(
+                    "invalid configuration: cors_allow_origins: {origin:?} is not an origin \
+                     (http://host[:port] or https://host[:port]), nor is the list \"*\" or empty"
+                );
             }
         }
-        if self.bootstrap_username.is_some() != self.bootstrap_password.is_some() {
-            anyhow::bail!(
-                "invalid configuration: bootstrap_username and bootstrap_password go together"
-            );
-        }
+        Ok(())
+    }
+
+    /// A `sqlite:` or PostgreSQL URL the driver accepts.
+    fn check_database_url(&self) -> anyhow::Result<()> {
         if !(self.database_url.starts_with("sqlite:")
             || self.database_url.starts_with("postgres://")
             || self.database_url.starts_with("postgresql://"))
@@ -729,8 +760,7 @@ impl Config {
             );
         }
         database::check_url(&self.database_url)
-            .map_err(|e| anyhow::anyhow!("invalid configuration: database_url: {e}"))?;
-        self.check_secret_source()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: database_url: {e}"))
     }
 
     /// Refuses a configuration that would keep the refresh-token key beside the data it protects

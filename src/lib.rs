@@ -65,25 +65,8 @@ impl RunningServer {
         let state = AppState::new(services.clone());
 
         // Stopped between purges only, so that a shutdown lets the purge under way finish.
-        let (stop_purge, mut purge_stopped) = tokio::sync::watch::channel(false);
-        let purger = {
-            let services = services.clone();
-            tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(interval);
-                ticks.tick().await;
-                loop {
-                    tokio::select! {
-                        _ = ticks.tick() => {}
-                        _ = purge_stopped.changed() => return,
-                    }
-                    match services.tokens().purge_expired().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(sessions = n, "purged expired tokens"),
-                        Err(error) => tracing::warn!(%error, "purge of expired tokens failed"),
-                    }
-                }
-            })
-        };
+        let (stop_purge, purge_stopped) = tokio::sync::watch::channel(false);
+        let purger = tokio::spawn(purge_loop(services.clone(), interval, purge_stopped));
         // The metrics listener stops with the rest (aborted once the API has drained).
         let metrics = metrics_listener.map(|listener| {
             let service = http::metrics::router(state.clone());
@@ -151,6 +134,27 @@ impl RunningServer {
     pub fn abort(&self) {
         for task in &self.tasks {
             task.abort();
+        }
+    }
+}
+
+/// Purges expired tokens every `interval` until `stopped` changes (between purges only).
+async fn purge_loop(
+    services: Arc<Services>,
+    interval: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        match services.tokens().purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "purged expired tokens"),
+            Err(error) => tracing::warn!(%error, "purge of expired tokens failed"),
         }
     }
 }
