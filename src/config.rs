@@ -954,6 +954,30 @@ mod tests {
     }
 
     #[test]
+    fn a_configuration_is_checked_once_into_a_valid_one() {
+        let bad = Config {
+            listen: "nowhere".into(),
+            ..Config::default()
+        };
+        let refused = bad.clone().into_valid().expect_err("refused").to_string();
+        assert_eq!(refused, bad.validated().expect_err("refused").to_string());
+        assert!(
+            refused.starts_with("invalid configuration: listen"),
+            "{refused}"
+        );
+        let valid = Config::default().validated().expect("valid");
+        let once = valid.clone().connecting_once();
+        assert_eq!(once.database_connect_timeout, 0);
+        assert_eq!(
+            once.into_valid().expect("taken as it is").into_inner(),
+            Config {
+                database_connect_timeout: 0,
+                ..valid.into_inner()
+            }
+        );
+    }
+
+    #[test]
     fn printed_configuration_loads_back_without_its_secrets() {
         let config = Config {
             database_url: "postgres://tessera:hunter2@db:5432/auth".into(),
