@@ -63,7 +63,7 @@ struct Field {
     description: Option<&'static str>,
 }
 
-/// One body: its name in the OpenAPI document and its fields, in order.
+/// One body: its description in the OpenAPI document and its fields, in order.
 struct Body {
     description: Option<&'static str>,
     fields: &'static [Field],
@@ -294,11 +294,17 @@ impl Reading {
     }
 
     fn boolean(&self, name: &str) -> DomainResult<Option<bool>> {
-        Fields(&self.object).boolean(name)
+        match &self.field(name)?.kind {
+            Kind::Boolean { .. } => Fields(&self.object).boolean(name),
+            _ => Err(DomainError::Internal(format!("{name} is not a boolean"))),
+        }
     }
 
     fn acl(&self) -> DomainResult<Option<Vec<String>>> {
-        Fields(&self.object).strings("acl", MAX_ACL_ENTRY_BYTES, true)
+        match &self.field("acl")?.kind {
+            Kind::Acl => Fields(&self.object).strings("acl", MAX_ACL_ENTRY_BYTES, true),
+            _ => Err(DomainError::Internal("acl is not an ACL".into())),
+        }
     }
 }
 
