@@ -1,5 +1,5 @@
-//! What every request goes through, in one middleware (one layer costs a service clone and a
-//! boxed future per request; six of them cost a third of a cached validation):
+//! What every request goes through, in one middleware (each tower layer costs a service clone and
+//! a boxed future per request, which shows on a cached validation: docs/performance.md):
 //! - a request id: the caller's `X-Request-Id`, else a fresh UUID, echoed in the response;
 //! - the request span every log line of the request carries (`logging::request_span`);
 //! - a task of its own, which a client that goes away does not cancel: hyper drops the handler's

@@ -556,8 +556,8 @@ pub mod time {
     }
 
     /// `%Y-%m-%dT%H:%M:%S%.6f` and `suffix`, written digit by digit: every token response has
-    /// four of these, and chrono's `format` parses its pattern again for each one (a tenth of a
-    /// refresh grant's instructions went there). Years outside 0–9999 (which chrono writes with a
+    /// four of these, and chrono's `format` parses its pattern again for each one (which showed in
+    /// profiles of the refresh grant). Years outside 0–9999 (which chrono writes with a
     /// sign) are left to chrono.
     fn iso(at: NaiveDateTime, suffix: &str) -> String {
         let year = match u32::try_from(at.year()) {
