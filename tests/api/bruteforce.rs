@@ -528,7 +528,7 @@ fn logins_at_once(
 
 /// Correct logins from one address (a NAT, a proxy) far beyond its failure limit at once are
 /// checked, not held back: each waits for the attempts ahead of it, which succeed, for as long as
-/// a busy hasher needs (64 logins here take most of a second of hashing on 2 cores, more when the machine is shared).
+/// a busy hasher needs (64 logins queue behind each other on a small machine).
 async fn a_burst_of_correct_logins_from_one_address_is_never_held_back(store: Store) {
     let srv = common::start_with(store, |c| {
         c.bruteforce_login_failures = 0;
