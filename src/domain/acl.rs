@@ -325,10 +325,14 @@ pub fn covers(acl: &[String], entry: &str, holder: Holder<'_>) -> bool {
     covers_except(acl, entry, &[], holder)
 }
 
-/// [`covers`], except for the access strings some pattern of `except` matches (written without
-/// `!`): those need not be granted. An entry that comes with its own negatives (`foo.#` with
-/// `!foo.secret.#`) is judged by what it grants once they are applied.
-pub fn covers_except(acl: &[String], entry: &str, except: &[&str], holder: Holder<'_>) -> bool {
+/// The automata [`covers_except`] walks together: the entry wanted, the patterns excused, and the
+/// ACL's positive and negative entries.
+fn coverage_automata(
+    acl: &[String],
+    entry: &str,
+    except: &[&str],
+    holder: Holder<'_>,
+) -> (Automaton, Automaton, Automaton, Automaton) {
     let mut wanted = Automaton::default();
     wanted.add(entry, holder);
     let mut excused = Automaton::default();
@@ -342,14 +346,28 @@ pub fn covers_except(acl: &[String], entry: &str, except: &[&str], holder: Holde
             None => granted.add(held, holder),
         }
     }
-    // Every byte outside the literals behaves alike: one stands for them all.
+    (wanted, excused, granted, denied)
+}
+
+/// The bytes worth stepping on: the separators, every literal byte, and one byte standing for all
+/// the others (every byte outside the literals behaves alike).
+fn coverage_alphabet(automata: &[&Automaton]) -> std::collections::BTreeSet<u8> {
     let mut alphabet = std::collections::BTreeSet::from([b'.', b'#']);
-    for automaton in [&wanted, &excused, &granted, &denied] {
+    for automaton in automata {
         automaton.literals(&mut alphabet);
     }
     if let Some(other) = (1..=u8::MAX).find(|b| !alphabet.contains(b)) {
         alphabet.insert(other);
     }
+    alphabet
+}
+
+/// [`covers`], except for the access strings some pattern of `except` matches (written without
+/// `!`): those need not be granted. An entry that comes with its own negatives (`foo.#` with
+/// `!foo.secret.#`) is judged by what it grants once they are applied.
+pub fn covers_except(acl: &[String], entry: &str, except: &[&str], holder: Holder<'_>) -> bool {
+    let (wanted, excused, granted, denied) = coverage_automata(acl, entry, except, holder);
+    let alphabet = coverage_alphabet(&[&wanted, &excused, &granted, &denied]);
     let first = (
         wanted.start(),
         excused.start(),

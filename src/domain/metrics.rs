@@ -109,58 +109,68 @@ impl Metrics {
             pool_idle: Gauge::default(),
             registry: Registry::default(),
         };
+        metrics.register_outcomes(&mut registry);
+        metrics.register_requests_and_pool(&mut registry);
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// The counts of what the use cases decide, by outcome.
+    fn register_outcomes(&self, registry: &mut Registry) {
         registry.register(
             "logins",
             "POST /token requests (password logins and refresh-token grants) by outcome: \
              success, failed (401), too_many (429), invalid (other 4xx), error (5xx)",
-            metrics.logins.clone(),
+            self.logins.clone(),
         );
         registry.register(
             "refresh_grants",
             "Refresh-token grants by outcome: success or failed",
-            metrics.refresh_grants.clone(),
+            self.refresh_grants.clone(),
         );
         registry.register(
             "validations",
             "HEAD and GET /token/{token} by outcome: valid, not_found (404), forbidden (403), error",
-            metrics.validations.clone(),
+            self.validations.clone(),
         );
         registry.register(
             "revocations",
             "Successful revocations by kind: token (DELETE /token), session, refresh_token",
-            metrics.revocations.clone(),
+            self.revocations.clone(),
         );
+    }
+
+    /// The HTTP requests, the hashing time and the database pool.
+    fn register_requests_and_pool(&self, registry: &mut Registry) {
         registry.register(
             "http_requests",
             "HTTP requests by method, matched route and status",
-            metrics.requests.clone(),
+            self.requests.clone(),
         );
         registry.register_with_unit(
             "http_request_duration",
             "HTTP request latency by method and matched route",
             Unit::Seconds,
-            metrics.request_duration.clone(),
+            self.request_duration.clone(),
         );
         registry.register_with_unit(
             "password_hash_duration",
             "Time spent in Argon2id (hashing or verifying one password), excluding queueing",
             Unit::Seconds,
-            metrics.password_hash_duration.clone(),
+            self.password_hash_duration.clone(),
         );
         registry.register(
             "db_pool_connections",
             "Database connections open in the pool",
-            metrics.pool_size.clone(),
+            self.pool_size.clone(),
         );
         registry.register(
             "db_pool_idle_connections",
             "Database connections idle in the pool",
-            metrics.pool_idle.clone(),
+            self.pool_idle.clone(),
         );
-        Metrics {
-            registry,
-            ..metrics
-        }
     }
 
     /// A refresh-token grant: `success`, `failed` (unknown or expired token, other client, disabled

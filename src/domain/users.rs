@@ -121,6 +121,22 @@ fn conflict(constraint: &str) -> DomainError {
 /// The user use cases.
 pub struct Users<'a>(pub(super) &'a Context);
 
+/// No self-promotion: a user cannot change its own purpose (escaping the session cap as
+/// `internal`) nor its own enabled flag; another caller holding the ACL can.
+fn no_self_promotion(
+    purpose: Option<&str>,
+    enabled: Option<bool>,
+    current: &User,
+) -> DomainResult<()> {
+    if purpose.is_some_and(|p| p != current.purpose) {
+        return Err(DomainError::OwnAccount("purpose"));
+    }
+    if enabled.is_some_and(|e| e != current.enabled) {
+        return Err(DomainError::OwnAccount("enabled"));
+    }
+    Ok(())
+}
+
 impl Users<'_> {
     /// The user, or `UnknownUser`.
     async fn existing(&self, uuid: &str) -> DomainResult<User> {
@@ -249,19 +265,8 @@ impl Users<'_> {
         let changes = changes?;
         let username = changes.username.map(check_username).transpose()?;
         let current = self.existing(uuid).await?;
-        // No self-promotion: a user cannot change its own purpose (escaping the session cap as
-        // `internal`) nor its own enabled flag; another caller holding the ACL can.
         if caller.user_uuid() == Some(uuid) {
-            if changes
-                .purpose
-                .as_ref()
-                .is_some_and(|p| *p != current.purpose)
-            {
-                return Err(DomainError::OwnAccount("purpose"));
-            }
-            if changes.enabled.is_some_and(|e| e != current.enabled) {
-                return Err(DomainError::OwnAccount("enabled"));
-            }
+            no_self_promotion(changes.purpose.as_deref(), changes.enabled, &current)?;
         }
         let username = username.unwrap_or(current.username);
         let update = UserUpdate {

@@ -162,37 +162,7 @@ impl Store {
                 .await?;
         }
         if !failed.is_empty() {
-            // $1 now, $2 base_delay, $3 forget_before.
-            let settled = format!("({} + 1)", settled("$3"));
-            let previous =
-                "(CASE WHEN login_failures.last_failure <= $3 THEN 0 ELSE login_failures.delay END)";
-            let first = "(CASE WHEN $2 < excluded.max_delay THEN $2 ELSE excluded.max_delay END)";
-            let doubled = format!(
-                "(CASE WHEN {previous} < $2 THEN {first} \
-                 WHEN {previous} * 2 < excluded.max_delay THEN {previous} * 2 \
-                 ELSE excluded.max_delay END)"
-            );
-            let delay = format!(
-                "(CASE WHEN {settled} < excluded.threshold THEN 0 \
-                 WHEN {settled} = excluded.threshold THEN {first} ELSE {doubled} END)"
-            );
-            let rows = values(failed.len(), 5, |p| {
-                format!(
-                    "(${p}, 1, ${}, ${}, $1, ${}, ${}, 0, 0)",
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4
-                )
-            });
-            let sql = format!(
-                "INSERT INTO login_failures (key, failures, delay, blocked_until, last_failure, \
-                 threshold, max_delay, pending, last_charge) VALUES {rows} \
-                 ON CONFLICT (key) DO UPDATE SET failures = {settled}, delay = {delay}, \
-                 blocked_until = CASE WHEN {settled} < excluded.threshold \
-                 THEN login_failures.blocked_until ELSE $1 + {delay} END, \
-                 last_failure = $1, threshold = excluded.threshold, max_delay = excluded.max_delay"
-            );
+            let sql = failure_upsert_sql(failed.len());
             let mut query = sqlx::query(&sql)
                 .bind(times.now)
                 .bind(times.base_delay)
@@ -315,6 +285,42 @@ impl Store {
 /// The condition of a `login_failures` row that holds its key back (until `blocked_until`):
 /// its settled failures reach the threshold.
 pub(super) const HOLDS_BACK: &str = "failures >= threshold";
+
+/// Counts one failure to each of `keys` rows (`$1` now, `$2` base_delay, `$3` forget_before,
+/// then five values a key): a key reaching its threshold is held back for the base delay, and
+/// each failure past it doubles the previous delay, up to the key's cap.
+fn failure_upsert_sql(keys: usize) -> String {
+    let settled = format!("({} + 1)", settled("$3"));
+    let previous =
+        "(CASE WHEN login_failures.last_failure <= $3 THEN 0 ELSE login_failures.delay END)";
+    let first = "(CASE WHEN $2 < excluded.max_delay THEN $2 ELSE excluded.max_delay END)";
+    let doubled = format!(
+        "(CASE WHEN {previous} < $2 THEN {first} \
+         WHEN {previous} * 2 < excluded.max_delay THEN {previous} * 2 \
+         ELSE excluded.max_delay END)"
+    );
+    let delay = format!(
+        "(CASE WHEN {settled} < excluded.threshold THEN 0 \
+         WHEN {settled} = excluded.threshold THEN {first} ELSE {doubled} END)"
+    );
+    let rows = values(keys, 5, |p| {
+        format!(
+            "(${p}, 1, ${}, ${}, $1, ${}, ${}, 0, 0)",
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4
+        )
+    });
+    format!(
+        "INSERT INTO login_failures (key, failures, delay, blocked_until, last_failure, \
+         threshold, max_delay, pending, last_charge) VALUES {rows} \
+         ON CONFLICT (key) DO UPDATE SET failures = {settled}, delay = {delay}, \
+         blocked_until = CASE WHEN {settled} < excluded.threshold \
+         THEN login_failures.blocked_until ELSE $1 + {delay} END, \
+         last_failure = $1, threshold = excluded.threshold, max_delay = excluded.max_delay"
+    )
+}
 
 /// Takes one attempt in flight off each key.
 fn release_sql(count: usize) -> String {

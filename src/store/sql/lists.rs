@@ -38,34 +38,10 @@ impl Store {
     where
         T: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
     {
-        let or_true = |condition: &str| {
-            if condition.is_empty() {
-                "TRUE".to_string()
-            } else {
-                format!("({condition})")
-            }
-        };
         let scope = or_true(list.scope);
         let pattern = params.search.as_deref().map(like_pattern);
-        let search = match pattern {
-            Some(_) => {
-                let index = list.scope_binds.len() + list.narrow_binds.len() + 1;
-                format!("search_text LIKE ${index} ESCAPE '\\'")
-            }
-            None => String::new(),
-        };
-        let selected = format!(
-            "{scope} AND {} AND {}",
-            or_true(list.narrow),
-            or_true(&search)
-        );
-        let order = match &params.order {
-            Some(column) if list.order_columns.contains(&column.as_str()) => column.as_str(),
-            Some(column) => {
-                return Err(StoreError::Other(format!("unknown order column {column}")))
-            }
-            None => list.order_columns.first().copied().unwrap_or("1"),
-        };
+        let selected = selected_rows(&list, pattern.is_some());
+        let order = order_column(&list, params)?;
         let direction = if params.descending { "DESC" } else { "ASC" };
         let all_binds = || {
             list.scope_binds
@@ -105,5 +81,45 @@ impl Store {
             filtered,
             items: items.fetch_all(&self.pool).await?,
         })
+    }
+}
+
+/// `condition` in parentheses, or `TRUE` when there is none.
+fn or_true(condition: &str) -> String {
+    if condition.is_empty() {
+        "TRUE".to_string()
+    } else {
+        format!("({condition})")
+    }
+}
+
+/// The condition of the rows a list shows: its scope, its narrowing and, when `searched`, the
+/// search pattern (bound after the scope's and the narrowing's values).
+fn selected_rows(list: &ListQuery<'_>, searched: bool) -> String {
+    let search = match searched {
+        true => {
+            let index = list.scope_binds.len() + list.narrow_binds.len() + 1;
+            format!("search_text LIKE ${index} ESCAPE '\\'")
+        }
+        false => String::new(),
+    };
+    format!(
+        "{} AND {} AND {}",
+        or_true(list.scope),
+        or_true(list.narrow),
+        or_true(&search)
+    )
+}
+
+/// The column a list is ordered by: one of its own, never a request's text unchecked.
+fn order_column<'a>(list: &ListQuery<'a>, params: &ListParams) -> StoreResult<&'a str> {
+    match &params.order {
+        Some(column) => list
+            .order_columns
+            .iter()
+            .copied()
+            .find(|known| *known == column.as_str())
+            .ok_or_else(|| StoreError::Other(format!("unknown order column {column}"))),
+        None => Ok(list.order_columns.first().copied().unwrap_or("1")),
     }
 }
