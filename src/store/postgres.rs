@@ -13,8 +13,14 @@ use crate::store::{describe, RefreshGranted, SessionShare, StoreResult, INVALIDA
 
 // Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
 #[allow(clippy::duplicate_mod)]
+#[path = "sql/access_tokens.rs"]
+mod access_tokens;
+#[allow(clippy::duplicate_mod)]
 #[path = "sql/failures.rs"]
 mod failures;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/issuance.rs"]
+mod issuance;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/lists.rs"]
 mod lists;
@@ -25,15 +31,17 @@ mod policies;
 #[path = "sql/pool.rs"]
 mod pool;
 #[allow(clippy::duplicate_mod)]
-#[path = "sql/tokens.rs"]
-mod tokens;
+#[path = "sql/refresh_tokens.rs"]
+mod refresh_tokens;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/sessions.rs"]
+mod sessions;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/users.rs"]
 mod users;
 
-use tokens::{
-    user_still_enabled, GrantParts, Inserted, RefreshCheck, ShareSql, TokenRow, TOKEN_COLUMNS,
-};
+use access_tokens::{ShareSql, TokenRow, TOKEN_COLUMNS};
+use issuance::{user_still_enabled, GrantParts, Inserted, RefreshCheck};
 
 type Db = sqlx::Postgres;
 type Conn = sqlx::PgConnection;
@@ -190,7 +198,7 @@ impl Store {
 /// Locks a user's row before a change that ends the user's sessions (PostgreSQL: `FOR UPDATE`,
 /// which waits for the token inserts holding it `FOR KEY SHARE`): a login or grant in flight
 /// then either wrote its token before, and the change deletes it, or waits and sees the change
-/// (`user_still_enabled` in tokens.rs). SQLite's writers take turns already.
+/// (`user_still_enabled` in sql/issuance.rs). SQLite's writers take turns already.
 async fn lock_for_change(conn: &mut Conn, uuid: &str) -> StoreResult<()> {
     sqlx::query("SELECT uuid FROM users WHERE uuid = $1 FOR UPDATE")
         .bind(crate::store::columns::Id(uuid))

@@ -13,8 +13,14 @@ use crate::store::{describe, RefreshGranted, SessionShare, StoreResult};
 
 // Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
 #[allow(clippy::duplicate_mod)]
+#[path = "sql/access_tokens.rs"]
+mod access_tokens;
+#[allow(clippy::duplicate_mod)]
 #[path = "sql/failures.rs"]
 mod failures;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/issuance.rs"]
+mod issuance;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/lists.rs"]
 mod lists;
@@ -25,13 +31,17 @@ mod policies;
 #[path = "sql/pool.rs"]
 mod pool;
 #[allow(clippy::duplicate_mod)]
-#[path = "sql/tokens.rs"]
-mod tokens;
+#[path = "sql/refresh_tokens.rs"]
+mod refresh_tokens;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/sessions.rs"]
+mod sessions;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/users.rs"]
 mod users;
 
-use tokens::{GrantParts, Inserted, RefreshCheck, ShareSql, TokenRow, TOKEN_COLUMNS};
+use access_tokens::{ShareSql, TokenRow, TOKEN_COLUMNS};
+use issuance::{GrantParts, Inserted, RefreshCheck};
 
 type Db = sqlx::Sqlite;
 type Conn = sqlx::SqliteConnection;
