@@ -7,11 +7,11 @@ use sqlx::Database;
 
 use super::{Db, Store};
 use crate::store::columns::{Id, Micros};
-use crate::store::{search_text, IssueRequest, SessionShare, StoreResult, TokenRecord};
+use crate::store::{search_text, NewToken, SessionShare, StoreResult, TokenRecord};
 
-/// A token row's values, bound as $1–$15 in the order of [`SessionShare::token_insert`].
+/// A token row's values, bound as $1–$15 in the order of [`token_insert`].
 pub(super) struct TokenRow<'a> {
-    pub request: &'a IssueRequest,
+    pub token: &'a NewToken,
     search: String,
     client_id: Option<&'a str>,
     refresh_uuid: Option<&'a str>,
@@ -25,24 +25,43 @@ macro_rules! live_token {
     };
 }
 
-/// The columns of a token row, in the order every insert gives them (a macro, for `concat!`); the
-/// last, `refresh_grant`, is the token's share of the session cap, written as a literal.
-macro_rules! token_columns {
-    () => {
-        "digest, session_uuid, auth_id, tenant_uuid, mobile, issued_at, expires_at, acl, metadata, \
-         remote_addr, user_agent, client_id, refresh_token_uuid, scope, search_text, refresh_grant"
+/// The columns of a token row, in the order every insert gives them; the last,
+/// `refresh_grant`, is the token's share of the session cap, written as a literal.
+pub(super) const TOKEN_COLUMNS: &str = "digest, session_uuid, auth_id, tenant_uuid, mobile, \
+     issued_at, expires_at, acl, metadata, remote_addr, user_agent, client_id, refresh_token_uuid, \
+     scope, search_text, refresh_grant";
+
+/// The insert of `token` (see [`TokenRow`]) where `condition` holds, answering its ACL and
+/// whether the default policy was found. The ACL is composed here, in SQL, for every token
+/// (`token_acl` of the backend): the default policy's entries ($8 names it), then the user's
+/// policies' (`users.acl`, which the triggers of migration 0010 keep joined).
+pub(super) fn token_insert(token: &NewToken, condition: &str) -> String {
+    let default = token.default_policy.is_some();
+    let acl = super::token_acl(
+        default.then_some(DEFAULT_POLICY_ACL),
+        "(SELECT acl FROM users WHERE uuid = $3)",
+    );
+    let found = default_found(default, "$8");
+    let share = match token.share {
+        SessionShare::Logins => "FALSE",
+        SessionShare::Grants => "TRUE",
     };
+    format!(
+        "INSERT INTO tokens ({TOKEN_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, {acl}, $9, $10, \
+         $11, $12, $13, $14, $15, {share} WHERE {condition} RETURNING acl, {found} AS default_found"
+    )
 }
-pub(super) const TOKEN_COLUMNS: &str = token_columns!();
-macro_rules! token_insert {
-    ($share:literal) => {
-        concat!(
-            "INSERT INTO tokens (",
-            token_columns!(),
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, ",
-            $share
-        )
-    };
+
+/// The default policy's ACL, by the name bound as `$8` (NULL when there is no such policy).
+const DEFAULT_POLICY_ACL: &str = "(SELECT acl FROM policies WHERE name = $8 LIMIT 1)";
+
+/// Whether the default policy named by `name` (a parameter) exists; without one (`default`
+/// false), true, and no lookup at all (`name` has no index of its own).
+pub(super) fn default_found(default: bool, name: &str) -> String {
+    match default {
+        true => format!("EXISTS (SELECT 1 FROM policies WHERE name = {name})"),
+        false => format!("({name} IS NULL)"),
+    }
 }
 
 /// The SQL of a [`SessionShare`].
@@ -52,8 +71,6 @@ pub(super) trait ShareSql: Copy {
     fn other(self) -> SessionShare;
     /// Its rows of `tokens` (a condition).
     fn rows(self) -> &'static str;
-    /// The insert of a token of this share (its values `$1`–`$15`, see [`TokenRow`]).
-    fn token_insert(self) -> &'static str;
 }
 
 impl ShareSql for SessionShare {
@@ -77,28 +94,17 @@ impl ShareSql for SessionShare {
             SessionShare::Grants => "refresh_grant",
         }
     }
-
-    fn token_insert(self) -> &'static str {
-        match self {
-            SessionShare::Logins => token_insert!("FALSE"),
-            SessionShare::Grants => token_insert!("TRUE"),
-        }
-    }
 }
 
 impl<'a> TokenRow<'a> {
     pub(super) fn new(
-        request: &'a IssueRequest,
+        token: &'a NewToken,
         refresh_uuid: Option<&'a str>,
         client_id: Option<&'a str>,
     ) -> Self {
         TokenRow {
-            request,
-            search: search_text(&[
-                Some(&request.user_agent),
-                Some(&request.remote_addr),
-                client_id,
-            ]),
+            token,
+            search: search_text(&[Some(&token.user_agent), Some(&token.remote_addr), client_id]),
             client_id,
             refresh_uuid,
         }
@@ -108,7 +114,7 @@ impl<'a> TokenRow<'a> {
         &'q self,
         sql: &'q str,
     ) -> Query<'q, Db, <Db as Database>::Arguments<'q>> {
-        let r = self.request;
+        let r = self.token;
         sqlx::query(sql)
             .bind(&r.token_digest)
             .bind(Id(&r.session_uuid))
@@ -117,7 +123,7 @@ impl<'a> TokenRow<'a> {
             .bind(r.mobile)
             .bind(Micros(r.issued_at))
             .bind(Micros(r.expires_at))
-            .bind(Json(&r.acl))
+            .bind(r.default_policy.as_deref())
             .bind(Json(&r.metadata))
             .bind(&r.remote_addr)
             .bind(&r.user_agent)

@@ -312,10 +312,6 @@ impl Store {
     }
 }
 
-/// The condition of a `login_failures` row that holds its key back (until `blocked_until`):
-/// its settled failures reach the threshold.
-pub(super) const HOLDS_BACK: &str = "failures >= threshold";
-
 /// Takes one attempt in flight off each key.
 fn release_sql(count: usize) -> String {
     format!(

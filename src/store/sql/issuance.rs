@@ -1,24 +1,27 @@
-//! Issuance writes: a token with its checks, the refresh grant's one statement, the rotation of a
-//! refresh token and the offline login's refresh token, each all or nothing.
+//! Issuance writes, as the domain planned them ([`IssueWrite`]): a token with its checks, the
+//! refresh grant's one statement, the rotation of a refresh token and the offline login's refresh
+//! token, each all or nothing. The rules are the domain's; what is here is how to write them
+//! atomically under concurrency (locks, conditional writes, the session bound).
 
 use sqlx::types::Json;
 
-use super::access_tokens::{ShareSql, TokenRow};
-use super::failures::HOLDS_BACK;
+use super::access_tokens::{default_found, token_insert, TokenRow};
 use super::refresh_tokens::{purge_refresh_token, REFRESH_COLUMNS};
 use super::sessions::admit;
-use super::{Conn, Store, FOR_KEY_SHARE};
+use super::{Conn, Db, Store, FOR_KEY_SHARE};
 use crate::store::columns::{Id, Micros, UuidText};
 use crate::store::{
-    placeholders_from, search_text, Issue, IssueRequest, IssuedToken, RefreshGrantWrite,
-    RefreshGranted, RefreshToken, Rotation, StoreResult, LIMITED_PURPOSES,
+    search_text, GrantRefusal, Issue, IssueWrite, IssuedToken, NewToken, OfflineWrite,
+    RefreshGrantOutcome, RefreshGrantWrite, RefreshGranted, RefreshToken, Replace, Rotation,
+    StoreResult, TokenMetadata,
 };
 
 /// Supersedes the value of a rotating grant's refresh token (its digest is kept, for as long as
-/// the chain lives) and marks it used (for the idle lifetime), conditional on the generation read: of concurrent grants presenting one value, one
-/// rotates it (PostgreSQL's row lock makes the others wait, then match nothing; SQLite runs one
-/// writer at a time). False: it changed since it was read (rotated by another grant, or
-/// deleted); nothing was written. (A grant that does not rotate is marked in `insert_issued`.)
+/// the chain lives) and marks it used (for the idle lifetime), conditional on the generation
+/// read: of concurrent grants presenting one value, one rotates it (PostgreSQL's row lock makes
+/// the others wait, then match nothing; SQLite runs one writer at a time). False: it changed
+/// since it was read (rotated by another grant, or deleted); nothing was written. (A grant that
+/// does not rotate is marked in `insert_token`.)
 async fn rotate_refresh_token(
     tx: &mut Conn,
     from: &RefreshToken,
@@ -30,7 +33,7 @@ async fn rotate_refresh_token(
          used_at = $4 WHERE uuid = $1 AND generation = $2",
     )
     .bind(Id(&from.uuid))
-    .bind(rotation.from_generation)
+    .bind(from.generation)
     .bind(&rotation.new_digest)
     .bind(Micros(now))
     .execute(&mut *tx)
@@ -45,7 +48,7 @@ async fn rotate_refresh_token(
     )
     .bind(&rotation.old_digest)
     .bind(Id(&from.uuid))
-    .bind(rotation.from_generation)
+    .bind(from.generation)
     .bind(Micros(now))
     .execute(&mut *tx)
     .await?;
@@ -55,9 +58,15 @@ async fn rotate_refresh_token(
     Ok(true)
 }
 
+/// What a token's insert answers: its ACL, and whether the default policy was found.
+pub(super) struct Written {
+    pub acl: Vec<String>,
+    pub default_found: bool,
+}
+
 /// What writing a token did.
 pub(super) enum Inserted {
-    Yes,
+    Yes(Written),
     /// The user is at its session limit.
     SessionLimit,
     /// The refresh token of the grant changed since it was read, or the user was disabled:
@@ -80,13 +89,12 @@ pub(super) fn user_still_enabled(after: Option<&str>) -> String {
 }
 
 /// A grant's refresh token, checked (and on PostgreSQL locked) when the token is written: still
-/// there, at `generation` (the one read: a grant answering a superseded value within the grace
-/// answers its successor only while that is still the chain's current value, SPEC §10); marked
-/// used when `mark_used`, else only locked (FOR KEY SHARE, which a deletion waits for), so that a
-/// grant usually writes nothing to the refresh token's row.
+/// there, at the generation read (a grant answering a superseded value within the grace answers
+/// its successor only while that is still the chain's current value, SPEC §10); marked used when
+/// `mark_used`, else only locked (FOR KEY SHARE, which a deletion waits for), so that a grant
+/// usually writes nothing to the refresh token's row.
 pub(super) struct RefreshCheck<'a> {
     pub from: &'a RefreshToken,
-    pub generation: i64,
     pub mark_used: bool,
 }
 
@@ -99,305 +107,386 @@ pub(super) async fn insert_token(
     limit: Option<i64>,
     refresh: Option<&RefreshCheck<'_>>,
 ) -> StoreResult<Inserted> {
-    let request = row.request;
-    let share = request.session_share;
+    use sqlx::FromRow;
+    let token = row.token;
     if let Some(limit) = limit {
-        if !admit(conn, &request.user_uuid, share, limit, request.issued_at).await? {
+        if !admit(conn, &token.user_uuid, token.share, limit, token.issued_at).await? {
             return Ok(Inserted::SessionLimit);
         }
     }
-    let insert = share.token_insert();
-    let sql = match refresh {
-        None => format!("{insert} WHERE {}", user_still_enabled(None)),
+    let condition = match refresh {
+        None => user_still_enabled(None),
         Some(check) if check.mark_used => {
-            let marked = sqlx::query(
-                "UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 AND generation = $3",
-            )
-            .bind(Id(&check.from.uuid))
-            .bind(Micros(request.issued_at))
-            .bind(check.generation)
+            if !mark_used(conn, check.from, token.issued_at).await? {
+                return Ok(Inserted::Superseded);
+            }
+            user_still_enabled(None)
+        }
+        // The refresh token inside the user's check: its lock is taken first.
+        Some(_) => user_still_enabled(Some(&format!(
+            "EXISTS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
+             AND generation = $16{FOR_KEY_SHARE})"
+        ))),
+    };
+    let sql = token_insert(token, &condition);
+    let mut query = row.bind(&sql);
+    if let Some(check) = refresh.filter(|check| !check.mark_used) {
+        query = query.bind(check.from.generation);
+    }
+    let written = query
+        .try_map(|row| <(Json<Vec<String>>, bool)>::from_row(&row))
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match written {
+        Some((Json(acl), default_found)) => Inserted::Yes(Written { acl, default_found }),
+        None => Inserted::Superseded,
+    })
+}
+
+/// Records a grant's use of its refresh token, while it is at the generation read.
+async fn mark_used(conn: &mut Conn, from: &RefreshToken, now: i64) -> StoreResult<bool> {
+    let marked =
+        sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE uuid = $1 AND generation = $3")
+            .bind(Id(&from.uuid))
+            .bind(Micros(now))
+            .bind(from.generation)
             .execute(&mut *conn)
             .await?
             .rows_affected();
-            if marked != 1 {
-                return Ok(Inserted::Superseded);
+    Ok(marked == 1)
+}
+
+/// What the refresh grant's statement found of the refresh token with digest `$1` and its user,
+/// as read before any of its writes (a `d` of [`GRANT_REFUSAL`]): `uuid` NULL when the value is
+/// unknown.
+pub(super) const GRANT_CHECK: &str =
+    "SELECT r.uuid, r.user_uuid, r.client_id = $2 AS same_client, \
+     u.enabled, (r.used_at > $11 AND r.created_at > $12) AS live, \
+     u.purpose IN ($16, $17) AS limited \
+     FROM refresh_tokens r LEFT JOIN users u ON u.uuid = r.user_uuid WHERE r.digest = $1";
+
+/// Why a refresh grant wrote nothing, over `d` (a row of [`GRANT_CHECK`], NULLs when the value is
+/// unknown): the first condition not met, in the order the domain reads them; `bound` is the
+/// backend's test that the session bound refused it. Spelled as [`GrantRefusal::from_sql`] reads
+/// it.
+pub(super) fn grant_refusal(bound: &str) -> String {
+    format!(
+        "CASE WHEN d.uuid IS NULL THEN 'unknown' \
+         WHEN NOT d.same_client THEN 'wrong_client' \
+         WHEN d.enabled IS NOT TRUE THEN 'user_disabled' \
+         WHEN NOT d.live THEN 'expired' \
+         WHEN {bound} THEN 'session_bound' \
+         ELSE 'changed' END"
+    )
+}
+
+/// The columns every refresh grant's statement answers: the token written (NULLs when none) and
+/// why none was (NULL when one was).
+#[derive(sqlx::FromRow)]
+pub(super) struct GrantRow {
+    auth_id: Option<UuidText>,
+    acl: Option<Json<Vec<String>>>,
+    metadata: Option<Json<TokenMetadata>>,
+    scope: Option<Json<Vec<String>>>,
+    default_found: Option<bool>,
+    refused: Option<String>,
+}
+
+impl GrantRow {
+    fn outcome(self) -> RefreshGrantOutcome {
+        match (self.auth_id, self.acl, self.metadata) {
+            (Some(auth_id), Some(Json(acl)), Some(Json(metadata))) => {
+                RefreshGrantOutcome::Granted(Box::new(RefreshGranted {
+                    auth_id: auth_id.into(),
+                    acl,
+                    metadata,
+                    scope: self.scope.map(|Json(scope)| scope),
+                    default_found: self.default_found.unwrap_or(true),
+                }))
             }
-            format!("{insert} WHERE {}", user_still_enabled(None))
+            _ => RefreshGrantOutcome::Refused(GrantRefusal::from_sql(
+                self.refused.as_deref().unwrap_or_default(),
+            )),
         }
-        Some(_) => {
-            // The refresh token inside the user's check: its lock is taken first.
-            let current = format!(
-                "EXISTS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
-                 AND generation = $16{FOR_KEY_SHARE})"
-            );
-            format!("{insert} WHERE {}", user_still_enabled(Some(&current)))
+    }
+}
+
+/// A bound refresh grant statement, answering [`GrantRow`]s.
+pub(super) type GrantQuery<'q> =
+    sqlx::query::QueryAs<'q, Db, GrantRow, <Db as sqlx::Database>::Arguments<'q>>;
+
+/// `sql` with the values of `grant` bound as `$1`–`$18` (see `refresh_grant_statement` of each
+/// backend).
+pub(super) fn bind_grant<'q>(sql: &'q str, grant: &'q RefreshGrantWrite<'_>) -> GrantQuery<'q> {
+    let (idle, max) = grant
+        .cutoffs
+        .as_ref()
+        .map_or((i64::MIN, i64::MIN), |c| (c.idle, c.max));
+    sqlx::query_as(sql)
+        .bind(grant.refresh_digest)
+        .bind(grant.client_id)
+        .bind(Micros(grant.issued_at))
+        .bind(Micros(grant.expires_at))
+        .bind(&grant.token_digest)
+        .bind(Id(grant.session_uuid))
+        .bind(grant.mobile)
+        .bind(grant.remote_addr)
+        .bind(grant.user_agent)
+        .bind(search_text(&[
+            Some(grant.user_agent),
+            Some(grant.remote_addr),
+            Some(grant.client_id),
+        ]))
+        .bind(Micros(idle))
+        .bind(Micros(max))
+        .bind(Micros(grant.used_before))
+        .bind(grant.session_limit)
+        .bind(grant.xivo_uuid)
+        .bind(grant.limited_purposes[0])
+        .bind(grant.limited_purposes[1])
+        .bind(grant.default_policy)
+}
+
+/// The default policy's ACL in a refresh grant's statement, by the name bound as `$18`.
+pub(super) fn grant_default_acl(default: bool) -> (Option<&'static str>, String) {
+    let acl = default.then_some("(SELECT acl FROM policies WHERE name = $18 LIMIT 1)");
+    (acl, default_found(default, "$18"))
+}
+
+/// The (user, client_id) refresh token an offline login replaces, as `replace` says.
+async fn replaced_refresh_token(
+    tx: &mut Conn,
+    user_uuid: &str,
+    client_id: &str,
+    replace: Replace,
+) -> StoreResult<Option<UuidText>> {
+    let sql = match replace {
+        Replace::Never => return Ok(None),
+        Replace::Always => {
+            "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2"
+        }
+        Replace::IfExpired(_) => {
+            "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2 \
+             AND (used_at <= $3 OR created_at <= $4)"
         }
     };
-    let mut query = row.bind(&sql);
-    if let Some(check) = refresh.filter(|check| !check.mark_used) {
-        query = query.bind(check.generation);
+    let mut query = sqlx::query_scalar(sql).bind(Id(user_uuid)).bind(client_id);
+    if let Replace::IfExpired(cutoffs) = replace {
+        query = query.bind(Micros(cutoffs.idle)).bind(Micros(cutoffs.max));
     }
-    match query.execute(&mut *conn).await?.rows_affected() {
-        1 => Ok(Inserted::Yes),
-        _ => Ok(Inserted::Superseded),
-    }
+    Ok(query.fetch_optional(&mut *tx).await?)
 }
 
-/// The conditions of a refresh grant's one statement both dialects write alike (see
-/// `refresh_grant_statement` in each backend): the default policy's ACL (`$18`, an SQL
-/// expression; `None` without a default policy), that it exists, and that none of the held keys
-/// holds the grant back at the time after it (`$18` or `$19`, then the keys).
-pub(super) struct GrantParts {
-    pub default_acl: Option<&'static str>,
-    pub default_exists: &'static str,
-    pub held: String,
+/// Creates the (user, client_id) refresh token of an offline login, or keeps the one there and
+/// sets its scope and use; returns it.
+async fn upsert_refresh_token(
+    tx: &mut Conn,
+    token: &NewToken,
+    offline: &OfflineWrite,
+) -> StoreResult<RefreshToken> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (uuid, digest, client_id, user_uuid, tenant_uuid, mobile, \
+         created_at, login, user_agent, remote_addr, search_text, scope, used_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $7) \
+         ON CONFLICT (user_uuid, client_id) DO UPDATE SET scope = excluded.scope, \
+         used_at = excluded.used_at",
+    )
+    .bind(Id(&offline.new_uuid))
+    .bind(&offline.new_digest)
+    .bind(&offline.client_id)
+    .bind(Id(&token.user_uuid))
+    .bind(Id(&token.tenant_uuid))
+    .bind(token.mobile)
+    .bind(Micros(token.issued_at))
+    .bind(&offline.login)
+    .bind(&token.user_agent)
+    .bind(&token.remote_addr)
+    .bind(search_text(&[Some(&offline.client_id)]))
+    .bind(offline.scope.as_ref().map(Json))
+    .execute(&mut *tx)
+    .await?;
+    Ok(sqlx::query_as(&format!(
+        "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2"
+    ))
+    .bind(Id(&token.user_uuid))
+    .bind(&offline.client_id)
+    .fetch_one(&mut *tx)
+    .await?)
 }
 
-impl GrantParts {
-    pub(super) fn new(default_policy: bool, held_keys: usize) -> GrantParts {
-        let (default_acl, default_exists) = match default_policy {
-            true => (
-                Some("(SELECT acl FROM policies WHERE name = $18 LIMIT 1)"),
-                "EXISTS (SELECT 1 FROM policies WHERE name = $18)",
-            ),
-            false => (None, "TRUE"),
-        };
-        // The throttle's times are epoch microseconds on both stores: `now` is bound as one.
-        let now = if default_policy { 19 } else { 18 };
-        let held = match held_keys {
-            0 => "TRUE".to_string(),
-            n => format!(
-                "NOT EXISTS (SELECT 1 FROM login_failures WHERE key IN ({}) \
-                 AND {HOLDS_BACK} AND blocked_until > ${now})",
-                placeholders_from(now + 1, n)
-            ),
-        };
-        GrantParts {
-            default_acl,
-            default_exists,
-            held,
-        }
+/// Ends the user's mobile refresh tokens other than `kept`, with their sessions; returns how
+/// many sessions.
+async fn end_other_mobile(tx: &mut Conn, user_uuid: &str, kept: &str) -> StoreResult<u64> {
+    let others: Vec<UuidText> = sqlx::query_scalar(
+        "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND mobile = $2 AND uuid <> $3",
+    )
+    .bind(Id(user_uuid))
+    .bind(true)
+    .bind(Id(kept))
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut ended = 0;
+    for other in others {
+        ended += purge_refresh_token(tx, &String::from(other)).await?;
     }
+    Ok(ended)
+}
+
+/// The refresh token of an offline login, written in its transaction: the one replaced ends
+/// first, then the (user, client_id) one is created or kept, then the other mobile ones end.
+/// Returns it and the sessions ended.
+async fn write_offline_refresh_token(
+    tx: &mut Conn,
+    token: &NewToken,
+    offline: &OfflineWrite,
+) -> StoreResult<(RefreshToken, u64)> {
+    let mut ended = 0;
+    let replaced =
+        replaced_refresh_token(tx, &token.user_uuid, &offline.client_id, offline.replace).await?;
+    if let Some(uuid) = replaced {
+        ended += purge_refresh_token(tx, &String::from(uuid)).await?;
+    }
+    let refresh = upsert_refresh_token(tx, token, offline).await?;
+    if offline.end_other_mobile {
+        ended += end_other_mobile(tx, &token.user_uuid, &refresh.uuid).await?;
+    }
+    Ok((refresh, ended))
 }
 
 impl Store {
-    /// A refresh grant in one statement ([`RefreshGrantWrite`]): `None` when a condition was not
-    /// met and nothing was written.
+    /// A refresh grant in one statement ([`RefreshGrantWrite`]), or why it wrote nothing.
     pub async fn write_refresh_grant(
         &self,
         grant: &RefreshGrantWrite<'_>,
-    ) -> StoreResult<Option<RefreshGranted>> {
-        let sql =
-            super::refresh_grant_statement(grant.default_policy.is_some(), grant.held_keys.len());
-        let (idle, max) = grant
-            .cutoffs
-            .as_ref()
-            .map_or((i64::MIN, i64::MIN), |c| (c.idle, c.max));
-        let mut query = sqlx::query_as(&sql)
-            .bind(grant.refresh_digest)
-            .bind(grant.client_id)
-            .bind(Micros(grant.issued_at))
-            .bind(Micros(grant.expires_at))
-            .bind(&grant.token_digest)
-            .bind(Id(grant.session_uuid))
-            .bind(grant.mobile)
-            .bind(grant.remote_addr)
-            .bind(grant.user_agent)
-            .bind(search_text(&[
-                Some(grant.user_agent),
-                Some(grant.remote_addr),
-                Some(grant.client_id),
-            ]))
-            .bind(Micros(idle))
-            .bind(Micros(max))
-            .bind(Micros(grant.used_before))
-            .bind(grant.session_limit)
-            .bind(grant.xivo_uuid)
-            .bind(LIMITED_PURPOSES[0])
-            .bind(LIMITED_PURPOSES[1]);
-        if let Some(name) = grant.default_policy {
-            query = query.bind(name);
-        }
-        if !grant.held_keys.is_empty() {
-            query = query.bind(grant.issued_at);
-        }
-        for key in grant.held_keys {
-            query = query.bind(key);
-        }
-        self.run_refresh_grant(query).await
+    ) -> StoreResult<RefreshGrantOutcome> {
+        let sql = super::refresh_grant_statement(grant.default_policy.is_some());
+        let row = self.run_refresh_grant(&sql, grant).await?;
+        Ok(row.outcome())
     }
-}
 
-impl Store {
-    /// Writes a session, its token and, for an offline login, the refresh token, applying the
-    /// mobile rules of SPEC §2 and the rotation of §10: all or nothing.
-    pub async fn issue_token(&self, request: &IssueRequest) -> StoreResult<Issue> {
-        if request.offline.is_none() && request.rotation.is_none() {
-            return self.issue_plain_token(request).await;
+    /// Writes a session and its token as `write` says (and, for an offline login, the refresh
+    /// token): all or nothing.
+    pub async fn issue_token(&self, token: &NewToken, write: IssueWrite<'_>) -> StoreResult<Issue> {
+        match write {
+            IssueWrite::Login => self.issue_plain_token(token, None).await,
+            IssueWrite::Grant { from, mark_used } => {
+                let check = RefreshCheck { from, mark_used };
+                self.issue_plain_token(token, Some(&check)).await
+            }
+            IssueWrite::Rotating { from, rotation } => {
+                self.issue_rotating(token, from, &rotation).await
+            }
+            IssueWrite::Offline(offline) => self.issue_offline(token, &offline).await,
         }
-        // Logins of one user that replace its mobile refresh token are serialised per user, so
-        // that concurrent ones cannot each keep their own mobile token. (The session limit is
-        // serialised by the user's session bound, in `admit`.)
-        let mobile_offline = request.mobile && request.offline.is_some();
-        let mut w = match mobile_offline {
-            true => self.begin_user_write(&request.user_uuid).await?,
-            false => self.begin_write().await?,
-        };
-        if let Some(limit) = request.session_limit {
-            // Admitted before a mobile login ends other sessions: the limit applies to the login.
+    }
+
+    /// A refresh grant that rotates its refresh token: the rotation, then the token, in one
+    /// transaction.
+    async fn issue_rotating(
+        &self,
+        token: &NewToken,
+        from: &RefreshToken,
+        rotation: &Rotation,
+    ) -> StoreResult<Issue> {
+        let mut w = self.begin_write().await?;
+        if let Some(limit) = token.session_limit {
             if !admit(
                 &mut w.tx,
-                &request.user_uuid,
-                request.session_share,
+                &token.user_uuid,
+                token.share,
                 limit,
-                request.issued_at,
+                token.issued_at,
             )
             .await?
             {
                 return Ok(Issue::SessionLimit);
             }
         }
-        let mut revoked = 0;
-        let mut offline_row = None;
-        let mut refresh_uuid = request.from_refresh_token.as_ref().map(|r| r.uuid.clone());
-        let mut client_id = request
-            .from_refresh_token
-            .as_ref()
-            .map(|r| r.client_id.clone());
-
-        if let (Some(from), Some(rotation)) = (&request.from_refresh_token, &request.rotation) {
-            if !rotate_refresh_token(&mut w.tx, from, rotation, request.issued_at).await? {
-                return Ok(Issue::Superseded);
-            }
-        }
-        if let Some(offline) = &request.offline {
-            let replaced: Option<UuidText> =
-                match (request.mobile, offline.expired) {
-                    // A mobile login replaces the (user, client_id) refresh token with a new one.
-                    (true, _) => sqlx::query_scalar(
-                        "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2",
-                    )
-                    .bind(Id(&request.user_uuid))
-                    .bind(&offline.client_id)
-                    .fetch_optional(&mut *w.tx)
-                    .await?,
-                    // An expired one is replaced too: its value no longer works.
-                    (false, Some(cutoffs)) => sqlx::query_scalar(
-                        "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2 \
-                         AND (used_at <= $3 OR created_at <= $4)",
-                    )
-                    .bind(Id(&request.user_uuid))
-                    .bind(&offline.client_id)
-                    .bind(Micros(cutoffs.idle))
-                    .bind(Micros(cutoffs.max))
-                    .fetch_optional(&mut *w.tx)
-                    .await?,
-                    (false, None) => None,
-                };
-            if let Some(uuid) = replaced {
-                revoked += purge_refresh_token(&mut w.tx, &String::from(uuid)).await?;
-            }
-            // A second login keeps the value and sets the scope to what it asked (SPEC §9).
-            sqlx::query(
-                "INSERT INTO refresh_tokens (uuid, digest, client_id, user_uuid, tenant_uuid, mobile, \
-                 created_at, login, user_agent, remote_addr, search_text, scope, used_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $7) \
-                 ON CONFLICT (user_uuid, client_id) DO UPDATE SET scope = excluded.scope, \
-                 used_at = excluded.used_at",
-            )
-            .bind(Id(&offline.new_uuid))
-            .bind(&offline.new_digest)
-            .bind(&offline.client_id)
-            .bind(Id(&request.user_uuid))
-            .bind(Id(&request.tenant_uuid))
-            .bind(request.mobile)
-            .bind(Micros(request.issued_at))
-            .bind(&offline.login)
-            .bind(&request.user_agent)
-            .bind(&request.remote_addr)
-            .bind(search_text(&[Some(&offline.client_id)]))
-            .bind(offline.scope.as_ref().map(Json))
-            .execute(&mut *w.tx)
-            .await?;
-            let found: RefreshToken = sqlx::query_as(&format!(
-                "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2"
-            ))
-            .bind(Id(&request.user_uuid))
-            .bind(&offline.client_id)
-            .fetch_one(&mut *w.tx)
-            .await?;
-            let uuid = found.uuid.clone();
-            offline_row = Some(found);
-            if request.mobile {
-                // Only one mobile refresh token per user: the others go, with their sessions.
-                let others: Vec<UuidText> = sqlx::query_scalar(
-                    "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND mobile = $2 AND uuid <> $3",
-                )
-                .bind(Id(&request.user_uuid))
-                .bind(true)
-                .bind(Id(&uuid))
-                .fetch_all(&mut *w.tx)
-                .await?;
-                for other in others {
-                    revoked += purge_refresh_token(&mut w.tx, &String::from(other)).await?;
-                }
-            }
-            refresh_uuid = Some(uuid);
-            client_id = Some(offline.client_id.clone());
-        }
-
-        // Nothing left to check: the token (its session).
-        let row = TokenRow::new(request, refresh_uuid.as_deref(), client_id.as_deref());
-        if !matches!(
-            insert_token(&mut w.tx, &row, None, None).await?,
-            Inserted::Yes
-        ) {
-            // The user was disabled meanwhile: nothing is kept (read again).
+        if !rotate_refresh_token(&mut w.tx, from, rotation, token.issued_at).await? {
             return Ok(Issue::Superseded);
         }
+        let row = TokenRow::new(token, Some(&from.uuid), Some(&from.client_id));
+        let Inserted::Yes(written) = insert_token(&mut w.tx, &row, None, None).await? else {
+            // The user was disabled meanwhile: nothing is kept (read again).
+            return Ok(Issue::Superseded);
+        };
         w.commit().await?;
-        Ok(Issue::Issued(IssuedToken {
-            refresh_token: offline_row,
-            sessions_revoked: revoked,
-        }))
+        Ok(issued(written, None, 0))
+    }
+
+    /// An offline login: its refresh token (as [`write_offline_refresh_token`]), then the token,
+    /// in one transaction.
+    async fn issue_offline(&self, token: &NewToken, offline: &OfflineWrite) -> StoreResult<Issue> {
+        // Logins of one user that end its other mobile refresh tokens are serialised per user,
+        // so that concurrent ones cannot each keep their own. (The session limit is serialised
+        // by the user's session bound, in `admit`.)
+        let mut w = match offline.end_other_mobile {
+            true => self.begin_user_write(&token.user_uuid).await?,
+            false => self.begin_write().await?,
+        };
+        if let Some(limit) = token.session_limit {
+            // Admitted before a mobile login ends other sessions: the limit applies to the login.
+            if !admit(
+                &mut w.tx,
+                &token.user_uuid,
+                token.share,
+                limit,
+                token.issued_at,
+            )
+            .await?
+            {
+                return Ok(Issue::SessionLimit);
+            }
+        }
+        let (refresh, ended) = write_offline_refresh_token(&mut w.tx, token, offline).await?;
+        let row = TokenRow::new(token, Some(&refresh.uuid), Some(&offline.client_id));
+        let Inserted::Yes(written) = insert_token(&mut w.tx, &row, None, None).await? else {
+            // The user was disabled meanwhile: nothing is kept (read again).
+            return Ok(Issue::Superseded);
+        };
+        w.commit().await?;
+        Ok(issued(written, Some(Box::new(refresh)), ended))
     }
 
     /// The token of a password login online, or of a refresh grant that does not rotate. On
     /// PostgreSQL one statement, its own transaction, unless the user's session bound is at the
     /// limit (then a transaction counts exactly); on SQLite one transaction.
-    async fn issue_plain_token(&self, request: &IssueRequest) -> StoreResult<Issue> {
-        let from = request.from_refresh_token.as_ref();
+    async fn issue_plain_token(
+        &self,
+        token: &NewToken,
+        refresh: Option<&RefreshCheck<'_>>,
+    ) -> StoreResult<Issue> {
+        let from = refresh.map(|check| check.from);
         let row = TokenRow::new(
-            request,
+            token,
             from.map(|r| r.uuid.as_str()),
             from.map(|r| r.client_id.as_str()),
         );
-        let refresh = from.map(|from| RefreshCheck {
-            from,
-            // At the generation read: for a superseded value within the grace, its successor
-            // must still be current (if the chain moved on meanwhile, the read again says replay).
-            generation: from.generation,
-            mark_used: request.mark_refresh_token_used,
-        });
-        let limit = request.session_limit;
+        let limit = token.session_limit;
         let mut inserted = self
-            .insert_token_in_one_statement(&row, limit, refresh.as_ref())
+            .insert_token_in_one_statement(&row, limit, refresh)
             .await?;
         if matches!(inserted, Inserted::NotAdmitted) {
             let mut w = self.begin_write().await?;
-            inserted = insert_token(&mut w.tx, &row, limit, refresh.as_ref()).await?;
-            if matches!(inserted, Inserted::Yes) {
+            inserted = insert_token(&mut w.tx, &row, limit, refresh).await?;
+            if matches!(inserted, Inserted::Yes(_)) {
                 w.commit().await?;
             }
         }
         Ok(match inserted {
-            Inserted::Yes => Issue::Issued(IssuedToken {
-                refresh_token: None,
-                sessions_revoked: 0,
-            }),
+            Inserted::Yes(written) => issued(written, None, 0),
             // (`insert_token` counts exactly: it never answers NotAdmitted.)
             Inserted::SessionLimit | Inserted::NotAdmitted => Issue::SessionLimit,
             Inserted::Superseded => Issue::Superseded,
         })
     }
+}
+
+fn issued(written: Written, refresh_token: Option<Box<RefreshToken>>, ended: u64) -> Issue {
+    Issue::Issued(IssuedToken {
+        acl: written.acl,
+        default_found: written.default_found,
+        refresh_token,
+        sessions_revoked: ended,
+    })
 }

@@ -1,15 +1,13 @@
 //! Refresh tokens: the grant's read, superseded values, revocation, listing, the purge of expired
 //! ones and the rekeying of their sealed values.
 
-use super::failures::HOLDS_BACK;
 use super::lists::ListQuery;
-use super::policies::{acl_parts, acl_parts_columns, AclRow};
 use super::users::USER_COLUMNS;
 use super::{Conn, Store, FOR_UPDATE};
 use crate::store::columns::{Arg, Id, Micros, UuidText};
 use crate::store::{
-    placeholders_from, ListParams, Page, RefreshCutoffs, RefreshGrant, RefreshGrantRead,
-    RefreshToken, StoreResult, SupersededValue, User, REFRESH_ORDER,
+    ListParams, Page, RefreshCutoffs, RefreshGrant, RefreshToken, StoreResult, SupersededValue,
+    User, REFRESH_ORDER,
 };
 
 pub(super) const REFRESH_COLUMNS: &str =
@@ -21,11 +19,10 @@ const GRANT_REFRESH_COLUMNS: &str = "r.uuid AS r_uuid, r.client_id AS r_client_i
      r.created_at AS r_created_at, r.sealed AS r_sealed, r.scope AS r_scope, \
      r.generation AS r_generation, r.used_at AS r_used_at";
 
-/// A row of [`Store::find_refresh_grant`]: the hold-back, the refresh token (renamed, NULL when
-/// the value is unknown), its user (NULL when gone) and one of the user's policies' ACL.
+/// The row of [`Store::find_refresh_grant`]: the refresh token (renamed) and its user (NULL when
+/// gone).
 #[derive(sqlx::FromRow)]
 struct GrantRow {
-    held_until: Option<i64>,
     r_uuid: Option<UuidText>,
     r_client_id: Option<String>,
     r_user_uuid: Option<UuidText>,
@@ -39,8 +36,6 @@ struct GrantRow {
     r_used_at: Option<Micros>,
     #[sqlx(flatten)]
     user: GrantUserRow,
-    #[sqlx(flatten)]
-    acl: AclRow,
 }
 
 /// The user columns of a [`GrantRow`] (all NULL when the user is gone).
@@ -231,63 +226,27 @@ impl Store {
         ))
     }
 
-    /// The refresh token with this digest, its user and the user's ACL parts (`default_policy`:
-    /// the default policy's name), and when the latest hold-back of the throttle's `held_keys`
-    /// ends, counting settled failures only (password attempts still being checked from the same
-    /// address do not hold its grants back): one statement, one row per policy of the user (one
-    /// row when the value is unknown).
-    pub async fn find_refresh_grant(
-        &self,
-        digest: &[u8],
-        default_policy: Option<&str>,
-        held_keys: &[String],
-    ) -> StoreResult<RefreshGrantRead> {
+    /// The refresh token whose current value has this digest, with its user: one statement.
+    pub async fn find_refresh_grant(&self, digest: &[u8]) -> StoreResult<Option<RefreshGrant>> {
         let user_columns = USER_COLUMNS
             .split(", ")
             .map(|c| format!("u.{}", c.trim()))
             .collect::<Vec<_>>()
             .join(", ");
-        let acl_columns = acl_parts_columns(default_policy);
-        let first_key = if default_policy.is_some() { 3 } else { 2 };
-        let held = match held_keys.len() {
-            0 => "SELECT CAST(NULL AS BIGINT) AS held_until".to_string(),
-            n => format!(
-                "SELECT MAX(CASE WHEN {HOLDS_BACK} THEN blocked_until END) \
-                 AS held_until FROM login_failures WHERE key IN ({})",
-                placeholders_from(first_key, n)
-            ),
-        };
-        let sql = format!(
-            "SELECT h.held_until, {GRANT_REFRESH_COLUMNS}, {user_columns}, {acl_columns} \
-             FROM ({held}) AS h LEFT JOIN refresh_tokens r ON r.digest = $1 \
-             LEFT JOIN users u ON u.uuid = r.user_uuid \
-             LEFT JOIN user_policies up ON up.user_uuid = r.user_uuid \
-             LEFT JOIN policies p ON p.uuid = up.policy_uuid \
-             ORDER BY up.position"
-        );
-        let mut query = sqlx::query_as(&sql).bind(digest);
-        if let Some(name) = default_policy {
-            query = query.bind(name);
-        }
-        for key in held_keys {
-            query = query.bind(key);
-        }
-        let mut rows: Vec<GrantRow> = query.fetch_all(&self.pool).await?;
-        let acl = acl_parts(rows.iter().map(|row| &row.acl));
-        let Some(mut first) = rows.drain(..).next() else {
-            return Ok(RefreshGrantRead {
-                held_until: None,
-                grant: None,
-            });
-        };
-        Ok(RefreshGrantRead {
-            held_until: first.held_until,
-            grant: first.refresh().map(|refresh| RefreshGrant {
+        let row: Option<GrantRow> = sqlx::query_as(&format!(
+            "SELECT {GRANT_REFRESH_COLUMNS}, {user_columns} FROM refresh_tokens r \
+             LEFT JOIN users u ON u.uuid = r.user_uuid WHERE r.digest = $1"
+        ))
+        .bind(digest)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|mut row| {
+            let refresh = row.refresh()?;
+            Some(RefreshGrant {
                 refresh,
-                user: first.user.user(),
-                acl,
-            }),
-        })
+                user: row.user.user(),
+            })
+        }))
     }
 
     /// Refresh tokens, of one user or of all; `mobile` filters on the flag.

@@ -42,6 +42,18 @@ pub(super) async fn admit(
     if raised == 1 {
         return Ok(true);
     }
+    admit_counting(conn, user_uuid, share, limit, now).await
+}
+
+/// [`admit`] at the limit, or with the bound not known yet: the live sessions of the share are
+/// counted exactly under the bound's row lock, and the bound becomes that count plus this one.
+async fn admit_counting(
+    conn: &mut Conn,
+    user_uuid: &str,
+    share: SessionShare,
+    limit: i64,
+    now: i64,
+) -> StoreResult<bool> {
     sqlx::query(
         "INSERT INTO session_bounds (user_uuid) VALUES ($1) ON CONFLICT (user_uuid) DO NOTHING",
     )
@@ -65,6 +77,7 @@ pub(super) async fn admit(
     }
     // Expired tokens never come back: the live ones and this one bound the user from now on
     // (or the insert adds this one).
+    let bound = share.bound();
     let count = match INSERT_COUNTS_ITSELF {
         false => live.saturating_add(1),
         true => live,
