@@ -190,3 +190,170 @@ pub enum RefreshGrantOutcome {
     Granted(Box<RefreshGranted>),
     Refused(GrantRefusal),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewUser, Store};
+
+    const NOW: i64 = 1_000_000_000_000_000;
+
+    /// A store with one user of purpose `user` holding the refresh token of client `app`, whose
+    /// value has digest `[1]`. The store, the user's uuid.
+    async fn store_with_refresh_token(dir: &tempfile::TempDir) -> (Store, String) {
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.expect("store");
+        let tenant_uuid = store.ensure_top_tenant().await.expect("tenant");
+        let user_uuid = uuid::Uuid::new_v4().to_string();
+        let user = NewUser {
+            uuid: user_uuid.clone(),
+            tenant_uuid: tenant_uuid.clone(),
+            username: Some("alice".into()),
+            firstname: None,
+            lastname: None,
+            password_hash: None,
+            purpose: "user".into(),
+            enabled: true,
+            authentication_method: "native".into(),
+            email_address: None,
+            created_at: NOW,
+            username_skeleton: None,
+        };
+        store.create_user(&user).await.expect("user");
+        let token = new_token(&user_uuid, &tenant_uuid, vec![2]);
+        let offline = OfflineWrite {
+            new_uuid: uuid::Uuid::new_v4().to_string(),
+            new_digest: vec![1],
+            client_id: "app".into(),
+            login: "alice".into(),
+            scope: None,
+            replace: Replace::Never,
+            end_other_mobile: false,
+        };
+        let issued = store
+            .issue_token(&token, IssueWrite::Offline(offline))
+            .await;
+        assert!(matches!(issued, Ok(Issue::Issued(_))), "offline login");
+        (store, user_uuid)
+    }
+
+    fn new_token(user_uuid: &str, tenant_uuid: &str, digest: Vec<u8>) -> NewToken {
+        NewToken {
+            token_digest: digest,
+            session_uuid: uuid::Uuid::new_v4().to_string(),
+            user_uuid: user_uuid.into(),
+            tenant_uuid: tenant_uuid.into(),
+            mobile: false,
+            issued_at: NOW,
+            expires_at: NOW + 3_600_000_000,
+            default_policy: None,
+            metadata: TokenMetadata::default(),
+            remote_addr: String::new(),
+            user_agent: String::new(),
+            scope: None,
+            share: SessionShare::Logins,
+            session_limit: None,
+        }
+    }
+
+    fn grant<'a>(session_uuid: &'a str) -> RefreshGrantWrite<'a> {
+        RefreshGrantWrite {
+            refresh_digest: &[1],
+            client_id: "app",
+            token_digest: uuid::Uuid::new_v4().as_bytes().to_vec(),
+            session_uuid,
+            mobile: false,
+            issued_at: NOW + 1,
+            expires_at: NOW + 3_600_000_000,
+            remote_addr: "",
+            user_agent: "",
+            cutoffs: None,
+            used_before: NOW,
+            session_limit: 10,
+            // The user's purpose is not limited (the bound is not known yet: it would refuse).
+            limited_purposes: ["external_api", "external_api"],
+            default_policy: None,
+            xivo_uuid: None,
+        }
+    }
+
+    async fn refused(store: &Store, write: &RefreshGrantWrite<'_>) -> Option<GrantRefusal> {
+        match store.write_refresh_grant(write).await.expect("statement") {
+            RefreshGrantOutcome::Granted(_) => None,
+            RefreshGrantOutcome::Refused(why) => Some(why),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_one_statement_grant_says_why_it_wrote_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, _) = store_with_refresh_token(&dir).await;
+        let session = uuid::Uuid::new_v4().to_string();
+        let unknown = RefreshGrantWrite {
+            refresh_digest: &[9],
+            ..grant(&session)
+        };
+        assert_eq!(
+            refused(&store, &unknown).await,
+            Some(GrantRefusal::UnknownValue)
+        );
+        let other_client = RefreshGrantWrite {
+            client_id: "other",
+            ..grant(&session)
+        };
+        assert_eq!(
+            refused(&store, &other_client).await,
+            Some(GrantRefusal::WrongClient)
+        );
+        let expired = RefreshGrantWrite {
+            cutoffs: Some(RefreshCutoffs {
+                idle: NOW + 1,
+                max: i64::MIN,
+            }),
+            ..grant(&session)
+        };
+        assert_eq!(refused(&store, &expired).await, Some(GrantRefusal::Expired));
+        let at_the_limit = RefreshGrantWrite {
+            session_limit: 0,
+            limited_purposes: ["user", "external_api"],
+            ..grant(&session)
+        };
+        assert_eq!(
+            refused(&store, &at_the_limit).await,
+            Some(GrantRefusal::SessionBound)
+        );
+        assert_eq!(refused(&store, &grant(&session)).await, None, "granted");
+    }
+
+    #[tokio::test]
+    async fn every_token_insert_answers_its_acl_and_whether_the_default_policy_was_found() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, user_uuid) = store_with_refresh_token(&dir).await;
+        let session = uuid::Uuid::new_v4().to_string();
+        let missing_default = RefreshGrantWrite {
+            default_policy: Some("no such policy"),
+            ..grant(&session)
+        };
+        match store.write_refresh_grant(&missing_default).await {
+            Ok(RefreshGrantOutcome::Granted(granted)) => {
+                assert!(granted.acl.is_empty());
+                assert!(!granted.default_found);
+            }
+            _ => panic!("granted without the default policy's entries"),
+        }
+        let tenant = store.ensure_top_tenant().await.expect("tenant");
+        let mut token = new_token(&user_uuid, &tenant, vec![3]);
+        token.default_policy = Some("no such policy".into());
+        match store.issue_token(&token, IssueWrite::Login).await {
+            Ok(Issue::Issued(issued)) => assert!(!issued.default_found),
+            _ => panic!("issued with a default policy that does not exist"),
+        }
+        token.token_digest = vec![4];
+        token.session_uuid = uuid::Uuid::new_v4().to_string();
+        token.default_policy = None;
+        match store.issue_token(&token, IssueWrite::Login).await {
+            Ok(Issue::Issued(issued)) => assert!(issued.default_found),
+            _ => panic!("issued without a default policy"),
+        }
+    }
+}

@@ -113,8 +113,9 @@ impl Tokens<'_> {
                 Err(GrantRefusal::UnknownValue) => lookup = Lookup::Superseded,
                 // Read, then count exactly (or write again after a race).
                 Err(GrantRefusal::SessionBound | GrantRefusal::Changed) => {}
-                Err(GrantRefusal::WrongClient | GrantRefusal::Expired)
-                | Err(GrantRefusal::UserDisabled) => return Err(DomainError::AuthenticationFailed),
+                Err(
+                    GrantRefusal::WrongClient | GrantRefusal::Expired | GrantRefusal::UserDisabled,
+                ) => return Err(DomainError::AuthenticationFailed),
             }
         }
         for attempt in 0..GRANT_ATTEMPTS {
