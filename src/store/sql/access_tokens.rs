@@ -9,7 +9,8 @@ use super::{Db, Store};
 use crate::store::columns::{Id, Micros};
 use crate::store::{search_text, NewToken, SessionShare, StoreResult, TokenRecord};
 
-/// A token row's values, bound as $1–$15 in the order of [`token_insert`].
+/// A token row's values, bound as $1–$15 in the order of [`token_insert`]; `$8`, where the row's
+/// ACL goes, is the default policy's name, which the insert's ACL expression reads.
 pub(super) struct TokenRow<'a> {
     pub token: &'a NewToken,
     search: String,
