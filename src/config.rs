@@ -1,7 +1,12 @@
 //! One configuration struct, layered: built-in defaults < config file (TOML) < `TESSERA_*` environment
 //! < command-line flags. The file is read with the `toml` crate (its errors know the line and
 //! column), the environment by hand (an unknown `TESSERA_*` variable is refused), and the layers
-//! are merged by `figment`, the crate Rocket uses for the same job.
+//! are merged by `figment`, the crate Rocket uses for the same job. [`Config::validated`] checks a
+//! configuration once and makes it a [`ValidConfig`], which is what the service starts from.
+//!
+//! A leaf: nothing here reads the domain or the store (they read it).
+
+pub mod database;
 
 use std::fmt;
 use std::path::Path;
@@ -9,6 +14,8 @@ use std::path::Path;
 use figment::providers::Serialized;
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+
+use database::Backend;
 
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -533,10 +540,59 @@ impl Overrides {
     }
 }
 
+/// The one-line refusal to start on PostgreSQL without `token_secret`.
+pub const POSTGRES_NEEDS_SECRET: &str =
+    "token_secret is required on PostgreSQL (a key kept in the \
+     database would let a database dump forge refresh tokens): make one with `tessera gen-secret` \
+     and set it as TESSERA_TOKEN_SECRET (the same on every instance)";
+
+/// A configuration that passed every check ([`Config::validated`]), made once where it is loaded:
+/// what starts the service, which reads it and never checks it again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidConfig(Config);
+
+impl std::ops::Deref for ValidConfig {
+    type Target = Config;
+
+    fn deref(&self) -> &Config {
+        &self.0
+    }
+}
+
+impl ValidConfig {
+    pub fn into_inner(self) -> Config {
+        self.0
+    }
+
+    /// The same configuration, trying the database once (operator commands never wait for it;
+    /// no wait is always valid).
+    pub fn connecting_once(mut self) -> ValidConfig {
+        self.0.database_connect_timeout = 0;
+        self
+    }
+}
+
+/// What a server starts from: a [`ValidConfig`] as it is, or a [`Config`] checked first.
+pub trait IntoValid {
+    fn into_valid(self) -> anyhow::Result<ValidConfig>;
+}
+
+impl IntoValid for ValidConfig {
+    fn into_valid(self) -> anyhow::Result<ValidConfig> {
+        Ok(self)
+    }
+}
+
+impl IntoValid for Config {
+    fn into_valid(self) -> anyhow::Result<ValidConfig> {
+        self.validated()
+    }
+}
+
 impl Config {
-    /// Builds the configuration from every layer and validates it ([`Config::validate`]). Errors
+    /// Builds the configuration from every layer and validates it ([`Config::validated`]). Errors
     /// name the problem in one line, and where it was written (file and line, variable or flag).
-    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<ValidConfig> {
         let base = match file {
             Some(path) => from_file(path)?,
             None => Config::default(),
@@ -561,14 +617,34 @@ impl Config {
                 };
                 anyhow::anyhow!("invalid value for {source}: {}", error.kind)
             })?;
-        config.validate()?;
-        Ok(config)
+        config.validated()
     }
 
-    /// Every check of the configuration that needs no database and no socket: what `serve`,
-    /// [`crate::RunningServer::start`] and `check-config` all run, so that a configuration
-    /// `check-config` accepts is one `serve` starts with.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    /// This configuration, once it passed every check that needs no database and no socket. A
+    /// configuration `check-config` accepts is then one `serve` starts with, checked once.
+    pub fn validated(self) -> anyhow::Result<ValidConfig> {
+        self.validate()?;
+        Ok(ValidConfig(self))
+    }
+
+    /// The checks of [`Config::validated`].
+    fn validate(&self) -> anyhow::Result<()> {
+        // In this order: the first problem found is the one reported.
+        self.check_addresses()?;
+        self.check_durations()?;
+        self.check_connections()?;
+        self.check_cors_origins()?;
+        if self.bootstrap_username.is_some() != self.bootstrap_password.is_some() {
+            anyhow::bail!(
+                "invalid configuration: bootstrap_username and bootstrap_password go together"
+            );
+        }
+        self.check_database_url()?;
+        self.check_secret_source()
+    }
+
+    /// `listen` and `metrics_listen` name addresses, and not the same one.
+    fn check_addresses(&self) -> anyhow::Result<()> {
         use std::net::ToSocketAddrs;
         let address = |key: &str, value: &str| match value.to_socket_addrs().map(|mut a| a.next()) {
             Ok(Some(_)) => Ok(()),
@@ -587,6 +663,11 @@ impl Config {
         {
             anyhow::bail!("invalid configuration: metrics_listen must not be the listen address");
         }
+        Ok(())
+    }
+
+    /// Lifetimes, delays and timeouts within their ranges.
+    fn check_durations(&self) -> anyhow::Result<()> {
         if self.default_token_lifetime == 0 || self.default_token_lifetime > 315_360_000 {
             anyhow::bail!("invalid configuration: default_token_lifetime must be 1..=315360000");
         }
@@ -629,6 +710,10 @@ impl Config {
         if self.refresh_token_reuse_grace > 300 {
             anyhow::bail!("invalid configuration: refresh_token_reuse_grace must be 0..=300");
         }
+        Ok(())
+    }
+
+    fn check_connections(&self) -> anyhow::Result<()> {
         if !(1..=1_000_000).contains(&self.http_max_connections) {
             anyhow::bail!("invalid configuration: http_max_connections must be 1..=1000000");
         }
@@ -640,26 +725,32 @@ impl Config {
                 "invalid configuration: http_max_connections_per_address must be 1..=1000000"
             );
         }
+        Ok(())
+    }
+
+    /// `cors_allow_origins`: empty, `*`, or a list of origins.
+    fn check_cors_origins(&self) -> anyhow::Result<()> {
         let origins = self.cors_allow_origins.trim();
-        if origins != "*" && !origins.is_empty() {
-            for origin in self.cors_allow_origins.split(',').map(str::trim) {
-                // An origin is scheme://host[:port]: what a browser sends in `Origin`.
-                let well_formed = (origin.starts_with("http://") || origin.starts_with("https://"))
-                    && origin.bytes().all(|b| b.is_ascii_graphic())
-                    && !origin.ends_with('/');
-                if !well_formed {
-                    anyhow::bail!(
-                        "invalid configuration: cors_allow_origins: {origin:?} is not an origin \
-                         (http://host[:port] or https://host[:port]), nor is the list \"*\" or empty"
-                    );
-                }
+        if origins == "*" || origins.is_empty() {
+            return Ok(());
+        }
+        for origin in self.cors_allow_origins.split(',').map(str::trim) {
+            // An origin is scheme://host[:port]: what a browser sends in `Origin`.
+            let well_formed = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && origin.bytes().all(|b| b.is_ascii_graphic())
+                && !origin.ends_with('/');
+            if !well_formed {
+                anyhow::bail!(
+                    "invalid configuration: cors_allow_origins: {origin:?} is not an origin \
+                     (http://host[:port] or https://host[:port]), nor is the list \"*\" or empty"
+                );
             }
         }
-        if self.bootstrap_username.is_some() != self.bootstrap_password.is_some() {
-            anyhow::bail!(
-                "invalid configuration: bootstrap_username and bootstrap_password go together"
-            );
-        }
+        Ok(())
+    }
+
+    /// A `sqlite:` or PostgreSQL URL the driver accepts.
+    fn check_database_url(&self) -> anyhow::Result<()> {
         if !(self.database_url.starts_with("sqlite:")
             || self.database_url.starts_with("postgres://")
             || self.database_url.starts_with("postgresql://"))
@@ -668,9 +759,30 @@ impl Config {
                 "invalid configuration: database_url must start with sqlite: or postgres://"
             );
         }
-        crate::store::check_url(&self.database_url)
-            .map_err(|e| anyhow::anyhow!("invalid configuration: database_url: {e}"))?;
-        crate::domain::check_secret_source(self)
+        database::check_url(&self.database_url)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: database_url: {e}"))
+    }
+
+    /// Refuses a configuration that would keep the refresh-token key beside the data it protects
+    /// (PostgreSQL without `token_secret`), or name a key file that would not be read
+    /// (`token_secret_file` with `token_secret`, or on PostgreSQL). Checked before connecting.
+    fn check_secret_source(&self) -> anyhow::Result<()> {
+        let postgres = Backend::of(&self.database_url) == Backend::Postgres;
+        if self.token_secret.is_none() && postgres {
+            anyhow::bail!(POSTGRES_NEEDS_SECRET);
+        }
+        if let Some(file) = &self.token_secret_file {
+            if self.token_secret.is_some() || postgres {
+                anyhow::bail!(
+                    "invalid configuration: token_secret_file is only read on SQLite without \
+                     token_secret; unset one of them"
+                );
+            }
+            if file.trim().is_empty() {
+                anyhow::bail!("invalid configuration: token_secret_file is empty");
+            }
+        }
+        Ok(())
     }
 
     /// Connections one client address may hold at once (never more than `http_max_connections`).
@@ -839,6 +951,30 @@ mod tests {
             let error = config.validate().expect_err(bad).to_string();
             assert!(error.contains("cors_allow_origins"), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn a_configuration_is_checked_once_into_a_valid_one() {
+        let bad = Config {
+            listen: "nowhere".into(),
+            ..Config::default()
+        };
+        let refused = bad.clone().into_valid().expect_err("refused").to_string();
+        assert_eq!(refused, bad.validated().expect_err("refused").to_string());
+        assert!(
+            refused.starts_with("invalid configuration: listen"),
+            "{refused}"
+        );
+        let valid = Config::default().validated().expect("valid");
+        let once = valid.clone().connecting_once();
+        assert_eq!(once.database_connect_timeout, 0);
+        assert_eq!(
+            once.into_valid().expect("taken as it is").into_inner(),
+            Config {
+                database_connect_timeout: 0,
+                ..valid.into_inner()
+            }
+        );
     }
 
     #[test]

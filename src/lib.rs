@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use config::Config;
+pub use config::{Config, IntoValid, ValidConfig};
 use domain::clock::SharedClock;
 use domain::Services;
 pub use http::AppState;
@@ -36,18 +36,18 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Checks the configuration, binds `config.listen` (and `metrics_listen`), then prepares the
-    /// database and serves until stopped.
-    pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    /// Checks the configuration (unless it is a [`ValidConfig`] already), binds `config.listen`
+    /// (and `metrics_listen`), then prepares the database and serves until stopped.
+    pub async fn start(config: impl IntoValid) -> anyhow::Result<RunningServer> {
         Self::start_with_clock(config, domain::clock::system()).await
     }
 
     /// The same, reading time from `clock` (tests pass a manual clock and advance it).
     pub async fn start_with_clock(
-        config: Config,
+        config: impl IntoValid,
         clock: SharedClock,
     ) -> anyhow::Result<RunningServer> {
-        config.validate()?;
+        let config = config.into_valid()?;
         // The ports first: a clash fails at once, before the database is touched.
         let listener = bind(&config.listen, "").await?;
         let metrics_listener = match &config.metrics_listen {
@@ -65,25 +65,8 @@ impl RunningServer {
         let state = AppState::new(services.clone());
 
         // Stopped between purges only, so that a shutdown lets the purge under way finish.
-        let (stop_purge, mut purge_stopped) = tokio::sync::watch::channel(false);
-        let purger = {
-            let services = services.clone();
-            tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(interval);
-                ticks.tick().await;
-                loop {
-                    tokio::select! {
-                        _ = ticks.tick() => {}
-                        _ = purge_stopped.changed() => return,
-                    }
-                    match services.tokens().purge_expired().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(sessions = n, "purged expired tokens"),
-                        Err(error) => tracing::warn!(%error, "purge of expired tokens failed"),
-                    }
-                }
-            })
-        };
+        let (stop_purge, purge_stopped) = tokio::sync::watch::channel(false);
+        let purger = tokio::spawn(purge_loop(services.clone(), interval, purge_stopped));
         // The metrics listener stops with the rest (aborted once the API has drained).
         let metrics = metrics_listener.map(|listener| {
             let service = http::metrics::router(state.clone());
@@ -151,6 +134,27 @@ impl RunningServer {
     pub fn abort(&self) {
         for task in &self.tasks {
             task.abort();
+        }
+    }
+}
+
+/// Purges expired tokens every `interval` until `stopped` changes (between purges only).
+async fn purge_loop(
+    services: Arc<Services>,
+    interval: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        match services.tokens().purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "purged expired tokens"),
+            Err(error) => tracing::warn!(%error, "purge of expired tokens failed"),
         }
     }
 }

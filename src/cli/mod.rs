@@ -5,7 +5,7 @@ pub mod healthcheck;
 
 use std::io::{BufRead, IsTerminal};
 
-use crate::config::Config;
+use crate::config::ValidConfig;
 use crate::domain::users::{NewUserInput, UserQuery};
 use crate::domain::{clock, Actor, Services};
 use crate::RunningServer;
@@ -34,16 +34,12 @@ fn read_password() -> anyhow::Result<String> {
 /// The services for an operator command: one attempt at the database, never a silent wait (the
 /// retries of `database_connect_timeout` are for `serve` and `migrate`, which a deployment starts
 /// beside its database).
-async fn services(config: Config) -> anyhow::Result<Services> {
-    let config = Config {
-        database_connect_timeout: 0,
-        ..config
-    };
-    Services::start(config, clock::system()).await
+async fn services(config: ValidConfig) -> anyhow::Result<Services> {
+    Services::start(config.connecting_once(), clock::system()).await
 }
 
 /// `tessera serve`: runs until SIGINT or SIGTERM, then drains.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(config: ValidConfig) -> anyhow::Result<()> {
     // A stop while the database is still awaited ends the wait: as PID 1 of a container, Tessera
     // would otherwise ignore SIGTERM until killed.
     let server = tokio::select! {
@@ -60,14 +56,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// `tessera migrate`
-pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+pub async fn migrate(config: &ValidConfig) -> anyhow::Result<()> {
     Services::migrate(config).await?;
     println!("migrations applied");
     Ok(())
 }
 
 /// `tessera token purge`
-pub async fn purge(config: Config) -> anyhow::Result<()> {
+pub async fn purge(config: ValidConfig) -> anyhow::Result<()> {
     let purged = services(config).await?.tokens().purge_expired().await?;
     println!("purged {purged} expired sessions");
     Ok(())
@@ -75,7 +71,7 @@ pub async fn purge(config: Config) -> anyhow::Result<()> {
 
 /// `tessera user add USERNAME`: checks the policies first, then reads the password.
 pub async fn user_add(
-    config: Config,
+    config: ValidConfig,
     username: String,
     email: Option<String>,
     purpose: String,
@@ -107,7 +103,7 @@ pub async fn user_add(
 }
 
 /// `tessera user passwd USERNAME`: the password from standard input; ends the user's sessions.
-pub async fn user_passwd(config: Config, username: String) -> anyhow::Result<()> {
+pub async fn user_passwd(config: ValidConfig, username: String) -> anyhow::Result<()> {
     let services = services(config).await?;
     let password = read_password()?;
     services
@@ -119,7 +115,7 @@ pub async fn user_passwd(config: Config, username: String) -> anyhow::Result<()>
 }
 
 /// `tessera user list`
-pub async fn user_list(config: Config) -> anyhow::Result<()> {
+pub async fn user_list(config: ValidConfig) -> anyhow::Result<()> {
     let services = services(config).await?;
     let page = services
         .users()
@@ -139,13 +135,13 @@ pub async fn user_list(config: Config) -> anyhow::Result<()> {
 
 /// `tessera check-config`: the configuration was loaded and checked as `serve` does; print it as
 /// a TOML file that loads back (secrets left out).
-pub fn check_config(config: &Config) -> anyhow::Result<()> {
+pub fn check_config(config: &ValidConfig) -> anyhow::Result<()> {
     print!("{}", config.to_toml()?);
     Ok(())
 }
 
 /// `tessera rotate-secret`: the new secret from standard input (`tessera gen-secret | …`).
-pub async fn rotate_secret(config: Config) -> anyhow::Result<()> {
+pub async fn rotate_secret(config: ValidConfig) -> anyhow::Result<()> {
     let services = services(config).await?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;

@@ -1,9 +1,9 @@
-//! The services and what they share: the store, the clock, the hasher, the throttle, the cache,
-//! the metrics and the refresh-token key. [`Services::start`] composes them; the faces reach the
-//! use cases through its accessors and nothing else.
+//! What the use cases share: the store, the clock, the hasher, the throttle, the cache, the
+//! metrics and the refresh-token key, and the checks every use case makes with them (who the
+//! caller is, which token a value is, whether a user exists). It knows no use case: the use cases
+//! are built from it by `services.rs`, above them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::cache::{Invalidation, TokenCache};
 use super::caller::{Actor, Caller, Credentials};
@@ -11,16 +11,10 @@ use super::clock::SharedClock;
 use super::error::{DomainError, DomainResult, Refusal};
 use super::metrics::Metrics;
 use super::password::PasswordHasher;
-use super::policies::Policies;
-use super::refresh_tokens::RefreshTokens;
 use super::secrets::{self, RefreshKey};
-use super::sessions::Sessions;
-use super::throttle::{Throttle, ThrottlePolicy};
-use super::token_secret::TokenSecret;
-use super::tokens::Tokens;
-use super::users::Users;
+use super::throttle::Throttle;
 use crate::config::Config;
-use crate::store::{Backend, Store, TokenRecord, User};
+use crate::store::{Store, TokenRecord, User};
 
 /// Everything the use cases share; private to the domain.
 pub(super) struct Context {
@@ -35,155 +29,15 @@ pub(super) struct Context {
     pub(super) metrics: Metrics,
 }
 
-/// The domain, composed: one per running service.
-pub struct Services {
-    ctx: Context,
-}
-
-fn throttle_policy(config: &Config) -> ThrottlePolicy {
-    ThrottlePolicy {
-        login_failures: config.bruteforce_login_failures,
-        address_failures: config.bruteforce_address_failures,
-        base_delay: Duration::from_secs(config.bruteforce_base_delay),
-        max_delay: Duration::from_secs(config.bruteforce_max_delay),
-        account_max_delay: Duration::from_secs(config.bruteforce_account_max_delay),
-        forget_after: Duration::from_secs(config.bruteforce_forget_after),
-        trusted_for: Duration::from_secs(config.bruteforce_trusted_for),
-    }
-}
-
-impl Services {
-    /// Connects, migrates, loads keys and ensures the top tenant and the bootstrap administrator.
-    pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Services> {
-        config.validate()?;
-        secrets::check_secret_source(&config)?;
-        let store = Store::connect_within(
-            &config.database_url,
-            Duration::from_secs(config.database_connect_timeout),
-        )
-        .await?;
-        let refresh_key = secrets::load_refresh_key(&config, &store).await?;
-        let top_tenant = store.ensure_top_tenant().await?;
-        let left = store
-            .backfill_username_skeletons(super::untrusted::skeleton)
-            .await?;
-        if left > 0 {
-            tracing::warn!(
-                users = left,
-                "usernames that look like another user's, made before look-alikes were refused, \
-                 are kept as they are"
-            );
-        }
-        let metrics = Metrics::new();
-        let services = Services {
-            ctx: Context {
-                hasher: PasswordHasher::new()?.with_timing(metrics.password_hash_histogram()),
-                metrics,
-                throttle: Throttle::new(throttle_policy(&config), store.clone(), clock.clone()),
-                store,
-                refresh_key,
-                top_tenant,
-                cache: (config.token_cache_size > 0).then(|| {
-                    TokenCache::new(
-                        config.token_cache_size,
-                        Duration::from_secs(config.token_cache_ttl),
-                        clock.clone(),
-                    )
-                }),
-                clock,
-                config,
-            },
-        };
-        if let (Some(username), Some(password)) = (
-            &services.ctx.config.bootstrap_username,
-            &services.ctx.config.bootstrap_password,
-        ) {
-            services
-                .users()
-                .ensure_bootstrap_admin(username, password)
-                .await
-                .map_err(|e| anyhow::anyhow!("bootstrap administrator: {e}"))?;
-        }
-        Ok(services)
-    }
-
-    /// Connects (waiting for the database as `serve` does) and runs the migrations (`tessera migrate`).
-    pub async fn migrate(config: &Config) -> anyhow::Result<()> {
-        Store::connect_within(
-            &config.database_url,
-            Duration::from_secs(config.database_connect_timeout),
-        )
-        .await
-        .map(|_| ())
-    }
-
-    pub fn tokens(&self) -> Tokens<'_> {
-        Tokens(&self.ctx)
-    }
-
-    pub fn users(&self) -> Users<'_> {
-        Users(&self.ctx)
-    }
-
-    pub fn policies(&self) -> Policies<'_> {
-        Policies(&self.ctx)
-    }
-
-    pub fn sessions(&self) -> Sessions<'_> {
-        Sessions(&self.ctx)
-    }
-
-    pub fn refresh_tokens(&self) -> RefreshTokens<'_> {
-        RefreshTokens(&self.ctx)
-    }
-
-    pub fn token_secret(&self) -> TokenSecret<'_> {
-        TokenSecret(&self.ctx)
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.ctx.config
-    }
-
-    pub fn clock(&self) -> &SharedClock {
-        &self.ctx.clock
-    }
-
-    /// True when the database answers (bounded: health probes answer quickly without it).
-    pub async fn database_answers(&self) -> bool {
-        self.ctx.store.ping().await
-    }
-
-    /// Counts one finished HTTP request (by matched route) for the metrics.
-    pub fn record_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        self.ctx.metrics.request(method, route, status, elapsed);
-    }
-
-    /// The Prometheus text exposition, pool gauges read now.
-    pub fn metrics_text(&self) -> String {
-        let (size, idle) = self.ctx.store.pool_stats();
-        self.ctx.metrics.render(size, idle)
-    }
-
-    /// Applies the cache invalidations that other instances publish, for as long as the service
-    /// runs (PostgreSQL with the cache on; returns at once otherwise).
-    pub async fn follow_invalidations(&self) {
-        let Some(cache) = &self.ctx.cache else { return };
-        if self.ctx.store.backend() != Backend::Postgres {
-            return;
-        }
-        self.ctx
-            .store
-            .follow_notifications(|notice| match notice {
-                Some(payload) => cache.apply(&Invalidation::decode(payload)),
-                // Notifications may have been lost: start afresh.
-                None => cache.apply(&Invalidation::All),
-            })
-            .await;
-    }
-}
-
 impl Context {
+    /// The user, or `UnknownUser`.
+    pub(super) async fn existing_user(&self, uuid: &str) -> DomainResult<User> {
+        self.store
+            .get_user(uuid)
+            .await?
+            .ok_or_else(|| DomainError::UnknownUser(uuid.to_string()))
+    }
+
     /// `user` (the one a password login names, if any), when the password is right.
     pub(super) async fn authenticate(
         &self,

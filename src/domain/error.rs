@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use crate::domain::password::HashError;
-use crate::store::StoreError;
+use super::password::HashError;
+use crate::store::{StoreError, StoreResult};
 
 /// Why a protected endpoint refused the caller's token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,8 +95,22 @@ pub enum DomainError {
     /// The command line names something that is not there.
     #[error("{0}")]
     Missing(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    /// A write clashed with a unique constraint no rule names a field for (the constraint).
+    #[error("conflict on {0}")]
+    UnnamedConflict(String),
+    /// The database refused a value the request carried (a client error; the database's words).
+    #[error("invalid value: {0}")]
+    RefusedValue(String),
+    /// A row the write refers to was deleted meanwhile: a user deleted while one of their logins
+    /// or grants was in flight, say.
+    #[error("gone: {0}")]
+    Gone(String),
+    /// The database cannot be reached or did not answer in time.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database failed otherwise.
+    #[error("database error: {0}")]
+    Database(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -107,6 +121,36 @@ impl From<HashError> for DomainError {
             HashError::Busy => DomainError::Busy,
             HashError::Failed(message) => DomainError::Internal(message),
         }
+    }
+}
+
+/// Where the store meets the domain: a store failure in the domain's words. A unique constraint
+/// that a rule names a field for is mapped by that rule first ([`OnConflict`]).
+impl From<StoreError> for DomainError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(constraint) => DomainError::UnnamedConflict(constraint),
+            StoreError::Invalid(message) => DomainError::RefusedValue(message),
+            StoreError::Gone(message) => DomainError::Gone(message),
+            StoreError::Unavailable(message) => DomainError::Unavailable(message),
+            StoreError::Other(message) => DomainError::Database(message),
+        }
+    }
+}
+
+/// Maps a unique-constraint conflict of a store result to the domain error its rule names
+/// (realworld-axum-sqlx's `on_constraint`): `conflict` is given the constraint (SQLite: the
+/// message naming the column). Any other failure is mapped as [`From<StoreError>`] maps it.
+pub(super) trait OnConflict<T> {
+    fn on_conflict(self, conflict: impl FnOnce(&str) -> DomainError) -> DomainResult<T>;
+}
+
+impl<T> OnConflict<T> for StoreResult<T> {
+    fn on_conflict(self, conflict: impl FnOnce(&str) -> DomainError) -> DomainResult<T> {
+        self.map_err(|error| match error {
+            StoreError::Conflict(constraint) => conflict(&constraint),
+            other => other.into(),
+        })
     }
 }
 
@@ -121,17 +165,51 @@ impl DomainError {
 
     /// Whether the request itself was at fault (a 4xx), as opposed to the service.
     pub fn is_client_error(&self) -> bool {
-        match self {
-            DomainError::Busy | DomainError::Internal(_) => false,
-            DomainError::Store(error) => {
-                matches!(
-                    error,
-                    StoreError::Conflict(_) | StoreError::Invalid(_) | StoreError::Gone(_)
-                )
-            }
-            _ => true,
-        }
+        !matches!(
+            self,
+            DomainError::Busy
+                | DomainError::Unavailable(_)
+                | DomainError::Database(_)
+                | DomainError::Internal(_)
+        )
     }
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conflict_a_rule_names_is_that_rule_s_error() {
+        let taken = |_: &str| DomainError::Conflict {
+            resource: "users",
+            field: "username",
+            message: "taken".into(),
+        };
+        let named: StoreResult<()> = Err(StoreError::Conflict("users_username_key".into()));
+        assert!(matches!(
+            OnConflict::on_conflict(named, taken),
+            Err(DomainError::Conflict {
+                field: "username",
+                ..
+            })
+        ));
+        let unavailable: DomainResult<()> =
+            StoreResult::<()>::Err(StoreError::Unavailable("down".into())).on_conflict(taken);
+        assert!(matches!(unavailable, Err(DomainError::Unavailable(_))));
+    }
+
+    #[test]
+    fn store_failures_keep_their_words_and_their_blame() {
+        let conflict = DomainError::from(StoreError::Conflict("c".into()));
+        assert_eq!(conflict.to_string(), "conflict on c");
+        assert!(conflict.is_client_error());
+        let down = DomainError::from(StoreError::Unavailable("gone away".into()));
+        assert_eq!(down.to_string(), "database unavailable: gone away");
+        assert!(!down.is_client_error());
+        assert!(!DomainError::from(StoreError::Other("x".into())).is_client_error());
+        assert!(DomainError::from(StoreError::Gone("x".into())).is_client_error());
+    }
+}

@@ -63,11 +63,11 @@ fn method_label(method: &str) -> &'static str {
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
-/// Request latency buckets, seconds: validation is sub-millisecond, a login tens of milliseconds.
+/// Request latency buckets, seconds: from a cached validation up to a login queued behind hashes.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
-/// Argon2id at 19 MiB, 2 passes takes 10–100 ms on current hardware.
+/// Argon2id verification times, seconds: the default parameters' range across hardware, doubling.
 const HASH_BUCKETS: &[f64] = &[0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56];
 
 fn latency_histogram() -> Histogram {

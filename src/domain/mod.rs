@@ -14,10 +14,13 @@ mod grant;
 mod metrics;
 pub mod password;
 pub mod policies;
+pub mod records;
 pub mod refresh_tokens;
 mod secrets;
+mod services;
 pub mod sessions;
 mod throttle;
+mod token_details;
 pub mod token_secret;
 pub mod tokens;
 pub mod untrusted;
@@ -38,17 +41,15 @@ pub fn parse_uuid(text: &str) -> Option<String> {
         .ok()
         .map(|uuid| uuid.hyphenated().to_string())
 }
-pub use context::Services;
 pub use error::{DomainError, DomainResult, Refusal};
-pub use secrets::{check_secret_source, MAX_EXPIRATION};
+pub use secrets::MAX_EXPIRATION;
+pub use services::Services;
 
 /// A fresh random secret for `token_secret` (`tessera gen-secret`).
 pub fn generate_secret() -> String {
     secrets::RefreshKey::generate_secret()
 }
 
-/// The domain's records, as the store keeps them.
-pub use crate::store::{
-    Email, ListParams, Page, Policy, RefreshToken, Session, StoreError, TokenMetadata, TokenRecord,
-    User,
+pub use records::{
+    EmailView, ListParams, Page, PolicyView, RefreshTokenView, SessionView, UserView,
 };

@@ -4,9 +4,9 @@
 use super::acl;
 use super::caller::{Actor, Caller};
 use super::context::Context;
-use super::error::{DomainError, DomainResult};
-use super::users::Users;
-use crate::store::{ListParams, NewPolicy, Page, Policy, PolicyWrite, StoreError};
+use super::error::{DomainError, DomainResult, OnConflict};
+use super::records::{ListParams, Page, PolicyView};
+use crate::store::{NewPolicy, Policy, PolicyWrite, StoreError};
 
 pub use crate::store::POLICY_ORDER;
 
@@ -44,9 +44,12 @@ enum Attachment {
 /// The access that attaches any policy to any user.
 const ATTACH_TO_ANYONE: &str = "auth.users.*.policies.*.create";
 
+/// The longest slug.
+pub const MAX_SLUG_LENGTH: usize = 80;
+
 /// Slugs are `[a-zA-Z0-9_-]{1,80}`.
 pub fn valid_slug(slug: &str) -> bool {
-    (1..=80).contains(&slug.len())
+    (1..=MAX_SLUG_LENGTH).contains(&slug.len())
         && slug
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -56,7 +59,7 @@ pub fn valid_slug(slug: &str) -> bool {
 fn slug_from_name(name: &str) -> String {
     name.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .take(80)
+        .take(MAX_SLUG_LENGTH)
         .collect()
 }
 
@@ -149,14 +152,12 @@ fn changed_meanwhile() -> DomainError {
     }
 }
 
-fn conflict(error: StoreError) -> DomainError {
-    match error {
-        StoreError::Conflict(_) => DomainError::Conflict {
-            resource: "policies",
-            field: "name",
-            message: "A policy with this name or slug already exists".into(),
-        },
-        other => other.into(),
+/// Both unique constraints of policies (name and slug) are reported on `name`.
+fn conflict(_constraint: &str) -> DomainError {
+    DomainError::Conflict {
+        resource: "policies",
+        field: "name",
+        message: "A policy with this name or slug already exists".into(),
     }
 }
 
@@ -235,7 +236,7 @@ impl Policies<'_> {
         &self,
         actor: &Actor,
         input: DomainResult<NewPolicyInput>,
-    ) -> DomainResult<Policy> {
+    ) -> DomainResult<PolicyView> {
         let caller = self.0.authorize(actor, "auth.policies.create").await?;
         let input = input?;
         check_entries(&input.acl)?;
@@ -277,8 +278,12 @@ impl Policies<'_> {
             shared: input.shared,
             read_only: false,
         };
-        self.0.store.create_policy(&new).await.map_err(conflict)?;
-        self.by_uuid(&new.uuid).await
+        self.0
+            .store
+            .create_policy(&new)
+            .await
+            .on_conflict(conflict)?;
+        self.by_uuid(&new.uuid).await.map(PolicyView::from)
     }
 
     /// GET /policies
@@ -286,26 +291,28 @@ impl Policies<'_> {
         &self,
         actor: &Actor,
         params: DomainResult<ListParams>,
-    ) -> DomainResult<Page<Policy>> {
+    ) -> DomainResult<Page<PolicyView>> {
         self.0.authorize(actor, "auth.policies.read").await?;
-        Ok(self.0.store.list_policies(&params?).await?)
+        let params = (&params?).into();
+        Ok(self.0.store.list_policies(&params).await?.into())
     }
 
     /// GET /policies/{id}
-    pub async fn get(&self, actor: &Actor, segment: &str) -> DomainResult<Policy> {
+    pub async fn get(&self, actor: &Actor, segment: &str) -> DomainResult<PolicyView> {
         let (_, policy) = self
             .authorized(actor, segment, |id| format!("auth.policies.{id}.read"))
             .await?;
-        policy
+        policy.map(PolicyView::from)
     }
 
     /// The policy with this exact name (the command line's `--policy NAME`).
-    pub async fn get_by_name(&self, actor: &Actor, name: &str) -> DomainResult<Policy> {
+    pub async fn get_by_name(&self, actor: &Actor, name: &str) -> DomainResult<PolicyView> {
         self.0.authorize(actor, "auth.policies.read").await?;
         self.0
             .store
             .find_policy_by_name(name)
             .await?
+            .map(PolicyView::from)
             .ok_or_else(|| DomainError::Missing(format!("no policy named {name}")))
     }
 
@@ -316,7 +323,7 @@ impl Policies<'_> {
         actor: &Actor,
         segment: &str,
         edit: DomainResult<PolicyEdit>,
-    ) -> DomainResult<Policy> {
+    ) -> DomainResult<PolicyView> {
         let edit = edit?;
         for _ in 0..POLICY_WRITE_TRIES {
             let (caller, policy) = self
@@ -335,10 +342,10 @@ impl Policies<'_> {
                     &policy.acl,
                 )
                 .await
-                .map_err(conflict)?;
+                .on_conflict(conflict)?;
             if let Some(done) = written(write).await {
                 done?;
-                return self.by_uuid(&policy.uuid).await;
+                return self.by_uuid(&policy.uuid).await.map(PolicyView::from);
             }
         }
         Err(changed_meanwhile())
@@ -423,12 +430,17 @@ impl Policies<'_> {
     }
 
     /// GET /users/{uuid}/policies: all the user's policies, in order.
-    pub async fn list_for_user(&self, actor: &Actor, user_uuid: &str) -> DomainResult<Vec<Policy>> {
+    pub async fn list_for_user(
+        &self,
+        actor: &Actor,
+        user_uuid: &str,
+    ) -> DomainResult<Vec<PolicyView>> {
         self.0
             .authorize(actor, &format!("auth.users.{user_uuid}.policies.read"))
             .await?;
-        Users(self.0).existing(user_uuid).await?;
-        Ok(self.0.store.user_policies(user_uuid).await?)
+        self.0.existing_user(user_uuid).await?;
+        let policies = self.0.store.user_policies(user_uuid).await?;
+        Ok(policies.into_iter().map(PolicyView::from).collect())
     }
 
     /// PUT /users/{uuid}/policies/{id}: attaching hands the policy's entries to the user, and
@@ -463,7 +475,7 @@ impl Policies<'_> {
                     format!("auth.users.{user_uuid}.policies.{id}.{verb}")
                 })
                 .await?;
-            Users(self.0).existing(user_uuid).await?;
+            self.0.existing_user(user_uuid).await?;
             let policy = policy?;
             ensure_all(&policy.acl, |entry| may_change(&caller, entry))?;
             let store = &self.0.store;

@@ -6,9 +6,9 @@ use super::cache::Invalidation;
 use super::caller::Actor;
 use super::context::Context;
 use super::error::{DomainError, DomainResult};
-use super::users::Users;
+use super::records::{ListParams, Page, RefreshTokenView};
 use crate::config::Config;
-use crate::store::{ListParams, Page, RefreshCutoffs, RefreshToken};
+use crate::store::{RefreshCutoffs, RefreshToken};
 
 /// The lifetimes (`refresh_token_idle_lifetime`, `refresh_token_max_lifetime`) at `now`, as the
 /// cutoffs the store applies; `None` when neither is set (refresh tokens never expire).
@@ -73,13 +73,15 @@ impl RefreshTokens<'_> {
         &self,
         user_uuid: Option<&str>,
         query: DomainResult<RefreshTokenQuery>,
-    ) -> DomainResult<Page<RefreshToken>> {
+    ) -> DomainResult<Page<RefreshTokenView>> {
         let query = query?;
+        let params = (&query.params).into();
         Ok(self
             .0
             .store
-            .list_refresh_tokens(user_uuid, query.mobile, &query.params)
-            .await?)
+            .list_refresh_tokens(user_uuid, query.mobile, &params)
+            .await?
+            .into())
     }
 
     /// GET /tokens
@@ -87,7 +89,7 @@ impl RefreshTokens<'_> {
         &self,
         actor: &Actor,
         query: DomainResult<RefreshTokenQuery>,
-    ) -> DomainResult<Page<RefreshToken>> {
+    ) -> DomainResult<Page<RefreshTokenView>> {
         self.0.authorize(actor, "auth.tokens.read").await?;
         self.page(None, query).await
     }
@@ -98,11 +100,11 @@ impl RefreshTokens<'_> {
         actor: &Actor,
         user_uuid: &str,
         query: DomainResult<RefreshTokenQuery>,
-    ) -> DomainResult<Page<RefreshToken>> {
+    ) -> DomainResult<Page<RefreshTokenView>> {
         self.0
             .authorize(actor, &format!("auth.users.{user_uuid}.tokens.read"))
             .await?;
-        Users(self.0).existing(user_uuid).await?;
+        self.0.existing_user(user_uuid).await?;
         self.page(Some(user_uuid), query).await
     }
 
@@ -111,7 +113,7 @@ impl RefreshTokens<'_> {
         &self,
         actor: &Actor,
         query: DomainResult<RefreshTokenQuery>,
-    ) -> DomainResult<Page<RefreshToken>> {
+    ) -> DomainResult<Page<RefreshTokenView>> {
         let caller = self.0.authorize(actor, "auth.users.me.tokens.read").await?;
         let user_uuid = caller.user_uuid().ok_or(DomainError::NotFound)?;
         self.page(Some(user_uuid), query).await
@@ -143,7 +145,7 @@ impl RefreshTokens<'_> {
     /// Deletes the refresh token and ends the sessions minted from it, so that a client that
     /// logs out really is logged out.
     async fn delete(&self, user_uuid: &str, client_id: &str) -> DomainResult<()> {
-        Users(self.0).existing(user_uuid).await?;
+        self.0.existing_user(user_uuid).await?;
         if !self
             .0
             .store

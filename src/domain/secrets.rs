@@ -17,7 +17,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::Config;
+use crate::config::{Config, POSTGRES_NEEDS_SECRET};
 use crate::store::{Backend, RefreshToken, Store};
 
 /// The `settings` key under which the database records its key's fingerprint.
@@ -149,34 +149,6 @@ pub fn short(fingerprint: &str) -> String {
     format!("{}…", fingerprint.get(..8).unwrap_or(fingerprint))
 }
 
-/// The one-line refusal to start on PostgreSQL without `token_secret`.
-pub const POSTGRES_NEEDS_SECRET: &str =
-    "token_secret is required on PostgreSQL (a key kept in the \
-     database would let a database dump forge refresh tokens): make one with `tessera gen-secret` \
-     and set it as TESSERA_TOKEN_SECRET (the same on every instance)";
-
-/// Refuses a configuration that would keep the refresh-token key beside the data it protects
-/// (PostgreSQL without `token_secret`), or name a key file that would not be read
-/// (`token_secret_file` with `token_secret`, or on PostgreSQL). Checked before connecting.
-pub fn check_secret_source(config: &Config) -> anyhow::Result<()> {
-    let postgres = Store::backend_of(&config.database_url) == Backend::Postgres;
-    if config.token_secret.is_none() && postgres {
-        anyhow::bail!(POSTGRES_NEEDS_SECRET);
-    }
-    if let Some(file) = &config.token_secret_file {
-        if config.token_secret.is_some() || postgres {
-            anyhow::bail!(
-                "invalid configuration: token_secret_file is only read on SQLite without \
-                 token_secret; unset one of them"
-            );
-        }
-        if file.trim().is_empty() {
-            anyhow::bail!("invalid configuration: token_secret_file is empty");
-        }
-    }
-    Ok(())
-}
-
 /// The one-line refusal to start with a key other than the database's.
 pub fn mismatch(recorded: &str) -> String {
     format!(
@@ -237,7 +209,7 @@ pub async fn load_refresh_key(config: &Config, store: &Store) -> anyhow::Result<
 /// Where the new secret of a rotation goes: the key file of a SQLite database that has no
 /// `token_secret`, or nowhere (the operator sets `token_secret`).
 pub fn rotation_key_file(config: &Config) -> Option<PathBuf> {
-    (config.token_secret.is_none() && Store::backend_of(&config.database_url) == Backend::Sqlite)
+    (config.token_secret.is_none() && Backend::of(&config.database_url) == Backend::Sqlite)
         .then(|| key_file_path(config))
 }
 
@@ -366,7 +338,7 @@ mod tests {
             token_secret_file: Some("/etc/tessera/refresh.key".into()),
             ..sqlite.clone()
         };
-        assert!(check_secret_source(&elsewhere).is_ok());
+        assert!(elsewhere.clone().validated().is_ok());
         assert_eq!(
             key_file_path(&elsewhere),
             PathBuf::from("/etc/tessera/refresh.key")
@@ -390,7 +362,7 @@ mod tests {
                 ..sqlite.clone()
             },
         ] {
-            let error = check_secret_source(&refused).expect_err("refused");
+            let error = refused.validated().expect_err("refused");
             assert!(error.to_string().contains("token_secret_file"), "{error}");
         }
     }

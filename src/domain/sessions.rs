@@ -4,8 +4,7 @@ use super::cache::Invalidation;
 use super::caller::Actor;
 use super::context::Context;
 use super::error::DomainResult;
-use super::users::Users;
-use crate::store::{ListParams, Page, Session};
+use super::records::{ListParams, Page, SessionView};
 
 pub use crate::store::SESSION_ORDER;
 
@@ -18,9 +17,10 @@ impl Sessions<'_> {
         &self,
         actor: &Actor,
         params: DomainResult<ListParams>,
-    ) -> DomainResult<Page<Session>> {
+    ) -> DomainResult<Page<SessionView>> {
         self.0.authorize(actor, "auth.sessions.read").await?;
-        Ok(self.0.store.list_sessions(None, &params?).await?)
+        let params = (&params?).into();
+        Ok(self.0.store.list_sessions(None, &params).await?.into())
     }
 
     /// GET /users/{uuid}/sessions
@@ -29,16 +29,18 @@ impl Sessions<'_> {
         actor: &Actor,
         user_uuid: &str,
         params: DomainResult<ListParams>,
-    ) -> DomainResult<Page<Session>> {
+    ) -> DomainResult<Page<SessionView>> {
         self.0
             .authorize(actor, &format!("auth.users.{user_uuid}.sessions.read"))
             .await?;
-        Users(self.0).existing(user_uuid).await?;
+        self.0.existing_user(user_uuid).await?;
+        let params = (&params?).into();
         Ok(self
             .0
             .store
-            .list_sessions(Some(user_uuid), &params?)
-            .await?)
+            .list_sessions(Some(user_uuid), &params)
+            .await?
+            .into())
     }
 
     /// DELETE /sessions/{uuid}: idempotent.
@@ -62,7 +64,7 @@ impl Sessions<'_> {
                 &format!("auth.users.{user_uuid}.sessions.{session_uuid}.delete"),
             )
             .await?;
-        Users(self.0).existing(user_uuid).await?;
+        self.0.existing_user(user_uuid).await?;
         self.end(session_uuid, Some(user_uuid)).await
     }
 

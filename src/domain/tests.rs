@@ -17,7 +17,9 @@ async fn world() -> World {
     let config = crate::Config {
         database_url: format!("sqlite://{}", dir.path().join("t.db").display()),
         ..Default::default()
-    };
+    }
+    .validated()
+    .expect("valid configuration");
     let services = Services::start(config, clock::ManualClock::starting_now())
         .await
         .expect("services");

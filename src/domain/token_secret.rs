@@ -37,9 +37,9 @@ impl TokenSecret<'_> {
                 "no new secret on standard input (`tessera gen-secret` makes one)".into(),
             ));
         }
-        let (old, new) = (&self.0.refresh_key, RefreshKey::from_secret(new_secret));
-        let (old_fingerprint, new_fingerprint) = (old.fingerprint(), new.fingerprint());
-        if secrets::same_fingerprint(&old_fingerprint, &new_fingerprint) {
+        let new = RefreshKey::from_secret(new_secret);
+        let new_fingerprint = new.fingerprint();
+        if secrets::same_fingerprint(&self.0.refresh_key.fingerprint(), &new_fingerprint) {
             return Err(DomainError::Missing(
                 "the new secret is the current one".into(),
             ));
@@ -54,29 +54,13 @@ impl TokenSecret<'_> {
             ),
             None => None,
         };
-        let moved = self
-            .0
-            .store
-            .rekey_refresh_tokens(
-                FINGERPRINT_SETTING,
-                &old_fingerprint,
-                &new_fingerprint,
-                |row| old.resealed(row, &new),
-            )
-            .await;
-        let moved = match moved {
-            Ok(Some(count)) => count,
-            other => {
+        let moved = match self.rekey(&new).await {
+            Ok(count) => count,
+            Err(error) => {
                 if let Some(staged) = &staged {
                     let _ = std::fs::remove_file(staged);
                 }
-                return match other {
-                    Err(error) => Err(error.into()),
-                    _ => Err(DomainError::Missing(
-                        "the database's key changed meanwhile (another rotation?): nothing done"
-                            .into(),
-                    )),
-                };
+                return Err(error);
             }
         };
         if let (Some(staged), Some(path)) = (&staged, &key_file) {
@@ -92,6 +76,27 @@ impl TokenSecret<'_> {
             refresh_tokens: moved,
             fingerprint: secrets::short(&new_fingerprint),
             key_file,
+        })
+    }
+
+    /// Moves every refresh token from the running key to `new`, and the recorded fingerprint
+    /// with them, in one transaction: the number of refresh tokens moved.
+    async fn rekey(&self, new: &RefreshKey) -> DomainResult<u64> {
+        let old = &self.0.refresh_key;
+        let moved = self
+            .0
+            .store
+            .rekey_refresh_tokens(
+                FINGERPRINT_SETTING,
+                &old.fingerprint(),
+                &new.fingerprint(),
+                |row| old.resealed(row, new),
+            )
+            .await?;
+        moved.ok_or_else(|| {
+            DomainError::Missing(
+                "the database's key changed meanwhile (another rotation?): nothing done".into(),
+            )
         })
     }
 }

@@ -4,12 +4,13 @@
 use super::cache::Invalidation;
 use super::caller::Actor;
 use super::context::Context;
-use super::error::{DomainError, DomainResult};
+use super::error::{DomainError, DomainResult, OnConflict};
 use super::password::MAX_PASSWORD_BYTES;
 use super::policies::BOOTSTRAP_POLICY;
+use super::records::{ListParams, Page, UserView};
 use super::throttle::Account;
 use super::untrusted;
-use crate::store::{ListParams, NewUser, Page, StoreError, User, UserUpdate};
+use crate::store::{NewUser, User, UserUpdate};
 
 /// The settings key recording the bootstrap administrator's uuid: its identity, whatever its
 /// username.
@@ -107,17 +108,14 @@ fn taken(field: &'static str) -> DomainError {
 }
 
 /// A unique constraint of the users tables, named by the field it protects.
-fn conflict(error: StoreError) -> DomainError {
-    match error {
-        StoreError::Conflict(constraint) => taken(if constraint.contains("email") {
-            "email_address"
-        } else if constraint.contains("username") {
-            "username"
-        } else {
-            "uuid"
-        }),
-        other => other.into(),
-    }
+fn conflict(constraint: &str) -> DomainError {
+    taken(if constraint.contains("email") {
+        "email_address"
+    } else if constraint.contains("username") {
+        "username"
+    } else {
+        "uuid"
+    })
 }
 
 /// The user use cases.
@@ -125,12 +123,8 @@ pub struct Users<'a>(pub(super) &'a Context);
 
 impl Users<'_> {
     /// The user, or `UnknownUser`.
-    pub(super) async fn existing(&self, uuid: &str) -> DomainResult<User> {
-        self.0
-            .store
-            .get_user(uuid)
-            .await?
-            .ok_or_else(|| DomainError::UnknownUser(uuid.to_string()))
+    async fn existing(&self, uuid: &str) -> DomainResult<User> {
+        self.0.existing_user(uuid).await
     }
 
     /// Refuses a login that would clash with another user's username or e-mail (any case).
@@ -153,7 +147,7 @@ impl Users<'_> {
         &self,
         actor: &Actor,
         input: DomainResult<NewUserInput>,
-    ) -> DomainResult<User> {
+    ) -> DomainResult<UserView> {
         self.0.authorize(actor, "auth.users.create").await?;
         let input = input?;
         let uuid = match &input.uuid {
@@ -204,8 +198,8 @@ impl Users<'_> {
             .await?;
         self.ensure_login_free(new.email_address.as_deref(), "email_address", None)
             .await?;
-        self.0.store.create_user(&new).await.map_err(conflict)?;
-        self.existing(&new.uuid).await
+        self.0.store.create_user(&new).await.on_conflict(conflict)?;
+        self.existing(&new.uuid).await.map(UserView::from)
     }
 
     /// GET /users
@@ -213,7 +207,7 @@ impl Users<'_> {
         &self,
         actor: &Actor,
         query: DomainResult<UserQuery>,
-    ) -> DomainResult<Page<User>> {
+    ) -> DomainResult<Page<UserView>> {
         self.0.authorize(actor, "auth.users.read").await?;
         let query = query?;
         // Usernames are stored in NFC: a filter spelled in NFD finds them too.
@@ -229,15 +223,16 @@ impl Users<'_> {
             .iter()
             .map(|(column, value)| (*column, value.as_str()))
             .collect();
-        Ok(self.0.store.list_users(&filters, &query.params).await?)
+        let params = (&query.params).into();
+        Ok(self.0.store.list_users(&filters, &params).await?.into())
     }
 
     /// GET /users/{uuid}
-    pub async fn get(&self, actor: &Actor, uuid: &str) -> DomainResult<User> {
+    pub async fn get(&self, actor: &Actor, uuid: &str) -> DomainResult<UserView> {
         self.0
             .authorize(actor, &format!("auth.users.{uuid}.read"))
             .await?;
-        self.existing(uuid).await
+        self.existing(uuid).await.map(UserView::from)
     }
 
     /// PUT /users/{uuid}: absent fields keep their value. Disabling a user ends its sessions.
@@ -246,7 +241,7 @@ impl Users<'_> {
         actor: &Actor,
         uuid: &str,
         changes: DomainResult<UserChanges>,
-    ) -> DomainResult<User> {
+    ) -> DomainResult<UserView> {
         let caller = self
             .0
             .authorize(actor, &format!("auth.users.{uuid}.update"))
@@ -293,14 +288,14 @@ impl Users<'_> {
             .store
             .update_user(uuid, &update)
             .await
-            .map_err(conflict)?
+            .on_conflict(conflict)?
         {
             return Err(DomainError::UnknownUser(uuid.to_string()));
         }
         self.0
             .invalidate(Invalidation::User(uuid.to_string()))
             .await;
-        self.existing(uuid).await
+        self.existing(uuid).await.map(UserView::from)
     }
 
     /// DELETE /users/{uuid}: with its refresh tokens, sessions and policy links.
@@ -365,7 +360,7 @@ impl Users<'_> {
         actor: &Actor,
         username: &str,
         password: &str,
-    ) -> DomainResult<User> {
+    ) -> DomainResult<UserView> {
         let user = self
             .0
             .store
@@ -377,7 +372,7 @@ impl Users<'_> {
             .await?;
         check_password("password", password)?;
         self.set_password(&user.uuid, password).await?;
-        Ok(user)
+        Ok(user.into())
     }
 
     /// Sets a new password and ends the user's sessions everywhere (refresh tokens stay).

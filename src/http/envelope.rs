@@ -1,5 +1,5 @@
-//! What every request goes through, in one middleware (one layer costs a service clone and a
-//! boxed future per request; six of them cost a third of a cached validation):
+//! What every request goes through, in one middleware (each tower layer costs a service clone and
+//! a boxed future per request, which shows on a cached validation: docs/performance.md):
 //! - a request id: the caller's `X-Request-Id`, else a fresh UUID, echoed in the response;
 //! - the request span every log line of the request carries (`logging::request_span`);
 //! - a task of its own, which a client that goes away does not cancel: hyper drops the handler's
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{CACHE_CONTROL, PRAGMA, X_CONTENT_TYPE_OPTIONS};
-use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
@@ -95,7 +95,20 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
 
     let status = response.status();
     let logged = response.extensions_mut().remove::<TimedOut>().is_some();
-    let headers = response.headers_mut();
+    harden(response.headers_mut(), token_route, request_id);
+    let elapsed = started.elapsed();
+    state
+        .services()
+        .record_request(method.as_str(), route, status.as_u16(), elapsed);
+    if !logged {
+        // Otherwise `timed_out` wrote this request's one line.
+        span.in_scope(|| log_done(status, elapsed));
+    }
+    response
+}
+
+/// The hardening headers, and the request id.
+fn harden(headers: &mut HeaderMap, token_route: bool, request_id: HeaderValue) {
     // Room for these headers and CORS's at once, rather than a rehash at each growth.
     headers.reserve(RESPONSE_HEADERS);
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -104,28 +117,23 @@ pub async fn envelope(State(state): State<AppState>, request: Request, next: Nex
         headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     }
     headers.entry(X_REQUEST_ID).or_insert(request_id);
-    let elapsed = started.elapsed();
-    state
-        .services()
-        .record_request(method.as_str(), route, status.as_u16(), elapsed);
-    span.in_scope(|| {
-        if logged {
-            // `timed_out` wrote this request's one line.
-        } else if status.is_server_error() {
-            tracing::error!(
-                status = status.as_u16(),
-                latency_ms = elapsed.as_millis(),
-                "response failed"
-            );
-        } else {
-            tracing::debug!(
-                status = status.as_u16(),
-                latency_ms = elapsed.as_millis(),
-                "request done"
-            );
-        }
-    });
-    response
+}
+
+/// The request's one line: an error for a server failure, else at debug level.
+fn log_done(status: StatusCode, elapsed: Duration) {
+    if status.is_server_error() {
+        tracing::error!(
+            status = status.as_u16(),
+            latency_ms = elapsed.as_millis(),
+            "response failed"
+        );
+    } else {
+        tracing::debug!(
+            status = status.as_u16(),
+            latency_ms = elapsed.as_millis(),
+            "request done"
+        );
+    }
 }
 
 /// A UUID v4 from the thread's generator: a request id is no secret, and `Uuid::new_v4` asks the

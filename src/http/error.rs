@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use super::wire;
 use crate::domain::clock::{Clock, SharedClock, SystemClock};
 use crate::domain::untrusted::Untrusted;
-use crate::domain::StoreError;
 use crate::domain::{DomainError, Refusal};
 
 tokio::task_local! {
@@ -74,6 +73,9 @@ impl IntoResponse for TokenError {
 
 impl From<DomainError> for TokenError {
     fn from(error: DomainError) -> Self {
+        if let Some(status) = database_status(&error) {
+            return TokenError::new(status, status_reason(status));
+        }
         match error {
             DomainError::AuthenticationFailed => {
                 TokenError::new(StatusCode::UNAUTHORIZED, "Authentication Failed")
@@ -106,6 +108,16 @@ impl From<DomainError> for TokenError {
                 StatusCode::FORBIDDEN,
                 format!("Unauthorized for tenant {tenant}"),
             ),
+            other => TokenError::from_bad_request(other),
+        }
+    }
+}
+
+impl TokenError {
+    /// The token endpoints' answers to a malformed request; any other error as the other
+    /// endpoints answer it (status and message).
+    fn from_bad_request(error: DomainError) -> Self {
+        match error {
             DomainError::BadRequest(reason) => TokenError::new(StatusCode::BAD_REQUEST, reason),
             // RFC 6749 §5.2's name for it: the reason is the whole message.
             DomainError::InvalidScope(_) => {
@@ -121,10 +133,6 @@ impl From<DomainError> for TokenError {
             ),
             DomainError::UnreadableBody => {
                 TokenError::new(StatusCode::BAD_REQUEST, "Failed to buffer the request body")
-            }
-            DomainError::Store(error) => {
-                let status = store_status(&error);
-                TokenError::new(status, status_reason(status))
             }
             other => {
                 let api = ApiError::from(other);
@@ -194,31 +202,16 @@ impl IntoResponse for ApiError {
 
 impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
+        if let Some(status) = database_status(&error) {
+            return database_error(status, error);
+        }
         match error {
             DomainError::Unauthorized {
                 token,
                 refusal,
                 required,
                 tenant,
-            } => {
-                // `invalid_token` is the header as sent, "" without one (never null).
-                let token = token.unwrap_or_default();
-                let details = match refusal {
-                    Refusal::NotFoundOrExpired => json!({
-                        "invalid_token": token,
-                        "reason": "not_found_or_expired",
-                        "required_access": required,
-                    }),
-                    Refusal::MissingPermissionOrInvalidTenant => json!({
-                        "invalid_token": token,
-                        "reason": "missing_permission_or_invalid_tenant",
-                        "required_access": required,
-                        "tenant_uuid": tenant,
-                    }),
-                };
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
-                    .details(details)
-            }
+            } => unauthorized(token, refusal, required, tenant),
             DomainError::NotHeld(entry) => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
                     .details(json!({ "required_access": entry }))
@@ -234,6 +227,62 @@ impl From<DomainError> for ApiError {
                 "authentication-failed",
                 "Authentication Failed",
             ),
+            DomainError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Password hashing is saturated: retry shortly",
+            ),
+            DomainError::HeldBack { retry_after } => ApiError {
+                retry_after: Some(retry_seconds(retry_after)),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-attempts",
+                    "Too many failed attempts: retry later",
+                )
+            },
+            DomainError::TooManySessions(uuid) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-sessions",
+                format!("User {uuid} has exceeded the maximum number of active sessions"),
+            ),
+            DomainError::ScopeNotGranted(_) | DomainError::TenantNotGranted(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
+            }
+            other => ApiError::from_invalid_request(other),
+        }
+    }
+}
+
+/// 401 for a protected endpoint's caller: `invalid_token` is the header as sent, "" without one
+/// (never null).
+fn unauthorized(
+    token: Option<String>,
+    refusal: Refusal,
+    required: String,
+    tenant: Option<String>,
+) -> ApiError {
+    let token = token.unwrap_or_default();
+    let details = match refusal {
+        Refusal::NotFoundOrExpired => json!({
+            "invalid_token": token,
+            "reason": "not_found_or_expired",
+            "required_access": required,
+        }),
+        Refusal::MissingPermissionOrInvalidTenant => json!({
+            "invalid_token": token,
+            "reason": "missing_permission_or_invalid_tenant",
+            "required_access": required,
+            "tenant_uuid": tenant,
+        }),
+    };
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized").details(details)
+}
+
+impl ApiError {
+    /// A request the service cannot take as it is: malformed (400, 413), or naming something that
+    /// is not there (404); anything else as [`ApiError::from_refused_change`] answers it.
+    fn from_invalid_request(error: DomainError) -> Self {
+        match error {
             DomainError::InvalidField { field, message } => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid-data",
@@ -265,8 +314,17 @@ impl From<DomainError> for ApiError {
                 "invalid-data",
                 "Unreadable request body",
             ),
+            other => ApiError::from_unknown(other),
+        }
+    }
+
+    /// 404 for what a request names and is not there.
+    fn from_unknown(error: DomainError) -> Self {
+        match error {
             DomainError::NotFound | DomainError::NoSuchToken => ApiError::not_found(),
-            DomainError::Missing(message) => ApiError::new(StatusCode::NOT_FOUND, "not-found", message),
+            DomainError::Missing(message) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not-found", message)
+            }
             DomainError::UnknownUser(uuid) => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "unknown-user",
@@ -288,6 +346,13 @@ impl From<DomainError> for ApiError {
             )
             .resource("tokens")
             .details(json!({ "client_id": client_id })),
+            other => ApiError::from_refused_change(other),
+        }
+    }
+
+    /// A change the state of the service refuses (409, 403); anything else is internal (500).
+    fn from_refused_change(error: DomainError) -> Self {
+        match error {
             DomainError::Conflict {
                 resource,
                 field,
@@ -314,66 +379,55 @@ impl From<DomainError> for ApiError {
             )
             .resource("policies")
             .details(json!({ "name": name, "setting": "default_user_policy" })),
-            DomainError::Busy => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "Password hashing is saturated: retry shortly",
-            ),
-            DomainError::HeldBack { retry_after } => ApiError {
-                retry_after: Some(retry_seconds(retry_after)),
-                ..ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too-many-attempts",
-                    "Too many failed attempts: retry later",
-                )
-            },
-            DomainError::TooManySessions(uuid) => ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many-sessions",
-                format!("User {uuid} has exceeded the maximum number of active sessions"),
-            ),
-            DomainError::ScopeNotGranted(_) | DomainError::TenantNotGranted(_) => {
-                ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden")
-            }
-            DomainError::Store(error) => {
-                let status = store_status(&error);
-                match error {
-                    StoreError::Conflict(constraint) => ApiError::new(status, "conflict", "Conflict")
-                        .details(json!({ "constraint": constraint })),
-                    StoreError::Unavailable(_) => {
-                        ApiError::new(status, "service-unavailable", status_reason(status))
-                    }
-                    StoreError::Invalid(_) => ApiError::new(status, "invalid-data", status_reason(status)),
-                    StoreError::Gone(_) => ApiError::new(status, "not-found", status_reason(status)),
-                    StoreError::Other(_) => ApiError::new(status, "internal-error", status_reason(status)),
-                }
-            }
-            DomainError::Internal(message) => {
-                tracing::error!(error = %Untrusted(&message), "internal error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal-error",
-                    "Internal server error",
-                )
-            }
+            DomainError::Internal(message) => internal(&message),
+            // Every other error has its answer above: one added later is internal until it does.
+            other => internal(&other.to_string()),
         }
     }
 }
 
-/// Maps a store failure to a status, logging what the client must not see.
-fn store_status(error: &StoreError) -> StatusCode {
+/// 500, logged with what the client must not see.
+fn internal(message: &str) -> ApiError {
+    tracing::error!(error = %Untrusted(message), "internal error");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal-error",
+        "Internal server error",
+    )
+}
+
+/// The body of a database failure whose status [`database_status`] gave.
+fn database_error(status: StatusCode, error: DomainError) -> ApiError {
     match error {
-        StoreError::Conflict(_) => StatusCode::CONFLICT,
-        StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
-        StoreError::Gone(_) => StatusCode::NOT_FOUND,
-        StoreError::Unavailable(message) => {
+        DomainError::UnnamedConflict(constraint) => ApiError::new(status, "conflict", "Conflict")
+            .details(json!({ "constraint": constraint })),
+        DomainError::Unavailable(_) => {
+            ApiError::new(status, "service-unavailable", status_reason(status))
+        }
+        DomainError::RefusedValue(_) => {
+            ApiError::new(status, "invalid-data", status_reason(status))
+        }
+        DomainError::Gone(_) => ApiError::new(status, "not-found", status_reason(status)),
+        _ => ApiError::new(status, "internal-error", status_reason(status)),
+    }
+}
+
+/// The status of a database failure, logging what the client must not see; `None` for every
+/// other error.
+fn database_status(error: &DomainError) -> Option<StatusCode> {
+    match error {
+        DomainError::UnnamedConflict(_) => Some(StatusCode::CONFLICT),
+        DomainError::RefusedValue(_) => Some(StatusCode::BAD_REQUEST),
+        DomainError::Gone(_) => Some(StatusCode::NOT_FOUND),
+        DomainError::Unavailable(message) => {
             tracing::warn!(message = %Untrusted(message), "database unavailable");
-            StatusCode::SERVICE_UNAVAILABLE
+            Some(StatusCode::SERVICE_UNAVAILABLE)
         }
-        StoreError::Other(message) => {
+        DomainError::Database(message) => {
             tracing::error!(message = %Untrusted(message), "database error");
-            StatusCode::INTERNAL_SERVER_ERROR
+            Some(StatusCode::INTERNAL_SERVER_ERROR)
         }
+        _ => None,
     }
 }
 

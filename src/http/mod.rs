@@ -4,6 +4,7 @@
 //! route list below is the only one: each handler's `#[utoipa::path]` names its method and path,
 //! from which both the router and the OpenAPI description are made.
 
+mod body;
 mod envelope;
 pub mod error;
 mod extract;
@@ -229,7 +230,7 @@ fn cors(config: &crate::config::Config) -> Option<CorsLayer> {
         AllowOrigin::list(
             origins
                 .split(',')
-                // Config::validate has refused any entry that is not an origin.
+                // Config::validated has refused any entry that is not an origin.
                 .filter_map(|origin| HeaderValue::from_str(origin.trim()).ok()),
         )
     };

@@ -168,7 +168,9 @@ mod tests {
         let config = crate::Config {
             database_url: format!("sqlite://{}", dir.path().join("t.db").display()),
             ..Default::default()
-        };
+        }
+        .validated()
+        .expect("valid configuration");
         let services = crate::domain::Services::start(config, crate::domain::clock::system())
             .await
             .expect("services");

@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use bytes::Bytes;
 
+use super::body;
 use super::error::ApiError;
 use super::extract::{list_params, query_pairs, Caller, Segments};
-use super::read;
 use super::wire;
 use super::AppState;
 use crate::domain::policies::POLICY_ORDER;
@@ -61,7 +61,7 @@ pub async fn create(
     let policy = state
         .services()
         .policies()
-        .create(&actor, read::policy_create(body).map(Into::into))
+        .create(&actor, body::policy_create(body))
         .await?;
     Ok(Json(wire::Policy::from(&policy)))
 }
@@ -162,11 +162,7 @@ pub async fn update(
     let policy = state
         .services()
         .policies()
-        .update(
-            &actor,
-            path.text(0)?,
-            read::policy_edit(body).map(Into::into),
-        )
+        .update(&actor, path.text(0)?, body::policy_edit(body))
         .await?;
     Ok(Json(wire::Policy::from(&policy)))
 }

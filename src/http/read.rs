@@ -9,8 +9,6 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::wire;
-use crate::domain::password::MAX_PASSWORD_BYTES;
-use crate::domain::users::{AUTHENTICATION_METHODS, PURPOSES};
 use crate::domain::{DomainError, DomainResult, MAX_EXPIRATION};
 
 fn bad_request(reason: impl Into<String>) -> DomainError {
@@ -52,18 +50,27 @@ fn string_field(body: &Map<String, Value>, key: &str, max: usize) -> DomainResul
     }
 }
 
-/// Parses and checks the body of POST /token (SPEC §2).
-pub fn token_request(bytes: &[u8]) -> DomainResult<wire::TokenRequest> {
+/// The longest `client_id`, `tenant_id` and `domain_name` (characters) and `refresh_token`
+/// (bytes) of a POST /token body: the limits `wire::TokenRequest` describes.
+pub const MAX_TOKEN_FIELD: usize = 1024;
+
+/// A POST /token body as a JSON object: `null` and `[]` count as an empty one.
+fn token_object(bytes: &[u8]) -> DomainResult<Map<String, Value>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(bad_request("Missing body: a JSON object is required"));
     }
-    let body = match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => map,
-        Ok(Value::Null) => Map::new(),
-        Ok(Value::Array(items)) if items.is_empty() => Map::new(),
-        Ok(_) => return Err(bad_request("Invalid body: a JSON object is required")),
-        Err(_) => return Err(bad_request("Invalid body: unparsable JSON")),
-    };
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Null) => Ok(Map::new()),
+        Ok(Value::Array(items)) if items.is_empty() => Ok(Map::new()),
+        Ok(_) => Err(bad_request("Invalid body: a JSON object is required")),
+        Err(_) => Err(bad_request("Invalid body: unparsable JSON")),
+    }
+}
+
+/// Parses and checks the body of POST /token (SPEC §2).
+pub fn token_request(bytes: &[u8]) -> DomainResult<wire::TokenRequest> {
+    let body = token_object(bytes)?;
     let expiration = body.get("expiration").map(parse_expiration).transpose()?;
     let access_type = match body.get("access_type") {
         None => None,
@@ -71,68 +78,80 @@ pub fn token_request(bytes: &[u8]) -> DomainResult<wire::TokenRequest> {
         Some(Value::String(s)) if s == "offline" => Some(wire::AccessType::Offline),
         Some(_) => return Err(invalid("access_type")),
     };
-    let offline = access_type == Some(wire::AccessType::Offline);
     // A NUL is kept: in a refresh grant it is a client_id that matches nothing (401, SPEC §2);
     // an offline login refuses it (the domain checks the client_id it stores).
     let client_id = match body.get("client_id") {
         None => None,
-        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 1024 => Some(s.clone()),
+        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= MAX_TOKEN_FIELD => {
+            Some(s.clone())
+        }
         Some(_) => return Err(invalid("client_id")),
     };
     let refresh_token = match body.get("refresh_token") {
         None => None,
-        Some(Value::String(s)) if s.len() <= 1024 => Some(s.clone()),
+        Some(Value::String(s)) if s.len() <= MAX_TOKEN_FIELD => Some(s.clone()),
         Some(_) => return Err(invalid("refresh_token")),
     };
-    // Its entries' limits are the domain's (SPEC §9); here, only the type.
-    let scope = match body.get("scope") {
-        None => None,
-        Some(Value::Array(items)) => Some(
-            items
-                .iter()
-                .map(|item| item.as_str().map(str::to_string))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| invalid("scope"))?,
-        ),
-        Some(_) => return Err(invalid("scope")),
-    };
-    let tenant_id = string_field(&body, "tenant_id", 1024)?;
-    let domain_name = string_field(&body, "domain_name", 1024)?;
-    if tenant_id.is_some() && domain_name.is_some() {
-        return Err(bad_request(
-            "\"tenant_id\" and \"domain_name\" must be mutually exclusive",
-        ));
-    }
-    if offline && refresh_token.is_some() {
-        return Err(bad_request(
-            "cannot use the \"access_type\" \"offline\" with a refresh token",
-        ));
-    }
-    if offline && client_id.is_none() {
-        return Err(bad_request(
-            "\"client_id\" must be specified when using \"access_type\" is \"offline\"",
-        ));
-    }
-    if refresh_token.is_some() && client_id.is_none() {
-        return Err(bad_request(
-            "\"client_id\" must be specified when using a \"refresh_token\"",
-        ));
-    }
-    Ok(wire::TokenRequest {
+    // In this order: the first problem found is the one reported.
+    let scope = scope_field(&body)?;
+    let mut request = wire::TokenRequest {
         expiration,
         access_type,
         client_id,
         refresh_token,
         scope,
-        // Its value is ignored, but when present it must be a string (null included: 400).
-        backend: match body.get("backend") {
-            None => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(invalid("backend")),
-        },
-        tenant_id,
-        domain_name,
-    })
+        backend: None,
+        tenant_id: string_field(&body, "tenant_id", MAX_TOKEN_FIELD)?,
+        domain_name: string_field(&body, "domain_name", MAX_TOKEN_FIELD)?,
+    };
+    check_combination(&request)?;
+    // Its value is ignored, but when present it must be a string (null included: 400).
+    request.backend = match body.get("backend") {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(invalid("backend")),
+    };
+    Ok(request)
+}
+
+/// `scope`: a list of strings. Its entries' limits are the domain's (SPEC §9); here, only the type.
+fn scope_field(body: &Map<String, Value>) -> DomainResult<Option<Vec<String>>> {
+    match body.get("scope") {
+        None => Ok(None),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .map(Some)
+            .ok_or_else(|| invalid("scope")),
+        Some(_) => Err(invalid("scope")),
+    }
+}
+
+/// The fields a POST /token body may not hold together, or not without another.
+fn check_combination(request: &wire::TokenRequest) -> DomainResult<()> {
+    let offline = request.offline();
+    if request.tenant_id.is_some() && request.domain_name.is_some() {
+        return Err(bad_request(
+            "\"tenant_id\" and \"domain_name\" must be mutually exclusive",
+        ));
+    }
+    if offline && request.refresh_token.is_some() {
+        return Err(bad_request(
+            "cannot use the \"access_type\" \"offline\" with a refresh token",
+        ));
+    }
+    if offline && request.client_id.is_none() {
+        return Err(bad_request(
+            "\"client_id\" must be specified when using \"access_type\" is \"offline\"",
+        ));
+    }
+    if request.refresh_token.is_some() && request.client_id.is_none() {
+        return Err(bad_request(
+            "\"client_id\" must be specified when using a \"refresh_token\"",
+        ));
+    }
+    Ok(())
 }
 
 /// Reads `{"scopes": [...], "tenant_uuid"?: ...}`.
@@ -221,15 +240,20 @@ impl Fields<'_> {
         }
     }
 
-    /// A list of strings (an ACL).
-    pub fn strings(&self, key: &str, nullable: bool) -> DomainResult<Option<Vec<String>>> {
+    /// A list of strings of at most `max_bytes` each (an ACL).
+    pub fn strings(
+        &self,
+        key: &str,
+        max_bytes: usize,
+        nullable: bool,
+    ) -> DomainResult<Option<Vec<String>>> {
         match self.0.get(key) {
             None => Ok(None),
             Some(Value::Null) if nullable => Ok(None),
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|item| match item {
-                    Value::String(s) if s.len() <= 1024 && !s.contains('\0') => Ok(s.clone()),
+                    Value::String(s) if s.len() <= max_bytes && !s.contains('\0') => Ok(s.clone()),
                     _ => Err(DomainError::invalid(key, "Must be a list of strings.")),
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -249,91 +273,6 @@ impl Fields<'_> {
             )),
         }
     }
-}
-
-/// A POST /users body.
-pub fn user_create(body: Result<Bytes, BytesRejection>) -> DomainResult<wire::UserCreate> {
-    let body = json_object(body)?;
-    let fields = Fields(&body);
-    Ok(wire::UserCreate {
-        uuid: fields.string("uuid", 1, 64, true)?,
-        username: fields.string("username", 1, 256, true)?,
-        password: fields.string("password", 1, MAX_PASSWORD_BYTES, true)?,
-        email_address: fields.string("email_address", 3, 320, true)?,
-        firstname: fields.string("firstname", 0, 128, true)?,
-        lastname: fields.string("lastname", 0, 128, true)?,
-        purpose: fields.choice("purpose", PURPOSES)?,
-        enabled: fields.boolean("enabled")?,
-        authentication_method: fields.choice("authentication_method", AUTHENTICATION_METHODS)?,
-    })
-}
-
-/// A PUT /users/{uuid} body: an absent field keeps its value; an explicit null clears it.
-pub fn user_edit(body: Result<Bytes, BytesRejection>) -> DomainResult<wire::UserEdit> {
-    let body = json_object(body)?;
-    let fields = Fields(&body);
-    let text = |key: &str, min: usize, max: usize| -> DomainResult<Option<Option<String>>> {
-        if body.contains_key(key) {
-            fields.string(key, min, max, true).map(Some)
-        } else {
-            Ok(None)
-        }
-    };
-    Ok(wire::UserEdit {
-        username: text("username", 1, 256)?,
-        firstname: text("firstname", 0, 128)?,
-        lastname: text("lastname", 0, 128)?,
-        purpose: fields.choice("purpose", PURPOSES)?,
-        enabled: fields.boolean("enabled")?,
-        authentication_method: fields.choice("authentication_method", AUTHENTICATION_METHODS)?,
-    })
-}
-
-/// A PUT /users/{uuid}/password body.
-pub fn password_change(body: Result<Bytes, BytesRejection>) -> DomainResult<wire::PasswordChange> {
-    let body = json_object(body)?;
-    let fields = Fields(&body);
-    let required = |key: &str| -> DomainResult<String> {
-        fields
-            .string(key, 1, MAX_PASSWORD_BYTES, false)?
-            .ok_or_else(|| DomainError::invalid(key, "Missing data for required field."))
-    };
-    Ok(wire::PasswordChange {
-        old_password: required("old_password")?,
-        new_password: required("new_password")?,
-    })
-}
-
-fn policy_name(fields: &Fields<'_>) -> DomainResult<String> {
-    fields
-        .string("name", 1, 80, false)?
-        .ok_or_else(|| DomainError::invalid("name", "Missing data for required field."))
-}
-
-/// A POST /policies body.
-pub fn policy_create(body: Result<Bytes, BytesRejection>) -> DomainResult<wire::PolicyCreate> {
-    let body = json_object(body)?;
-    let fields = Fields(&body);
-    let name = policy_name(&fields)?;
-    let acl = fields.strings("acl", true)?;
-    Ok(wire::PolicyCreate {
-        name,
-        acl,
-        slug: fields.string("slug", 1, 80, true)?,
-        description: fields.string("description", 0, 2048, true)?,
-        shared: fields.boolean("shared")?.unwrap_or(false),
-    })
-}
-
-/// A PUT /policies/{id} body.
-pub fn policy_edit(body: Result<Bytes, BytesRejection>) -> DomainResult<wire::PolicyEdit> {
-    let body = json_object(body)?;
-    let fields = Fields(&body);
-    Ok(wire::PolicyEdit {
-        name: policy_name(&fields)?,
-        description: fields.string("description", 0, 2048, true)?,
-        acl: fields.strings("acl", true)?,
-    })
 }
 
 #[cfg(test)]
@@ -378,6 +317,31 @@ mod tests {
         ] {
             assert_eq!(expiration(bad), None, "{bad}");
         }
+    }
+
+    /// The limits `wire::TokenRequest` describes are the ones read.
+    #[test]
+    fn described_limits_are_read() {
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(wire::TokenRequest::schema()).expect("serialises");
+        let property = |name: &str, key: &str| schema["properties"][name][key].as_u64();
+        let max = Some(MAX_TOKEN_FIELD as u64);
+        for field in ["client_id", "refresh_token", "tenant_id", "domain_name"] {
+            assert_eq!(property(field, "maxLength"), max, "{field}");
+            let at_most = format!("{{\"{field}\": \"{}\"}}", "a".repeat(MAX_TOKEN_FIELD));
+            let over = format!("{{\"{field}\": \"{}\"}}", "a".repeat(MAX_TOKEN_FIELD + 1));
+            let refused = |body: &str| {
+                matches!(token_request(body.as_bytes()),
+                    Err(DomainError::BadRequest(reason))
+                        if reason == format!("Invalid value supplied for field: {field}"))
+            };
+            assert!(!refused(&at_most), "{field}");
+            assert!(refused(&over), "{field}");
+        }
+        assert_eq!(
+            property("expiration", "maximum"),
+            u64::try_from(MAX_EXPIRATION).ok()
+        );
     }
 
     #[test]

@@ -8,9 +8,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use bytes::Bytes;
 
+use super::body;
 use super::error::ApiError;
 use super::extract::{list_params, query_pairs, query_value, remote_addr, Caller, Segments};
-use super::read;
 use super::wire;
 use super::AppState;
 use crate::domain::users::{UserQuery, USER_FILTERS, USER_ORDER};
@@ -60,7 +60,7 @@ pub async fn create(
     let user = state
         .services()
         .users()
-        .create(&actor, read::user_create(body).map(Into::into))
+        .create(&actor, body::user_create(body))
         .await?;
     Ok(Json(wire::User::from(&user)))
 }
@@ -158,7 +158,7 @@ pub async fn update(
     let user = state
         .services()
         .users()
-        .update(&actor, &uuid, read::user_edit(body).map(Into::into))
+        .update(&actor, &uuid, body::user_edit(body))
         .await?;
     Ok(Json(wire::User::from(&user)))
 }
@@ -234,12 +234,7 @@ pub async fn change_password(
     state
         .services()
         .users()
-        .change_password(
-            &actor,
-            &uuid,
-            read::password_change(body).map(Into::into),
-            &address,
-        )
+        .change_password(&actor, &uuid, body::password_change(body), &address)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

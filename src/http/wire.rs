@@ -3,8 +3,9 @@
 //!
 //! Response fields are declared in alphabetical order: the first version built its bodies as
 //! `serde_json::Value` maps, which serialise their keys sorted, and clients see the same bytes.
-//! Request bodies are read into the request types by `super::read` (wazo's error texts and
-//! leniencies, which serde's derive cannot give), then handed to the domain by `From`.
+//! The token bodies are read into the request types here by `super::read` (wazo's error texts
+//! and leniencies, which serde's derive cannot give); the user and policy bodies are read straight
+//! into the domain's input types by `super::body`, which also describes them.
 //!
 //! Rules used below: a plain field is required and not null; `#[schema(required = false)]` makes it
 //! optional (still not null); an `Option` field is optional and may be null; `Option` with
@@ -168,23 +169,24 @@ pub struct TokenData {
 
 impl From<&domain::tokens::TokenView> for TokenData {
     fn from(view: &domain::tokens::TokenView) -> Self {
-        let record = &view.record;
+        let token = view.details();
+        let owned = |values: &[String]| values.to_vec();
         TokenData {
-            acl: record.acl.clone(),
-            auth_id: record.auth_id.clone(),
-            expires_at: time::local(record.expires_at),
-            issued_at: time::local(record.issued_at),
-            metadata: TokenMetadata::from(&record.metadata),
-            refresh_token: view.refresh_token.clone(),
-            remote_addr: record.remote_addr.clone(),
-            scope: record.scope.clone(),
-            session_uuid: record.session_uuid.clone(),
-            token: view.token.clone(),
-            utc_expires_at: time::utc(record.expires_at),
-            utc_issued_at: time::utc(record.issued_at),
-            user_agent: record.user_agent.clone(),
-            xivo_user_uuid: record.metadata.pbx_user_uuid.clone(),
-            xivo_uuid: view.xivo_uuid.clone(),
+            acl: owned(token.acl),
+            auth_id: token.auth_id.to_string(),
+            expires_at: time::local(token.expires_at),
+            issued_at: time::local(token.issued_at),
+            metadata: TokenMetadata::from(token.owner),
+            refresh_token: token.refresh_token.map(str::to_string),
+            remote_addr: token.remote_addr.to_string(),
+            scope: token.scope.map(owned),
+            session_uuid: token.session_uuid.to_string(),
+            token: token.token.to_string(),
+            utc_expires_at: time::utc(token.expires_at),
+            utc_issued_at: time::utc(token.issued_at),
+            user_agent: token.user_agent.to_string(),
+            xivo_user_uuid: token.owner.pbx_user_uuid.map(str::to_string),
+            xivo_uuid: token.xivo_uuid.map(str::to_string),
         }
     }
 }
@@ -204,15 +206,15 @@ pub struct TokenMetadata {
     pub xivo_uuid: Option<String>,
 }
 
-impl From<&domain::TokenMetadata> for TokenMetadata {
-    fn from(metadata: &domain::TokenMetadata) -> Self {
+impl From<domain::records::TokenOwner<'_>> for TokenMetadata {
+    fn from(owner: domain::records::TokenOwner<'_>) -> Self {
         TokenMetadata {
-            auth_id: metadata.auth_id.clone(),
-            pbx_user_uuid: metadata.pbx_user_uuid.clone(),
-            purpose: metadata.purpose.clone(),
-            tenant_uuid: metadata.tenant_uuid.clone(),
-            uuid: metadata.uuid.clone(),
-            xivo_uuid: metadata.xivo_uuid.clone(),
+            auth_id: owner.auth_id.to_string(),
+            pbx_user_uuid: owner.pbx_user_uuid.map(str::to_string),
+            purpose: owner.purpose.to_string(),
+            tenant_uuid: owner.tenant_uuid.to_string(),
+            uuid: owner.uuid.to_string(),
+            xivo_uuid: owner.xivo_uuid.map(str::to_string),
         }
     }
 }
@@ -288,8 +290,8 @@ pub struct User {
     pub uuid: String,
 }
 
-impl From<&domain::User> for User {
-    fn from(user: &domain::User) -> Self {
+impl From<&domain::UserView> for User {
+    fn from(user: &domain::UserView) -> Self {
         User {
             authentication_method: user.authentication_method.clone(),
             emails: user
@@ -313,100 +315,11 @@ impl From<&domain::User> for User {
     }
 }
 
-#[derive(Debug, Default, ToSchema)]
-pub struct UserCreate {
-    /// Chosen uuid; a new one by default
-    #[schema(format = "uuid")]
-    pub uuid: Option<String>,
-    /// Unique case-insensitively, across usernames and e-mail addresses
-    #[schema(min_length = 1, max_length = 256)]
-    pub username: Option<String>,
-    /// Without one, the user cannot log in with a password
-    #[schema(min_length = 1, max_length = 1024)]
-    pub password: Option<String>,
-    /// Must contain `@` and no whitespace; unique case-insensitively
-    #[schema(min_length = 3, max_length = 320)]
-    pub email_address: Option<String>,
-    #[schema(max_length = 128)]
-    pub firstname: Option<String>,
-    #[schema(max_length = 128)]
-    pub lastname: Option<String>,
-    #[schema(required = false, inline, default = "user", value_type = Purpose)]
-    pub purpose: Option<String>,
-    #[schema(required = false, default = true, value_type = bool)]
-    pub enabled: Option<bool>,
-    #[schema(required = false, inline, default = "default", value_type = AuthenticationMethod)]
-    pub authentication_method: Option<String>,
-}
-
-impl From<UserCreate> for domain::users::NewUserInput {
-    fn from(body: UserCreate) -> Self {
-        domain::users::NewUserInput {
-            uuid: body.uuid,
-            username: body.username,
-            password: body.password,
-            email_address: body.email_address,
-            firstname: body.firstname,
-            lastname: body.lastname,
-            purpose: body.purpose,
-            enabled: body.enabled,
-            authentication_method: body.authentication_method,
-        }
-    }
-}
-
-/// Changes the user's fields (see PUT /users/{user_uuid}): an absent field keeps its value.
-#[derive(Debug, Default, ToSchema)]
-pub struct UserEdit {
-    /// Unchanged when absent; null clears it
-    #[schema(min_length = 1, max_length = 256, value_type = Option<String>)]
-    pub username: Option<Option<String>>,
-    /// Unchanged when absent; null clears it
-    #[schema(max_length = 128, value_type = Option<String>)]
-    pub firstname: Option<Option<String>>,
-    /// Unchanged when absent; null clears it
-    #[schema(max_length = 128, value_type = Option<String>)]
-    pub lastname: Option<Option<String>>,
-    /// Unchanged when absent
-    #[schema(required = false, inline, value_type = Purpose)]
-    pub purpose: Option<String>,
-    /// Unchanged when absent; `false` ends the user's sessions
-    #[schema(required = false, value_type = bool)]
-    pub enabled: Option<bool>,
-    /// Unchanged when absent
-    #[schema(required = false, inline, value_type = AuthenticationMethod)]
-    pub authentication_method: Option<String>,
-}
-
-impl From<UserEdit> for domain::users::UserChanges {
-    fn from(body: UserEdit) -> Self {
-        domain::users::UserChanges {
-            username: body.username,
-            firstname: body.firstname,
-            lastname: body.lastname,
-            purpose: body.purpose,
-            enabled: body.enabled,
-            authentication_method: body.authentication_method,
-        }
-    }
-}
-
-#[derive(Debug, ToSchema)]
-pub struct PasswordChange {
-    #[schema(min_length = 1, max_length = 1024)]
-    pub old_password: String,
-    #[schema(min_length = 1, max_length = 1024)]
-    pub new_password: String,
-}
-
-impl From<PasswordChange> for domain::users::PasswordChange {
-    fn from(body: PasswordChange) -> Self {
-        domain::users::PasswordChange {
-            old_password: body.old_password,
-            new_password: body.new_password,
-        }
-    }
-}
+/// The bodies of POST /users, PUT /users/{uuid} and PUT /users/{uuid}/password: read straight
+/// into the domain's input types and described by `super::body`.
+pub type UserCreate = domain::users::NewUserInput;
+pub type UserEdit = domain::users::UserChanges;
+pub type PasswordChange = domain::users::PasswordChange;
 
 // ---- Policies -----------------------------------------------------------------------------------
 
@@ -425,8 +338,8 @@ pub struct Policy {
     pub uuid: String,
 }
 
-impl From<&domain::Policy> for Policy {
-    fn from(policy: &domain::Policy) -> Self {
+impl From<&domain::PolicyView> for Policy {
+    fn from(policy: &domain::PolicyView) -> Self {
         Policy {
             acl: policy.acl.clone(),
             description: policy.description.clone(),
@@ -440,78 +353,10 @@ impl From<&domain::Policy> for Policy {
     }
 }
 
-#[derive(Debug, Default, ToSchema)]
-pub struct PolicyCreate {
-    #[schema(min_length = 1, max_length = 80)]
-    pub name: String,
-    /// Derived from the name when absent
-    #[schema(min_length = 1, max_length = 80, pattern = "^[a-zA-Z0-9_-]+$")]
-    pub slug: Option<String>,
-    #[schema(max_length = 2048)]
-    pub description: Option<String>,
-    #[schema(schema_with = acl_create)]
-    pub acl: Option<Vec<String>>,
-    #[schema(required = false, default = false)]
-    pub shared: bool,
-}
-
-impl From<PolicyCreate> for domain::policies::NewPolicyInput {
-    fn from(body: PolicyCreate) -> Self {
-        domain::policies::NewPolicyInput {
-            name: body.name,
-            slug: body.slug,
-            description: body.description,
-            acl: body.acl.unwrap_or_default(),
-            shared: body.shared,
-        }
-    }
-}
-
-/// Replaces name, description and ACL; the slug stays
-#[derive(Debug, Default, ToSchema)]
-pub struct PolicyEdit {
-    #[schema(min_length = 1, max_length = 80)]
-    pub name: String,
-    #[schema(max_length = 2048)]
-    pub description: Option<String>,
-    #[schema(schema_with = acl_edit)]
-    pub acl: Option<Vec<String>>,
-}
-
-/// A nullable list of ACL entries of at most 1024 bytes each.
-fn acl_list(description: &str) -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
-    ArrayBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
-        .items(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .max_length(Some(1024)),
-        )
-        .description(Some(description))
-        .build()
-}
-
-impl From<PolicyEdit> for domain::policies::PolicyEdit {
-    fn from(body: PolicyEdit) -> Self {
-        domain::policies::PolicyEdit {
-            name: body.name,
-            description: body.description,
-            acl: body.acl.unwrap_or_default(),
-        }
-    }
-}
-
-fn acl_create() -> utoipa::openapi::schema::Array {
-    acl_list("ACL entries, each granted by the caller's own token (negative `!` entries excepted)")
-}
-
-fn acl_edit() -> utoipa::openapi::schema::Array {
-    acl_list(
-        "The new ACL (empty when absent); every entry added or removed must be granted by the \
-         caller's token",
-    )
-}
+/// The bodies of POST /policies and PUT /policies/{id}: read straight into the domain's input
+/// types and described by `super::body`.
+pub type PolicyCreate = domain::policies::NewPolicyInput;
+pub type PolicyEdit = domain::policies::PolicyEdit;
 
 // ---- Sessions and refresh tokens ----------------------------------------------------------------
 
@@ -533,8 +378,8 @@ pub struct Session {
     pub uuid: String,
 }
 
-impl From<&domain::Session> for Session {
-    fn from(session: &domain::Session) -> Self {
+impl From<&domain::SessionView> for Session {
+    fn from(session: &domain::SessionView) -> Self {
         Session {
             client_id: session.client_id.clone(),
             created_at: time::rfc3339(session.created_at),
@@ -565,8 +410,8 @@ pub struct RefreshToken {
     pub user_uuid: String,
 }
 
-impl From<&domain::RefreshToken> for RefreshToken {
-    fn from(token: &domain::RefreshToken) -> Self {
+impl From<&domain::RefreshTokenView> for RefreshToken {
+    fn from(token: &domain::RefreshTokenView) -> Self {
         RefreshToken {
             client_id: token.client_id.clone(),
             created_at: time::rfc3339(token.created_at),
@@ -607,19 +452,19 @@ macro_rules! lists {
 }
 
 lists! {
-    UserList(User from domain::User):
+    UserList(User from domain::UserView):
         "Items before search and filters", "Items matching search and filters, before paging";
-    PolicyList(Policy from domain::Policy):
+    PolicyList(Policy from domain::PolicyView):
         "Items before search", "Items matching the search, before paging";
-    SessionList(Session from domain::Session):
+    SessionList(Session from domain::SessionView):
         "Items before search", "Items matching the search, before paging";
-    RefreshTokenList(RefreshToken from domain::RefreshToken):
+    RefreshTokenList(RefreshToken from domain::RefreshTokenView):
         "Items before search", "Items matching the search and filters, before paging";
 }
 
 impl PolicyList {
     /// A whole list, unpaged.
-    pub fn all(policies: &[domain::Policy]) -> PolicyList {
+    pub fn all(policies: &[domain::PolicyView]) -> PolicyList {
         let count = i64::try_from(policies.len()).unwrap_or(i64::MAX);
         PolicyList {
             filtered: count,
@@ -711,8 +556,8 @@ pub mod time {
     }
 
     /// `%Y-%m-%dT%H:%M:%S%.6f` and `suffix`, written digit by digit: every token response has
-    /// four of these, and chrono's `format` parses its pattern again for each one (a tenth of a
-    /// refresh grant's instructions went there). Years outside 0–9999 (which chrono writes with a
+    /// four of these, and chrono's `format` parses its pattern again for each one (which showed in
+    /// profiles of the refresh grant). Years outside 0–9999 (which chrono writes with a
     /// sign) are left to chrono.
     fn iso(at: NaiveDateTime, suffix: &str) -> String {
         let year = match u32::try_from(at.year()) {

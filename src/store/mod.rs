@@ -11,9 +11,10 @@ mod postgres;
 mod records;
 mod sqlite;
 
-use std::str::FromStr;
 use std::time::Duration;
 
+use crate::config::database::driver_url;
+pub use crate::config::database::Backend;
 pub use issuance::*;
 pub use records::*;
 
@@ -163,29 +164,6 @@ fn create_private_sqlite_file(url: &str) -> anyhow::Result<()> {
     }
 }
 
-/// The URL sqlx opens: a SQLite file is created when missing (`mode=rwc`) unless the URL names a
-/// mode. Internal: messages show the URL as the user wrote it.
-fn driver_url(url: &str) -> String {
-    match Store::backend_of(url) {
-        Backend::Sqlite if !url.contains("mode=") => {
-            let sep = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{sep}mode=rwc")
-        }
-        _ => url.to_string(),
-    }
-}
-
-/// Checks that the driver accepts a database URL (its options, port, mode…), without connecting.
-pub fn check_url(url: &str) -> anyhow::Result<()> {
-    use sqlx::postgres::PgConnectOptions;
-    use sqlx::sqlite::SqliteConnectOptions;
-    let parsed = match Store::backend_of(url) {
-        Backend::Postgres => PgConnectOptions::from_str(url).map(|_| ()),
-        Backend::Sqlite => SqliteConnectOptions::from_str(&driver_url(url)).map(|_| ()),
-    };
-    parsed.map_err(|e| anyhow::anyhow!("{}", describe(&e)))
-}
-
 /// A connection error in the words of its cause: `connection refused`, `database "x" does not
 /// exist`, `attempt to write a readonly database`, not sqlx's wrapping of it.
 fn describe(error: &sqlx::Error) -> String {
@@ -230,12 +208,6 @@ fn worth_retrying(error: &sqlx::Error) -> bool {
 /// A pooled connection idle this long is pinged before use; a busier one is used as it is.
 const IDLE_CHECK_AFTER: Duration = Duration::from_millis(100);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
-
 /// The store: one backend, on its own typed pool.
 #[derive(Clone)]
 pub struct Store(Typed);
@@ -247,15 +219,6 @@ enum Typed {
 }
 
 impl Store {
-    /// The backend a database URL selects: `sqlite:` is SQLite, anything else PostgreSQL.
-    pub fn backend_of(url: &str) -> Backend {
-        if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            Backend::Postgres
-        }
-    }
-
     /// Connects (creating a SQLite file when missing) and runs the embedded migrations, failing at
     /// once when the database does not answer ([`Store::connect_within`] with no wait).
     #[cfg(test)]
@@ -270,7 +233,7 @@ impl Store {
     /// up) is tried again, each retry logged, for up to `wait` (`sql/pool.rs`, `open`).
     pub async fn connect_within(url: &str, wait: Duration) -> anyhow::Result<Store> {
         let shown = crate::config::redact_url(url);
-        let typed = match Self::backend_of(url) {
+        let typed = match Backend::of(url) {
             Backend::Postgres => {
                 Typed::Postgres(postgres::Store::connect(url, &shown, wait).await?)
             }

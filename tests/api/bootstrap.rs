@@ -2,7 +2,7 @@
 //! never taken from a username; the policy read-only; an existing administrator left as it is.
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::both_stores;
 use crate::common::{self, assert_api_error, s, Store, TestServer, ADMIN_PASSWORD, ADMIN_USERNAME};
@@ -20,34 +20,10 @@ async fn restart(store: Store, srv: &TestServer) -> TestServer {
     common::start_with(store, move |c| c.database_url = url).await
 }
 
-async fn admin_uuid(srv: &TestServer) -> String {
-    s(&srv
-        .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, json!({}))
-        .await["auth_id"])
-}
-
-async fn user(srv: &TestServer, token: &str, uuid: &str) -> Value {
-    let reply = srv.get(&format!("/users/{uuid}"), token).await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    reply.body
-}
-
-async fn put_user(srv: &TestServer, token: &str, uuid: &str, body: Value) {
-    let reply = srv
-        .call(
-            Method::PUT,
-            &format!("/users/{uuid}"),
-            Some(token),
-            Some(body),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
-}
-
 async fn the_bootstrap_policy_is_read_only(store: Store) {
     let srv = common::start(store).await;
     let admin = srv.admin_token().await;
-    let uuid = admin_uuid(&srv).await;
+    let uuid = srv.admin_uuid().await;
     let policies = srv.get(&format!("/users/{uuid}/policies"), &admin).await;
     let policy = &policies.body["items"][0];
     assert_eq!(policy["name"], json!("tessera-bootstrap-admin"));
@@ -87,26 +63,16 @@ async fn the_bootstrap_policy_is_read_only(store: Store) {
 async fn a_squatter_of_the_bootstrap_username_gets_nothing(store: Store) {
     let srv = common::start(store).await;
     let admin = srv.admin_token().await;
-    let admin_uuid = admin_uuid(&srv).await;
+    let admin_uuid = srv.admin_uuid().await;
     let squatter = srv
         .user_with_acl(&admin, "squatter", "squatter-pw", &["auth.users.*.update"])
         .await;
     let squatter_uuid = s(&squatter["uuid"]);
     let token = srv.token_of("squatter", "squatter-pw").await;
-    put_user(
-        &srv,
-        &token,
-        &admin_uuid,
-        json!({"username": "former-admin"}),
-    )
-    .await;
-    put_user(
-        &srv,
-        &token,
-        &squatter_uuid,
-        json!({"username": ADMIN_USERNAME}),
-    )
-    .await;
+    srv.update_user(&token, &admin_uuid, json!({"username": "former-admin"}))
+        .await;
+    srv.update_user(&token, &squatter_uuid, json!({"username": ADMIN_USERNAME}))
+        .await;
 
     let again = restart(store, &srv).await;
     let squatted = again
@@ -132,7 +98,7 @@ async fn a_squatter_of_the_bootstrap_username_gets_nothing(store: Store) {
     assert_eq!(real["auth_id"], json!(admin_uuid));
     assert_eq!(real["acl"], json!(["#"]));
     let real_token = s(&real["token"]);
-    let shown = user(&again, &real_token, &squatter_uuid).await;
+    let shown = again.get_user(&real_token, &squatter_uuid).await;
     assert_eq!(
         shown["purpose"],
         json!("user"),
@@ -147,12 +113,11 @@ async fn a_squatter_of_the_bootstrap_username_gets_nothing(store: Store) {
 async fn a_disabled_or_demoted_administrator_stays_so(store: Store) {
     let srv = common::start(store).await;
     let admin = srv.admin_token().await;
-    let admin_uuid = admin_uuid(&srv).await;
+    let admin_uuid = srv.admin_uuid().await;
     srv.user_with_acl(&admin, "second", "second-pw", &["#"])
         .await;
     let second = srv.token_of("second", "second-pw").await;
-    put_user(
-        &srv,
+    srv.update_user(
         &second,
         &admin_uuid,
         json!({"enabled": false, "purpose": "user"}),
@@ -169,7 +134,7 @@ async fn a_disabled_or_demoted_administrator_stays_so(store: Store) {
             "the disabled administrator stays disabled"
         );
         let second = again.token_of("second", "second-pw").await;
-        let shown = user(&again, &second, &admin_uuid).await;
+        let shown = again.get_user(&second, &admin_uuid).await;
         assert_eq!(shown["enabled"], json!(false));
         assert_eq!(shown["purpose"], json!("user"));
         let users = again.get("/users?username=admin", &second).await;
@@ -189,7 +154,7 @@ async fn a_database_from_before_the_record_adopts_only_a_real_administrator(stor
         ["DELETE FROM settings WHERE key IN ('bootstrap_admin_uuid', 'bootstrap_policy_uuid')"];
     // The real administrator, with the policy not yet read-only: adopted, nothing changed.
     let srv = common::start(store).await;
-    let admin_uuid = admin_uuid(&srv).await;
+    let admin_uuid = srv.admin_uuid().await;
     srv.execute_sql(&forget).await;
     srv.execute_sql(&["UPDATE policies SET read_only = FALSE"])
         .await;
@@ -213,20 +178,12 @@ async fn a_database_from_before_the_record_adopts_only_a_real_administrator(stor
         .user_with_acl(&token, "squatter", "squatter-pw", &["a.b"])
         .await;
     let squatter_uuid = s(&squatter["uuid"]);
-    put_user(
-        &again,
-        &token,
-        &admin_uuid,
-        json!({"username": "former-admin"}),
-    )
-    .await;
-    put_user(
-        &again,
-        &token,
-        &squatter_uuid,
-        json!({"username": ADMIN_USERNAME}),
-    )
-    .await;
+    again
+        .update_user(&token, &admin_uuid, json!({"username": "former-admin"}))
+        .await;
+    again
+        .update_user(&token, &squatter_uuid, json!({"username": ADMIN_USERNAME}))
+        .await;
     again.execute_sql(&forget).await;
     let third = restart(store, &again).await;
     let squatted = third
@@ -237,6 +194,6 @@ async fn a_database_from_before_the_record_adopts_only_a_real_administrator(stor
         .login_ok("former-admin", ADMIN_PASSWORD, json!({}))
         .await;
     assert_eq!(real["acl"], json!(["#"]));
-    let shown = user(&third, &s(&real["token"]), &squatter_uuid).await;
+    let shown = third.get_user(&s(&real["token"]), &squatter_uuid).await;
     assert_eq!(shown["purpose"], json!("user"));
 }

@@ -11,16 +11,10 @@ use crate::both_stores;
 use crate::common::stderr_of;
 use crate::common::{self, Store, ADMIN_PASSWORD, ADMIN_USERNAME};
 
-/// `tessera ARGS…` with no TESSERA_* from the test's environment (but the test servers'
-/// `token_secret` when a PostgreSQL URL is among the arguments), logging at `warn`.
+/// [`common::tessera_command`], with the test servers' `token_secret` when a PostgreSQL URL is
+/// among the arguments.
 fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-    command
-        .args(args)
-        .env_remove("TESSERA_BOOTSTRAP_USERNAME")
-        .env_remove("TESSERA_BOOTSTRAP_PASSWORD")
-        .env_remove("TESSERA_TOKEN_SECRET")
-        .env("TESSERA_LOG_LEVEL", "warn");
+    let mut command = common::tessera_command(args);
     if args.iter().any(|arg| arg.starts_with("postgres")) {
         command.env("TESSERA_TOKEN_SECRET", common::TEST_TOKEN_SECRET);
     }

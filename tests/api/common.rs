@@ -1,7 +1,9 @@
 //! Test harness: a real Tessera server on 127.0.0.1:0, backed by a fresh SQLite file or a fresh
 //! PostgreSQL database, driven over HTTP with reqwest.
 
+use std::io::Write;
 use std::net::SocketAddr;
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use tessera::domain::clock::ManualClock;
@@ -368,10 +370,14 @@ pub fn parse_time(value: &Value, context: &str) -> chrono::NaiveDateTime {
         .unwrap_or_else(|e| panic!("{context}: `{text}` does not parse: {e}"))
 }
 
+/// A string holding a UUID in its hyphenated 36-character spelling.
 pub fn is_uuid(value: &Value) -> bool {
-    value
-        .as_str()
-        .is_some_and(|s| uuid::Uuid::parse_str(s).is_ok() && s.len() == 36)
+    value.as_str().is_some_and(is_uuid_text)
+}
+
+/// `text` is a UUID in its hyphenated 36-character spelling.
+pub fn is_uuid_text(text: &str) -> bool {
+    uuid::Uuid::parse_str(text).is_ok() && text.len() == 36
 }
 
 pub fn basic(login: &str, password: &str) -> String {
@@ -422,8 +428,51 @@ impl TestServer {
 
     /// The refresh-token grant (no Basic credentials).
     pub async fn grant(&self, refresh_token: &str, client_id: &str) -> Reply {
-        self.post_token(json!({"refresh_token": refresh_token, "client_id": client_id}))
-            .await
+        self.grant_with(refresh_token, client_id, json!({})).await
+    }
+
+    /// The refresh-token grant with the fields of `extra` (an object) added to its body.
+    pub async fn grant_with(&self, refresh_token: &str, client_id: &str, extra: Value) -> Reply {
+        let body = json!({"refresh_token": refresh_token, "client_id": client_id});
+        self.post_token(with_fields(body, extra)).await
+    }
+
+    /// A password login from `address`, sent as `X-Forwarded-For` (for a server trusting a proxy).
+    pub async fn login_from(&self, login: &str, password: &str, address: &str) -> Reply {
+        let request = self
+            .request(Method::POST, "/token")
+            .header("Authorization", basic(login, password))
+            .header("X-Forwarded-For", address)
+            .json(&json!({}));
+        self.send(request).await
+    }
+
+    /// A password login with `Wazo-Session-Type: {session_type}`.
+    pub async fn login_typed(
+        &self,
+        username: &str,
+        password: &str,
+        session_type: &str,
+        body: Value,
+    ) -> Reply {
+        self.send(
+            self.request(Method::POST, "/token")
+                .basic_auth(username, Some(password))
+                .header("Wazo-Session-Type", session_type)
+                .json(&body),
+        )
+        .await
+    }
+
+    /// The refresh token of an offline login of `username` for `client_id`.
+    pub async fn refresh_token_of(
+        &self,
+        username: &str,
+        password: &str,
+        client_id: &str,
+    ) -> String {
+        let data = self.login_ok(username, password, offline(client_id)).await;
+        s(&data["refresh_token"])
     }
 
     /// Status of `HEAD /token/{token}` with an optional scope and tenant.
@@ -504,6 +553,67 @@ impl TestServer {
     pub async fn token_of(&self, username: &str, password: &str) -> String {
         s(&self.login_ok(username, password, json!({})).await["token"])
     }
+
+    /// A user `name` (password `NAME-pw`) holding one policy with `acl`, and its access token.
+    pub async fn caller(&self, admin: &str, name: &str, acl: &[&str]) -> (Value, String) {
+        let password = format!("{name}-pw");
+        let user = self.user_with_acl(admin, name, &password, acl).await;
+        let token = self.token_of(name, &password).await;
+        (user, token)
+    }
+
+    /// The bootstrap administrator's uuid.
+    pub async fn admin_uuid(&self) -> String {
+        s(&self
+            .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, json!({}))
+            .await["auth_id"])
+    }
+
+    /// POST /users as `token` with `body`, fully read.
+    pub async fn post_user(&self, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, "/users", Some(token), Some(body))
+            .await
+    }
+
+    /// GET /users/{uuid} as `token`, which must succeed; returns the user.
+    pub async fn get_user(&self, token: &str, uuid: &str) -> Value {
+        let reply = self.get(&format!("/users/{uuid}"), token).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.body
+    }
+
+    /// PUT /users/{uuid} as `token` with `body`, fully read.
+    pub async fn put_user(&self, token: &str, uuid: &str, body: Value) -> Reply {
+        self.call(
+            Method::PUT,
+            &format!("/users/{uuid}"),
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
+
+    /// PUT /users/{uuid} as `token` with `body`, which must succeed.
+    pub async fn update_user(&self, token: &str, uuid: &str, body: Value) {
+        let reply = self.put_user(token, uuid, body).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+
+    /// The ACL of policy `uuid`, read as `token` (which must succeed).
+    pub async fn policy_acl(&self, token: &str, uuid: &str) -> Value {
+        let reply = self.get(&format!("/policies/{uuid}"), token).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.body["acl"].clone()
+    }
+
+    /// The store this server runs on.
+    pub fn store(&self) -> Store {
+        if self.database_url.starts_with("sqlite:") {
+            Store::Sqlite
+        } else {
+            Store::Postgres
+        }
+    }
 }
 
 impl TestServer {
@@ -572,6 +682,30 @@ pub fn offline(client_id: &str) -> Value {
     json!({"access_type": "offline", "client_id": client_id})
 }
 
+/// The body of an offline login for `client_id`, with the fields of `extra` (an object) added.
+pub fn offline_with(client_id: &str, extra: Value) -> Value {
+    with_fields(offline(client_id), extra)
+}
+
+/// `body` (an object) with the fields of `extra` (an object) added.
+fn with_fields(mut body: Value, extra: Value) -> Value {
+    let (Some(fields), Value::Object(extra)) = (body.as_object_mut(), extra) else {
+        panic!("request bodies and their extra fields are JSON objects");
+    };
+    fields.extend(extra);
+    body
+}
+
+/// The field `field` of every item of a list answer.
+pub fn items_field(reply: &Reply, field: &str) -> Vec<Value> {
+    reply.body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("items in {}", reply.text))
+        .iter()
+        .map(|item| item[field].clone())
+        .collect()
+}
+
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -583,4 +717,64 @@ pub fn free_port() -> u16 {
 /// A command's standard error, trimmed.
 pub fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).trim().to_string()
+}
+
+/// Another server on `srv`'s database, with `secret` (`None`: SQLite's key file).
+pub async fn start_on(srv: &TestServer, secret: Option<&str>) -> anyhow::Result<TestServer> {
+    start_on_with(srv, secret, |_| {}).await
+}
+
+/// The same, after `tweak` has adjusted its configuration.
+pub async fn start_on_with(
+    srv: &TestServer,
+    secret: Option<&str>,
+    tweak: impl FnOnce(&mut tessera::Config),
+) -> anyhow::Result<TestServer> {
+    let mut config = tessera::Config {
+        listen: "127.0.0.1:0".into(),
+        database_url: srv.database_url.clone(),
+        token_secret: secret.map(str::to_string),
+        ..Default::default()
+    };
+    tweak(&mut config);
+    start_config(config).await
+}
+
+/// `tessera rotate-secret` on `srv`'s database, running with `secret`, the new one on stdin.
+pub fn rotate(srv: &TestServer, secret: Option<&str>, stdin: &str) -> Output {
+    let mut command = tessera_command(&["--database-url", &srv.database_url, "rotate-secret"]);
+    if let Some(secret) = secret {
+        command.env("TESSERA_TOKEN_SECRET", secret);
+    }
+    run_with_stdin(command, stdin)
+}
+
+/// `tessera ARGS…` with no bootstrap or `token_secret` from the test's environment, logging at
+/// `warn`.
+pub fn tessera_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command
+        .args(args)
+        .env_remove("TESSERA_BOOTSTRAP_USERNAME")
+        .env_remove("TESSERA_BOOTSTRAP_PASSWORD")
+        .env_remove("TESSERA_TOKEN_SECRET")
+        .env("TESSERA_LOG_LEVEL", "warn");
+    command
+}
+
+/// Runs `command` with `stdin` written to its standard input, to its end.
+pub fn run_with_stdin(mut command: Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tessera runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("tessera exits")
 }

@@ -366,12 +366,6 @@ async fn deeply_nested_json_never_fails(store: Store) {
     assert_token_error(&overflow, 400, "integer beyond u64");
 }
 
-/// POST /users as `token` with `body`, fully read.
-async fn post_user(srv: &TestServer, token: &str, body: Value) -> common::Reply {
-    srv.call(Method::POST, "/users", Some(token), Some(body))
-        .await
-}
-
 fn assert_invalid_username(reply: &common::Reply, context: &str) {
     common::assert_api_error(reply, 400, context);
     assert_eq!(reply.body["error_id"], json!("invalid-data"), "{context}");
@@ -390,20 +384,14 @@ async fn look_alike_usernames_are_one_user_or_refused(store: Store) {
     let nfc = "jos\u{e9}";
     let nfd = "jose\u{301}";
 
-    let created = post_user(
-        &srv,
-        &admin,
-        json!({"username": nfd, "password": "pw-of-jose"}),
-    )
-    .await;
+    let created = srv
+        .post_user(&admin, json!({"username": nfd, "password": "pw-of-jose"}))
+        .await;
     assert_eq!(created.status, 200, "{}", created.text);
     assert_eq!(created.body["username"], json!(nfc), "stored in NFC");
-    let again = post_user(
-        &srv,
-        &admin,
-        json!({"username": nfc, "password": "other-pw"}),
-    )
-    .await;
+    let again = srv
+        .post_user(&admin, json!({"username": nfc, "password": "other-pw"}))
+        .await;
     assert_eq!(
         again.status, 409,
         "NFC spelling of an NFD name: {}",
@@ -438,7 +426,9 @@ async fn look_alike_usernames_are_one_user_or_refused(store: Store) {
         "admin\u{a0}",
         "\tadmin",
     ] {
-        let reply = post_user(&srv, &admin, json!({"username": bad, "password": "pw"})).await;
+        let reply = srv
+            .post_user(&admin, json!({"username": bad, "password": "pw"}))
+            .await;
         assert_invalid_username(&reply, &format!("POST /users {bad:?}"));
         let renamed = srv
             .call(
@@ -451,9 +441,13 @@ async fn look_alike_usernames_are_one_user_or_refused(store: Store) {
         assert_invalid_username(&renamed, &format!("PUT /users {bad:?}"));
     }
     // Inner spaces and non-ASCII letters stay allowed.
-    let spaced = post_user(&srv, &admin, json!({"username": "first last"})).await;
+    let spaced = srv
+        .post_user(&admin, json!({"username": "first last"}))
+        .await;
     assert_eq!(spaced.status, 200, "{}", spaced.text);
-    let han = post_user(&srv, &admin, json!({"username": "\u{4e2d}\u{6587}"})).await;
+    let han = srv
+        .post_user(&admin, json!({"username": "\u{4e2d}\u{6587}"}))
+        .await;
     assert_eq!(han.status, 200, "{}", han.text);
 }
 

@@ -3,16 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::common::{self, assert_api_error, Reply, Store};
-
-fn names(reply: &Reply) -> Vec<Value> {
-    reply.body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("items in {}", reply.text))
-        .iter()
-        .map(|item| item["name"].clone())
-        .collect()
-}
+use crate::common::{self, assert_api_error, Store};
 
 both_stores!(
     lists_answer_total_filtered_items,
@@ -59,7 +50,7 @@ async fn limit_offset_order_direction_search(store: Store) {
     assert_eq!(asc.body["filtered"], json!(4));
     assert!(asc.body["total"].as_u64().expect("total") >= 4);
     assert_eq!(
-        names(&asc),
+        common::items_field(&asc, "name"),
         vec![
             json!("lst-a"),
             json!("lst-b"),
@@ -69,7 +60,7 @@ async fn limit_offset_order_direction_search(store: Store) {
     );
     let desc = srv.get(&format!("{base}&direction=desc"), &admin).await;
     assert_eq!(
-        names(&desc),
+        common::items_field(&desc, "name"),
         vec![
             json!("lst-d"),
             json!("lst-c"),
@@ -81,18 +72,21 @@ async fn limit_offset_order_direction_search(store: Store) {
         .get(&format!("{base}&direction=asc&limit=2&offset=1"), &admin)
         .await;
     assert_eq!(page.status, 200, "{}", page.text);
-    assert_eq!(names(&page), vec![json!("lst-b"), json!("lst-c")]);
+    assert_eq!(
+        common::items_field(&page, "name"),
+        vec![json!("lst-b"), json!("lst-c")]
+    );
     assert_eq!(page.body["filtered"], json!(4), "filtered ignores paging");
     let beyond = srv.get(&format!("{base}&offset=10"), &admin).await;
     assert_eq!(beyond.status, 200);
-    assert_eq!(names(&beyond), Vec::<Value>::new());
+    assert_eq!(common::items_field(&beyond, "name"), Vec::<Value>::new());
     let zero = srv.get(&format!("{base}&limit=0&offset=0"), &admin).await;
     assert_eq!(zero.status, 200, "limit=0 is an integer ≥ 0: {}", zero.text);
     let none = srv
         .get("/policies?search=no-such-policy-name", &admin)
         .await;
     assert_eq!(none.body["filtered"], json!(0));
-    assert_eq!(names(&none), Vec::<Value>::new());
+    assert_eq!(common::items_field(&none, "name"), Vec::<Value>::new());
 }
 
 async fn bad_list_parameters_are_400(store: Store) {
@@ -147,7 +141,7 @@ async fn search_is_case_insensitive(store: Store) {
             continue;
         }
         assert_eq!(
-            names(&reply),
+            common::items_field(&reply, "name"),
             vec![json!(expected)],
             "search {search:?}: {}",
             reply.text

@@ -6,12 +6,6 @@ use serde_json::{json, Value};
 use crate::both_stores;
 use crate::common::{self, assert_api_error, is_uuid, s, Reply, Store, TestServer};
 
-async fn policy_acl(srv: &TestServer, admin: &str, uuid: &str) -> Value {
-    let reply = srv.get(&format!("/policies/{uuid}"), admin).await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    reply.body["acl"].clone()
-}
-
 fn assert_refused(reply: &Reply, context: &str) {
     assert!(
         (400..500).contains(&reply.status),
@@ -92,7 +86,7 @@ async fn get_list_update_delete_policy(store: Store) {
     assert_eq!(updated.status, 200, "{}", updated.text);
     assert_eq!(updated.body["name"], json!("crud-renamed"));
     assert_eq!(updated.body["acl"], json!(["p.q", "r.s"]));
-    assert_eq!(policy_acl(&srv, &admin, &uuid).await, json!(["p.q", "r.s"]));
+    assert_eq!(srv.policy_acl(&admin, &uuid).await, json!(["p.q", "r.s"]));
     let deleted = srv
         .call(
             Method::DELETE,
@@ -146,10 +140,7 @@ async fn add_and_remove_acl_entries(store: Store) {
         )
         .await;
     assert_eq!(add.status, 204, "{}", add.text);
-    assert_eq!(
-        policy_acl(&srv, &admin, &uuid).await,
-        json!(["a.b", "c.d.*"])
-    );
+    assert_eq!(srv.policy_acl(&admin, &uuid).await, json!(["a.b", "c.d.*"]));
     let hash = srv
         .call(
             Method::PUT,
@@ -168,10 +159,7 @@ async fn add_and_remove_acl_entries(store: Store) {
         )
         .await;
     assert_eq!(remove.status, 204, "{}", remove.text);
-    assert_eq!(
-        policy_acl(&srv, &admin, &uuid).await,
-        json!(["c.d.*", "e.#"])
-    );
+    assert_eq!(srv.policy_acl(&admin, &uuid).await, json!(["c.d.*", "e.#"]));
 }
 
 async fn attach_and_detach_policies_to_users(store: Store) {
@@ -226,12 +214,6 @@ async fn attach_and_detach_policies_to_users(store: Store) {
     assert_eq!(unknown_list.body["error_id"], json!("unknown-user"));
 }
 
-/// A user whose token holds `acl`; returns its token.
-async fn limited_token(srv: &TestServer, admin: &str, acl: &[&str]) -> String {
-    srv.user_with_acl(admin, "limited", "limited-pw", acl).await;
-    srv.token_of("limited", "limited-pw").await
-}
-
 async fn filtered(srv: &TestServer, admin: &str, name: &str) -> Value {
     srv.get(&format!("/policies?search={name}"), admin)
         .await
@@ -242,7 +224,9 @@ async fn filtered(srv: &TestServer, admin: &str, name: &str) -> Value {
 async fn cannot_create_policy_with_more_than_own_acl(store: Store) {
     let srv = common::start(store).await;
     let admin = srv.admin_token().await;
-    let token = limited_token(&srv, &admin, &["auth.policies.create", "foo.*"]).await;
+    let (_, token) = srv
+        .caller(&admin, "limited", &["auth.policies.create", "foo.*"])
+        .await;
     for (name, acl) in [
         ("escalate-hash", json!(["#"])),
         ("escalate-other", json!(["bar.baz"])),
@@ -278,7 +262,9 @@ async fn cannot_create_policy_with_more_than_own_acl(store: Store) {
 async fn cannot_update_or_add_acl_beyond_own_acl(store: Store) {
     let srv = common::start(store).await;
     let admin = srv.admin_token().await;
-    let token = limited_token(&srv, &admin, &["auth.policies.*.update", "foo.bar"]).await;
+    let (_, token) = srv
+        .caller(&admin, "limited", &["auth.policies.*.update", "foo.bar"])
+        .await;
     let policy = srv.create_policy_as(&admin, "target", &["foo.bar"]).await;
     let uuid = s(&policy["uuid"]);
     let put = srv
@@ -299,7 +285,7 @@ async fn cannot_update_or_add_acl_beyond_own_acl(store: Store) {
         )
         .await;
     assert_refused(&add, "add foo.baz");
-    assert_eq!(policy_acl(&srv, &admin, &uuid).await, json!(["foo.bar"]));
+    assert_eq!(srv.policy_acl(&admin, &uuid).await, json!(["foo.bar"]));
     let ok = srv
         .call(
             Method::PUT,
@@ -322,13 +308,15 @@ async fn cannot_update_or_add_acl_beyond_own_acl(store: Store) {
         "add an entry it holds: {}",
         add_held.text
     );
-    assert_eq!(policy_acl(&srv, &admin, &uuid).await, json!(["foo.bar"]));
+    assert_eq!(srv.policy_acl(&admin, &uuid).await, json!(["foo.bar"]));
 }
 
 async fn cannot_remove_entries_not_held(store: Store) {
     let srv = common::start(store).await;
     let admin = srv.admin_token().await;
-    let token = limited_token(&srv, &admin, &["auth.policies.*.update", "foo.bar"]).await;
+    let (_, token) = srv
+        .caller(&admin, "limited", &["auth.policies.*.update", "foo.bar"])
+        .await;
     let policy = srv
         .create_policy_as(&admin, "target", &["foo.bar", "secret.thing"])
         .await;
@@ -343,7 +331,7 @@ async fn cannot_remove_entries_not_held(store: Store) {
         .await;
     assert_refused(&remove, "remove an entry not held");
     assert_eq!(
-        policy_acl(&srv, &admin, &uuid).await,
+        srv.policy_acl(&admin, &uuid).await,
         json!(["foo.bar", "secret.thing"])
     );
     let remove_held = srv
@@ -355,10 +343,7 @@ async fn cannot_remove_entries_not_held(store: Store) {
         )
         .await;
     assert_eq!(remove_held.status, 204, "{}", remove_held.text);
-    assert_eq!(
-        policy_acl(&srv, &admin, &uuid).await,
-        json!(["secret.thing"])
-    );
+    assert_eq!(srv.policy_acl(&admin, &uuid).await, json!(["secret.thing"]));
 }
 
 async fn create_policy_rejects_bad_fields(store: Store) {
@@ -434,7 +419,7 @@ async fn deleting_a_policy_needs_every_entry_held(store: Store) {
         json!("!confd.secret.#")
     );
     assert_eq!(
-        policy_acl(&srv, &admin, &denial_uuid).await,
+        srv.policy_acl(&admin, &denial_uuid).await,
         json!(["!confd.secret.#"])
     );
     let again = srv.token_of("restricted", "restricted-pw").await;
@@ -506,7 +491,13 @@ async fn deleting_a_policy_needs_every_entry_held(store: Store) {
 async fn adding_a_negative_entry_needs_what_it_denies(store: Store) {
     let srv = common::start(store).await;
     let admin = srv.admin_token().await;
-    let token = limited_token(&srv, &admin, &["auth.policies.#", "auth.users.#", "foo.#"]).await;
+    let (_, token) = srv
+        .caller(
+            &admin,
+            "limited",
+            &["auth.policies.#", "auth.users.#", "foo.#"],
+        )
+        .await;
     let created = srv
         .call(
             Method::POST,
@@ -539,7 +530,7 @@ async fn adding_a_negative_entry_needs_what_it_denies(store: Store) {
         )
         .await;
     common::assert_unauthorized(&added, "add !#");
-    assert_eq!(policy_acl(&srv, &admin, &uuid).await, json!(["foo.bar"]));
+    assert_eq!(srv.policy_acl(&admin, &uuid).await, json!(["foo.bar"]));
 
     // Attaching a policy with `!x` takes `x` from the user: it needs `x` too.
     let user = srv.create_user_as(&admin, "victim", None).await;
@@ -643,7 +634,7 @@ async fn empty_or_control_entries_are_refused(store: Store) {
             .await;
         assert_api_error(&added, 400, &format!("add {bad}"));
     }
-    assert_eq!(policy_acl(&srv, &admin, &uuid).await, json!(["a.b"]));
+    assert_eq!(srv.policy_acl(&admin, &uuid).await, json!(["a.b"]));
 }
 
 async fn the_default_policy_keeps_its_name(store: Store) {
@@ -690,7 +681,7 @@ async fn the_default_policy_keeps_its_name(store: Store) {
 async fn renaming_into_the_default_policy_needs_its_entries(store: Store) {
     let srv = common::start_with(store, |c| c.default_user_policy = Some("defaults".into())).await;
     let admin = srv.admin_token().await;
-    let token = limited_token(&srv, &admin, &["auth.policies.#"]).await;
+    let (_, token) = srv.caller(&admin, "limited", &["auth.policies.#"]).await;
     let candidate = srv
         .create_policy_as(&admin, "candidate", &["secret.x"])
         .await;
@@ -714,7 +705,9 @@ async fn renaming_into_the_default_policy_needs_its_entries(store: Store) {
 async fn creating_the_default_policy_needs_the_right_to_attach_to_anyone(store: Store) {
     let srv = common::start_with(store, |c| c.default_user_policy = Some("defaults".into())).await;
     let admin = srv.admin_token().await;
-    let token = limited_token(&srv, &admin, &["auth.policies.#", "x.#"]).await;
+    let (_, token) = srv
+        .caller(&admin, "limited", &["auth.policies.#", "x.#"])
+        .await;
     for name in ["defaults", "DEFAULTS"] {
         let created = srv
             .call(

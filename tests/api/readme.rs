@@ -162,7 +162,7 @@ fn assert_same(shown: &Value, actual: &Value, context: &str) {
 
 /// `text` with what varies between runs replaced by a placeholder: UUIDs, ISO 8601 times, curl's version.
 fn varying(text: &str) -> String {
-    if is_uuid(text) {
+    if common::is_uuid_text(text) {
         return "<uuid>".into();
     }
     if chrono::DateTime::parse_from_rfc3339(text).is_ok()
@@ -174,8 +174,4 @@ fn varying(text: &str) -> String {
         return "curl/<version>".into();
     }
     text.to_string()
-}
-
-fn is_uuid(text: &str) -> bool {
-    text.len() == 36 && uuid::Uuid::parse_str(text).is_ok()
 }

@@ -2,43 +2,19 @@
 //! mobile replacement, survival rules, lists and deletion (SPEC §2 "Refresh tokens", §1, §5).
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::both_stores;
 use crate::common::offline;
 use crate::common::{
     self, assert_api_error, assert_auth_failed, assert_token_error, assert_unauthorized, is_uuid,
-    s, Reply, Store, TestServer, ADMIN_PASSWORD, ADMIN_USERNAME,
+    s, Reply, Store, ADMIN_PASSWORD, ADMIN_USERNAME,
 };
 
-/// A password login with `Wazo-Session-Type: {session_type}`.
-async fn login_typed(
-    srv: &TestServer,
-    username: &str,
-    password: &str,
-    session_type: &str,
-    body: Value,
-) -> Reply {
-    srv.send(
-        srv.request(Method::POST, "/token")
-            .basic_auth(username, Some(password))
-            .header("Wazo-Session-Type", session_type)
-            .json(&body),
-    )
-    .await
-}
-
-async fn refresh_of(srv: &TestServer, username: &str, password: &str, client_id: &str) -> String {
-    let data = srv.login_ok(username, password, offline(client_id)).await;
-    s(&data["refresh_token"])
-}
-
 fn client_ids(list: &Reply) -> Vec<String> {
-    let mut ids: Vec<String> = list.body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("items in {}", list.text))
+    let mut ids: Vec<String> = common::items_field(list, "client_id")
         .iter()
-        .map(|item| s(&item["client_id"]))
+        .map(s)
         .collect();
     ids.sort();
     ids
@@ -87,10 +63,16 @@ async fn offline_login_returns_a_refresh_token(store: Store) {
 
 async fn second_offline_login_with_same_client_returns_same_refresh_token(store: Store) {
     let srv = common::start(store).await;
-    let first = refresh_of(&srv, ADMIN_USERNAME, ADMIN_PASSWORD, "app").await;
-    let second = refresh_of(&srv, ADMIN_USERNAME, ADMIN_PASSWORD, "app").await;
+    let first = srv
+        .refresh_token_of(ADMIN_USERNAME, ADMIN_PASSWORD, "app")
+        .await;
+    let second = srv
+        .refresh_token_of(ADMIN_USERNAME, ADMIN_PASSWORD, "app")
+        .await;
     assert_eq!(first, second, "one refresh token per (user, client_id)");
-    let other = refresh_of(&srv, ADMIN_USERNAME, ADMIN_PASSWORD, "other-app").await;
+    let other = srv
+        .refresh_token_of(ADMIN_USERNAME, ADMIN_PASSWORD, "other-app")
+        .await;
     assert_ne!(first, other, "another client_id has its own refresh token");
     let admin = srv.admin_token().await;
     let list = srv.get("/users/me/tokens", &admin).await;
@@ -146,7 +128,7 @@ async fn grant_with_basic_credentials_and_wrong_refresh_token_is_401(store: Stor
     assert_auth_failed(&reply, "no fall-back to Basic credentials");
     // With a valid refresh token, the grant wins over the Basic credentials of someone else.
     let user = srv.create_user("nina", "nina-pw").await;
-    let refresh = refresh_of(&srv, "nina", "nina-pw", "app").await;
+    let refresh = srv.refresh_token_of("nina", "nina-pw", "app").await;
     let data = srv
         .login_ok(
             ADMIN_USERNAME,
@@ -160,8 +142,11 @@ async fn grant_with_basic_credentials_and_wrong_refresh_token_is_401(store: Stor
 
 async fn grant_needs_the_exact_client_id(store: Store) {
     let srv = common::start(store).await;
-    let refresh = refresh_of(&srv, ADMIN_USERNAME, ADMIN_PASSWORD, "MyApp").await;
-    refresh_of(&srv, ADMIN_USERNAME, ADMIN_PASSWORD, "other").await;
+    let refresh = srv
+        .refresh_token_of(ADMIN_USERNAME, ADMIN_PASSWORD, "MyApp")
+        .await;
+    srv.refresh_token_of(ADMIN_USERNAME, ADMIN_PASSWORD, "other")
+        .await;
     for client_id in ["myapp", "MYAPP", "other", "MyApp ", "unknown"] {
         let reply = srv.grant(&refresh, client_id).await;
         assert_auth_failed(&reply, &format!("client_id {client_id:?}"));
@@ -183,7 +168,9 @@ async fn access_token_is_never_a_refresh_token(store: Store) {
 
 async fn refresh_token_is_never_an_access_token(store: Store) {
     let srv = common::start(store).await;
-    let refresh = refresh_of(&srv, ADMIN_USERNAME, ADMIN_PASSWORD, "app").await;
+    let refresh = srv
+        .refresh_token_of(ADMIN_USERNAME, ADMIN_PASSWORD, "app")
+        .await;
     assert_eq!(srv.head_token(&refresh, None, None).await, 404, "HEAD");
     let get = srv
         .send(srv.request(Method::GET, &format!("/token/{refresh}")))
@@ -206,7 +193,9 @@ async fn refresh_token_is_never_an_access_token(store: Store) {
 
 async fn grant_cannot_create_another_refresh_token(store: Store) {
     let srv = common::start(store).await;
-    let refresh = refresh_of(&srv, ADMIN_USERNAME, ADMIN_PASSWORD, "app").await;
+    let refresh = srv
+        .refresh_token_of(ADMIN_USERNAME, ADMIN_PASSWORD, "app")
+        .await;
     let reply = srv
         .post_token(json!({"refresh_token": refresh, "client_id": "app", "access_type": "offline"}))
         .await;
@@ -255,7 +244,9 @@ async fn mobile_login_replaces_other_mobile_refresh_tokens(store: Store) {
     let srv = common::start(store).await;
     let user = srv.create_user("erin", "erin-pw").await;
     // Mobile refresh token A; its login token is ended so that only grant-minted tokens remain.
-    let a = login_typed(&srv, "erin", "erin-pw", "mobile", offline("phone-a")).await;
+    let a = srv
+        .login_typed("erin", "erin-pw", "mobile", offline("phone-a"))
+        .await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(
         a.header("Wazo-Sessions-Revoked"),
@@ -279,20 +270,17 @@ async fn mobile_login_replaces_other_mobile_refresh_tokens(store: Store) {
     let minted_c = srv.grant(&refresh_c, "desktop").await;
     let token_c = s(&minted_c.data()["token"]);
     // Another user's mobile refresh token.
-    let admin_mobile = login_typed(
-        &srv,
-        ADMIN_USERNAME,
-        ADMIN_PASSWORD,
-        "mobile",
-        offline("phone-a"),
-    )
-    .await;
+    let admin_mobile = srv
+        .login_typed(ADMIN_USERNAME, ADMIN_PASSWORD, "mobile", offline("phone-a"))
+        .await;
     assert_eq!(admin_mobile.status, 200);
     let admin_refresh = s(&admin_mobile.data()["refresh_token"]);
     let admin_token = s(&admin_mobile.data()["token"]);
 
     // A new mobile login for B replaces A.
-    let b = login_typed(&srv, "erin", "erin-pw", "mobile", offline("phone-b")).await;
+    let b = srv
+        .login_typed("erin", "erin-pw", "mobile", offline("phone-b"))
+        .await;
     assert_eq!(b.status, 200, "{}", b.text);
     assert_eq!(
         b.header("Wazo-Sessions-Revoked"),
@@ -346,14 +334,9 @@ async fn mobile_login_replaces_other_mobile_refresh_tokens(store: Store) {
 
 async fn mobile_session_type_is_case_insensitive_and_listed(store: Store) {
     let srv = common::start(store).await;
-    let reply = login_typed(
-        &srv,
-        ADMIN_USERNAME,
-        ADMIN_PASSWORD,
-        "MoBiLe",
-        offline("phone"),
-    )
-    .await;
+    let reply = srv
+        .login_typed(ADMIN_USERNAME, ADMIN_PASSWORD, "MoBiLe", offline("phone"))
+        .await;
     assert_eq!(reply.status, 200);
     let token = s(&reply.data()["token"]);
     srv.login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, offline("desk"))
@@ -403,7 +386,7 @@ async fn disabled_user_cannot_use_refresh_token_until_enabled(store: Store) {
     let srv = common::start(store).await;
     let user = srv.create_user("gina", "gina-pw").await;
     let uuid = s(&user["uuid"]);
-    let refresh = refresh_of(&srv, "gina", "gina-pw", "app").await;
+    let refresh = srv.refresh_token_of("gina", "gina-pw", "app").await;
     let admin = srv.admin_token().await;
     let path = format!("/users/{uuid}");
     let put = |enabled: bool| {
@@ -430,7 +413,7 @@ async fn disabled_user_cannot_use_refresh_token_until_enabled(store: Store) {
 async fn deleting_user_deletes_its_refresh_tokens(store: Store) {
     let srv = common::start(store).await;
     let user = srv.create_user("hank", "hank-pw").await;
-    let refresh = refresh_of(&srv, "hank", "hank-pw", "app").await;
+    let refresh = srv.refresh_token_of("hank", "hank-pw", "app").await;
     let admin = srv.admin_token().await;
     let before = srv.get("/tokens", &admin).await;
     assert_eq!(before.body["total"], json!(1), "{}", before.text);
@@ -530,8 +513,8 @@ async fn delete_refresh_token_by_user_uuid(store: Store) {
     let srv = common::start(store).await;
     let user = srv.create_user("kim", "kim-pw").await;
     let uuid = s(&user["uuid"]);
-    let refresh = refresh_of(&srv, "kim", "kim-pw", "app").await;
-    let kept = refresh_of(&srv, "kim", "kim-pw", "kept").await;
+    let refresh = srv.refresh_token_of("kim", "kim-pw", "app").await;
+    let kept = srv.refresh_token_of("kim", "kim-pw", "kept").await;
     let admin = srv.admin_token().await;
     let reply = srv
         .call(
@@ -681,27 +664,17 @@ async fn delete_acl_replaces_dots_in_client_id(store: Store) {
 
 async fn mobile_relogin_with_same_client_replaces_its_refresh_token(store: Store) {
     let srv = common::start(store).await;
-    let first = login_typed(
-        &srv,
-        ADMIN_USERNAME,
-        ADMIN_PASSWORD,
-        "mobile",
-        offline("phone"),
-    )
-    .await;
+    let first = srv
+        .login_typed(ADMIN_USERNAME, ADMIN_PASSWORD, "mobile", offline("phone"))
+        .await;
     assert_eq!(first.status, 200);
     let login_token = s(&first.data()["token"]);
     let refresh = s(&first.data()["refresh_token"]);
     let minted = srv.grant(&refresh, "phone").await;
     let minted_token = s(&minted.data()["token"]);
-    let again = login_typed(
-        &srv,
-        ADMIN_USERNAME,
-        ADMIN_PASSWORD,
-        "mobile",
-        offline("phone"),
-    )
-    .await;
+    let again = srv
+        .login_typed(ADMIN_USERNAME, ADMIN_PASSWORD, "mobile", offline("phone"))
+        .await;
     assert_eq!(again.status, 200, "{}", again.text);
     let replacement = s(&again.data()["refresh_token"]);
     assert_ne!(

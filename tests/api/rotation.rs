@@ -10,12 +10,13 @@ use serde_json::{json, Value};
 
 use crate::both_stores;
 use crate::common::{
-    self, assert_auth_failed, is_uuid, s, Reply, Store, TestServer, ADMIN_PASSWORD, ADMIN_USERNAME,
+    self, assert_auth_failed, is_uuid, offline_with, rotate, s, start_on_with, Store, TestServer,
+    ADMIN_PASSWORD, ADMIN_USERNAME,
 };
-use crate::token_secret::{rotate, start_on_with};
 
-fn offline(client_id: &str) -> Value {
-    json!({"access_type": "offline", "client_id": client_id, "expiration": 3600})
+/// What every login and grant here asks for: access tokens of an hour.
+fn an_hour() -> Value {
+    json!({"expiration": 3600})
 }
 
 /// A user `rita` (purpose user, so that the session limit is counted) with ACL `confd.#`.
@@ -30,18 +31,13 @@ async fn login(srv: &TestServer, body: Value) -> Value {
     srv.login_ok("rita", "pw-rita", body).await
 }
 
-async fn grant(srv: &TestServer, refresh: &str) -> Reply {
-    srv.post_token(json!({"refresh_token": refresh, "client_id": "app", "expiration": 3600}))
-        .await
-}
-
 fn advance(srv: &TestServer, seconds: u64) {
     srv.clock.advance(Duration::from_secs(seconds));
 }
 
 /// A grant that must succeed; returns (access token, refresh_token in the answer, if any).
 async fn granted(srv: &TestServer, refresh: &str) -> (String, Option<String>) {
-    let reply = grant(srv, refresh).await;
+    let reply = srv.grant_with(refresh, "app", an_hour()).await;
     assert_eq!(reply.status, 200, "grant: {}", reply.text);
     let data = reply.data();
     (s(&data["token"]), data.get("refresh_token").map(s))
@@ -77,32 +73,35 @@ both_stores!(
 async fn by_default_refresh_tokens_never_expire_nor_rotate(store: Store) {
     let srv = common::start(store).await;
     rita(&srv).await;
-    let refresh = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let refresh = s(&login(&srv, offline_with("app", an_hour())).await["refresh_token"]);
     for _ in 0..3 {
         advance(&srv, 400 * 24 * 3600);
         let (_, answered) = granted(&srv, &refresh).await;
         assert_eq!(answered, None, "no refresh_token without rotation");
     }
-    let again = login(&srv, offline("app")).await;
+    let again = login(&srv, offline_with("app", an_hour())).await;
     assert_eq!(s(&again["refresh_token"]), refresh);
 }
 
 async fn an_unused_refresh_token_expires_after_the_idle_lifetime(store: Store) {
     let srv = common::start_with(store, |c| c.refresh_token_idle_lifetime = 100).await;
     rita(&srv).await;
-    let refresh = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let refresh = s(&login(&srv, offline_with("app", an_hour())).await["refresh_token"]);
     advance(&srv, 60);
     let (minted, _) = granted(&srv, &refresh).await;
     advance(&srv, 60);
     granted(&srv, &refresh).await;
     advance(&srv, 60);
     // A second offline login is a use too.
-    let again = login(&srv, offline("app")).await;
+    let again = login(&srv, offline_with("app", an_hour())).await;
     assert_eq!(s(&again["refresh_token"]), refresh);
     advance(&srv, 99);
     granted(&srv, &refresh).await;
     advance(&srv, 101);
-    assert_auth_failed(&grant(&srv, &refresh).await, "unused for 101 s");
+    assert_auth_failed(
+        &srv.grant_with(&refresh, "app", an_hour()).await,
+        "unused for 101 s",
+    );
     assert_eq!(
         srv.head_token(&minted, None, None).await,
         204,
@@ -110,10 +109,13 @@ async fn an_unused_refresh_token_expires_after_the_idle_lifetime(store: Store) {
     );
 
     // A new offline login makes a new refresh token; the expired one and its sessions go.
-    let fresh = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let fresh = s(&login(&srv, offline_with("app", an_hour())).await["refresh_token"]);
     assert_ne!(fresh, refresh);
     granted(&srv, &fresh).await;
-    assert_auth_failed(&grant(&srv, &refresh).await, "the expired value");
+    assert_auth_failed(
+        &srv.grant_with(&refresh, "app", an_hour()).await,
+        "the expired value",
+    );
     assert_eq!(
         srv.head_token(&minted, None, None).await,
         404,
@@ -124,10 +126,10 @@ async fn an_unused_refresh_token_expires_after_the_idle_lifetime(store: Store) {
 async fn a_refresh_token_expires_at_its_max_lifetime_however_used(store: Store) {
     let srv = common::start_with(store, |c| c.refresh_token_max_lifetime = 100).await;
     rita(&srv).await;
-    let refresh = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let refresh = s(&login(&srv, offline_with("app", an_hour())).await["refresh_token"]);
     advance(&srv, 50);
     granted(&srv, &refresh).await;
-    let again = login(&srv, offline("app")).await;
+    let again = login(&srv, offline_with("app", an_hour())).await;
     assert_eq!(
         s(&again["refresh_token"]),
         refresh,
@@ -136,7 +138,10 @@ async fn a_refresh_token_expires_at_its_max_lifetime_however_used(store: Store) 
     advance(&srv, 49);
     granted(&srv, &refresh).await;
     advance(&srv, 2);
-    assert_auth_failed(&grant(&srv, &refresh).await, "101 s old");
+    assert_auth_failed(
+        &srv.grant_with(&refresh, "app", an_hour()).await,
+        "101 s old",
+    );
 }
 
 async fn the_purge_removes_expired_refresh_tokens_and_their_sessions(store: Store) {
@@ -147,14 +152,18 @@ async fn the_purge_removes_expired_refresh_tokens_and_their_sessions(store: Stor
     })
     .await;
     let user = rita(&srv).await;
-    let refresh = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let refresh = s(&login(&srv, offline_with("app", an_hour())).await["refresh_token"]);
     let (minted, _) = granted(&srv, &refresh).await;
     assert_eq!(srv.head_token(&minted, None, None).await, 204, "cached now");
     advance(&srv, 150);
     let admin = srv.admin_token().await;
     // Made after the clock moved: not expired, kept.
     let kept = s(&srv
-        .login_ok(ADMIN_USERNAME, ADMIN_PASSWORD, offline("kept"))
+        .login_ok(
+            ADMIN_USERNAME,
+            ADMIN_PASSWORD,
+            offline_with("kept", an_hour()),
+        )
         .await["refresh_token"]);
 
     let mut purged = false;
@@ -189,7 +198,7 @@ async fn rotation_answers_a_new_value_and_supersedes_the_presented_one(store: St
     )
     .await;
     let first = s(&data["refresh_token"]);
-    let reply = grant(&srv, &first).await;
+    let reply = srv.grant_with(&first, "app", an_hour()).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let second = s(&reply.data()["refresh_token"]);
     assert!(is_uuid(&json!(second)) && second != first, "a new value");
@@ -219,7 +228,7 @@ async fn rotation_answers_a_new_value_and_supersedes_the_presented_one(store: St
 async fn a_replay_revokes_the_whole_chain_and_its_sessions(store: Store) {
     let srv = common::start_with(store, rotating(0)).await;
     let user = rita(&srv).await;
-    let data = login(&srv, offline("app")).await;
+    let data = login(&srv, offline_with("app", an_hour())).await;
     let mut minted = vec![s(&data["token"])];
     let first = s(&data["refresh_token"]);
     let other = s(&login(
@@ -235,9 +244,12 @@ async fn a_replay_revokes_the_whole_chain_and_its_sessions(store: Store) {
     let third = third.expect("rotated");
 
     // The thief presents the superseded first value: 401, and the chain is over.
-    assert_auth_failed(&grant(&srv, &first).await, "a replay");
-    assert_auth_failed(&grant(&srv, &third).await, "the chain's current value");
-    assert_auth_failed(&grant(&srv, &first).await, "and again");
+    assert_auth_failed(&srv.grant_with(&first, "app", an_hour()).await, "a replay");
+    assert_auth_failed(
+        &srv.grant_with(&third, "app", an_hour()).await,
+        "the chain's current value",
+    );
+    assert_auth_failed(&srv.grant_with(&first, "app", an_hour()).await, "and again");
     for token in &minted {
         assert_eq!(
             srv.head_token(token, None, None).await,
@@ -258,7 +270,7 @@ async fn a_replay_revokes_the_whole_chain_and_its_sessions(store: Store) {
     assert_eq!(still.status, 200, "another chain is untouched");
     assert_eq!(srv.head_token(&password_token, None, None).await, 204);
     // A new password login starts a new chain.
-    let fresh = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let fresh = s(&login(&srv, offline_with("app", an_hour())).await["refresh_token"]);
     assert!(fresh != first && fresh != third);
     granted(&srv, &fresh).await;
 }
@@ -266,7 +278,7 @@ async fn a_replay_revokes_the_whole_chain_and_its_sessions(store: Store) {
 async fn within_the_grace_a_superseded_value_answers_the_same_successor(store: Store) {
     let srv = common::start_with(store, rotating(30)).await;
     rita(&srv).await;
-    let first = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let first = s(&login(&srv, offline_with("app", an_hour())).await["refresh_token"]);
     let (_, second) = granted(&srv, &first).await;
     let second = second.expect("rotated");
     advance(&srv, 10);
@@ -294,8 +306,14 @@ async fn within_the_grace_a_superseded_value_answers_the_same_successor(store: S
         "25 s after it was superseded"
     );
     // The first value was superseded 35 s ago: a replay.
-    assert_auth_failed(&grant(&srv, &first).await, "after the grace");
-    assert_auth_failed(&grant(&srv, &third).await, "the chain is revoked");
+    assert_auth_failed(
+        &srv.grant_with(&first, "app", an_hour()).await,
+        "after the grace",
+    );
+    assert_auth_failed(
+        &srv.grant_with(&third, "app", an_hour()).await,
+        "the chain is revoked",
+    );
 }
 
 /// Every value a live chain ever had is recognised: however many times a thief rotated it, the
@@ -303,7 +321,7 @@ async fn within_the_grace_a_superseded_value_answers_the_same_successor(store: S
 async fn a_value_superseded_long_ago_is_still_a_replay(store: Store) {
     let srv = common::start_with(store, rotating(0)).await;
     rita(&srv).await;
-    let data = login(&srv, offline("app")).await;
+    let data = login(&srv, offline_with("app", an_hour())).await;
     let first = s(&data["refresh_token"]);
     let mut minted = vec![s(&data["token"])];
     let mut current = first.clone();
@@ -312,8 +330,14 @@ async fn a_value_superseded_long_ago_is_still_a_replay(store: Store) {
         minted.push(token);
         current = next.expect("rotated");
     }
-    assert_auth_failed(&grant(&srv, &first).await, "a replay of the first value");
-    assert_auth_failed(&grant(&srv, &current).await, "the chain is revoked");
+    assert_auth_failed(
+        &srv.grant_with(&first, "app", an_hour()).await,
+        "a replay of the first value",
+    );
+    assert_auth_failed(
+        &srv.grant_with(&current, "app", an_hour()).await,
+        "the chain is revoked",
+    );
     for token in &minted {
         assert_eq!(
             srv.head_token(token, None, None).await,
@@ -328,7 +352,7 @@ async fn a_value_superseded_long_ago_is_still_a_replay(store: Store) {
 async fn within_the_grace_a_value_whose_successor_was_rotated_is_a_replay(store: Store) {
     let srv = common::start_with(store, rotating(30)).await;
     rita(&srv).await;
-    let data = login(&srv, offline("app")).await;
+    let data = login(&srv, offline_with("app", an_hour())).await;
     let first = s(&data["refresh_token"]);
     let mut minted = vec![s(&data["token"])];
     let (token, second) = granted(&srv, &first).await;
@@ -343,9 +367,18 @@ async fn within_the_grace_a_value_whose_successor_was_rotated_is_a_replay(store:
     let third = third.expect("rotated");
     advance(&srv, 5);
     // 10 s after it was superseded, within the grace, but its successor is superseded too.
-    assert_auth_failed(&grant(&srv, &first).await, "the chain moved on: a replay");
-    assert_auth_failed(&grant(&srv, &third).await, "the chain is revoked");
-    assert_auth_failed(&grant(&srv, &second).await, "every value of it");
+    assert_auth_failed(
+        &srv.grant_with(&first, "app", an_hour()).await,
+        "the chain moved on: a replay",
+    );
+    assert_auth_failed(
+        &srv.grant_with(&third, "app", an_hour()).await,
+        "the chain is revoked",
+    );
+    assert_auth_failed(
+        &srv.grant_with(&second, "app", an_hour()).await,
+        "every value of it",
+    );
     for token in &minted {
         assert_eq!(srv.head_token(token, None, None).await, 404, "sessions end");
     }
@@ -354,14 +387,15 @@ async fn within_the_grace_a_value_whose_successor_was_rotated_is_a_replay(store:
 async fn revoking_a_superseded_value_revokes_the_chain(store: Store) {
     let srv = common::start_with(store, rotating(30)).await;
     rita(&srv).await;
-    let first = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let first = s(&login(&srv, offline_with("app", an_hour())).await["refresh_token"]);
     let (minted, second) = granted(&srv, &first).await;
     let revoked = srv
         .call(Method::DELETE, &format!("/token/{first}"), None, None)
         .await;
     assert_eq!(revoked.status, 200, "{}", revoked.text);
     assert_auth_failed(
-        &grant(&srv, &second.expect("rotated")).await,
+        &srv.grant_with(&second.expect("rotated"), "app", an_hour())
+            .await,
         "chain revoked",
     );
     assert_eq!(srv.head_token(&minted, None, None).await, 404);
@@ -395,7 +429,7 @@ async fn burst(srv: &TestServer, refresh: &str, n: usize) -> Vec<(u16, Value)> {
 async fn concurrent_grants_within_the_grace_share_one_successor(store: Store) {
     let srv = common::start_with(store, rotating(30)).await;
     rita(&srv).await;
-    let first = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let first = s(&login(&srv, offline_with("app", an_hour())).await["refresh_token"]);
     let results = burst(&srv, &first, 20).await;
     let mut successors: Vec<String> = results
         .iter()
@@ -417,7 +451,7 @@ async fn concurrent_grants_within_the_grace_share_one_successor(store: Store) {
 async fn concurrent_grants_without_grace_leave_no_live_successor(store: Store) {
     let srv = common::start_with(store, rotating(0)).await;
     rita(&srv).await;
-    let first = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let first = s(&login(&srv, offline_with("app", an_hour())).await["refresh_token"]);
     let results = burst(&srv, &first, 20).await;
     let successes: Vec<&Value> = results
         .iter()
@@ -433,8 +467,14 @@ async fn concurrent_grants_without_grace_leave_no_live_successor(store: Store) {
     }
     // The others were replays of a superseded value: the chain is revoked.
     let successor = s(&successes[0]["data"]["refresh_token"]);
-    assert_auth_failed(&grant(&srv, &successor).await, "no live successor");
-    assert_auth_failed(&grant(&srv, &first).await, "nor the first value");
+    assert_auth_failed(
+        &srv.grant_with(&successor, "app", an_hour()).await,
+        "no live successor",
+    );
+    assert_auth_failed(
+        &srv.grant_with(&first, "app", an_hour()).await,
+        "nor the first value",
+    );
 }
 
 /// Several workers of one client share a chain, each carrying the value its last answer gave. A
@@ -444,7 +484,7 @@ async fn concurrent_grants_without_grace_leave_no_live_successor(store: Store) {
 async fn workers_sharing_a_chain_either_keep_it_or_lose_it_whole(store: Store) {
     let srv = common::start_with(store, rotating(300)).await;
     rita(&srv).await;
-    let first = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let first = s(&login(&srv, offline_with("app", an_hour())).await["refresh_token"]);
     let workers: Vec<_> = (0..6)
         .map(|_| {
             let client = srv.client.clone();
@@ -483,7 +523,10 @@ async fn workers_sharing_a_chain_either_keep_it_or_lose_it_whole(store: Store) {
     }
     if refused {
         for value in &held {
-            assert_auth_failed(&grant(&srv, value).await, "a refusal revoked the chain");
+            assert_auth_failed(
+                &srv.grant_with(value, "app", an_hour()).await,
+                "a refusal revoked the chain",
+            );
         }
     }
 }
@@ -500,7 +543,7 @@ async fn a_rotating_chain_survives_rotate_secret(store: Store) {
     })
     .await;
     rita(&srv).await;
-    let first = s(&login(&srv, offline("app")).await["refresh_token"]);
+    let first = s(&login(&srv, offline_with("app", an_hour())).await["refresh_token"]);
     let (_, second) = granted(&srv, &first).await;
     let second = second.expect("rotated");
     let rotated = rotate(&srv, Some(OLD), NEW);
@@ -513,7 +556,7 @@ async fn a_rotating_chain_survives_rotate_secret(store: Store) {
         .await
         .expect("starts with the new secret");
     assert_eq!(
-        s(&login(&after, offline("app")).await["refresh_token"]),
+        s(&login(&after, offline_with("app", an_hour())).await["refresh_token"]),
         second
     );
     let (_, answered) = granted(&after, &first).await;
@@ -525,7 +568,7 @@ async fn a_rotating_chain_survives_rotate_secret(store: Store) {
     let (_, third) = granted(&after, &second).await;
     let third = third.expect("rotated");
     assert_eq!(
-        s(&login(&after, offline("app")).await["refresh_token"]),
+        s(&login(&after, offline_with("app", an_hour())).await["refresh_token"]),
         third
     );
     granted(&after, &third).await;

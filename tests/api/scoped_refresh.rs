@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use crate::both_stores;
 use crate::common::{
-    self, assert_token_error, assert_unauthorized, s, Reply, Store, TestServer, ADMIN_PASSWORD,
-    ADMIN_USERNAME,
+    self, assert_token_error, assert_unauthorized, offline, offline_with, s, Reply, Store,
+    TestServer, ADMIN_PASSWORD, ADMIN_USERNAME,
 };
 
 /// The user's ACL: a negative of its own, and `me` entries.
@@ -22,14 +22,6 @@ const SCOPE: &[&str] = &[
     "auth.policies.#",
 ];
 
-fn offline(client_id: &str, scope: Option<&[&str]>) -> Value {
-    let mut body = json!({"access_type": "offline", "client_id": client_id});
-    if let Some(scope) = scope {
-        body["scope"] = json!(scope);
-    }
-    body
-}
-
 /// A user `name` (password `pw-NAME`) holding [`ACL`]; returns its uuid.
 async fn scoped_user(srv: &TestServer, name: &str) -> String {
     let admin = srv.admin_token().await;
@@ -41,11 +33,6 @@ async fn scoped_user(srv: &TestServer, name: &str) -> String {
 
 async fn login(srv: &TestServer, name: &str, body: Value) -> Reply {
     srv.login_reply(name, &format!("pw-{name}"), body).await
-}
-
-async fn grant_with(srv: &TestServer, refresh: &str, client_id: &str, scope: Value) -> Reply {
-    srv.post_token(json!({"refresh_token": refresh, "client_id": client_id, "scope": scope}))
-        .await
 }
 
 /// Every way a token is asked what it grants, for `access` (validation twice: a cache hit must
@@ -142,7 +129,7 @@ both_stores!(
 async fn every_token_minted_under_a_scope_grants_the_intersection(store: Store) {
     let srv = common::start(store).await;
     let user = scoped_user(&srv, "sally").await;
-    let login = login(&srv, "sally", offline("app", Some(SCOPE))).await;
+    let login = login(&srv, "sally", offline_with("app", json!({"scope": SCOPE}))).await;
     assert_eq!(login.status, 200, "{}", login.text);
     let data = login.data();
     assert_eq!(data["acl"], json!(ACL), "acl stays the user's");
@@ -175,7 +162,7 @@ async fn every_token_minted_under_a_scope_grants_the_intersection(store: Store) 
 async fn the_intersection_holds_through_the_validation_cache(store: Store) {
     let srv = common::start_with(store, |c| c.token_cache_size = 1000).await;
     let user = scoped_user(&srv, "cathy").await;
-    let data = login(&srv, "cathy", offline("app", Some(SCOPE))).await;
+    let data = login(&srv, "cathy", offline_with("app", json!({"scope": SCOPE}))).await;
     assert_intersection(&srv, &s(&data.data()["token"]), &user).await;
     let granted = srv.grant(&s(&data.data()["refresh_token"]), "app").await;
     assert_intersection(&srv, &s(&granted.data()["token"]), &user).await;
@@ -189,7 +176,10 @@ async fn a_scoped_token_hands_out_only_what_its_scope_holds(store: Store) {
         .login_ok(
             ADMIN_USERNAME,
             ADMIN_PASSWORD,
-            offline("console", Some(&["auth.policies.#", "auth.users.read"])),
+            offline_with(
+                "console",
+                json!({"scope": ["auth.policies.#", "auth.users.read"]}),
+            ),
         )
         .await;
     let token = s(&data["token"]);
@@ -237,7 +227,11 @@ async fn a_policy_gained_is_not_gained_through_a_scope_and_one_lost_is_lost(stor
         .await;
     let user = s(&user["uuid"]);
     let data = srv
-        .login_ok("gail", "pw-gail", offline("app", Some(&["confd.#"])))
+        .login_ok(
+            "gail",
+            "pw-gail",
+            offline_with("app", json!({"scope": ["confd.#"]})),
+        )
         .await;
     let refresh = s(&data["refresh_token"]);
     let before = s(&data["token"]);
@@ -299,10 +293,12 @@ async fn a_policy_gained_is_not_gained_through_a_scope_and_one_lost_is_lost(stor
 async fn a_grant_may_narrow_but_never_widen(store: Store) {
     let srv = common::start(store).await;
     let user = scoped_user(&srv, "nina").await;
-    let data = login(&srv, "nina", offline("app", Some(SCOPE))).await;
+    let data = login(&srv, "nina", offline_with("app", json!({"scope": SCOPE}))).await;
     let refresh = s(&data.data()["refresh_token"]);
 
-    let narrow = grant_with(&srv, &refresh, "app", json!(["confd.users.me.read"])).await;
+    let narrow = srv
+        .grant_with(&refresh, "app", json!({"scope": ["confd.users.me.read"]}))
+        .await;
     assert_eq!(narrow.status, 200, "{}", narrow.text);
     assert_eq!(narrow.data()["scope"], json!(["confd.users.me.read"]));
     assert!(narrow.data().get("refresh_token").is_none());
@@ -324,7 +320,9 @@ async fn a_grant_may_narrow_but_never_widen(store: Store) {
         json!(["!confd.anything"]),
         json!(SCOPE),
     ] {
-        let reply = grant_with(&srv, &refresh, "app", covered.clone()).await;
+        let reply = srv
+            .grant_with(&refresh, "app", json!({"scope": covered}))
+            .await;
         assert_eq!(reply.status, 200, "{covered}: {}", reply.text);
         assert_eq!(reply.data()["scope"], covered);
     }
@@ -335,7 +333,9 @@ async fn a_grant_may_narrow_but_never_widen(store: Store) {
         json!(["#"]),
         json!(["confd.users.me.voicemail.read"]),
     ] {
-        let reply = grant_with(&srv, &refresh, "app", wider.clone()).await;
+        let reply = srv
+            .grant_with(&refresh, "app", json!({"scope": wider}))
+            .await;
         assert_token_error(&reply, 400, &format!("{wider}"));
         assert_eq!(reply.body["reason"], json!(["invalid_scope"]), "{wider}");
     }
@@ -344,8 +344,10 @@ async fn a_grant_may_narrow_but_never_widen(store: Store) {
     assert_eq!(plain.data()["scope"], json!(SCOPE));
 
     // An unlimited refresh token covers any scope a grant asks for.
-    let unlimited = s(&login(&srv, "nina", offline("other", None)).await.data()["refresh_token"]);
-    let reply = grant_with(&srv, &unlimited, "other", json!(["confd.lines.read"])).await;
+    let unlimited = s(&login(&srv, "nina", offline("other")).await.data()["refresh_token"]);
+    let reply = srv
+        .grant_with(&unlimited, "other", json!({"scope": ["confd.lines.read"]}))
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let token = s(&reply.data()["token"]);
     assert!(grants(&srv, &token, "confd.lines.read").await);
@@ -357,11 +359,21 @@ async fn a_grant_may_narrow_but_never_widen(store: Store) {
 async fn a_second_offline_login_sets_the_scope(store: Store) {
     let srv = common::start(store).await;
     let user = scoped_user(&srv, "sam").await;
-    let first = login(&srv, "sam", offline("app", Some(&["confd.users.me.#"]))).await;
+    let first = login(
+        &srv,
+        "sam",
+        offline_with("app", json!({"scope": ["confd.users.me.#"]})),
+    )
+    .await;
     let refresh = s(&first.data()["refresh_token"]);
     let first_token = s(&first.data()["token"]);
 
-    let second = login(&srv, "sam", offline("app", Some(&["confd.lines.#"]))).await;
+    let second = login(
+        &srv,
+        "sam",
+        offline_with("app", json!({"scope": ["confd.lines.#"]})),
+    )
+    .await;
     assert_eq!(
         s(&second.data()["refresh_token"]),
         refresh,
@@ -382,7 +394,7 @@ async fn a_second_offline_login_sets_the_scope(store: Store) {
         "keeps its own"
     );
 
-    let third = login(&srv, "sam", offline("app", None)).await;
+    let third = login(&srv, "sam", offline("app")).await;
     assert_eq!(s(&third.data()["refresh_token"]), refresh);
     assert_eq!(third.data()["scope"], Value::Null, "absent: unlimited");
     let granted = srv.grant(&refresh, "app").await;
@@ -395,7 +407,7 @@ async fn a_second_offline_login_sets_the_scope(store: Store) {
 async fn scopes_are_validated(store: Store) {
     let srv = common::start(store).await;
     scoped_user(&srv, "val").await;
-    let refresh = s(&login(&srv, "val", offline("app", None)).await.data()["refresh_token"]);
+    let refresh = s(&login(&srv, "val", offline("app")).await.data()["refresh_token"]);
     let hundred: Vec<String> = (0..100).map(|i| format!("confd.e{i}.read")).collect();
     let mut hundred_one = hundred.clone();
     hundred_one.push("confd.more".into());
@@ -417,10 +429,12 @@ async fn scopes_are_validated(store: Store) {
         (json!(["confd.\u{0}x"]), false),
         (json!(["confd.\nx"]), false),
     ] {
-        let mut body = offline("app", None);
+        let mut body = offline("app");
         body["scope"] = scope.clone();
         let reply = login(&srv, "val", body).await;
-        let granted = grant_with(&srv, &refresh, "app", scope.clone()).await;
+        let granted = srv
+            .grant_with(&refresh, "app", json!({"scope": scope}))
+            .await;
         if ok {
             assert_eq!(reply.status, 200, "{scope}: {}", reply.text);
             assert_eq!(reply.data()["scope"], scope);
@@ -438,7 +452,7 @@ async fn scopes_are_validated(store: Store) {
 async fn an_empty_scope_grants_nothing(store: Store) {
     let srv = common::start(store).await;
     let user = scoped_user(&srv, "emma").await;
-    let data = login(&srv, "emma", offline("app", Some(&[]))).await;
+    let data = login(&srv, "emma", offline_with("app", json!({"scope": []}))).await;
     assert_eq!(data.status, 200, "{}", data.text);
     assert_eq!(data.data()["scope"], json!([]));
     let refresh = s(&data.data()["refresh_token"]);
@@ -456,7 +470,9 @@ async fn an_empty_scope_grants_nothing(store: Store) {
         assert_unauthorized(&srv.get("/users/me/tokens", &token).await, "nothing");
         assert_unauthorized(&srv.get(&format!("/users/{user}"), &token).await, "nothing");
     }
-    let wider = grant_with(&srv, &refresh, "app", json!(["confd.users.me.read"])).await;
+    let wider = srv
+        .grant_with(&refresh, "app", json!({"scope": ["confd.users.me.read"]}))
+        .await;
     assert_eq!(wider.body["reason"], json!(["invalid_scope"]));
 }
 
@@ -464,8 +480,13 @@ async fn refresh_token_lists_show_the_scope(store: Store) {
     let srv = common::start(store).await;
     let admin = srv.admin_token().await;
     let user = scoped_user(&srv, "lisa").await;
-    login(&srv, "lisa", offline("scoped", Some(SCOPE))).await;
-    login(&srv, "lisa", offline("plain", None)).await;
+    login(
+        &srv,
+        "lisa",
+        offline_with("scoped", json!({"scope": SCOPE})),
+    )
+    .await;
+    login(&srv, "lisa", offline("plain")).await;
     let list = srv.get(&format!("/users/{user}/tokens"), &admin).await;
     assert_eq!(list.status, 200, "{}", list.text);
     let items = list.body["items"].as_array().expect("items");

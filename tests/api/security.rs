@@ -3,12 +3,12 @@
 //! refresh-token revocation that did nothing.
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::both_stores;
 use crate::common::{
-    self, assert_api_error, assert_auth_failed, assert_unauthorized, s, Store, TestServer,
-    ADMIN_PASSWORD, ADMIN_USERNAME,
+    self, assert_api_error, assert_auth_failed, assert_unauthorized, s, Store, ADMIN_PASSWORD,
+    ADMIN_USERNAME,
 };
 
 both_stores!(
@@ -20,13 +20,6 @@ both_stores!(
     a_user_cannot_promote_itself,
     revoking_a_refresh_token_by_value_ends_it_and_its_sessions,
 );
-
-/// A user holding one policy with `acl`, and its access token.
-async fn caller(srv: &TestServer, admin: &str, name: &str, acl: &[&str]) -> (Value, String) {
-    let user = srv.user_with_acl(admin, name, "pw-of-caller", acl).await;
-    let token = srv.token_of(name, "pw-of-caller").await;
-    (user, token)
-}
 
 /// A 401 of the no-escalation rule, naming `entry`.
 fn assert_not_held(reply: &common::Reply, entry: &str, context: &str) {
@@ -41,18 +34,18 @@ fn assert_not_held(reply: &common::Reply, entry: &str, context: &str) {
 async fn a_pattern_is_held_only_when_every_string_it_matches_is_granted(store: Store) {
     let srv = common::start(store).await;
     let admin = srv.admin_token().await;
-    let (_, token) = caller(
-        &srv,
-        &admin,
-        "author",
-        &[
-            "auth.policies.create",
-            "auth.policies.*.update",
-            "auth.users.*",
-            "auth.*.read",
-        ],
-    )
-    .await;
+    let (_, token) = srv
+        .caller(
+            &admin,
+            "author",
+            &[
+                "auth.policies.create",
+                "auth.policies.*.update",
+                "auth.users.*",
+                "auth.*.read",
+            ],
+        )
+        .await;
     for acl in [["auth.users.#"], ["auth.#.read"], ["auth.users.*.read"]] {
         let reply = srv
             .call(
@@ -98,7 +91,7 @@ async fn a_pattern_is_held_only_when_every_string_it_matches_is_granted(store: S
 async fn a_star_never_grants_a_hash_character(store: Store) {
     let srv = common::start(store).await;
     let admin = srv.admin_token().await;
-    let (_, token) = caller(&srv, &admin, "starry", &["foo.*.*"]).await;
+    let (_, token) = srv.caller(&admin, "starry", &["foo.*.*"]).await;
     assert_eq!(
         srv.head_token(&token, Some("foo.bar.toto"), None).await,
         204
@@ -121,7 +114,7 @@ async fn a_star_never_grants_a_hash_character(store: Store) {
 async fn negative_entries_cannot_be_shed(store: Store) {
     let srv = common::start(store).await;
     let admin = srv.admin_token().await;
-    let (user, token) = caller(&srv, &admin, "shedder", &["#", "!y.secret"]).await;
+    let (user, token) = srv.caller(&admin, "shedder", &["#", "!y.secret"]).await;
     let user_uuid = s(&user["uuid"]);
     let policy = srv
         .get(&format!("/users/{user_uuid}/policies"), &admin)
@@ -183,13 +176,9 @@ async fn a_slug_path_is_authorized_as_the_policys_uuid(store: Store) {
         .await;
     let target_uuid = s(&target.body["uuid"]);
     let denied = format!("!auth.policies.{target_uuid}.update");
-    let (_, token) = caller(
-        &srv,
-        &admin,
-        "dodger",
-        &["auth.policies.#", &denied, "some.#"],
-    )
-    .await;
+    let (_, token) = srv
+        .caller(&admin, "dodger", &["auth.policies.#", &denied, "some.#"])
+        .await;
     for path in ["target", target_uuid.as_str()] {
         let reply = srv
             .call(
@@ -272,7 +261,7 @@ async fn slugs_cannot_shadow_uuids_or_the_bootstrap_policy(store: Store) {
         .await;
     assert_eq!(trap.status, 200, "{}", trap.text);
     let url = srv.database_url.clone();
-    let again = common::start_with(srv_store(&srv), move |c| c.database_url = url).await;
+    let again = common::start_with(srv.store(), move |c| c.database_url = url).await;
     let token = again.admin_token().await;
     assert_eq!(
         again.get("/users", &token).await.status,
@@ -281,24 +270,16 @@ async fn slugs_cannot_shadow_uuids_or_the_bootstrap_policy(store: Store) {
     );
 }
 
-fn srv_store(srv: &TestServer) -> Store {
-    if srv.database_url.starts_with("sqlite:") {
-        Store::Sqlite
-    } else {
-        Store::Postgres
-    }
-}
-
 async fn a_user_cannot_promote_itself(store: Store) {
     let srv = common::start(store).await;
     let admin = srv.admin_token().await;
-    let (user, token) = caller(
-        &srv,
-        &admin,
-        "climber",
-        &["auth.users.me.update", "auth.users.me.read"],
-    )
-    .await;
+    let (user, token) = srv
+        .caller(
+            &admin,
+            "climber",
+            &["auth.users.me.update", "auth.users.me.read"],
+        )
+        .await;
     let uuid = s(&user["uuid"]);
     for change in [json!({"purpose": "internal"}), json!({"enabled": false})] {
         let reply = srv

@@ -1,19 +1,10 @@
 //! Sessions: lists, ending a session (idempotent) and its tokens (SPEC §1).
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::both_stores;
-use crate::common::{self, assert_api_error, assert_token_error, s, Reply, Store};
-
-fn session_uuids(reply: &Reply) -> Vec<Value> {
-    reply.body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("items in {}", reply.text))
-        .iter()
-        .map(|item| item["uuid"].clone())
-        .collect()
-}
+use crate::common::{self, assert_api_error, assert_token_error, s, Store};
 
 both_stores!(
     list_sessions,
@@ -63,7 +54,7 @@ async fn list_a_users_sessions(store: Store) {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.body["total"], json!(2));
-    let mut listed = session_uuids(&reply);
+    let mut listed = common::items_field(&reply, "uuid");
     listed.sort_by_key(|v| v.to_string());
     let mut expected = vec![
         first["session_uuid"].clone(),
@@ -93,7 +84,9 @@ async fn delete_session_is_204_idempotent_and_ends_its_token(store: Store) {
         404,
         "the session's token stops validating"
     );
-    assert!(!session_uuids(&srv.get("/sessions", &admin).await).contains(&json!(session)));
+    assert!(
+        !common::items_field(&srv.get("/sessions", &admin).await, "uuid").contains(&json!(session))
+    );
     let again = srv.call(Method::DELETE, &path, Some(&admin), None).await;
     assert_eq!(again.status, 204, "idempotent: {}", again.text);
     let unknown = srv
@@ -130,7 +123,10 @@ async fn delete_a_users_session(store: Store) {
     assert_eq!(reply.status, 204, "{}", reply.text);
     assert_eq!(srv.head_token(&s(&login["token"]), None, None).await, 404);
     assert_eq!(srv.head_token(&s(&kept["token"]), None, None).await, 204);
-    let listed = session_uuids(&srv.get(&format!("/users/{uuid}/sessions"), &admin).await);
+    let listed = common::items_field(
+        &srv.get(&format!("/users/{uuid}/sessions"), &admin).await,
+        "uuid",
+    );
     assert_eq!(listed, vec![kept["session_uuid"].clone()]);
 }
 

@@ -3,63 +3,14 @@
 //! rotate-secret` moves the database to a new key in one transaction, and every refresh token
 //! keeps its value.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
 use crate::both_stores;
-use crate::common::{self, s, Store, TestServer, ADMIN_PASSWORD, ADMIN_USERNAME};
-use crate::common::{offline, stderr_of};
+use crate::common::{
+    self, offline, rotate, run_with_stdin, s, start_on, start_on_with, stderr_of, tessera_command,
+    Store, TestServer, ADMIN_PASSWORD, ADMIN_USERNAME,
+};
 
 const OLD: &str = "the-old-secret-0123456789abcdef";
 const NEW: &str = "the-new-secret-fedcba9876543210";
-
-/// Another server on `srv`'s database, with `secret` (`None`: SQLite's key file).
-pub(crate) async fn start_on(srv: &TestServer, secret: Option<&str>) -> anyhow::Result<TestServer> {
-    start_on_with(srv, secret, |_| {}).await
-}
-
-/// The same, after `tweak` has adjusted its configuration.
-pub(crate) async fn start_on_with(
-    srv: &TestServer,
-    secret: Option<&str>,
-    tweak: impl FnOnce(&mut tessera::Config),
-) -> anyhow::Result<TestServer> {
-    let mut config = tessera::Config {
-        listen: "127.0.0.1:0".into(),
-        database_url: srv.database_url.clone(),
-        token_secret: secret.map(str::to_string),
-        ..Default::default()
-    };
-    tweak(&mut config);
-    common::start_config(config).await
-}
-
-/// `tessera rotate-secret` on `srv`'s database, running with `secret`, the new one on stdin.
-pub(crate) fn rotate(srv: &TestServer, secret: Option<&str>, stdin: &str) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-    command
-        .args(["--database-url", &srv.database_url, "rotate-secret"])
-        .env_remove("TESSERA_BOOTSTRAP_USERNAME")
-        .env_remove("TESSERA_BOOTSTRAP_PASSWORD")
-        .env_remove("TESSERA_TOKEN_SECRET")
-        .env("TESSERA_LOG_LEVEL", "warn");
-    if let Some(secret) = secret {
-        command.env("TESSERA_TOKEN_SECRET", secret);
-    }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tessera runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("tessera exits")
-}
 
 fn refused(started: anyhow::Result<TestServer>) -> String {
     match started {
@@ -286,25 +237,9 @@ async fn sqlite_key_file_can_live_outside_the_data_directory() {
     drop(again);
 
     // rotate-secret replaces the configured file.
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-    command
-        .args(["--database-url", &srv.database_url, "rotate-secret"])
-        .env_remove("TESSERA_BOOTSTRAP_USERNAME")
-        .env_remove("TESSERA_BOOTSTRAP_PASSWORD")
-        .env_remove("TESSERA_TOKEN_SECRET")
-        .env("TESSERA_TOKEN_SECRET_FILE", &configured)
-        .env("TESSERA_LOG_LEVEL", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("tessera runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(NEW.as_bytes())
-        .expect("write stdin");
-    let rotated = child.wait_with_output().expect("tessera exits");
+    let mut command = tessera_command(&["--database-url", &srv.database_url, "rotate-secret"]);
+    command.env("TESSERA_TOKEN_SECRET_FILE", &configured);
+    let rotated = run_with_stdin(command, NEW);
     assert!(rotated.status.success(), "rotate: {}", stderr_of(&rotated));
     assert_eq!(std::fs::read_to_string(&key_file).expect("key file"), NEW);
     assert!(std::fs::metadata(&beside).is_err());

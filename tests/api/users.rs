@@ -4,17 +4,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_stores;
-use crate::common::{self, assert_api_error, assert_auth_failed, is_uuid, s, Store, TestServer};
-
-async fn put_user(srv: &TestServer, token: &str, uuid: &str, body: Value) -> common::Reply {
-    srv.call(
-        Method::PUT,
-        &format!("/users/{uuid}"),
-        Some(token),
-        Some(body),
-    )
-    .await
-}
+use crate::common::{self, assert_api_error, assert_auth_failed, is_uuid, s, Store};
 
 both_stores!(
     create_user_returns_every_field_with_defaults,
@@ -215,9 +205,7 @@ async fn update_user(store: Store) {
     let admin = srv.admin_token().await;
     let user = srv.create_user_as(&admin, "zack", None).await;
     let uuid = s(&user["uuid"]);
-    let reply = put_user(
-        &srv,
-        &admin,
+    let reply = srv.put_user(&admin,
         &uuid,
         json!({"username": "zachary", "firstname": "Zach", "lastname": "Z", "purpose": "user", "enabled": true}),
     )
@@ -229,22 +217,22 @@ async fn update_user(store: Store) {
     let got = srv.get(&format!("/users/{uuid}"), &admin).await;
     assert_eq!(got.body["username"], json!("zachary"));
     assert_eq!(got.body["lastname"], json!("Z"));
-    let unknown = put_user(
-        &srv,
-        &admin,
-        &uuid::Uuid::new_v4().to_string(),
-        json!({"username": "ghost", "purpose": "user", "enabled": true}),
-    )
-    .await;
+    let unknown = srv
+        .put_user(
+            &admin,
+            &uuid::Uuid::new_v4().to_string(),
+            json!({"username": "ghost", "purpose": "user", "enabled": true}),
+        )
+        .await;
     assert_api_error(&unknown, 404, "update unknown user");
     assert_eq!(unknown.body["error_id"], json!("unknown-user"));
-    let clash = put_user(
-        &srv,
-        &admin,
-        &uuid,
-        json!({"username": "Admin", "purpose": "user", "enabled": true}),
-    )
-    .await;
+    let clash = srv
+        .put_user(
+            &admin,
+            &uuid,
+            json!({"username": "Admin", "purpose": "user", "enabled": true}),
+        )
+        .await;
     assert_api_error(&clash, 409, "renaming onto another username");
 }
 
@@ -258,7 +246,7 @@ async fn update_keeps_absent_fields_and_clears_nulls(store: Store) {
         )
         .await;
     let uuid = s(&user["uuid"]);
-    let reply = put_user(&srv, &admin, &uuid, json!({"lastname": null})).await;
+    let reply = srv.put_user(&admin, &uuid, json!({"lastname": null})).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(
         reply.body["username"],
@@ -397,13 +385,13 @@ async fn disabling_a_user_ends_its_sessions(store: Store) {
     let admin = srv.admin_token().await;
     let user = srv.create_user_as(&admin, "dora", Some("dora-pw")).await;
     let token = srv.token_of("dora", "dora-pw").await;
-    let reply = put_user(
-        &srv,
-        &admin,
-        &s(&user["uuid"]),
-        json!({"username": "dora", "purpose": "user", "enabled": false}),
-    )
-    .await;
+    let reply = srv
+        .put_user(
+            &admin,
+            &s(&user["uuid"]),
+            json!({"username": "dora", "purpose": "user", "enabled": false}),
+        )
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.body["enabled"], json!(false));
     assert_eq!(srv.head_token(&token, None, None).await, 404);
@@ -496,19 +484,21 @@ async fn look_alike_usernames_are_refused(store: Store) {
     let zoe = srv.create_user_as(&admin, "zoe", None).await;
     let zoe_uuid = s(&zoe["uuid"]);
     for alike in ["b\u{43e}b", "\u{ff42}ob"] {
-        let renamed = put_user(&srv, &admin, &zoe_uuid, json!({ "username": alike })).await;
+        let renamed = srv
+            .put_user(&admin, &zoe_uuid, json!({ "username": alike }))
+            .await;
         assert_api_error(&renamed, 409, &format!("rename to {alike:?}"));
     }
     let shown = srv.get(&format!("/users/{zoe_uuid}"), &admin).await;
     assert_eq!(shown.body["username"], json!("zoe"));
     // Names that only look like themselves are fine, and so is keeping one's own.
-    let renamed = put_user(
-        &srv,
-        &admin,
-        &zoe_uuid,
-        json!({"username": "Zoe", "firstname": "Z"}),
-    )
-    .await;
+    let renamed = srv
+        .put_user(
+            &admin,
+            &zoe_uuid,
+            json!({"username": "Zoe", "firstname": "Z"}),
+        )
+        .await;
     assert_eq!(renamed.status, 200, "{}", renamed.text);
     srv.create_user_as(&admin, "bobby", None).await;
     srv.create_user_as(&admin, "\u{431}\u{43e}\u{440}\u{438}\u{441}", None)
@@ -535,7 +525,9 @@ async fn look_alikes_made_before_the_rule_do_not_stop_the_start(store: Store) {
     again.login_ok("bob", "bob-pw", json!({})).await;
     again.login_ok("b\u{43e}b", "carol-pw", json!({})).await;
     for uuid in [s(&bob["uuid"]), s(&carol["uuid"])] {
-        let edited = put_user(&again, &admin, &uuid, json!({"firstname": "kept"})).await;
+        let edited = again
+            .put_user(&admin, &uuid, json!({"firstname": "kept"}))
+            .await;
         assert_eq!(
             edited.status, 200,
             "an edit that keeps the name: {}",
