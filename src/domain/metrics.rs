@@ -9,7 +9,7 @@
 //! process starts never mix their counts.
 //!
 //! What is counted: logins, refresh grants, validations and revocations inside the use cases that
-//! decide them (`tokens.rs`, `sessions.rs`, `refresh_tokens.rs`), so no face can forget them;
+//! decide them (`tokens/`, `sessions.rs`, `refresh_tokens.rs`), so no face can forget them;
 //! every HTTP request by its matched route, from the HTTP layer's middleware; Argon2 time where the
 //! hashing runs; the pool gauges at scrape time.
 

@@ -91,10 +91,64 @@ pub struct Charge {
     trust: Option<String>,
 }
 
-impl Charge {
-    /// The keys whose hold-back an uncharged attempt reads with its own statement.
-    pub fn held_keys(&self) -> Vec<String> {
-        self.on_failure.iter().map(|k| k.key.clone()).collect()
+/// How an attempt ended, for its counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The credentials were right.
+    Success,
+    /// The credentials were wrong: a guess.
+    Failed,
+    /// It failed for another reason (a store or hashing failure, a limit): no guess.
+    NotAGuess,
+}
+
+/// An attempt the throttle admitted, settled once with its [`Outcome`] ([`Attempt::settle`]).
+/// One dropped unsettled (its task cancelled) still ends its charges, as an attempt that was
+/// not a guess, so that a count never keeps attempts in flight that nobody will settle.
+pub struct Attempt<'a> {
+    throttle: &'a Throttle,
+    charge: Option<Charge>,
+}
+
+impl Attempt<'_> {
+    /// Settles the attempt's counts with its outcome.
+    pub async fn settle(mut self, outcome: Outcome) {
+        let Some(charge) = self.charge.take() else {
+            return;
+        };
+        match outcome {
+            Outcome::Success => self.throttle.success(charge).await,
+            Outcome::Failed => self.throttle.failed(charge).await,
+            Outcome::NotAGuess => self.throttle.not_a_guess(charge).await,
+        }
+    }
+
+    /// Refuses an uncharged attempt ([`Throttle::unguessable`]) whose counts are held back now.
+    pub async fn refuse_if_held(&self) -> DomainResult<()> {
+        match &self.charge {
+            Some(charge) => self.throttle.refuse_if_held(charge).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let Some(charge) = self.charge.take() else {
+            return;
+        };
+        if charge.charged.is_empty() {
+            return;
+        }
+        // No await in a drop: the charges end on a task of their own.
+        let store = self.throttle.store.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = store.release_attempt(&charge.charged, &[], None).await {
+                    tracing::warn!(%error, "brute-force counts: could not take back a charge");
+                }
+            });
+        }
     }
 }
 
@@ -239,11 +293,40 @@ impl Throttle {
         } else {
             all.clone()
         };
+        self.admit_waiting(&checked).await?;
+        Ok(Charge {
+            charged: checked.into_iter().map(|k| k.key).collect(),
+            on_failure: all,
+            on_success: [keys.account, keys.account_address]
+                .into_iter()
+                .flatten()
+                .map(|k| k.key)
+                .collect(),
+            trust,
+        })
+    }
+
+    /// Charges an attempt, as [`Throttle::charge`], as a guard to settle with its outcome.
+    pub async fn attempt(
+        &self,
+        account: Option<&Account>,
+        address: &str,
+    ) -> DomainResult<Attempt<'_>> {
+        let charge = self.charge(account, address).await?;
+        Ok(Attempt {
+            throttle: self,
+            charge: Some(charge),
+        })
+    }
+
+    /// Charges `checked`, waiting while they are busy with attempts in flight (up to
+    /// [`WAIT_FOR_IN_FLIGHT`]); `HeldBack` when a count holds the attempt back, or is still busy.
+    async fn admit_waiting(&self, checked: &[CountedKey]) -> DomainResult<()> {
         let mut waited = Duration::ZERO;
-        let mut admission = self.store.charge_attempt(&checked, self.times()).await?;
+        let mut admission = self.store.charge_attempt(checked, self.times()).await?;
         loop {
             match admission {
-                Admission::Admitted => break,
+                Admission::Admitted => return Ok(()),
                 Admission::HeldUntil(until) => {
                     let now = self.clock.now_micros();
                     return Err(DomainError::HeldBack {
@@ -260,43 +343,38 @@ impl Throttle {
                     // read; the charge is tried again once there is room.
                     tokio::time::sleep(RETRY_EVERY).await;
                     waited += RETRY_EVERY;
-                    admission = match self.store.admission(&checked, self.times()).await? {
+                    admission = match self.store.admission(checked, self.times()).await? {
                         Admission::Admitted => {
-                            self.store.charge_attempt(&checked, self.times()).await?
+                            self.store.charge_attempt(checked, self.times()).await?
                         }
                         other => other,
                     };
                 }
             }
         }
-        Ok(Charge {
-            charged: checked.into_iter().map(|k| k.key).collect(),
-            on_failure: all,
-            on_success: [keys.account, keys.account_address]
-                .into_iter()
-                .flatten()
-                .map(|k| k.key)
-                .collect(),
-            trust,
-        })
     }
 
     /// The attempt of a refresh grant: a refresh token cannot be guessed, so it is admitted
     /// uncharged, and parallel grants of one client are never taken for guesses in flight. It is
-    /// refused only while its address is held back ([`Throttle::held_back`]), which the grant
-    /// reads in its own statement ([`Charge::held_keys`]): no round trip of its own. A failure
-    /// is counted afterwards ([`Throttle::failed`]), so unknown values still count against the
-    /// address.
-    pub fn unguessable(&self, address: &str) -> Charge {
-        Charge {
+    /// refused only once it failed, while its address is held back
+    /// ([`Attempt::refuse_if_held`]): a grant that succeeds reads nothing of the throttle. A
+    /// failure is counted afterwards ([`Outcome::Failed`]), so unknown values still count
+    /// against the address.
+    pub fn unguessable(&self, address: &str) -> Attempt<'_> {
+        let charge = Charge {
             on_failure: self.keys(None, address).address.into_iter().collect(),
             ..Charge::default()
+        };
+        Attempt {
+            throttle: self,
+            charge: Some(charge),
         }
     }
 
     /// Refuses an uncharged attempt ([`Throttle::unguessable`]) whose counts are held back now.
-    pub async fn refuse_if_held(&self, charge: &Charge) -> DomainResult<()> {
-        let keys = charge.held_keys();
+    async fn refuse_if_held(&self, charge: &Charge) -> DomainResult<()> {
+        // The counts its failure would count against.
+        let keys: Vec<String> = charge.on_failure.iter().map(|k| k.key.clone()).collect();
         if keys.is_empty() {
             return Ok(());
         }
@@ -306,7 +384,7 @@ impl Throttle {
 
     /// Refuses an attempt whose keys are held back past now (`held_until`: the latest end of
     /// their hold-backs, as read with the attempt).
-    pub fn held_back(&self, held_until: Option<i64>) -> DomainResult<()> {
+    fn held_back(&self, held_until: Option<i64>) -> DomainResult<()> {
         let now = self.clock.now_micros();
         match held_until.filter(|until| *until > now) {
             Some(until) => Err(DomainError::HeldBack {
@@ -509,6 +587,24 @@ mod tests {
             .await
             .expect_err("held");
         assert!(held > Duration::from_secs(19) && held <= Duration::from_secs(20));
+    }
+
+    #[tokio::test]
+    async fn an_attempt_dropped_unsettled_ends_its_charges() {
+        let (t, _clock, _dir) = throttle(policy()).await;
+        let me = user("me");
+        // As many in flight as the account may still fail, dropped as a cancelled task drops
+        // them: none is settled.
+        for _ in 0..3 {
+            drop(t.attempt(Some(&me), "10.0.0.1").await.expect("admitted"));
+        }
+        // Their charges end on tasks of their own; a fourth then goes ahead at once instead of
+        // waiting for attempts nobody will settle.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let fourth = tokio::time::timeout(Duration::from_secs(3), t.attempt(Some(&me), "10.0.0.1"))
+            .await
+            .expect("admitted at once, not after the wait for attempts in flight");
+        fourth.expect("admitted").settle(Outcome::Success).await;
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 //! domain calls: it hands each call to the backend the URL chose.
 
 mod columns;
+mod issuance;
 mod postgres;
 mod records;
 mod sqlite;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use crate::config::database::driver_url;
 pub use crate::config::database::Backend;
+pub use issuance::*;
 pub use records::*;
 
 /// The PostgreSQL NOTIFY channel carrying validation-cache invalidations between instances.
@@ -339,8 +341,6 @@ interface! {
     async fn make_policy_read_only(&self, uuid: &str) -> StoreResult<()>;
     /// Deletes a policy and its attachments, if its ACL is still `checked`.
     async fn delete_policy(&self, uuid: &str, checked: &[String]) -> StoreResult<PolicyWrite>;
-    /// The ACL parts of a new token of this user, in one statement: see [`AclParts`].
-    async fn acl_parts(&self, user_uuid: &str, default_policy: Option<&str>) -> StoreResult<AclParts>;
     /// The user's policies, in the order they were attached.
     async fn user_policies(&self, user_uuid: &str) -> StoreResult<Vec<Policy>>;
     /// Attaches a policy to a user (last in order), if its ACL is still `checked` (`None`:
@@ -349,15 +349,13 @@ interface! {
     /// Detaches a policy from a user, if its ACL is still `checked`.
     async fn detach_policy(&self, user_uuid: &str, policy_uuid: &str, checked: &[String]) -> StoreResult<PolicyWrite>;
 
-    /// Writes a session, its token and, for an offline login, the refresh token, applying the
-    /// mobile rules of SPEC §2 and the rotation of §10: all or nothing.
-    async fn issue_token(&self, request: &IssueRequest) -> StoreResult<Issue>;
-    /// A refresh grant in one statement ([`RefreshGrantWrite`]): `None` when a condition was not
-    /// met and nothing was written.
-    async fn write_refresh_grant(&self, grant: &RefreshGrantWrite<'_>) -> StoreResult<Option<RefreshGranted>>;
-    /// The refresh token with this digest, its user and the user's ACL parts, and the
-    /// throttle's hold-back of `held_keys`: one statement.
-    async fn find_refresh_grant(&self, digest: &[u8], default_policy: Option<&str>, held_keys: &[String]) -> StoreResult<RefreshGrantRead>;
+    /// Writes a session and its token as `write` says (and, for an offline login, the refresh
+    /// token): all or nothing.
+    async fn issue_token(&self, token: &NewToken, write: IssueWrite<'_>) -> StoreResult<Issue>;
+    /// A refresh grant in one statement ([`RefreshGrantWrite`]), or why it wrote nothing.
+    async fn write_refresh_grant(&self, grant: &RefreshGrantWrite<'_>) -> StoreResult<RefreshGrantOutcome>;
+    /// The refresh token whose current value has this digest, with its user: one statement.
+    async fn find_refresh_grant(&self, digest: &[u8]) -> StoreResult<Option<RefreshGrant>>;
     /// The unexpired token with this digest.
     async fn find_token(&self, digest: &[u8], now: i64) -> StoreResult<Option<TokenRecord>>;
     /// Whether an unexpired token has this digest (reads no column of the row).

@@ -6,15 +6,22 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool};
-use sqlx::query::QueryAs;
 use tokio::sync::MutexGuard;
 
-use crate::store::{describe, RefreshGranted, SessionShare, StoreResult, INVALIDATION_CHANNEL};
+use crate::store::{
+    describe, NewToken, RefreshGrantWrite, SessionShare, StoreResult, INVALIDATION_CHANNEL,
+};
 
 // Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
 #[allow(clippy::duplicate_mod)]
+#[path = "sql/access_tokens.rs"]
+mod access_tokens;
+#[allow(clippy::duplicate_mod)]
 #[path = "sql/failures.rs"]
 mod failures;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/issuance.rs"]
+mod issuance;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/lists.rs"]
 mod lists;
@@ -25,14 +32,19 @@ mod policies;
 #[path = "sql/pool.rs"]
 mod pool;
 #[allow(clippy::duplicate_mod)]
-#[path = "sql/tokens.rs"]
-mod tokens;
+#[path = "sql/refresh_tokens.rs"]
+mod refresh_tokens;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/sessions.rs"]
+mod sessions;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/users.rs"]
 mod users;
 
-use tokens::{
-    user_still_enabled, GrantParts, Inserted, RefreshCheck, ShareSql, TokenRow, TOKEN_COLUMNS,
+use access_tokens::{token_insert, ShareSql, TokenRow, TOKEN_COLUMNS};
+use issuance::{
+    bind_grant, grant_default_acl, grant_refusal, user_still_enabled, GrantRow, Inserted,
+    RefreshCheck, Written, GRANT_CHECK,
 };
 
 type Db = sqlx::Postgres;
@@ -158,39 +170,44 @@ impl Store {
         limit: Option<i64>,
         refresh: Option<&RefreshCheck<'_>>,
     ) -> StoreResult<Inserted> {
+        use sqlx::types::Json;
         use sqlx::FromRow;
-        let sql = issue_statement(row.request.session_share, limit.is_some(), refresh);
+        let sql = issue_statement(row.token, limit.is_some(), refresh);
         let mut query = row.bind(&sql);
         if let Some(limit) = limit {
             query = query.bind(limit);
         }
         if let Some(check) = refresh {
-            query = query.bind(check.generation);
+            query = query.bind(check.from.generation);
         }
-        let (admitted, issued) = query
-            .try_map(|row| <(bool, bool)>::from_row(&row))
+        let (admitted, acl, default_found) = query
+            .try_map(|row| <(bool, Option<Json<Vec<String>>>, Option<bool>)>::from_row(&row))
             .fetch_one(&self.pool)
             .await?;
-        Ok(match (admitted, issued) {
-            (_, true) => Inserted::Yes,
-            (true, false) => Inserted::Superseded,
-            (false, false) => Inserted::NotAdmitted,
+        Ok(match (admitted, acl) {
+            (_, Some(Json(acl))) => Inserted::Yes(Written {
+                acl,
+                default_found: default_found.unwrap_or(true),
+            }),
+            (true, None) => Inserted::Superseded,
+            (false, None) => Inserted::NotAdmitted,
         })
     }
 
-    /// Runs a refresh grant's statement.
-    async fn run_refresh_grant<'q>(
+    /// Runs a refresh grant's statement: it always answers one row.
+    async fn run_refresh_grant(
         &self,
-        query: QueryAs<'q, Db, RefreshGranted, <Db as sqlx::Database>::Arguments<'q>>,
-    ) -> StoreResult<Option<RefreshGranted>> {
-        Ok(query.fetch_optional(&self.pool).await?)
+        sql: &str,
+        grant: &RefreshGrantWrite<'_>,
+    ) -> StoreResult<GrantRow> {
+        Ok(bind_grant(sql, grant).fetch_one(&self.pool).await?)
     }
 }
 
 /// Locks a user's row before a change that ends the user's sessions (PostgreSQL: `FOR UPDATE`,
 /// which waits for the token inserts holding it `FOR KEY SHARE`): a login or grant in flight
 /// then either wrote its token before, and the change deletes it, or waits and sees the change
-/// (`user_still_enabled` in tokens.rs). SQLite's writers take turns already.
+/// (`user_still_enabled` in sql/issuance.rs). SQLite's writers take turns already.
 async fn lock_for_change(conn: &mut Conn, uuid: &str) -> StoreResult<()> {
     sqlx::query("SELECT uuid FROM users WHERE uuid = $1 FOR UPDATE")
         .bind(crate::store::columns::Id(uuid))
@@ -199,15 +216,15 @@ async fn lock_for_change(conn: &mut Conn, uuid: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// The statement of a token with its checks, one round trip and its own transaction:
-/// the user's session bound of the token's `share` raised if under `limit` ($16), then the refresh token checked ($17 or
-/// $16 its generation), then the token. It answers whether the bound admitted it and whether the
-/// token was written.
-fn issue_statement(share: SessionShare, limit: bool, refresh: Option<&RefreshCheck>) -> String {
+/// The statement of a token with its checks, one round trip and its own transaction: the user's
+/// session bound of the token's share raised if under `limit` ($16), then the refresh token
+/// checked ($17 or $16 its generation), then the token. It answers whether the bound admitted it,
+/// and the token's ACL and whether the default policy was found (NULL: no token written).
+fn issue_statement(token: &NewToken, limit: bool, refresh: Option<&RefreshCheck>) -> String {
     let mut ctes = Vec::new();
     let mut conditions = Vec::new();
     if limit {
-        let bound = share.bound();
+        let bound = token.share.bound();
         ctes.push(format!(
             "admitted AS (UPDATE session_bounds SET {bound} = {bound} + 1 \
              WHERE user_uuid = $3 AND {bound} < $16 RETURNING 1)"
@@ -215,45 +232,51 @@ fn issue_statement(share: SessionShare, limit: bool, refresh: Option<&RefreshChe
         conditions.push("EXISTS (SELECT 1 FROM admitted)");
     }
     if let Some(check) = refresh {
-        let generation = if limit { "$17" } else { "$16" };
-        // After the bound, never before: locks are taken in one order (no deadlock).
-        let after_bound = if limit {
-            " AND EXISTS (SELECT 1 FROM admitted)"
-        } else {
-            ""
-        };
-        ctes.push(match check.mark_used {
-            true => format!(
-                "current AS (UPDATE refresh_tokens SET used_at = $6 WHERE uuid = $13 \
-                 AND generation = {generation}{after_bound} RETURNING 1)"
-            ),
-            false => format!(
-                "current AS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
-                 AND generation = {generation}{after_bound} FOR KEY SHARE)"
-            ),
-        });
+        ctes.push(refresh_check(check, limit));
         conditions.push("EXISTS (SELECT 1 FROM current)");
     }
     // The user's row last (lock order: session bound, refresh token, user).
     let user = user_still_enabled(conditions.last().copied());
     conditions.push(&user);
-    let filter = format!(" WHERE {}", conditions.join(" AND "));
     let admitted = match limit {
         true => "EXISTS (SELECT 1 FROM admitted)",
         false => "TRUE",
     };
-    let insert = share.token_insert();
-    ctes.push(format!("new_token AS ({insert}{filter} RETURNING 1)"));
+    let insert = token_insert(token, &conditions.join(" AND "));
+    ctes.push(format!("new_token AS ({insert})"));
     format!(
-        "WITH {} SELECT {admitted} AS admitted, EXISTS (SELECT 1 FROM new_token) AS issued",
+        "WITH {} SELECT {admitted} AS admitted, n.acl, n.default_found \
+         FROM (SELECT 1) AS one LEFT JOIN new_token n ON TRUE",
         ctes.join(", ")
     )
 }
 
-/// The ACL of a new token: the default policy's entries (`default_acl`, an SQL expression, NULL
-/// for none), then the user's (`user_acl`: `users.acl`, their policies' entries in attachment
-/// order, which the triggers of migrations 0010 and 0015 keep joined): two `jsonb` arrays, one
-/// after the other. A grant copies the column instead of joining the user's policies.
+/// The `current` step of [`issue_statement`]: the grant's refresh token at the generation read
+/// ($17, or $16 without a session limit), marked used or only locked.
+fn refresh_check(check: &RefreshCheck, limit: bool) -> String {
+    let generation = if limit { "$17" } else { "$16" };
+    // After the bound, never before: locks are taken in one order (no deadlock).
+    let after_bound = if limit {
+        " AND EXISTS (SELECT 1 FROM admitted)"
+    } else {
+        ""
+    };
+    match check.mark_used {
+        true => format!(
+            "current AS (UPDATE refresh_tokens SET used_at = $6 WHERE uuid = $13 \
+             AND generation = {generation}{after_bound} RETURNING 1)"
+        ),
+        false => format!(
+            "current AS (SELECT 1 FROM refresh_tokens WHERE uuid = $13 \
+             AND generation = {generation}{after_bound} FOR KEY SHARE)"
+        ),
+    }
+}
+
+/// The ACL of a new token, the one expression every token insert uses: the default policy's
+/// entries (`default_acl`, an SQL expression, NULL for none), then the user's (`user_acl`:
+/// `users.acl`, their policies' entries in attachment order, which the triggers of migrations
+/// 0010 and 0015 keep joined): two `jsonb` arrays, one after the other.
 fn token_acl(default_acl: Option<&str>, user_acl: &str) -> String {
     match default_acl {
         None => user_acl.to_string(),
@@ -261,43 +284,37 @@ fn token_acl(default_acl: Option<&str>, user_acl: &str) -> String {
     }
 }
 
-/// The one statement of a refresh grant (`$1`–`$17`, then the default policy's name, and the time and
-/// keys). It is the rules of the grant read in the domain (`Tokens::redeem`, `Tokens::issue`),
-/// written as conditions: where one is not met nothing is written, and the domain's read tells
-/// why. The ACL is the default policy's entries, then the user's policies' in their order (kept
-/// joined in `users.acl`, see [`token_acl`]); the metadata as [`TokenMetadata`] has it. The
-/// refresh token's use is written only when the recorded one is older than `$13` (PostgreSQL:
-/// otherwise the update has no row to look up).
+/// The one statement of a refresh grant (`$1`–`$18`, see `bind_grant` in sql/issuance.rs). It
+/// writes the token when the refresh token with digest `$1` is `$2`'s, unexpired, of an enabled
+/// user with room under its session bound, and always answers one row: the token written, or
+/// why none was (`grant_refusal`, over what `r0` read). The ACL is the one of every token
+/// ([`token_acl`]); the metadata as [`TokenMetadata`](crate::store::TokenMetadata) has it. The
+/// refresh token's use is written only when the recorded one is older than `$13` (otherwise the
+/// update has no row to look up).
 ///
 /// The token counts in the grants' share of the session cap ([`SessionShare::Grants`]): its
-/// bound is the one raised or checked, and the token is written with `refresh_grant` true.
-///
-/// PostgreSQL: the user's session bound is raised first, then the refresh token and the user are
-/// locked (`FOR KEY SHARE`: the lock order of every token write, see `pg_issue_statement`).
-/// SQLite (writers take turns): one `INSERT … SELECT`; its trigger (migration 0013) counts the
-/// token in the bound and marks the refresh token used.
-fn refresh_grant_statement(default_policy: bool, held_keys: usize) -> String {
-    let GrantParts {
-        default_acl,
-        default_exists,
-        held,
-    } = GrantParts::new(default_policy, held_keys);
+/// bound is the one raised, only for a grant whose conditions held as read, and the token is
+/// written with `refresh_grant` true. The user's session bound is raised first, then the refresh
+/// token and the user are locked (`FOR KEY SHARE`: the lock order of every token write, see
+/// [`issue_statement`]), and the conditions checked again under those locks.
+fn refresh_grant_statement(default_policy: bool) -> String {
+    let (default_acl, default_found) = grant_default_acl(default_policy);
     let bound = SessionShare::Grants.bound();
     let acl = token_acl(default_acl, "g.user_acl");
+    let refused = grant_refusal("d.limited AND NOT EXISTS (SELECT 1 FROM admitted)");
     format!(
-        "WITH r0 AS (SELECT r.uuid, r.user_uuid, u.purpose IN ($16, $17) AS limited \
-         FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
-         WHERE r.digest = $1 AND r.client_id = $2), \
+        "WITH r0 AS ({GRANT_CHECK}), \
          admitted AS (UPDATE session_bounds SET {bound} = {bound} + 1 \
-         WHERE user_uuid = (SELECT user_uuid FROM r0 WHERE limited) AND {bound} < $14 \
+         WHERE user_uuid = (SELECT user_uuid FROM r0 \
+         WHERE limited AND same_client AND enabled AND live) AND {bound} < $14 \
          RETURNING 1), \
          g AS (SELECT r.uuid, r.user_uuid, r.client_id, r.scope, r.used_at, u.tenant_uuid, \
          u.purpose, u.acl AS user_acl \
          FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
-         WHERE r.uuid = (SELECT uuid FROM r0) AND r.digest = $1 AND u.enabled = TRUE \
-         AND r.used_at > $11 AND r.created_at > $12 \
+         WHERE r.uuid = (SELECT uuid FROM r0 WHERE same_client) AND r.digest = $1 \
+         AND u.enabled = TRUE AND r.used_at > $11 AND r.created_at > $12 \
          AND (u.purpose NOT IN ($16, $17) OR EXISTS (SELECT 1 FROM admitted)) \
-         AND {default_exists} AND {held} FOR KEY SHARE OF r, u), \
+         FOR KEY SHARE OF r, u), \
          used AS (UPDATE refresh_tokens SET used_at = $3 \
          WHERE uuid = (SELECT g.uuid FROM g WHERE g.used_at <= $13) AND used_at <= $13 \
          RETURNING 1), \
@@ -309,6 +326,8 @@ fn refresh_grant_statement(default_policy: bool, held_keys: usize) -> String {
          'xivo_uuid', CAST($15 AS TEXT)), \
          $8, $9, g.client_id, g.uuid, g.scope, $10, TRUE FROM g \
          RETURNING auth_id, acl, metadata, scope) \
-         SELECT auth_id, acl, metadata, scope FROM new_token"
+         SELECT n.auth_id, n.acl, n.metadata, n.scope, {default_found} AS default_found, \
+         CASE WHEN n.auth_id IS NULL THEN {refused} END AS refused \
+         FROM (SELECT 1) AS one LEFT JOIN new_token n ON TRUE LEFT JOIN r0 d ON TRUE"
     )
 }

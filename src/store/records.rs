@@ -103,23 +103,11 @@ pub enum PolicyWrite {
 
 pub const POLICY_ORDER: &[&str] = &["name", "slug", "description", "uuid", "read_only"];
 
-/// What a new token's ACL is made of, read with the user (only the policies' `acl` column): the
-/// ACL of the default policy named by the configuration (`None`: none named, or no such policy),
-/// then every entry of the user's policies, in their order.
-#[derive(Clone, Debug, Default)]
-pub struct AclParts {
-    pub default: Option<Vec<String>>,
-    pub policies: Vec<String>,
-}
-
 // Tokens, sessions and refresh tokens.
 
 pub const REFRESH_ORDER: &[&str] = &["created_at", "client_id", "mobile"];
 
 pub const SESSION_ORDER: &[&str] = &["created_at", "mobile", "uuid", "user_uuid"];
-
-/// The purposes of the users whose live sessions are limited (`max_user_concurrent_sessions`).
-pub const LIMITED_PURPOSES: [&str; 2] = ["user", "external_api"];
 
 /// A live access token, as read back for validation.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -212,88 +200,8 @@ pub struct Session {
     pub client_id: Option<String>,
 }
 
-/// An offline login: find or create the (user, client_id) refresh token.
-pub struct OfflineGrant {
-    /// Uuid and value digest to use if a new refresh token is created.
-    pub new_uuid: String,
-    pub new_digest: Vec<u8>,
-    pub client_id: String,
-    pub login: String,
-    /// The scope the refresh token gets (a second login sets it too); `None`: unlimited.
-    pub scope: Option<Vec<String>>,
-    /// When lifetimes apply: an expired (user, client_id) refresh token is replaced, not reused.
-    pub expired: Option<RefreshCutoffs>,
-}
-
-/// A refresh grant that rotates: the value of `from_generation` (`old_digest`) is superseded by
-/// the next (`new_digest`), unless another grant superseded it first.
-pub struct Rotation {
-    pub from_generation: i64,
-    pub old_digest: Vec<u8>,
-    pub new_digest: Vec<u8>,
-}
-
-/// Everything written when a token is issued, in one transaction.
-pub struct IssueRequest {
-    pub token_digest: Vec<u8>,
-    pub session_uuid: String,
-    pub user_uuid: String,
-    pub tenant_uuid: String,
-    pub mobile: bool,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    pub acl: Vec<String>,
-    pub metadata: TokenMetadata,
-    pub remote_addr: String,
-    pub user_agent: String,
-    /// The token's scope (SPEC §9); `None`: unlimited.
-    pub scope: Option<Vec<String>>,
-    /// The refresh token a refresh grant used.
-    pub from_refresh_token: Option<RefreshToken>,
-    /// Set when that grant rotates the refresh token.
-    pub rotation: Option<Rotation>,
-    pub offline: Option<OfflineGrant>,
-    /// The share of the session cap the token counts in.
-    pub session_share: SessionShare,
-    /// Live sessions of that share the user may already hold; `None`: unlimited.
-    pub session_limit: Option<i64>,
-    /// Whether a refresh grant rewrites its refresh token's `used_at` (else only checks it).
-    pub mark_refresh_token_used: bool,
-}
-
-pub struct IssuedToken {
-    /// The refresh token row created or found by an offline login.
-    pub refresh_token: Option<RefreshToken>,
-    pub sessions_revoked: u64,
-}
-
-/// What [`Store::issue_token`] did.
-pub enum Issue {
-    Issued(IssuedToken),
-    /// The user is at its session limit: nothing written.
-    SessionLimit,
-    /// The refresh token of the grant changed since it was read (another grant rotated it, or it
-    /// was deleted), or its user was disabled or deleted: nothing written; read them again.
-    Superseded,
-}
-
-/// What [`Store::find_refresh_grant`] read: the grant, if the value is a current one, and the
-/// throttle's hold-back of the grant's address.
-pub struct RefreshGrantRead {
-    pub held_until: Option<i64>,
-    pub grant: Option<RefreshGrant>,
-}
-
-/// A refresh token found by its value, with its user (if any) and what a token of that user's
-/// ACL is made of, read in one statement.
-pub struct RefreshGrant {
-    pub refresh: RefreshToken,
-    pub user: Option<User>,
-    pub acl: AclParts,
-}
-
 /// The share of the session cap (`max_user_concurrent_sessions`) a session counts in, as the
-/// domain decides (`Tokens::issue`): the sessions a password login opened (online or offline), or
+/// domain decides (`share_of` in `domain/tokens/issue.rs`): the sessions a password login opened (online or offline), or
 /// those a refresh grant minted. Each share is bounded by the cap on its own (its column of
 /// `session_bounds`, its rows of `tokens` by `refresh_grant`; migration 0013), so that grants
 /// never take a password login's room.
@@ -301,45 +209,6 @@ pub struct RefreshGrant {
 pub enum SessionShare {
     Logins,
     Grants,
-}
-
-/// A refresh grant written in one statement (SQL of [`refresh_grant_statement`]): the current
-/// refresh token with this digest and client, unexpired, of an enabled user, from an address not
-/// held back, with room under the user's session bound, mints a token with the user's ACL and
-/// the refresh token's scope; the refresh token is marked used. Anything else writes nothing.
-pub struct RefreshGrantWrite<'a> {
-    pub refresh_digest: &'a [u8],
-    pub client_id: &'a str,
-    pub token_digest: Vec<u8>,
-    pub session_uuid: &'a str,
-    pub mobile: bool,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    pub remote_addr: &'a str,
-    pub user_agent: &'a str,
-    /// `None`: refresh tokens do not expire.
-    pub cutoffs: Option<RefreshCutoffs>,
-    /// A `used_at` at or before this is worth rewriting (PostgreSQL; SQLite's trigger always does).
-    pub used_before: i64,
-    /// Live sessions of the grants' share the user may already hold (limited purposes only).
-    pub session_limit: i64,
-    pub default_policy: Option<&'a str>,
-    pub xivo_uuid: Option<&'a str>,
-    /// The throttle keys whose hold-back refuses the grant.
-    pub held_keys: &'a [String],
-}
-
-/// What the statement of a [`RefreshGrantWrite`] wrote.
-#[derive(sqlx::FromRow)]
-pub struct RefreshGranted {
-    #[sqlx(try_from = "UuidText")]
-    pub auth_id: String,
-    #[sqlx(json)]
-    pub acl: Vec<String>,
-    #[sqlx(json)]
-    pub metadata: TokenMetadata,
-    #[sqlx(json(nullable))]
-    pub scope: Option<Vec<String>>,
 }
 
 // The throttle.

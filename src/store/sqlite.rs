@@ -5,16 +5,21 @@
 
 use std::sync::Arc;
 
-use sqlx::query::QueryAs;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::store::{describe, RefreshGranted, SessionShare, StoreResult};
+use crate::store::{describe, RefreshGrantWrite, SessionShare, StoreResult};
 
 // Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
 #[allow(clippy::duplicate_mod)]
+#[path = "sql/access_tokens.rs"]
+mod access_tokens;
+#[allow(clippy::duplicate_mod)]
 #[path = "sql/failures.rs"]
 mod failures;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/issuance.rs"]
+mod issuance;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/lists.rs"]
 mod lists;
@@ -25,13 +30,19 @@ mod policies;
 #[path = "sql/pool.rs"]
 mod pool;
 #[allow(clippy::duplicate_mod)]
-#[path = "sql/tokens.rs"]
-mod tokens;
+#[path = "sql/refresh_tokens.rs"]
+mod refresh_tokens;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/sessions.rs"]
+mod sessions;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/users.rs"]
 mod users;
 
-use tokens::{GrantParts, Inserted, RefreshCheck, ShareSql, TokenRow, TOKEN_COLUMNS};
+use access_tokens::{ShareSql, TokenRow, TOKEN_COLUMNS};
+use issuance::{
+    bind_grant, grant_default_acl, grant_refusal, GrantRow, Inserted, RefreshCheck, GRANT_CHECK,
+};
 
 type Db = sqlx::Sqlite;
 type Conn = sqlx::SqliteConnection;
@@ -117,11 +128,13 @@ impl Store {
         Ok(Inserted::NotAdmitted)
     }
 
-    /// Runs a refresh grant's statement in the writer's turn.
-    async fn run_refresh_grant<'q>(
+    /// Runs a refresh grant's statement in the writer's turn; when it wrote nothing, reads why
+    /// ([`grant_refusal_statement`]) in the same turn, before any other write.
+    async fn run_refresh_grant(
         &self,
-        query: QueryAs<'q, Db, RefreshGranted, <Db as sqlx::Database>::Arguments<'q>>,
-    ) -> StoreResult<Option<RefreshGranted>> {
+        sql: &str,
+        grant: &RefreshGrantWrite<'_>,
+    ) -> StoreResult<GrantRow> {
         // The connection first, then the writer's turn (as `begin_write`).
         let mut conn = self.pool.acquire().await?;
         let _turn = self.writer_turn().await;
@@ -129,7 +142,12 @@ impl Store {
         // auto-checkpoint only when a committing statement returns SQLITE_DONE. A statement reset
         // after its first row commits without it, and a load of grants alone grew the WAL
         // without bound (every read then searched a longer WAL).
-        Ok(query.fetch_all(&mut *conn).await?.into_iter().next())
+        let written = bind_grant(sql, grant).fetch_all(&mut *conn).await?;
+        if let Some(row) = written.into_iter().next() {
+            return Ok(row);
+        }
+        let why = grant_refusal_statement();
+        Ok(bind_grant(&why, grant).fetch_one(&mut *conn).await?)
     }
 }
 
@@ -138,10 +156,10 @@ async fn lock_for_change(_conn: &mut Conn, _uuid: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// The ACL of a new token as JSON text: the default policy's entries (`default_acl`, an SQL
-/// expression, NULL for none), then the user's (`user_acl`: `users.acl`, their policies' entries
-/// in attachment order, which migration 0010's triggers keep joined). Both are JSON arrays, so
-/// they are joined as text: a grant copies the column instead of joining the user's policies.
+/// The ACL of a new token as JSON text, the one expression every token insert uses: the default
+/// policy's entries (`default_acl`, an SQL expression, NULL for none), then the user's
+/// (`user_acl`: `users.acl`, their policies' entries in attachment order, which migration 0010's
+/// triggers keep joined). Both are JSON arrays, so they are joined as text.
 fn token_acl(default_acl: Option<&str>, user_acl: &str) -> String {
     match default_acl {
         None => user_acl.to_string(),
@@ -154,27 +172,16 @@ fn token_acl(default_acl: Option<&str>, user_acl: &str) -> String {
     }
 }
 
-/// The one statement of a refresh grant (`$1`–`$17`, then the default policy's name, and the time and
-/// keys). It is the rules of the grant read in the domain (`Tokens::redeem`, `Tokens::issue`),
-/// written as conditions: where one is not met nothing is written, and the domain's read tells
-/// why. The ACL is the default policy's entries, then the user's policies' in their order (kept
-/// joined in `users.acl`, see [`token_acl`]); the metadata as [`TokenMetadata`] has it. The
-/// refresh token's use is written only when the recorded one is older than `$13` (PostgreSQL:
-/// otherwise the update has no row to look up).
-///
-/// The token counts in the grants' share of the session cap ([`SessionShare::Grants`]): its
-/// bound is the one raised or checked, and the token is written with `refresh_grant` true.
-///
-/// PostgreSQL: the user's session bound is raised first, then the refresh token and the user are
-/// locked (`FOR KEY SHARE`: the lock order of every token write, see `pg_issue_statement`).
-/// SQLite (writers take turns): one `INSERT … SELECT`; its trigger (migration 0013) counts the
-/// token in the bound and marks the refresh token used.
-fn refresh_grant_statement(default_policy: bool, held_keys: usize) -> String {
-    let GrantParts {
-        default_acl,
-        default_exists,
-        held,
-    } = GrantParts::new(default_policy, held_keys);
+/// The one statement of a refresh grant (`$1`–`$18`, see `bind_grant` in sql/issuance.rs): one
+/// `INSERT … SELECT` (the writers take turns), whose trigger (migration 0013) counts the token in
+/// the user's session bound and marks the refresh token used. It writes the token when the
+/// refresh token with digest `$1` is `$2`'s, unexpired, of an enabled user with room under its
+/// session bound; when it returns no row, [`grant_refusal_statement`] says why. The ACL is the one
+/// of every token ([`token_acl`]); the metadata as [`TokenMetadata`](crate::store::TokenMetadata)
+/// has it. The token counts in the grants' share of the session cap ([`SessionShare::Grants`]),
+/// written with `refresh_grant` true.
+fn refresh_grant_statement(default_policy: bool) -> String {
+    let (default_acl, default_found) = grant_default_acl(default_policy);
     let bound = SessionShare::Grants.bound();
     let acl = token_acl(default_acl, "u.acl");
     format!(
@@ -190,7 +197,22 @@ fn refresh_grant_statement(default_policy: bool, held_keys: usize) -> String {
          AND r.used_at > $11 AND r.created_at > $12 \
          AND (u.purpose NOT IN ($16, $17) \
          OR (SELECT {bound} FROM session_bounds WHERE user_uuid = r.user_uuid) < $14) \
-         AND {default_exists} AND {held} \
-         RETURNING auth_id, acl, metadata, scope"
+         RETURNING auth_id, acl, metadata, scope, {default_found} AS default_found, \
+         NULL AS refused"
+    )
+}
+
+/// Why the statement of a refresh grant wrote nothing, read right after it in the writer's turn
+/// (so nothing changed between): the same values bound, the same row shape.
+fn grant_refusal_statement() -> String {
+    let bound = SessionShare::Grants.bound();
+    let refused = grant_refusal(&format!(
+        "d.limited AND NOT COALESCE((SELECT {bound} FROM session_bounds \
+         WHERE user_uuid = d.user_uuid) < $14, FALSE)"
+    ));
+    format!(
+        "SELECT NULL AS auth_id, NULL AS acl, NULL AS metadata, NULL AS scope, \
+         NULL AS default_found, {refused} AS refused \
+         FROM (SELECT 1) AS one LEFT JOIN ({GRANT_CHECK}) AS d ON TRUE"
     )
 }

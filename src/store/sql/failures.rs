@@ -282,10 +282,6 @@ impl Store {
     }
 }
 
-/// The condition of a `login_failures` row that holds its key back (until `blocked_until`):
-/// its settled failures reach the threshold.
-pub(super) const HOLDS_BACK: &str = "failures >= threshold";
-
 /// Counts one failure to each of `keys` rows (`$1` now, `$2` base_delay, `$3` forget_before,
 /// then five values a key): a key reaching its threshold is held back for the base delay, and
 /// each failure past it doubles the previous delay, up to the key's cap.

@@ -8,50 +8,10 @@ use sqlx::Transaction;
 
 use crate::store::columns::Id;
 use crate::store::{
-    fold, search_text, AclParts, ListParams, NewPolicy, Page, Policy, PolicyWrite, StoreResult,
-    POLICY_ORDER,
+    fold, search_text, ListParams, NewPolicy, Page, Policy, PolicyWrite, StoreResult, POLICY_ORDER,
 };
 
 const POLICY_COLUMNS: &str = "uuid, tenant_uuid, name, slug, description, acl, read_only, shared";
-
-/// Selected by the readers of [`AclParts`], one row per attached policy (or one row with a NULL
-/// `policy_acl`), over `up`/`p` joined to the user; with a default policy, `$2` names it (without
-/// one, no lookup at all: `name` has no index of its own).
-pub(super) fn acl_parts_columns(default_policy: Option<&str>) -> &'static str {
-    match default_policy {
-        Some(_) => {
-            "p.acl AS policy_acl, (SELECT acl FROM policies WHERE name = $2 LIMIT 1) AS default_acl"
-        }
-        None => "p.acl AS policy_acl, NULL AS default_acl",
-    }
-}
-
-/// The columns of [`acl_parts_columns`]: one of the user's policies' ACL (NULL: none), and the
-/// default policy's (on every row alike).
-#[derive(sqlx::FromRow)]
-pub(super) struct AclRow {
-    #[sqlx(json(nullable))]
-    policy_acl: Option<Vec<String>>,
-    #[sqlx(json(nullable))]
-    default_acl: Option<Vec<String>>,
-}
-
-/// The [`AclParts`] of the rows of one user, in their order.
-pub(super) fn acl_parts<'a>(mut rows: impl Iterator<Item = &'a AclRow>) -> AclParts {
-    let Some(first) = rows.next() else {
-        return AclParts::default();
-    };
-    let mut parts = AclParts {
-        default: first.default_acl.clone(),
-        policies: first.policy_acl.clone().unwrap_or_default(),
-    };
-    for row in rows {
-        parts
-            .policies
-            .extend(row.policy_acl.iter().flatten().cloned());
-    }
-    parts
-}
 
 /// Locks a policy's row for the rest of the transaction (PostgreSQL; SQLite's writers take turns)
 /// and reads its ACL: a check made against an earlier read is held to the policy as written.
@@ -229,26 +189,6 @@ impl Store {
             .await?;
         w.commit().await?;
         Ok(PolicyWrite::Done)
-    }
-
-    /// The ACL parts of a new token of this user, in one statement: see [`AclParts`].
-    pub async fn acl_parts(
-        &self,
-        user_uuid: &str,
-        default_policy: Option<&str>,
-    ) -> StoreResult<AclParts> {
-        let columns = acl_parts_columns(default_policy);
-        let sql = format!(
-            "SELECT {columns} FROM (SELECT 1 AS one) AS one \
-             LEFT JOIN user_policies up ON up.user_uuid = $1 \
-             LEFT JOIN policies p ON p.uuid = up.policy_uuid ORDER BY up.position"
-        );
-        let mut query = sqlx::query_as(&sql).bind(Id(user_uuid));
-        if let Some(name) = default_policy {
-            query = query.bind(name);
-        }
-        let rows: Vec<AclRow> = query.fetch_all(&self.pool).await?;
-        Ok(acl_parts(rows.iter()))
     }
 
     /// The user's policies, in the order they were attached.
