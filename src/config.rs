@@ -546,6 +546,22 @@ pub const POSTGRES_NEEDS_SECRET: &str =
      database would let a database dump forge refresh tokens): make one with `tessera gen-secret` \
      and set it as TESSERA_TOKEN_SECRET (the same on every instance)";
 
+/// Fewest bytes a `token_secret` holds (white space at its ends not counted). Refresh-token
+/// values derive from it: an empty or trivial one (say a variable set from an unset shell
+/// variable) would let anyone holding a database dump compute every refresh token.
+pub const MIN_TOKEN_SECRET_BYTES: usize = 16;
+
+/// The refusal of a `token_secret` (the configured one, or `rotate-secret`'s new one) shorter than
+/// [`MIN_TOKEN_SECRET_BYTES`], if it is.
+pub fn short_token_secret(what: &str, secret: &str) -> Option<String> {
+    (secret.trim().len() < MIN_TOKEN_SECRET_BYTES).then(|| {
+        format!(
+            "{what} holds fewer than {MIN_TOKEN_SECRET_BYTES} bytes (refresh-token values derive \
+             from it): make one with `tessera gen-secret`"
+        )
+    })
+}
+
 /// A configuration that passed every check ([`Config::validated`]), made once where it is loaded:
 /// what starts the service, which reads it and never checks it again.
 #[derive(Clone, Debug, PartialEq)]
@@ -770,6 +786,13 @@ impl Config {
         let postgres = Backend::of(&self.database_url) == Backend::Postgres;
         if self.token_secret.is_none() && postgres {
             anyhow::bail!(POSTGRES_NEEDS_SECRET);
+        }
+        if let Some(short) = self
+            .token_secret
+            .as_deref()
+            .and_then(|secret| short_token_secret("token_secret", secret))
+        {
+            anyhow::bail!("invalid configuration: {short}");
         }
         if let Some(file) = &self.token_secret_file {
             if self.token_secret.is_some() || postgres {

@@ -37,6 +37,9 @@ impl TokenSecret<'_> {
                 "no new secret on standard input (`tessera gen-secret` makes one)".into(),
             ));
         }
+        if let Some(short) = crate::config::short_token_secret("the new secret", new_secret) {
+            return Err(DomainError::Missing(short));
+        }
         let new = RefreshKey::from_secret(new_secret);
         let new_fingerprint = new.fingerprint();
         if secrets::same_fingerprint(&self.0.refresh_key.fingerprint(), &new_fingerprint) {

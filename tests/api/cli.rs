@@ -477,6 +477,14 @@ fn check_config_refuses_what_serve_refuses() {
             "database_url = \"postgres://u@127.0.0.1:1/x\"\n",
             "token_secret is required on PostgreSQL",
         ),
+        (
+            "token_secret = \"\"\n",
+            "token_secret holds fewer than 16 bytes",
+        ),
+        (
+            "token_secret = \"  fifteen-bytes  \"\n",
+            "token_secret holds fewer than 16 bytes",
+        ),
     ] {
         let path = dir.path().join("tessera.toml");
         let file = if contents.starts_with("database_url") {
@@ -502,6 +510,26 @@ fn check_config_refuses_what_serve_refuses() {
     );
 }
 
+/// An empty or short `token_secret` (say `TESSERA_TOKEN_SECRET=${UNSET}`) is refused on either
+/// store like a missing one: refresh-token values derive from it, so a dump would give them away.
+#[test]
+fn an_empty_or_short_token_secret_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = format!("sqlite://{}", dir.path().join("t.db").display());
+    for database in [sqlite.as_str(), "postgres://postgres@127.0.0.1:5432/x"] {
+        for secret in ["", " ", "a", "0123456789abcde"] {
+            let mut check = common::tessera_command(&["--database-url", database, "check-config"]);
+            check.env("TESSERA_TOKEN_SECRET", secret);
+            let output = check.output().expect("runs");
+            assert_one_line_failure(&output, "token_secret holds fewer than 16 bytes");
+        }
+        let mut check = common::tessera_command(&["--database-url", database, "check-config"]);
+        check.env("TESSERA_TOKEN_SECRET", "0123456789abcdef");
+        let output = check.output().expect("runs");
+        assert!(output.status.success(), "{}", stderr_of(&output));
+    }
+}
+
 /// `check-config` prints the effective configuration as TOML, secrets left out,
 /// which loads back as the same configuration (the secrets given again by the environment).
 #[test]
@@ -515,7 +543,7 @@ fn check_config_output_loads_back() {
     )
     .expect("write");
     let secrets = [
-        ("TESSERA_TOKEN_SECRET", "s3cr3t-key"),
+        ("TESSERA_TOKEN_SECRET", "s3cr3t-key-0123456789"),
         ("TESSERA_BOOTSTRAP_USERNAME", "root"),
         ("TESSERA_BOOTSTRAP_PASSWORD", "0123-very-secret"),
     ];
@@ -536,7 +564,7 @@ fn check_config_output_loads_back() {
     };
     let database = "postgres://tessera:hunter2@db.example:5432/auth";
     let printed = check(&file, database, &secrets);
-    for secret in ["hunter2", "s3cr3t-key", "0123-very-secret"] {
+    for secret in ["hunter2", "s3cr3t-key-0123456789", "0123-very-secret"] {
         assert!(!printed.contains(secret), "{printed}");
     }
     for line in [
@@ -578,13 +606,13 @@ fn check_config_redacts_secrets() {
         .arg("check-config")
         .env("TESSERA_BOOTSTRAP_USERNAME", "root")
         .env("TESSERA_BOOTSTRAP_PASSWORD", "0123-very-secret")
-        .env("TESSERA_TOKEN_SECRET", "s3cr3t-key")
+        .env("TESSERA_TOKEN_SECRET", "s3cr3t-key-0123456789")
         .output()
         .expect("runs");
     assert!(output.status.success());
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(printed.contains("root"));
-    assert!(!printed.contains("0123-very-secret") && !printed.contains("s3cr3t-key"));
+    assert!(!printed.contains("0123-very-secret") && !printed.contains("s3cr3t-key-0123456789"));
 }
 
 /// A database password, in the URL's userinfo or as a `password` parameter, is never printed:

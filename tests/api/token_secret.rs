@@ -127,6 +127,11 @@ async fn rotate_secret_refuses_what_it_cannot_do(store: Store) {
         .await["refresh_token"]);
     for (secret, stdin, says) in [
         (OLD, "\n", "no new secret"),
+        (
+            OLD,
+            "fifteen-bytes!!\n",
+            "the new secret holds fewer than 16 bytes",
+        ),
         (OLD, OLD, "the current one"),
         (NEW, "a-third-secret", "does not match"),
     ] {
