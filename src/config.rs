@@ -780,19 +780,13 @@ impl Config {
     }
 
     /// Refuses a configuration that would keep the refresh-token key beside the data it protects
-    /// (PostgreSQL without `token_secret`), or name a key file that would not be read
-    /// (`token_secret_file` with `token_secret`, or on PostgreSQL). Checked before connecting.
+    /// (PostgreSQL without `token_secret`), name a key file that would not be read
+    /// (`token_secret_file` with `token_secret`, or on PostgreSQL), or hold a `token_secret` too
+    /// short to be a key. Checked before connecting.
     fn check_secret_source(&self) -> anyhow::Result<()> {
         let postgres = Backend::of(&self.database_url) == Backend::Postgres;
         if self.token_secret.is_none() && postgres {
             anyhow::bail!(POSTGRES_NEEDS_SECRET);
-        }
-        if let Some(short) = self
-            .token_secret
-            .as_deref()
-            .and_then(|secret| short_token_secret("token_secret", secret))
-        {
-            anyhow::bail!("invalid configuration: {short}");
         }
         if let Some(file) = &self.token_secret_file {
             if self.token_secret.is_some() || postgres {
@@ -804,6 +798,13 @@ impl Config {
             if file.trim().is_empty() {
                 anyhow::bail!("invalid configuration: token_secret_file is empty");
             }
+        }
+        if let Some(short) = self
+            .token_secret
+            .as_deref()
+            .and_then(|secret| short_token_secret("token_secret", secret))
+        {
+            anyhow::bail!("invalid configuration: {short}");
         }
         Ok(())
     }
