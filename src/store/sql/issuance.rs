@@ -98,6 +98,15 @@ pub(super) struct RefreshCheck<'a> {
     pub mark_used: bool,
 }
 
+/// Whether `token` may open its session under `limit` (`None`: unlimited), in the caller's
+/// transaction ([`admit`], for the token's user and share).
+async fn admit_token(conn: &mut Conn, token: &NewToken, limit: Option<i64>) -> StoreResult<bool> {
+    match limit {
+        Some(limit) => admit(conn, &token.user_uuid, token.share, limit, token.issued_at).await,
+        None => Ok(true),
+    }
+}
+
 /// Writes a token in the caller's transaction, after its checks: the session limit (`limit`)
 /// and the grant's refresh token (`refresh`). Nothing is written unless it answers `Yes` (the
 /// caller rolls back otherwise).
@@ -109,10 +118,8 @@ pub(super) async fn insert_token(
 ) -> StoreResult<Inserted> {
     use sqlx::FromRow;
     let token = row.token;
-    if let Some(limit) = limit {
-        if !admit(conn, &token.user_uuid, token.share, limit, token.issued_at).await? {
-            return Ok(Inserted::SessionLimit);
-        }
+    if !admit_token(conn, token, limit).await? {
+        return Ok(Inserted::SessionLimit);
     }
     let condition = match refresh {
         None => user_still_enabled(None),
@@ -389,18 +396,8 @@ impl Store {
         rotation: &Rotation,
     ) -> StoreResult<Issue> {
         let mut w = self.begin_write().await?;
-        if let Some(limit) = token.session_limit {
-            if !admit(
-                &mut w.tx,
-                &token.user_uuid,
-                token.share,
-                limit,
-                token.issued_at,
-            )
-            .await?
-            {
-                return Ok(Issue::SessionLimit);
-            }
+        if !admit_token(&mut w.tx, token, token.session_limit).await? {
+            return Ok(Issue::SessionLimit);
         }
         if !rotate_refresh_token(&mut w.tx, from, rotation, token.issued_at).await? {
             return Ok(Issue::Superseded);
@@ -424,19 +421,9 @@ impl Store {
             true => self.begin_user_write(&token.user_uuid).await?,
             false => self.begin_write().await?,
         };
-        if let Some(limit) = token.session_limit {
-            // Admitted before a mobile login ends other sessions: the limit applies to the login.
-            if !admit(
-                &mut w.tx,
-                &token.user_uuid,
-                token.share,
-                limit,
-                token.issued_at,
-            )
-            .await?
-            {
-                return Ok(Issue::SessionLimit);
-            }
+        // Admitted before a mobile login ends other sessions: the limit applies to the login.
+        if !admit_token(&mut w.tx, token, token.session_limit).await? {
+            return Ok(Issue::SessionLimit);
         }
         let (refresh, ended) = write_offline_refresh_token(&mut w.tx, token, offline).await?;
         let row = TokenRow::new(token, Some(&refresh.uuid), Some(&offline.client_id));
