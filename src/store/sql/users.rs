@@ -1,7 +1,7 @@
 //! Users and their e-mail addresses.
 
 use super::lists::ListQuery;
-use super::{Store, FOR_SHARE};
+use super::{Conn, Store, FOR_SHARE};
 use crate::store::columns::{Arg, Id, Micros, UuidText};
 use crate::store::{
     fold, search_text, ListParams, NewUser, Page, StoreResult, User, UserUpdate, USER_ORDER,
@@ -149,12 +149,8 @@ impl Store {
     pub async fn update_user(&self, uuid: &str, update: &UserUpdate) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
         // The purpose may change: tokens issued while unlimited were not bounded, so the session
-        // bound goes. First, then the user's row: the order in which grants lock them.
-        sqlx::query("DELETE FROM session_bounds WHERE user_uuid = $1")
-            .bind(Id(uuid))
-            .execute(&mut *w.tx)
-            .await?;
-        super::lock_for_change(&mut w.tx, uuid).await?;
+        // bound goes.
+        drop_bound_and_lock(&mut w.tx, uuid).await?;
         let addresses: Vec<String> =
             sqlx::query_scalar("SELECT address FROM emails WHERE user_uuid = $1")
                 .bind(Id(uuid))
@@ -230,14 +226,9 @@ impl Store {
     /// Deletes a user with its e-mails, sessions, tokens, refresh tokens and policy links.
     pub async fn delete_user(&self, uuid: &str) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
-        // The session bound first: a grant holds it before the refresh token (one lock order);
-        // then the user, so that no token is written after the user's are deleted (on
-        // PostgreSQL no foreign key holds tokens to their user: migration 0009).
-        sqlx::query("DELETE FROM session_bounds WHERE user_uuid = $1")
-            .bind(Id(uuid))
-            .execute(&mut *w.tx)
-            .await?;
-        super::lock_for_change(&mut w.tx, uuid).await?;
+        // No token is written after the user's are deleted (on PostgreSQL no foreign key holds
+        // tokens to their user: migration 0009).
+        drop_bound_and_lock(&mut w.tx, uuid).await?;
         for statement in [
             "DELETE FROM tokens WHERE auth_id = $1",
             "DELETE FROM refresh_tokens WHERE user_uuid = $1",
@@ -308,4 +299,14 @@ impl Store {
         .await?;
         Ok(owner.map(String::from))
     }
+}
+
+/// Drops the user's session bound, then locks the user for a change that ends its sessions: in
+/// the order in which grants lock them (the bound, then the refresh token, then the user).
+async fn drop_bound_and_lock(tx: &mut Conn, uuid: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM session_bounds WHERE user_uuid = $1")
+        .bind(Id(uuid))
+        .execute(&mut *tx)
+        .await?;
+    super::lock_for_change(tx, uuid).await
 }
