@@ -7,6 +7,7 @@
 //! A leaf: nothing here reads the domain or the store (they read it).
 
 pub mod database;
+pub mod oauth2;
 
 use std::fmt;
 use std::path::Path;
@@ -100,6 +101,14 @@ pub struct Config {
     /// while that is the current value); later it is a replay, which revokes the whole chain.
     /// 0..=300.
     pub refresh_token_reuse_grace: u64,
+    /// How clients reach Tessera's root: the OAuth2 issuer (SPEC §11.1). `https`, or `http` on a
+    /// loopback host. Unset: `http://<listen>` when `listen` is a loopback address, otherwise the
+    /// OAuth2 face is off (its paths answer 404).
+    pub public_url: Option<String>,
+    /// Seconds an access token issued at `/oauth2/token` lives.
+    pub oauth2_access_token_lifetime: u64,
+    /// Seconds a browser session (signed in at the OAuth2 login page) lives.
+    pub browser_session_lifetime: u64,
 }
 
 impl Default for Config {
@@ -139,6 +148,9 @@ impl Default for Config {
             refresh_token_max_lifetime: 0,
             refresh_token_rotation: false,
             refresh_token_reuse_grace: 0,
+            public_url: None,
+            oauth2_access_token_lifetime: 3600,
+            browser_session_lifetime: 28_800,
         }
     }
 }
@@ -147,6 +159,7 @@ impl Default for Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let redact = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        let oauth2_lifetime = self.oauth2_access_token_lifetime;
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("database_url", &redact_url(&self.database_url))
@@ -200,6 +213,9 @@ impl fmt::Debug for Config {
             )
             .field("refresh_token_rotation", &self.refresh_token_rotation)
             .field("refresh_token_reuse_grace", &self.refresh_token_reuse_grace)
+            .field("public_url", &self.public_url)
+            .field("oauth2_access_token_lifetime", &oauth2_lifetime)
+            .field("browser_session_lifetime", &self.browser_session_lifetime)
             .finish()
     }
 }
@@ -650,6 +666,7 @@ impl Config {
         self.check_durations()?;
         self.check_connections()?;
         self.check_cors_origins()?;
+        oauth2::check(self)?;
         if self.bootstrap_username.is_some() != self.bootstrap_password.is_some() {
             anyhow::bail!(
                 "invalid configuration: bootstrap_username and bootstrap_password go together"
@@ -891,6 +908,7 @@ mod tests {
             token_secret_file: Some("/k".into()),
             metrics_listen: Some("127.0.0.1:0".into()),
             http_max_connections_per_address: Some(8),
+            public_url: Some("https://auth.example.com".into()),
             ..Config::default()
         })
         .expect("serializes");

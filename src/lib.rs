@@ -61,7 +61,9 @@ impl RunningServer {
         };
         let interval = Duration::from_secs(config.token_cleanup_interval);
         let limits = http::serve::Limits::of(&config);
-        let services = Arc::new(Services::start(config, clock).await?);
+        let mut services = Services::start(config, clock).await?;
+        services.serve_at(local_addr);
+        let services = Arc::new(services);
         let state = AppState::new(services.clone());
 
         // Stopped between purges only, so that a shutdown lets the purge under way finish.

@@ -52,6 +52,8 @@ enum Command {
     Migrate(Database),
     /// Manage users.
     User(UserArgs),
+    /// Manage OAuth2 clients.
+    Client(ClientArgs),
     /// Manage tokens.
     Token(TokenArgs),
     /// Check the configuration as `serve` does, print it as TOML (secrets left out) and exit.
@@ -106,6 +108,77 @@ enum UserCommand {
 }
 
 #[derive(Args)]
+struct ClientArgs {
+    #[command(flatten)]
+    database: Database,
+    #[command(subcommand)]
+    command: ClientCommand,
+}
+
+/// A client's fields; on `update`, a flag not given keeps the client's value, and a list flag
+/// given replaces the whole list.
+#[derive(Args)]
+struct ClientFlags {
+    /// The client's name, shown to users.
+    #[arg(long)]
+    name: Option<String>,
+    /// `confidential` (default on add: it gets a secret) or `public`; a client's type never changes.
+    #[arg(long = "type", value_parser = ["public", "confidential"])]
+    client_type: Option<String>,
+    /// A redirect URI (https, http on a loopback host, or a private-use scheme for a public
+    /// client); repeatable.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// A post-logout redirect URI; repeatable.
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
+    /// authorization_code, refresh_token, client_credentials or
+    /// urn:ietf:params:oauth:grant-type:device_code; repeatable, at least one on add.
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<String>,
+    /// An ACL entry of the client's ceiling; repeatable.
+    #[arg(long = "scope", value_name = "ACL")]
+    scope: Vec<String>,
+    /// `required` (default on add) or `implicit` (a first-party application: no consent page).
+    #[arg(long, value_parser = ["required", "implicit"])]
+    consent: Option<String>,
+}
+
+impl From<ClientFlags> for cli::client::ClientFields {
+    fn from(flags: ClientFlags) -> Self {
+        cli::client::ClientFields {
+            name: flags.name,
+            client_type: flags.client_type,
+            redirect_uris: flags.redirect_uris,
+            post_logout_redirect_uris: flags.post_logout_redirect_uris,
+            grant_types: flags.grant_types,
+            scope: flags.scope,
+            consent: flags.consent,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a client and print it; a confidential client's secret is printed this once.
+    Add(ClientFlags),
+    /// List clients: client_id, name, type, grant types.
+    List,
+    /// Print a client (never its secret).
+    Show { client_id: String },
+    /// Change a client's fields (those given) and print it.
+    Update {
+        client_id: String,
+        #[command(flatten)]
+        fields: ClientFlags,
+    },
+    /// Delete a client, with every token and refresh token of it.
+    Remove { client_id: String },
+    /// Give a confidential client a new secret, printed this once; the old one stops working.
+    NewSecret { client_id: String },
+}
+
+#[derive(Args)]
 struct TokenArgs {
     #[command(flatten)]
     database: Database,
@@ -136,6 +209,7 @@ impl Command {
             | Command::CheckConfig(database)
             | Command::RotateSecret(database)
             | Command::User(UserArgs { database, .. })
+            | Command::Client(ClientArgs { database, .. })
             | Command::Token(TokenArgs { database, .. }) => Some(database.url.as_ref()),
             Command::GenSecret | Command::Healthcheck { .. } => None,
         }
@@ -198,7 +272,25 @@ async fn run(args: Cli) -> anyhow::Result<()> {
             UserCommand::Passwd { username } => cli::user_passwd(config, username).await,
             UserCommand::List => cli::user_list(config).await,
         },
+        Command::Client(ClientArgs { command, .. }) => client(config, command).await,
         Command::RotateSecret(_) => cli::rotate_secret(config).await,
+    }
+}
+
+async fn client(
+    config: tessera::config::ValidConfig,
+    command: ClientCommand,
+) -> anyhow::Result<()> {
+    use cli::client;
+    match command {
+        ClientCommand::Add(fields) => client::add(config, fields.into()).await,
+        ClientCommand::List => client::list(config).await,
+        ClientCommand::Show { client_id } => client::show(config, &client_id).await,
+        ClientCommand::Update { client_id, fields } => {
+            client::update(config, &client_id, fields.into()).await
+        }
+        ClientCommand::Remove { client_id } => client::remove(config, &client_id).await,
+        ClientCommand::NewSecret { client_id } => client::new_secret(config, &client_id).await,
     }
 }
 

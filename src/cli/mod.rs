@@ -1,6 +1,7 @@
 //! The command-line face: operator commands that call the same use cases as HTTP, as the
 //! operator (who holds every access), and the container health probe.
 
+pub mod client;
 pub mod healthcheck;
 
 use std::io::{BufRead, IsTerminal};

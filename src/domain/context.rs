@@ -27,6 +27,11 @@ pub(super) struct Context {
     pub(super) throttle: Throttle,
     pub(super) cache: Option<TokenCache>,
     pub(super) metrics: Metrics,
+    /// The OAuth2 issuer (SPEC §11.1), once the server knows where it listens; `None`: the OAuth2
+    /// face is off.
+    pub(super) issuer: Option<String>,
+    /// Clients that authenticated lately (the client-credentials grant's guess).
+    pub(super) known_clients: super::oauth2::client_auth::KnownClients,
 }
 
 impl Context {

@@ -12,6 +12,7 @@ mod context;
 pub mod error;
 mod grant;
 mod metrics;
+pub mod oauth2;
 pub mod password;
 pub mod policies;
 pub mod records;
@@ -42,6 +43,7 @@ pub fn parse_uuid(text: &str) -> Option<String> {
         .map(|uuid| uuid.hyphenated().to_string())
 }
 pub use error::{DomainError, DomainResult, Refusal};
+pub use grant::{MAX_SCOPE_ENTRIES, MAX_SCOPE_ENTRY_CHARS};
 pub use secrets::MAX_EXPIRATION;
 pub use services::Services;
 

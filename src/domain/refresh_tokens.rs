@@ -146,12 +146,14 @@ impl RefreshTokens<'_> {
     /// logs out really is logged out.
     async fn delete(&self, user_uuid: &str, client_id: &str) -> DomainResult<()> {
         self.0.existing_user(user_uuid).await?;
-        if !self
-            .0
-            .store
-            .delete_refresh_token(user_uuid, client_id)
-            .await?
-        {
+        let store = &self.0.store;
+        let deleted = store.delete_refresh_token(user_uuid, client_id).await?;
+        // An OAuth2 client's consent goes with its refresh tokens (SPEC §11.3).
+        let forgotten = match crate::domain::parse_uuid(client_id) {
+            Some(uuid) => store.forget_consent(user_uuid, &uuid).await?,
+            None => false,
+        };
+        if !deleted && !forgotten {
             return Err(DomainError::UnknownRefreshToken(client_id.to_string()));
         }
         self.0

@@ -30,6 +30,15 @@ pub fn new_access_token() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// A new value of 256 random bits (a code, a browser's cookie), base64url.
+pub fn new_secret_value() -> String {
+    use base64::Engine as _;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// The only form in which a token value reaches the database.
 pub fn digest(value: &str) -> Vec<u8> {
     Sha256::digest(value.as_bytes()).to_vec()
@@ -91,6 +100,12 @@ impl RefreshKey {
         }
         let generation = generation.to_string();
         self.mac(label, &[row_uuid.as_bytes(), b"\0", generation.as_bytes()])
+    }
+
+    /// The CSRF token of a browser's pages (SPEC §11.3): a MAC of its cookie's value, so that only
+    /// a page served to that browser holds it.
+    pub fn csrf_for(&self, cookie: &str) -> String {
+        hex::encode(self.mac(b"tessera csrf\0", &[cookie.as_bytes()]))
     }
 
     /// What the database records of this key: HMAC-SHA256(key, a fixed label), in hex. Guessing
@@ -296,6 +311,7 @@ mod tests {
             scope: None,
             generation: 3,
             used_at: 0,
+            oauth2: false,
         };
         assert_eq!(old.value_of(&row), value);
         row.sealed = Some(old.resealed(&row, &new));

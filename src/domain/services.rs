@@ -8,6 +8,8 @@ use super::cache::{Invalidation, TokenCache};
 use super::clock::SharedClock;
 use super::context::Context;
 use super::metrics::Metrics;
+use super::oauth2::clients::Clients;
+use super::oauth2::OAuth2;
 use super::password::PasswordHasher;
 use super::policies::Policies;
 use super::refresh_tokens::RefreshTokens;
@@ -76,6 +78,8 @@ impl Services {
                 }),
                 clock,
                 config,
+                issuer: None,
+                known_clients: Default::default(),
             },
         };
         if let (Some(username), Some(password)) = (
@@ -119,6 +123,40 @@ impl Services {
 
     pub fn refresh_tokens(&self) -> RefreshTokens<'_> {
         RefreshTokens(&self.ctx)
+    }
+
+    /// Sets the OAuth2 issuer for a server listening on `address` (SPEC §11.1); with none, the
+    /// OAuth2 face is off, and the log says why once.
+    pub fn serve_at(&mut self, address: std::net::SocketAddr) {
+        self.ctx.issuer = self.ctx.config.issuer(address);
+        if self
+            .ctx
+            .issuer
+            .as_deref()
+            .is_some_and(|i| i.starts_with("http://"))
+        {
+            // Cookies are not isolated by port: every program on this host's loopback receives
+            // the browser's sign-in cookie (RFC 6265 §8.5).
+            tracing::warn!(
+                "the OAuth2 issuer is plain http on a loopback host: for development only; set \
+                 public_url to an https URL for browsers in production"
+            );
+        }
+        if self.ctx.issuer.is_none() {
+            tracing::warn!(
+                listen = %address,
+                "the OAuth2 face is off: set public_url (TESSERA_PUBLIC_URL), the URL clients reach \
+                 Tessera at, to serve /oauth2/ and /.well-known/ on a non-loopback address"
+            );
+        }
+    }
+
+    pub fn oauth2(&self) -> OAuth2<'_> {
+        OAuth2(&self.ctx)
+    }
+
+    pub fn clients(&self) -> Clients<'_> {
+        Clients(&self.ctx)
     }
 
     pub fn token_secret(&self) -> TokenSecret<'_> {

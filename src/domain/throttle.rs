@@ -15,7 +15,8 @@
 //!
 //! Charging before hashing bounds parallel guesses: a count admits at once only as many attempts
 //! as it may still fail before its threshold (one at a time past it). An attempt beyond that waits
-//! briefly for those in flight, asking again, and goes ahead when they end.
+//! briefly for those in flight, asking again, and goes ahead when they end, or as soon as one of
+//! them trusted its user at the address (below).
 //!
 //! A user who logged in successfully from an address is **trusted** there for
 //! `trusted_for`: their attempts from it are checked against the account-from-this-address count
@@ -61,6 +62,8 @@ pub enum Account {
     User(String),
     /// A login no user answers to, folded.
     Login(String),
+    /// An OAuth2 client authenticating with its secret, by the client_id it sent.
+    Client(String),
 }
 
 impl Account {
@@ -72,6 +75,7 @@ impl Account {
         match self {
             Account::User(uuid) => format!("user\u{0}{uuid}"),
             Account::Login(login) => format!("login\u{0}{login}"),
+            Account::Client(client_id) => format!("client\u{0}{client_id}"),
         }
     }
 }
@@ -275,35 +279,42 @@ impl Throttle {
     pub async fn charge(&self, account: Option<&Account>, address: &str) -> DomainResult<Charge> {
         let keys = self.keys(account, address);
         let trust = self.trust_key(account, address);
-        let now = self.clock.now_micros();
-        let trusted_until = match &trust {
-            Some(key) => self.store.trusted_until(key, now).await?,
-            None => None,
-        };
-        let trusted = trusted_until.is_some();
-        let renew_after = now.saturating_add(duration_to_micros(self.policy.trusted_for) / 2);
-        let trust = trust.filter(|_| trusted_until.is_none_or(|until| until < renew_after));
         let all: Vec<CountedKey> = [&keys.account, &keys.account_address, &keys.address]
             .into_iter()
             .flatten()
             .cloned()
             .collect();
-        let checked: Vec<CountedKey> = if trusted {
-            keys.account_address.iter().cloned().collect()
-        } else {
-            all.clone()
-        };
-        self.admit_waiting(&checked).await?;
-        Ok(Charge {
-            charged: checked.into_iter().map(|k| k.key).collect(),
-            on_failure: all,
-            on_success: [keys.account, keys.account_address]
-                .into_iter()
-                .flatten()
-                .map(|k| k.key)
-                .collect(),
-            trust,
-        })
+        let mut waited = Duration::ZERO;
+        loop {
+            let now = self.clock.now_micros();
+            let trusted_until = match &trust {
+                Some(key) => self.store.trusted_until(key, now).await?,
+                None => None,
+            };
+            let checked: Vec<CountedKey> = if trusted_until.is_some() {
+                keys.account_address.iter().cloned().collect()
+            } else {
+                all.clone()
+            };
+            if !self.admit(&checked, waited).await? {
+                // Busy with attempts in flight. Trust is read again: one of them may be this
+                // user's success at this address, which lets the rest of a crowd go ahead.
+                tokio::time::sleep(RETRY_EVERY).await;
+                waited += RETRY_EVERY;
+                continue;
+            }
+            let renew_after = now.saturating_add(duration_to_micros(self.policy.trusted_for) / 2);
+            return Ok(Charge {
+                charged: checked.into_iter().map(|k| k.key).collect(),
+                on_failure: all,
+                on_success: [keys.account, keys.account_address]
+                    .into_iter()
+                    .flatten()
+                    .map(|k| k.key)
+                    .collect(),
+                trust: trust.filter(|_| trusted_until.is_none_or(|until| until < renew_after)),
+            });
+        }
     }
 
     /// Charges an attempt, as [`Throttle::charge`], as a guard to settle with its outcome.
@@ -319,38 +330,31 @@ impl Throttle {
         })
     }
 
-    /// Charges `checked`, waiting while they are busy with attempts in flight (up to
-    /// [`WAIT_FOR_IN_FLIGHT`]); `HeldBack` when a count holds the attempt back, or is still busy.
-    async fn admit_waiting(&self, checked: &[CountedKey]) -> DomainResult<()> {
-        let mut waited = Duration::ZERO;
-        let mut admission = self.store.charge_attempt(checked, self.times()).await?;
-        loop {
-            match admission {
-                Admission::Admitted => return Ok(()),
-                Admission::HeldUntil(until) => {
-                    let now = self.clock.now_micros();
-                    return Err(DomainError::HeldBack {
-                        retry_after: micros_to_duration(until.saturating_sub(now)),
-                    });
-                }
-                Admission::Busy if waited >= WAIT_FOR_IN_FLIGHT => {
-                    return Err(DomainError::HeldBack {
-                        retry_after: Duration::from_secs(1),
-                    });
-                }
-                Admission::Busy => {
-                    // Not a reading of the time: a pause before asking the store again, with a
-                    // read; the charge is tried again once there is room.
-                    tokio::time::sleep(RETRY_EVERY).await;
-                    waited += RETRY_EVERY;
-                    admission = match self.store.admission(checked, self.times()).await? {
-                        Admission::Admitted => {
-                            self.store.charge_attempt(checked, self.times()).await?
-                        }
-                        other => other,
-                    };
-                }
+    /// Charges `checked` (after `waited` in line): `false` while they are busy with attempts in
+    /// flight; `HeldBack` when a count holds the attempt back, or is still busy after
+    /// [`WAIT_FOR_IN_FLIGHT`].
+    async fn admit(&self, checked: &[CountedKey], waited: Duration) -> DomainResult<bool> {
+        let admission = if waited.is_zero() {
+            self.store.charge_attempt(checked, self.times()).await?
+        } else {
+            // A read first: the charge is tried again only once there is room.
+            match self.store.admission(checked, self.times()).await? {
+                Admission::Admitted => self.store.charge_attempt(checked, self.times()).await?,
+                other => other,
             }
+        };
+        match admission {
+            Admission::Admitted => Ok(true),
+            Admission::HeldUntil(until) => {
+                let now = self.clock.now_micros();
+                Err(DomainError::HeldBack {
+                    retry_after: micros_to_duration(until.saturating_sub(now)),
+                })
+            }
+            Admission::Busy if waited >= WAIT_FOR_IN_FLIGHT => Err(DomainError::HeldBack {
+                retry_after: Duration::from_secs(1),
+            }),
+            Admission::Busy => Ok(false),
         }
     }
 
@@ -363,6 +367,24 @@ impl Throttle {
     pub fn unguessable(&self, address: &str) -> Attempt<'_> {
         let charge = Charge {
             on_failure: self.keys(None, address).address.into_iter().collect(),
+            ..Charge::default()
+        };
+        Attempt {
+            throttle: self,
+            charge: Some(charge),
+        }
+    }
+
+    /// The attempt of an OAuth2 client's authentication: a client secret (256 random bits) cannot
+    /// be guessed either, so it is admitted uncharged like [`Throttle::unguessable`], and a
+    /// failure counts against the client, the client from this address, and the address.
+    pub fn unguessable_for(&self, account: &Account, address: &str) -> Attempt<'_> {
+        let keys = self.keys(Some(account), address);
+        let charge = Charge {
+            on_failure: [keys.account, keys.account_address, keys.address]
+                .into_iter()
+                .flatten()
+                .collect(),
             ..Charge::default()
         };
         Attempt {

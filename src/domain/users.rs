@@ -158,6 +158,26 @@ impl Users<'_> {
         Ok(())
     }
 
+    /// A new user's uuid: the one chosen (in its canonical spelling), or a new one. A user and an
+    /// OAuth2 client are both token subjects (`auth_id`): never one uuid.
+    async fn new_user_uuid(&self, chosen: Option<&str>) -> DomainResult<String> {
+        let uuid = match chosen {
+            Some(text) => uuid::Uuid::parse_str(text)
+                .map_err(|_| DomainError::invalid("uuid", "Not a valid UUID."))?
+                .hyphenated()
+                .to_string(),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        if self.0.store.get_client(&uuid).await?.is_some() {
+            return Err(DomainError::Conflict {
+                resource: "users",
+                field: "uuid",
+                message: "This uuid is an OAuth2 client's".into(),
+            });
+        }
+        Ok(uuid)
+    }
+
     /// POST /users: the user joins the top tenant.
     pub async fn create(
         &self,
@@ -166,13 +186,7 @@ impl Users<'_> {
     ) -> DomainResult<UserView> {
         self.0.authorize(actor, "auth.users.create").await?;
         let input = input?;
-        let uuid = match &input.uuid {
-            Some(text) => uuid::Uuid::parse_str(text)
-                .map_err(|_| DomainError::invalid("uuid", "Not a valid UUID."))?
-                .hyphenated()
-                .to_string(),
-            None => uuid::Uuid::new_v4().to_string(),
-        };
+        let uuid = self.new_user_uuid(input.uuid.as_deref()).await?;
         if let Some(password) = &input.password {
             check_password("password", password)?;
         }

@@ -1,4 +1,4 @@
-//! The JSON bodies of the user and policy endpoints, each described once: its fields, what each
+//! The JSON bodies of the user, policy and OAuth2 client endpoints, each described once: its fields, what each
 //! holds and its limits. The same description reads a body (wazo's error texts and leniencies,
 //! which serde's derive cannot give) straight into the domain's input type, and describes it in
 //! the OpenAPI document, so that each limit has one home and each body one type.
@@ -10,17 +10,22 @@ use axum::extract::rejection::BytesRejection;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use utoipa::openapi::schema::{
-    ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type,
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat,
+    SchemaType, Type,
 };
 use utoipa::openapi::RefOr;
 
 use super::read::{json_object, Fields};
+use crate::domain::oauth2::clients::{
+    ClientInput, ClientType, Consent, GRANT_TYPES, MAX_CLIENT_NAME_CHARS, MAX_REDIRECT_URIS,
+};
+use crate::domain::oauth2::redirect::MAX_REDIRECT_URI_BYTES;
 use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::policies::{NewPolicyInput, PolicyEdit, MAX_SLUG_LENGTH};
 use crate::domain::users::{
     NewUserInput, PasswordChange, UserChanges, AUTHENTICATION_METHODS, PURPOSES,
 };
-use crate::domain::{DomainError, DomainResult};
+use crate::domain::{DomainError, DomainResult, MAX_SCOPE_ENTRIES, MAX_SCOPE_ENTRY_CHARS};
 
 /// Bytes of one ACL entry in a policy body.
 const MAX_ACL_ENTRY_BYTES: usize = 1024;
@@ -44,6 +49,11 @@ enum Kind {
     },
     /// A list of ACL entries, or null.
     Acl,
+    /// A list of `items` strings of at most `bytes` bytes each; absent is empty.
+    List {
+        items: RangeInclusive<usize>,
+        bytes: usize,
+    },
 }
 
 /// Whether a field must be there, and whether it may be null.
@@ -67,6 +77,10 @@ struct Field {
 struct Body {
     description: Option<&'static str>,
     fields: &'static [Field],
+    /// `None`: a field not described is ignored (wazo's leniency); `Some(message)`: it is 400,
+    /// with this message, for bodies where a stray field may be an attempt to choose what the
+    /// service chooses.
+    unknown: Option<&'static str>,
 }
 
 const fn text(
@@ -123,6 +137,21 @@ const fn acl(description: &'static str) -> Field {
     }
 }
 
+const fn list(
+    name: &'static str,
+    items: RangeInclusive<usize>,
+    bytes: usize,
+    presence: Presence,
+    description: &'static str,
+) -> Field {
+    Field {
+        name,
+        kind: Kind::List { items, bytes },
+        presence,
+        description: Some(description),
+    }
+}
+
 const USERNAME: RangeInclusive<usize> = 1..=256;
 const PERSON_NAME: RangeInclusive<usize> = 0..=128;
 const PASSWORD: RangeInclusive<usize> = 1..=MAX_PASSWORD_BYTES;
@@ -131,6 +160,7 @@ const DESCRIPTION: RangeInclusive<usize> = 0..=2048;
 const UNCHANGED: Option<&str> = Some("Unchanged when absent; null clears it");
 
 static USER_CREATE: Body = Body {
+    unknown: None,
     description: None,
     fields: &[
         Field {
@@ -175,6 +205,7 @@ static USER_CREATE: Body = Body {
 };
 
 static USER_EDIT: Body = Body {
+    unknown: None,
     description: Some(
         "Changes the user's fields (see PUT /users/{user_uuid}): an absent field keeps its value.",
     ),
@@ -198,6 +229,7 @@ static USER_EDIT: Body = Body {
 };
 
 static PASSWORD_CHANGE: Body = Body {
+    unknown: None,
     description: None,
     fields: &[
         text("old_password", PASSWORD, Presence::Required, None),
@@ -206,6 +238,7 @@ static PASSWORD_CHANGE: Body = Body {
 };
 
 static POLICY_CREATE: Body = Body {
+    unknown: None,
     description: None,
     fields: &[
         text("name", POLICY_NAME, Presence::Required, None),
@@ -226,6 +259,7 @@ static POLICY_CREATE: Body = Body {
 };
 
 static POLICY_EDIT: Body = Body {
+    unknown: None,
     description: Some("Replaces name, description and ACL; the slug stays"),
     fields: &[
         text("name", POLICY_NAME, Presence::Required, None),
@@ -233,6 +267,70 @@ static POLICY_EDIT: Body = Body {
         acl(
             "The new ACL (empty when absent); every entry added or removed must be granted by the \
              caller's token",
+        ),
+    ],
+};
+
+/// The `type` and `consent` of a client body, as the domain names them.
+const CLIENT_TYPES: &[&str] = &["public", "confidential"];
+const CONSENTS: &[&str] = &["required", "implicit"];
+const REDIRECT_URIS: RangeInclusive<usize> = 0..=MAX_REDIRECT_URIS;
+
+static CLIENT: Body = Body {
+    description: Some(
+        "An OAuth2 client. A PUT replaces every field but `type`, which may be omitted (a \
+         different one is 400). `client_id`, `client_secret` and any field not described here \
+         are 400: Tessera chooses the id and the secret.",
+    ),
+    unknown: Some(
+        "Unknown field: a client's client_id and client_secret are chosen by Tessera, never by \
+         the request.",
+    ),
+    fields: &[
+        text("name", 1..=MAX_CLIENT_NAME_CHARS, Presence::Required, None),
+        choice(
+            "type",
+            CLIENT_TYPES,
+            Some("confidential"),
+            Some("A confidential client gets a secret; on a PUT, the client's own when absent"),
+        ),
+        list(
+            "redirect_uris",
+            REDIRECT_URIS,
+            MAX_REDIRECT_URI_BYTES,
+            Presence::Optional,
+            "Absolute, no fragment: `https`, `http` on a loopback host, or (public clients) a \
+             private-use scheme such as `com.example.app:/callback`. Required for the \
+             `authorization_code` grant",
+        ),
+        list(
+            "post_logout_redirect_uris",
+            REDIRECT_URIS,
+            MAX_REDIRECT_URI_BYTES,
+            Presence::Optional,
+            "Where a logout may send the user back; the rules of `redirect_uris`",
+        ),
+        list(
+            "grant_types",
+            1..=GRANT_TYPES.len(),
+            64,
+            Presence::Required,
+            "Among `authorization_code`, `refresh_token`, `client_credentials` (confidential \
+             clients only) and `urn:ietf:params:oauth:grant-type:device_code`",
+        ),
+        list(
+            "scope",
+            0..=MAX_SCOPE_ENTRIES,
+            MAX_SCOPE_ENTRY_CHARS,
+            Presence::Optional,
+            "The client's ceiling: ACL entries (negatives allowed), each held by the caller's own \
+             token (for `!x`: `x`), or 401 `unauthorized`. No token of the client grants more",
+        ),
+        choice(
+            "consent",
+            CONSENTS,
+            Some("required"),
+            Some("`implicit` (a first-party application) skips the consent page"),
         ),
     ],
 };
@@ -245,10 +343,14 @@ struct Reading {
 
 impl Body {
     fn read(&'static self, body: Result<Bytes, BytesRejection>) -> DomainResult<Reading> {
-        Ok(Reading {
-            body: self,
-            object: json_object(body)?,
-        })
+        let object = json_object(body)?;
+        if let Some(message) = self.unknown {
+            let described = |key: &String| self.fields.iter().any(|field| field.name == key);
+            if let Some(key) = object.keys().find(|key| !described(key)) {
+                return Err(DomainError::invalid(key, message));
+            }
+        }
+        Ok(Reading { body: self, object })
     }
 }
 
@@ -297,6 +399,27 @@ impl Reading {
         match &self.field(name)?.kind {
             Kind::Boolean { .. } => Fields(&self.object).boolean(name),
             _ => Err(DomainError::Internal(format!("{name} is not a boolean"))),
+        }
+    }
+
+    /// A list field: absent is empty (missing, when required).
+    fn list(&self, name: &str) -> DomainResult<Vec<String>> {
+        let field = self.field(name)?;
+        let Kind::List { items, bytes } = &field.kind else {
+            return Err(DomainError::Internal(format!("{name} is not a list")));
+        };
+        let nullable = field.presence == Presence::Nullable;
+        match Fields(&self.object).strings(name, *bytes, nullable)? {
+            None if field.presence == Presence::Required => Err(DomainError::invalid(
+                name,
+                "Missing data for required field.",
+            )),
+            None => Ok(Vec::new()),
+            Some(list) if items.contains(&list.len()) => Ok(list),
+            Some(_) => Err(DomainError::invalid(
+                name,
+                format!("{} to {} items.", items.start(), items.end()),
+            )),
         }
     }
 
@@ -370,6 +493,29 @@ pub fn policy_edit(body: Result<Bytes, BytesRejection>) -> DomainResult<PolicyEd
     })
 }
 
+/// A POST or PUT /oauth2/clients body. `type` absent is `None`: the use case knows whether that
+/// means confidential (a new client) or the client's own (an update).
+pub fn client(body: Result<Bytes, BytesRejection>) -> DomainResult<ClientInput> {
+    let body = CLIENT.read(body)?;
+    let name = body.required_text("name")?;
+    let client_type = body.choice("type")?.map(|t| match t.as_str() {
+        "public" => ClientType::Public,
+        _ => ClientType::Confidential,
+    });
+    Ok(ClientInput {
+        name,
+        client_type,
+        redirect_uris: body.list("redirect_uris")?,
+        post_logout_redirect_uris: body.list("post_logout_redirect_uris")?,
+        grant_types: body.list("grant_types")?,
+        scope: body.list("scope")?,
+        consent: match body.choice("consent")?.as_deref() {
+            Some("implicit") => Consent::Implicit,
+            _ => Consent::Required,
+        },
+    })
+}
+
 // The OpenAPI description of each body, from the same fields.
 
 fn string_type(presence: Presence) -> SchemaType {
@@ -426,6 +572,16 @@ fn field_schema(field: &Field) -> Schema {
             )
             .description(description)
             .into(),
+        Kind::List { items, bytes } => ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(*bytes)),
+            )
+            .min_items(Some(*items.start()).filter(|min| *min > 0))
+            .max_items(Some(*items.end()))
+            .description(description)
+            .into(),
     }
 }
 
@@ -434,6 +590,9 @@ impl Body {
         let mut object = ObjectBuilder::new()
             .schema_type(Type::Object)
             .description(self.description);
+        if self.unknown.is_some() {
+            object = object.additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        }
         for field in self.fields {
             if field.presence == Presence::Required {
                 object = object.required(field.name);
@@ -469,6 +628,7 @@ described! {
     PasswordChange => "PasswordChange", PASSWORD_CHANGE;
     NewPolicyInput => "PolicyCreate", POLICY_CREATE;
     PolicyEdit => "PolicyEdit", POLICY_EDIT;
+    ClientInput => "OAuth2ClientBody", CLIENT;
 }
 
 #[cfg(test)]
@@ -482,12 +642,13 @@ mod tests {
     /// The limit a text field is read with is the one its description shows.
     #[test]
     fn every_text_limit_read_is_the_limit_described() {
-        let bodies: [&'static Body; 5] = [
+        let bodies: [&'static Body; 6] = [
             &USER_CREATE,
             &USER_EDIT,
             &PASSWORD_CHANGE,
             &POLICY_CREATE,
             &POLICY_EDIT,
+            &CLIENT,
         ];
         for body in bodies {
             for field in body.fields {
@@ -507,6 +668,31 @@ mod tests {
                 let expected = format.is_none().then_some(*chars.end() as u64);
                 assert_eq!(shown, expected, "{}", field.name);
             }
+        }
+    }
+
+    /// A stray field is refused rather than ignored: a `client_id` is an attempt to choose it.
+    #[test]
+    fn a_client_body_is_closed_and_its_lists_default_to_empty() {
+        let read = |json: &str| client(Ok(Bytes::from(json.to_string())));
+        let input = read(r#"{"name": "a", "grant_types": ["refresh_token"]}"#).expect("read");
+        assert!(input.redirect_uris.is_empty() && input.scope.is_empty());
+        assert_eq!(
+            (input.client_type, input.consent),
+            (None, Consent::Required)
+        );
+        for stray in ["client_id", "client_secret", "colour"] {
+            let body =
+                format!(r#"{{"name": "a", "grant_types": ["refresh_token"], "{stray}": "x"}}"#);
+            assert!(
+                matches!(read(&body), Err(DomainError::InvalidField { field, .. }) if field == stray)
+            );
+        }
+        for grants in ["", r#", "grant_types": []"#] {
+            let body = format!(r#"{{"name": "a"{grants}}}"#);
+            assert!(
+                matches!(read(&body), Err(DomainError::InvalidField { field, .. }) if field == "grant_types")
+            );
         }
     }
 

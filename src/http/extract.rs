@@ -90,17 +90,35 @@ pub fn user_agent(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-/// The caller of a protected endpoint: its `X-Auth-Token` (and nothing else) and `Wazo-Tenant`.
+/// The caller of a protected endpoint: its access token, from `X-Auth-Token` or
+/// `Authorization: Bearer` (SPEC §11.6; both present and different: 400), and `Wazo-Tenant`.
 pub struct Caller(pub Actor);
 
+/// `Authorization: Bearer <token>`, if the request has one (the scheme in any case).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = header_text(headers, "authorization")?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = std::convert::Infallible;
+    type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let token = header_text(&parts.headers, "x-auth-token")
+        let header = header_text(&parts.headers, "x-auth-token")
             .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
+            .filter(|t| !t.is_empty());
+        let token = match (header, bearer_token(&parts.headers)) {
+            (Some(header), Some(bearer)) if header != bearer => {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "invalid-data",
+                    "X-Auth-Token and Authorization: Bearer name different tokens",
+                ))
+            }
+            (header, bearer) => header.or(bearer).map(str::to_string),
+        };
         let tenant = parts
             .headers
             .get("wazo-tenant")

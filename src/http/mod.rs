@@ -5,13 +5,17 @@
 //! from which both the router and the OpenAPI description are made.
 
 mod body;
+mod device;
 mod envelope;
 pub mod error;
 mod extract;
 mod health;
 mod logging;
 pub mod metrics;
+mod oauth2;
+mod oauth2_clients;
 mod openapi;
+mod pages;
 mod policies;
 mod read;
 mod refresh_tokens;
@@ -35,7 +39,7 @@ use utoipa::Path;
 
 use crate::domain::Services;
 use error::ApiError;
-use openapi::SecuritySchemes;
+use openapi::{RootServers, SecuritySchemes};
 
 pub use extract::basic_credentials;
 pub use openapi::yaml as openapi_yaml;
@@ -106,10 +110,23 @@ fn route<P: Path>(router: Router<AppState>, handler: MethodRouter<AppState>) -> 
 /// and a prefix rewrite on every request.
 const PREFIXES: [&str; 2] = ["/0.1", "/api/auth/0.1"];
 
-/// The one route list: `module::handler` (optionally `=> layer`). It makes the router, the list
-/// of (method, path) the tests hold the description to, and the OpenAPI description's paths.
+/// The handlers' (method, path) pairs, as their `#[utoipa::path]` documents them.
+fn documented<P: Path>() -> Vec<(String, String)> {
+    P::methods()
+        .iter()
+        .map(|method| (method_name(method).to_string(), P::path()))
+        .collect()
+}
+
+/// The one route list: `module::handler` (optionally `=> layer`) under the API's prefixes, then,
+/// after `root:`, the OAuth2 face's handlers at Tessera's root (SPEC §11.1). It makes the router,
+/// the lists of (method, path) the tests hold the description to, and the OpenAPI description's
+/// paths.
 macro_rules! api {
-    ($($module:ident :: $handler:ident $(=> $layer:expr)?),* $(,)?) => {
+    (
+        $($module:ident :: $handler:ident $(=> $layer:expr)?),* $(,)?
+        ; root: $($root_module:ident :: $root_handler:ident),* $(,)?
+    ) => {
         fn api() -> Router<AppState> {
             let mut router = Router::new();
             $(
@@ -126,23 +143,49 @@ macro_rules! api {
             router.method_not_allowed_fallback(method_not_allowed)
         }
 
+        /// The OAuth2 face, at Tessera's root: not under the API's prefixes.
+        fn root_api() -> Router<AppState> {
+            let mut router = Router::new();
+            $(
+                router = pastey::paste! {
+                    router.route(
+                        &<$root_module::[<__path_ $root_handler>] as Path>::path(),
+                        on(
+                            method_filter(
+                                &<$root_module::[<__path_ $root_handler>] as Path>::methods(),
+                            ),
+                            $root_module::$root_handler,
+                        ),
+                    )
+                };
+            )*
+            router.method_not_allowed_fallback(method_not_allowed)
+        }
+
         /// Every (method, path) the API serves, under each prefix.
         pub fn routes() -> Vec<(String, String)> {
             let mut routes = Vec::new();
             $(
-                pastey::paste! {
-                    for method in <$module::[<__path_ $handler>] as Path>::methods() {
-                        routes.push((
-                            method_name(&method).to_string(),
-                            <$module::[<__path_ $handler>] as Path>::path(),
-                        ));
-                    }
-                }
+                routes.extend(pastey::paste! { documented::<$module::[<__path_ $handler>]>() });
             )*
             routes
         }
 
-        openapi::describe!($($module::$handler),*);
+        /// Every (method, path) served at Tessera's root (the OAuth2 face).
+        pub fn root_routes() -> Vec<(String, String)> {
+            let mut routes = Vec::new();
+            $(
+                routes.extend(pastey::paste! {
+                    documented::<$root_module::[<__path_ $root_handler>]>()
+                });
+            )*
+            routes
+        }
+
+        openapi::describe!(
+            $($module::$handler),*
+            ; root: $($root_module::$root_handler),*
+        );
     };
 }
 
@@ -177,9 +220,22 @@ api! {
     policies::list_for_user,
     policies::attach,
     policies::detach,
+    oauth2_clients::create,
+    oauth2_clients::list,
+    oauth2_clients::get,
+    oauth2_clients::update,
+    oauth2_clients::delete,
+    oauth2_clients::new_secret,
     status::status,
     status::head_status,
-    openapi::serve,
+    openapi::serve;
+    root:
+    oauth2::token,
+    oauth2::device_authorization,
+    oauth2::introspect,
+    oauth2::revoke,
+    oauth2::authorization_server_metadata,
+    oauth2::openid_configuration,
 }
 
 async fn not_found() -> ApiError {
@@ -207,12 +263,39 @@ pub fn router(state: AppState) -> Router {
             envelope::envelope,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    // The pages have no CORS (SPEC §11.3): the same envelope, without the CORS layer.
+    let pages = Router::new()
+        .route(
+            "/oauth2/authorize",
+            axum::routing::get(pages::authorize)
+                .post(pages::authorize)
+                .fallback(pages::method_not_allowed),
+        )
+        .route(
+            "/oauth2/device",
+            axum::routing::get(device::device).post(device::device),
+        )
+        .route(
+            "/oauth2/static/tessera.css",
+            axum::routing::get(pages::stylesheet),
+        )
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    envelope::envelope,
+                ))
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .with_state(state.clone());
     api()
         .route("/health/live", axum::routing::get(health::live))
         .route("/health/ready", axum::routing::get(health::ready))
+        .merge(root_api())
         .fallback(not_found)
         .layer(layers)
         .with_state(state)
+        .merge(pages)
 }
 
 /// CORS for the configured origins (`*`: any), the API's methods, and the headers wazo-auth's

@@ -14,7 +14,10 @@ use super::error::ApiError;
 
 /// The description's `ApiDoc`, with the paths of the route list it is given.
 macro_rules! describe {
-    ($($module:ident :: $handler:ident),*) => {
+    (
+        $($module:ident :: $handler:ident),*
+        ; root: $($root_module:ident :: $root_handler:ident),*
+    ) => {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(
@@ -23,9 +26,11 @@ macro_rules! describe {
 authentication service of the Wazo Platform. It issues access tokens (with HTTP Basic credentials \
 or a refresh token), validates them for backend services (`HEAD`/`GET /token/{token}`, optionally \
 for a scope and a tenant), and manages the users, policies (named ACL lists), sessions and refresh \
-tokens behind them. The whole API is served under both `/api/auth/0.1` and `/0.1`. Protected \
-endpoints read the caller's access token from the `X-Auth-Token` header only, and answer 401 (not \
-403) when the token is missing, expired, or does not grant the required ACL. In a required ACL, a \
+tokens behind them. The whole API is served under both `/api/auth/0.1` and `/0.1`; the OAuth 2.1 \
+face (`/oauth2/...`, `/.well-known/...`) is served at Tessera's root, as its operations' own `servers` \
+say. Protected endpoints read the caller's access token from the `X-Auth-Token` header or from \
+`Authorization: Bearer`, and answer 401 (not 403) when the token is missing, expired, or does not \
+grant the required ACL. In a required ACL, a \
 `{name}` taken from the path has every `.` replaced by `_`. A path segment that must be a UUID and \
 is not one gives a JSON 404. Token endpoints answer errors as `TokenError`; every other endpoint \
 as `ApiError`."
@@ -37,10 +42,12 @@ as `ApiError`."
         (name = "sessions", description = "List and end sessions"),
         (name = "users", description = "Users and their passwords"),
         (name = "policies", description = "Policies (named ACL lists) and their attachment to users"),
+        (name = "oauth2_clients", description = "OAuth2 clients, registered by an administrator (their secrets are shown once)"),
+        (name = "oauth2", description = "The OAuth 2.1 face, at Tessera's root: token endpoint, device authorization, introspection, revocation, metadata"),
         (name = "status", description = "Service health"),
         (name = "api", description = "This description"),
     ),
-    paths($($module::$handler),*),
+    paths($($module::$handler,)* $($root_module::$root_handler),*),
     components(
         schemas(
             wire::TokenRequest, wire::Token, wire::TokenData, wire::TokenMetadata, wire::TokenRevoked,
@@ -48,19 +55,39 @@ as `ApiError`."
             wire::UserCreate, wire::UserEdit, wire::PasswordChange, wire::Policy, wire::PolicyCreate,
             wire::PolicyEdit, wire::Session, wire::RefreshToken, wire::UserList, wire::PolicyList,
             wire::SessionList, wire::RefreshTokenList, wire::Status, wire::TokenError, wire::ApiError,
+            wire::OAuth2Client, wire::OAuth2ClientCreated, wire::OAuth2ClientSecret,
+            wire::OAuth2ClientBody, wire::OAuth2ClientList,
+            oauth2::OAuthTokenRequest, oauth2::OAuthToken, oauth2::OAuthErrorBody, oauth2::TokenForm,
+            oauth2::Introspection, oauth2::AuthorizationServerMetadata,
+            oauth2::DeviceAuthorizationRequest, oauth2::DeviceAuthorizationAnswer,
         ),
         responses(
             wire::TokenBadRequest, wire::NoSuchToken, wire::TokenUnavailable, wire::Unauthorized,
             wire::InvalidData, wire::NotFound, wire::UnknownUser, wire::UnknownPolicy,
             wire::ReadOnlyPolicy, wire::PolicyInUse, wire::Conflict, wire::PayloadTooLarge, wire::Unavailable,
+            wire::UnknownClient,
         ),
     ),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &RootServers),
 )]
 pub struct ApiDoc;
     };
 }
 pub(super) use describe;
+
+/// The OAuth2 face's operations are served at Tessera's root, not under the API's servers: their
+/// path items name their own server, `/`.
+pub struct RootServers;
+
+impl Modify for RootServers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (_, path) in super::root_routes() {
+            if let Some(item) = openapi.paths.paths.get_mut(&path) {
+                item.servers = Some(vec![utoipa::openapi::Server::new("/")]);
+            }
+        }
+    }
+}
 
 /// The two ways to authenticate: Basic credentials (POST /token) and `X-Auth-Token`.
 pub struct SecuritySchemes;
@@ -249,7 +276,11 @@ mod tests {
         assert!(yaml.contains("operationId: getToken"));
         assert!(!yaml.contains("operation_id"));
         let doc = super::super::ApiDoc::openapi();
-        let shapes: BTreeSet<String> = routes().into_iter().map(|(_, p)| p).collect();
+        let shapes: BTreeSet<String> = routes()
+            .into_iter()
+            .chain(super::super::root_routes())
+            .map(|(_, p)| p)
+            .collect();
         assert_eq!(doc.paths.paths.len(), shapes.len());
     }
 }

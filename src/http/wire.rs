@@ -358,6 +358,101 @@ impl From<&domain::PolicyView> for Policy {
 pub type PolicyCreate = domain::policies::NewPolicyInput;
 pub type PolicyEdit = domain::policies::PolicyEdit;
 
+// ---- OAuth2 clients -----------------------------------------------------------------------------
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(rename_all = "snake_case")]
+pub enum ClientType {
+    Public,
+    Confidential,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(rename_all = "snake_case")]
+pub enum Consent {
+    Required,
+    Implicit,
+}
+
+/// An OAuth2 client, without its secret (which only the answers that make one carry)
+#[derive(Serialize, ToSchema)]
+pub struct OAuth2Client {
+    /// Chosen by Tessera
+    #[schema(format = "uuid")]
+    pub client_id: String,
+    #[schema(inline)]
+    pub consent: Consent,
+    #[schema(format = DateTime, example = "2026-05-05T12:05:31.123456+00:00")]
+    pub created_at: String,
+    pub grant_types: Vec<String>,
+    pub name: String,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    /// The ceiling: ACL entries no token of the client grants more than
+    pub scope: Vec<String>,
+    #[serde(rename = "type")]
+    #[schema(inline, rename = "type")]
+    pub client_type: ClientType,
+}
+
+impl From<&domain::oauth2::clients::ClientView> for OAuth2Client {
+    fn from(client: &domain::oauth2::clients::ClientView) -> Self {
+        use domain::oauth2::clients;
+        OAuth2Client {
+            client_id: client.client_id.clone(),
+            consent: match client.consent {
+                clients::Consent::Required => Consent::Required,
+                clients::Consent::Implicit => Consent::Implicit,
+            },
+            created_at: time::rfc3339(client.created_at),
+            grant_types: client.grant_types.clone(),
+            name: client.name.clone(),
+            post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+            redirect_uris: client.redirect_uris.clone(),
+            scope: client.scope.clone(),
+            client_type: match client.client_type {
+                clients::ClientType::Public => ClientType::Public,
+                clients::ClientType::Confidential => ClientType::Confidential,
+            },
+        }
+    }
+}
+
+/// A client just registered: the client, and for a confidential client its secret, shown here
+/// only (Tessera keeps a digest)
+#[derive(Serialize, ToSchema)]
+pub struct OAuth2ClientCreated {
+    #[serde(flatten)]
+    pub client: OAuth2Client,
+    /// The only time it is shown; absent for a public client
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, value_type = String)]
+    pub client_secret: Option<String>,
+}
+
+impl From<&domain::oauth2::clients::ClientWithSecret> for OAuth2ClientCreated {
+    fn from(created: &domain::oauth2::clients::ClientWithSecret) -> Self {
+        OAuth2ClientCreated {
+            client: OAuth2Client::from(&created.client),
+            client_secret: created.client_secret.clone(),
+        }
+    }
+}
+
+/// A client's new secret, shown here only: the old one no longer works
+#[derive(Serialize, ToSchema)]
+pub struct OAuth2ClientSecret {
+    #[schema(format = "uuid")]
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// The body of POST and PUT /oauth2/clients: read straight into the domain's input type and
+/// described by `super::body`.
+pub type OAuth2ClientBody = domain::oauth2::clients::ClientInput;
+
 // ---- Sessions and refresh tokens ----------------------------------------------------------------
 
 #[derive(Serialize, ToSchema)]
@@ -460,6 +555,8 @@ lists! {
         "Items before search", "Items matching the search, before paging";
     RefreshTokenList(RefreshToken from domain::RefreshTokenView):
         "Items before search", "Items matching the search and filters, before paging";
+    OAuth2ClientList(OAuth2Client from domain::oauth2::clients::ClientView):
+        "Items before search", "Items matching the search, before paging";
 }
 
 impl PolicyList {
@@ -670,6 +767,14 @@ pub struct ClientIdPath {
 
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
+pub struct OAuth2ClientIdPath {
+    /// An OAuth2 client's client_id (not a UUID → 404)
+    #[param(format = "uuid")]
+    pub client_id: String,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct AccessPath {
     /// One ACL entry, percent-encoded (e.g. `confd.users.%23` for `confd.users.#`)
     pub access: String,
@@ -758,6 +863,7 @@ order_params! {
     PolicyOrder: domain::policies::POLICY_ORDER;
     SessionOrder: domain::sessions::SESSION_ORDER;
     RefreshTokenOrder: domain::refresh_tokens::REFRESH_ORDER;
+    OAuth2ClientOrder: domain::oauth2::clients::CLIENT_ORDER;
 }
 
 /// The `mobile` filter of the refresh-token lists.
@@ -834,6 +940,8 @@ error_response! {
         (`not-found`)";
     UnknownPolicy("ApiError"): "No such policy (`unknown-policy`), or a path value that is neither a \
         UUID nor a slug (`not-found`)";
+    UnknownClient("ApiError"): "No such OAuth2 client, or a client_id that is not a UUID \
+        (`not-found`)";
     ReadOnlyPolicy("ApiError"): "The policy is read-only (`read-only-policy`)";
     PolicyInUse("ApiError"): "The configuration names this policy (`default_user_policy`): it \
         cannot be deleted (`policy-in-use`)";

@@ -30,10 +30,38 @@ pub struct NewToken {
     pub session_limit: Option<i64>,
 }
 
+/// An OAuth2 client's own token (the client-credentials grant, SPEC §11.4): no user, so no
+/// session bound and no ACL composed from policies: `acl` is what was granted. The client's live
+/// tokens beyond `keep` (the ones that expire first) end as it is written, so that a client that
+/// asks for a token per call holds a bounded number of them and is never refused.
+pub struct ClientToken {
+    pub token_digest: Vec<u8>,
+    pub session_uuid: String,
+    pub client_id: String,
+    pub tenant_uuid: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub acl: Vec<String>,
+    pub metadata: TokenMetadata,
+    pub remote_addr: String,
+    pub user_agent: String,
+    /// Live tokens the client keeps, this one included; `None`: all.
+    pub keep: Option<i64>,
+    /// The client's revision the token was granted at: written only while the client is still
+    /// at it. `None`: whatever its revision.
+    pub revision: Option<i64>,
+}
+
 /// How a [`NewToken`] is written, as the domain decided.
 pub enum IssueWrite<'a> {
     /// A password login online: the token alone.
     Login,
+    /// A user's token for an OAuth2 client (the authorization-code grant), recorded as the
+    /// client's, and, with `offline_access`, the new refresh-token chain it starts.
+    Authorized {
+        client_id: &'a str,
+        chain: Option<NewChain>,
+    },
     /// A refresh grant that does not rotate: the token, while `from` is still at the generation
     /// read; its use is recorded when `mark_used`.
     Grant {
@@ -64,6 +92,18 @@ pub struct OfflineWrite {
     pub replace: Replace,
     /// Whether every other mobile refresh token of the user ends, with its sessions.
     pub end_other_mobile: bool,
+}
+
+/// The refresh-token chain an OAuth2 authorization starts (SPEC §11: one per authorization).
+#[derive(Clone, Debug)]
+pub struct NewChain {
+    pub uuid: String,
+    /// The digest of its first value.
+    pub digest: Vec<u8>,
+    /// The granted ACL entries: every token of the chain is limited to them.
+    pub scope: Vec<String>,
+    /// The login the user signed in with (shown in the lists).
+    pub login: String,
 }
 
 /// Which existing (user, client_id) refresh token an offline login replaces.

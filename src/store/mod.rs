@@ -349,6 +349,53 @@ interface! {
     /// Detaches a policy from a user, if its ACL is still `checked`.
     async fn detach_policy(&self, user_uuid: &str, policy_uuid: &str, checked: &[String]) -> StoreResult<PolicyWrite>;
 
+    /// Writes a browser session; its user keeps only the `keep` newest.
+    async fn create_browser_session(&self, session: &NewBrowserSession, keep: i64) -> StoreResult<()>;
+    /// The unexpired browser session with this digest.
+    async fn find_browser_session(&self, digest: &[u8], now: i64) -> StoreResult<Option<BrowserSession>>;
+    /// The scope a user allowed a client, if they did.
+    async fn consent(&self, user_uuid: &str, client_id: &str) -> StoreResult<Option<Vec<String>>>;
+    /// Remembers the scope a user allowed a client, replacing what they allowed before.
+    async fn remember_consent(&self, user_uuid: &str, client_id: &str, scope: &[String], now: i64) -> StoreResult<()>;
+    /// Forgets what a user allowed a client; false when there was nothing.
+    async fn forget_consent(&self, user_uuid: &str, client_id: &str) -> StoreResult<bool>;
+    /// Writes an authorization code by its digest; false when its client or user is gone.
+    async fn create_code(&self, digest: &[u8], code: &AuthorizationCode, pending: i64, now: i64) -> StoreResult<bool>;
+    /// Whether a second redemption of a code came.
+    async fn code_replayed(&self, digest: &[u8]) -> StoreResult<bool>;
+    /// Redeems a code for a session: once, and before it expires.
+    async fn redeem_code(&self, digest: &[u8], client_id: &str, proof: (&str, Option<&str>), session: (&str, &str), now: i64) -> StoreResult<CodeRedemption>;
+    /// Deletes expired browser sessions, unredeemed codes that expired, and redeemed codes and
+    /// device codes that expired before `codes_before`.
+    async fn purge_authorizations(&self, now: i64, codes_before: i64) -> StoreResult<u64>;
+    /// Writes a device's authorization by its codes' digests; false when its client is gone.
+    async fn create_device_code(&self, code: &NewDeviceCode) -> StoreResult<bool>;
+    /// A client's device authorization by its device code's digest.
+    async fn find_device_code(&self, device_digest: &[u8], client_id: &str) -> StoreResult<Option<DeviceCode>>;
+    /// The pending, unexpired device authorization by its user code's digest.
+    async fn find_pending_user_code(&self, user_code_digest: &[u8], now: i64) -> StoreResult<Option<DeviceCode>>;
+    /// Records a user's decision on a pending device authorization; false when it is not pending.
+    async fn decide_device_code(&self, user_code_digest: &[u8], user_uuid: &str, status: DeviceStatus, now: i64) -> StoreResult<bool>;
+    /// Records a device's poll if none came since `last_poll`; false when one did.
+    async fn record_device_poll(&self, device_digest: &[u8], last_poll: i64, now: i64, poll_interval: i64) -> StoreResult<bool>;
+    /// Marks an allowed device authorization redeemed: true once only.
+    async fn redeem_device_code(&self, device_digest: &[u8]) -> StoreResult<bool>;
+    async fn create_client(&self, client: &OAuth2Client) -> StoreResult<()>;
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<OAuth2Client>>;
+    async fn list_clients(&self, params: &ListParams) -> StoreResult<Page<OAuth2Client>>;
+    /// Replaces what may change of a client; false when there is none.
+    async fn update_client(&self, client: &OAuth2Client) -> StoreResult<bool>;
+    /// Replaces a confidential client's secret digest; false when there is no such client.
+    async fn set_client_secret(&self, client_id: &str, digest: &[u8]) -> StoreResult<bool>;
+    /// Deletes a client with its tokens, refresh tokens and their sessions; false when none.
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool>;
+    /// The client `client_id` names and the unexpired token with this digest (with its client and
+    /// its user's username), in one read.
+    async fn introspection_read(&self, client_id: Option<&str>, digest: &[u8], now: i64) -> StoreResult<(Option<ClientCredentials>, Option<TokenOwner>)>;
+    /// Writes a client's own token ([`ClientToken`]) under its bound of `keep` tokens; false when
+    /// the client is gone.
+    async fn issue_client_token(&self, token: &ClientToken) -> StoreResult<bool>;
+
     /// Writes a session and its token as `write` says (and, for an offline login, the refresh
     /// token): all or nothing.
     async fn issue_token(&self, token: &NewToken, write: IssueWrite<'_>) -> StoreResult<Issue>;
@@ -358,6 +405,8 @@ interface! {
     async fn find_refresh_grant(&self, digest: &[u8]) -> StoreResult<Option<RefreshGrant>>;
     /// The unexpired token with this digest.
     async fn find_token(&self, digest: &[u8], now: i64) -> StoreResult<Option<TokenRecord>>;
+    /// The unexpired token with this digest, with its client and its user's username.
+    async fn find_token_owner(&self, digest: &[u8], now: i64) -> StoreResult<Option<TokenOwner>>;
     /// Whether an unexpired token has this digest (reads no column of the row).
     async fn token_is_live(&self, digest: &[u8], now: i64) -> StoreResult<bool>;
     /// Revokes a token, which ends its session (one row).

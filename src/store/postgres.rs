@@ -9,7 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use tokio::sync::MutexGuard;
 
 use crate::store::{
-    describe, NewToken, RefreshGrantWrite, SessionShare, StoreResult, INVALIDATION_CHANNEL,
+    describe, ClientToken, NewToken, RefreshGrantWrite, SessionShare, StoreResult,
+    INVALIDATION_CHANNEL,
 };
 
 // Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
@@ -25,6 +26,15 @@ mod issuance;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/lists.rs"]
 mod lists;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/oauth2_authorizations.rs"]
+mod oauth2_authorizations;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/oauth2_clients.rs"]
+mod oauth2_clients;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/oauth2_device_codes.rs"]
+mod oauth2_device_codes;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/policies.rs"]
 mod policies;
@@ -43,8 +53,8 @@ mod users;
 
 use access_tokens::{token_insert, ShareSql, TokenRow, TOKEN_COLUMNS};
 use issuance::{
-    bind_grant, grant_default_acl, grant_refusal, user_still_enabled, GrantRow, Inserted,
-    RefreshCheck, Written, GRANT_CHECK,
+    bind_grant, grant_default_acl, grant_refusal_statement, user_still_enabled, GrantRow, Inserted,
+    RefreshCheck, Written,
 };
 
 type Db = sqlx::Postgres;
@@ -194,13 +204,40 @@ impl Store {
         })
     }
 
-    /// Runs a refresh grant's statement: it always answers one row.
+    /// A client's token under its bound, in one statement: the bound raised, then the token
+    /// (`$13` the limit). False: the bound is at the limit, or the client is gone.
+    async fn client_token_in_one_write(
+        &self,
+        token: &ClientToken,
+        limit: i64,
+    ) -> StoreResult<bool> {
+        let sql = format!(
+            "WITH bound AS (UPDATE oauth2_clients SET tokens = tokens + 1 \
+             WHERE client_id = $3 AND tokens < $13 AND revision = COALESCE($14, revision) \
+             RETURNING 1) {}",
+            oauth2_clients::client_token_insert("EXISTS (SELECT 1 FROM bound)")
+        );
+        let search = oauth2_clients::client_token_search(token);
+        let written = oauth2_clients::bind_client_token(&sql, token, &search)
+            .bind(limit)
+            .bind(token.revision)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(written == 1)
+    }
+
+    /// Runs a refresh grant's statement; when it wrote nothing, reads why.
     async fn run_refresh_grant(
         &self,
         sql: &str,
         grant: &RefreshGrantWrite<'_>,
     ) -> StoreResult<GrantRow> {
-        Ok(bind_grant(sql, grant).fetch_one(&self.pool).await?)
+        if let Some(row) = bind_grant(sql, grant).fetch_optional(&self.pool).await? {
+            return Ok(row);
+        }
+        let why = grant_refusal_statement();
+        Ok(bind_grant(&why, grant).fetch_one(&self.pool).await?)
     }
 }
 
@@ -286,32 +323,35 @@ fn token_acl(default_acl: Option<&str>, user_acl: &str) -> String {
 
 /// The one statement of a refresh grant (`$1`–`$18`, see `bind_grant` in sql/issuance.rs). It
 /// writes the token when the refresh token with digest `$1` is `$2`'s, unexpired, of an enabled
-/// user with room under its session bound, and always answers one row: the token written, or
-/// why none was (`grant_refusal`, over what `r0` read). The ACL is the one of every token
-/// ([`token_acl`]); the metadata as [`TokenMetadata`](crate::store::TokenMetadata) has it. The
-/// refresh token's use is written only when the recorded one is older than `$13` (otherwise the
-/// update has no row to look up).
+/// user with room under its session bound; when it answers no row, [`grant_refusal_statement`]
+/// says why. The ACL is the one of every token ([`token_acl`]); the metadata as
+/// [`TokenMetadata`](crate::store::TokenMetadata) has it. The refresh token's use is written only
+/// when the recorded one is older than `$13` (otherwise the update has no row to look up).
 ///
 /// The token counts in the grants' share of the session cap ([`SessionShare::Grants`]): its
-/// bound is the one raised, only for a grant whose conditions held as read, and the token is
-/// written with `refresh_grant` true. The user's session bound is raised first, then the refresh
-/// token and the user are locked (`FOR KEY SHARE`: the lock order of every token write, see
-/// [`issue_statement`]), and the conditions checked again under those locks.
+/// bound is the one raised, only for a grant whose conditions held as read (`r0` holds no row
+/// otherwise), and the token is written with `refresh_grant` true. The user's session bound is
+/// raised first, then the refresh token and the user are locked (`FOR KEY SHARE`: the lock order
+/// of every token write, see [`issue_statement`]), and the conditions checked again under those
+/// locks. The refusal is read by a second statement rather than answered by this one: answering it
+/// here (a row whatever happened, the conditions as columns) cost PostgreSQL measurably more CPU
+/// per grant (docs/performance.md, "Before and after the store redesign").
 fn refresh_grant_statement(default_policy: bool) -> String {
     let (default_acl, default_found) = grant_default_acl(default_policy);
     let bound = SessionShare::Grants.bound();
     let acl = token_acl(default_acl, "g.user_acl");
-    let refused = grant_refusal("d.limited AND NOT EXISTS (SELECT 1 FROM admitted)");
     format!(
-        "WITH r0 AS ({GRANT_CHECK}), \
+        "WITH r0 AS (SELECT r.uuid, r.user_uuid, u.purpose IN ($16, $17) AS limited \
+         FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
+         WHERE r.digest = $1 AND r.client_id = $2 AND r.oauth2 = FALSE AND u.enabled = TRUE \
+         AND r.used_at > $11 AND r.created_at > $12), \
          admitted AS (UPDATE session_bounds SET {bound} = {bound} + 1 \
-         WHERE user_uuid = (SELECT user_uuid FROM r0 \
-         WHERE limited AND same_client AND enabled AND live) AND {bound} < $14 \
+         WHERE user_uuid = (SELECT user_uuid FROM r0 WHERE limited) AND {bound} < $14 \
          RETURNING 1), \
          g AS (SELECT r.uuid, r.user_uuid, r.client_id, r.scope, r.used_at, u.tenant_uuid, \
          u.purpose, u.acl AS user_acl \
          FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
-         WHERE r.uuid = (SELECT uuid FROM r0 WHERE same_client) AND r.digest = $1 \
+         WHERE r.uuid = (SELECT uuid FROM r0) AND r.digest = $1 \
          AND u.enabled = TRUE AND r.used_at > $11 AND r.created_at > $12 \
          AND (u.purpose NOT IN ($16, $17) OR EXISTS (SELECT 1 FROM admitted)) \
          FOR KEY SHARE OF r, u), \
@@ -326,8 +366,7 @@ fn refresh_grant_statement(default_policy: bool) -> String {
          'xivo_uuid', CAST($15 AS TEXT)), \
          $8, $9, g.client_id, g.uuid, g.scope, $10, TRUE FROM g \
          RETURNING auth_id, acl, metadata, scope) \
-         SELECT n.auth_id, n.acl, n.metadata, n.scope, {default_found} AS default_found, \
-         CASE WHEN n.auth_id IS NULL THEN {refused} END AS refused \
-         FROM (SELECT 1) AS one LEFT JOIN new_token n ON TRUE LEFT JOIN r0 d ON TRUE"
+         SELECT auth_id, acl, metadata, scope, {default_found} AS default_found, \
+         NULL AS refused FROM new_token"
     )
 }

@@ -103,6 +103,159 @@ pub enum PolicyWrite {
 
 pub const POLICY_ORDER: &[&str] = &["name", "slug", "description", "uuid", "read_only"];
 
+// OAuth2 clients.
+
+/// A registered OAuth2 client (SPEC §11.2). Its secret is only a digest.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct OAuth2Client {
+    #[sqlx(try_from = "UuidText")]
+    pub client_id: String,
+    pub name: String,
+    pub confidential: bool,
+    pub secret_digest: Option<Vec<u8>>,
+    #[sqlx(json)]
+    pub redirect_uris: Vec<String>,
+    #[sqlx(json)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[sqlx(json)]
+    pub grant_types: Vec<String>,
+    /// The ceiling: ACL entries.
+    #[sqlx(json)]
+    pub scope: Vec<String>,
+    pub consent: String,
+    #[sqlx(try_from = "Micros")]
+    pub created_at: i64,
+    /// Raised by every change of the client (migration 0017).
+    pub revision: i64,
+}
+
+/// What authenticating a client needs of it: its id, its type and its secret's digest.
+#[derive(Clone, Debug)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub confidential: bool,
+    pub secret_digest: Option<Vec<u8>>,
+}
+
+/// A browser session (SPEC §11.3), found by its cookie's digest.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct BrowserSession {
+    #[sqlx(try_from = "UuidText")]
+    pub user_uuid: String,
+    #[sqlx(try_from = "Micros")]
+    pub auth_time: i64,
+    /// A fingerprint of the password hash the user signed in with.
+    pub password_stamp: Vec<u8>,
+}
+
+/// A browser session to write, by its cookie's digest.
+pub struct NewBrowserSession {
+    pub digest: Vec<u8>,
+    pub user_uuid: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+    pub password_stamp: Vec<u8>,
+}
+
+/// An authorization code (found by its value's digest) and what it is bound to.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AuthorizationCode {
+    #[sqlx(try_from = "UuidText")]
+    pub client_id: String,
+    #[sqlx(try_from = "UuidText")]
+    pub user_uuid: String,
+    /// The redirect URI the request named (`None`: it named none).
+    pub redirect_uri: Option<String>,
+    /// The PKCE S256 challenge.
+    pub code_challenge: String,
+    /// The granted scope values (OpenID Connect scopes and ACL entries).
+    #[sqlx(json)]
+    pub scope: Vec<String>,
+    pub nonce: Option<String>,
+    /// The digest of the browser session it was issued in.
+    pub browser_session: Vec<u8>,
+    #[sqlx(try_from = "Micros")]
+    pub auth_time: i64,
+    #[sqlx(try_from = "Micros")]
+    pub expires_at: i64,
+    /// The session its redemption minted; `None` until redeemed.
+    pub session_uuid: Option<String>,
+    /// The refresh-token chain its redemption may have started.
+    pub refresh_uuid: Option<String>,
+}
+
+/// What redeeming a code found.
+#[derive(Debug)]
+pub enum CodeRedemption {
+    /// Redeemed now, for the first time.
+    Fresh(AuthorizationCode),
+    /// Redeemed before: its `session_uuid` is the first redemption's.
+    Replayed(AuthorizationCode),
+    Expired,
+    /// Live and unused, but the proof (verifier, redirect URI) is not its: it stays unused.
+    Mismatch,
+    Unknown,
+}
+
+/// A device's authorization (SPEC §11.8), found by its device code's or user code's digest.
+#[derive(Clone, Debug)]
+pub struct DeviceCode {
+    pub client_id: String,
+    /// The granted scope values (OpenID Connect scopes and ACL entries).
+    pub scope: Vec<String>,
+    pub expires_at: i64,
+    /// Seconds the device keeps between polls.
+    pub poll_interval: i64,
+    pub last_poll: i64,
+    pub status: DeviceStatus,
+    /// The user who decided, once they did.
+    pub user_uuid: Option<String>,
+}
+
+/// Where a device's authorization stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceStatus {
+    Pending,
+    Allowed,
+    Denied,
+    /// The device got its token.
+    Redeemed,
+}
+
+impl DeviceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Pending => "pending",
+            DeviceStatus::Allowed => "allowed",
+            DeviceStatus::Denied => "denied",
+            DeviceStatus::Redeemed => "redeemed",
+        }
+    }
+
+    /// The status a row spells; an unknown spelling reads as redeemed (it grants nothing).
+    pub fn parse(text: &str) -> DeviceStatus {
+        match text {
+            "pending" => DeviceStatus::Pending,
+            "allowed" => DeviceStatus::Allowed,
+            "denied" => DeviceStatus::Denied,
+            _ => DeviceStatus::Redeemed,
+        }
+    }
+}
+
+/// A device's authorization to write, by the digests of its two codes.
+pub struct NewDeviceCode {
+    pub device_digest: Vec<u8>,
+    pub user_code_digest: Vec<u8>,
+    pub client_id: String,
+    pub scope: Vec<String>,
+    pub expires_at: i64,
+    pub poll_interval: i64,
+    pub last_poll: i64,
+}
+
+pub const CLIENT_ORDER: &[&str] = &["name", "client_id", "created_at"];
+
 // Tokens, sessions and refresh tokens.
 
 pub const REFRESH_ORDER: &[&str] = &["created_at", "client_id", "mobile"];
@@ -129,6 +282,25 @@ pub struct TokenRecord {
     /// The scope of the refresh token it was minted under (SPEC §9); `None`: unlimited.
     #[sqlx(json(nullable))]
     pub scope: Option<Vec<String>>,
+}
+
+/// A live access token as introspection and revocation read it (SPEC §11.7): with the client it
+/// was issued to (or the wazo client_id of the refresh token it was minted from) and its user's
+/// username, when it has a user.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TokenOwner {
+    #[sqlx(try_from = "UuidText")]
+    pub auth_id: String,
+    pub client_id: Option<String>,
+    #[sqlx(try_from = "Micros")]
+    pub issued_at: i64,
+    #[sqlx(try_from = "Micros")]
+    pub expires_at: i64,
+    #[sqlx(json)]
+    pub acl: Vec<String>,
+    #[sqlx(json(nullable))]
+    pub scope: Option<Vec<String>>,
+    pub username: Option<String>,
 }
 
 /// What a token says of its user, fixed when it is issued (stored as JSON). Fields in
@@ -165,6 +337,8 @@ pub struct RefreshToken {
     /// The last offline login or refresh grant that used it.
     #[sqlx(try_from = "Micros")]
     pub used_at: i64,
+    /// A chain of an OAuth2 client (SPEC §11): redeemed only at `/oauth2/token`, always rotating.
+    pub oauth2: bool,
 }
 
 /// A superseded value of a rotating refresh token: its chain (the refresh token as it is now),

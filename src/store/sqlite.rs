@@ -8,7 +8,7 @@ use std::sync::Arc;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::store::{describe, RefreshGrantWrite, SessionShare, StoreResult};
+use crate::store::{describe, ClientToken, RefreshGrantWrite, SessionShare, StoreResult};
 
 // Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
 #[allow(clippy::duplicate_mod)]
@@ -23,6 +23,15 @@ mod issuance;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/lists.rs"]
 mod lists;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/oauth2_authorizations.rs"]
+mod oauth2_authorizations;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/oauth2_clients.rs"]
+mod oauth2_clients;
+#[allow(clippy::duplicate_mod)]
+#[path = "sql/oauth2_device_codes.rs"]
+mod oauth2_device_codes;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/policies.rs"]
 mod policies;
@@ -41,7 +50,7 @@ mod users;
 
 use access_tokens::{ShareSql, TokenRow, TOKEN_COLUMNS};
 use issuance::{
-    bind_grant, grant_default_acl, grant_refusal, GrantRow, Inserted, RefreshCheck, GRANT_CHECK,
+    bind_grant, grant_default_acl, grant_refusal_statement, GrantRow, Inserted, RefreshCheck,
 };
 
 type Db = sqlx::Sqlite;
@@ -118,6 +127,30 @@ impl Store {
     /// No channel to follow.
     pub async fn follow_notifications(&self, _apply: impl Fn(Option<&str>)) {}
 
+    /// A client's token under its bound, in the writer's turn: one `INSERT … SELECT` whose
+    /// condition reads the bound (and the client's revision), whose trigger raises the bound
+    /// (migration 0017). False: the bound is at the limit, or the client is gone or changed.
+    async fn client_token_in_one_write(
+        &self,
+        token: &ClientToken,
+        limit: i64,
+    ) -> StoreResult<bool> {
+        let sql = oauth2_clients::client_token_insert(
+            "EXISTS (SELECT 1 FROM oauth2_clients WHERE client_id = $3 AND tokens < $13 \
+             AND revision = COALESCE($14, revision))",
+        );
+        let search = oauth2_clients::client_token_search(token);
+        let mut conn = self.pool.acquire().await?;
+        let _turn = self.writer_turn().await;
+        let written = oauth2_clients::bind_client_token(&sql, token, &search)
+            .bind(limit)
+            .bind(token.revision)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        Ok(written == 1)
+    }
+
     /// Tokens are written in a transaction only (the writers take turns anyway).
     async fn insert_token_in_one_statement(
         &self,
@@ -193,26 +226,11 @@ fn refresh_grant_statement(default_policy: bool) -> String {
          'xivo_uuid', $15), \
          $8, $9, r.client_id, r.uuid, r.scope, $10, TRUE \
          FROM refresh_tokens r JOIN users u ON u.uuid = r.user_uuid \
-         WHERE r.digest = $1 AND r.client_id = $2 AND u.enabled = TRUE \
+         WHERE r.digest = $1 AND r.client_id = $2 AND r.oauth2 = FALSE AND u.enabled = TRUE \
          AND r.used_at > $11 AND r.created_at > $12 \
          AND (u.purpose NOT IN ($16, $17) \
          OR (SELECT {bound} FROM session_bounds WHERE user_uuid = r.user_uuid) < $14) \
          RETURNING auth_id, acl, metadata, scope, {default_found} AS default_found, \
          NULL AS refused"
-    )
-}
-
-/// Why the statement of a refresh grant wrote nothing, read right after it in the writer's turn
-/// (so nothing changed between): the same values bound, the same row shape.
-fn grant_refusal_statement() -> String {
-    let bound = SessionShare::Grants.bound();
-    let refused = grant_refusal(&format!(
-        "d.limited AND NOT COALESCE((SELECT {bound} FROM session_bounds \
-         WHERE user_uuid = d.user_uuid) < $14, FALSE)"
-    ));
-    format!(
-        "SELECT NULL AS auth_id, NULL AS acl, NULL AS metadata, NULL AS scope, \
-         NULL AS default_found, {refused} AS refused \
-         FROM (SELECT 1) AS one LEFT JOIN ({GRANT_CHECK}) AS d ON TRUE"
     )
 }

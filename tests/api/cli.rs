@@ -485,6 +485,15 @@ fn check_config_refuses_what_serve_refuses() {
             "token_secret = \"  fifteen-bytes  \"\n",
             "token_secret holds fewer than 16 bytes",
         ),
+        (
+            "public_url = \"http://auth.example.com\"\n",
+            "public_url: \"http://auth.example.com\" is not https",
+        ),
+        (
+            "oauth2_access_token_lifetime = 0\n",
+            "oauth2_access_token_lifetime",
+        ),
+        ("browser_session_lifetime = 0\n", "browser_session_lifetime"),
     ] {
         let path = dir.path().join("tessera.toml");
         let file = if contents.starts_with("database_url") {

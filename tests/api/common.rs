@@ -226,7 +226,7 @@ impl TestServer {
 
 /// One HTTP exchange, fully read: status, headers, raw text and the body parsed as JSON
 /// (`Value::Null` when the body is empty or not JSON).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Reply {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,

@@ -12,6 +12,7 @@ mod common;
 
 mod acl;
 mod bootstrap;
+mod browser;
 mod bruteforce;
 mod cache;
 mod cli;
@@ -21,6 +22,10 @@ mod hardening;
 mod headers;
 mod hostile_input;
 mod lists;
+mod oauth2;
+mod oauth2_authorize;
+mod oauth2_clients;
+mod oauth2_device;
 mod openapi;
 mod ops;
 mod policies;

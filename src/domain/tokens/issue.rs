@@ -9,7 +9,8 @@ use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::secrets;
 use crate::domain::untrusted::Untrusted;
 use crate::store::{
-    Issue, IssueWrite, NewToken, SessionShare, StoreError, TokenMetadata, TokenRecord, User,
+    Issue, IssueWrite, NewChain, NewToken, SessionShare, StoreError, TokenMetadata, TokenRecord,
+    User,
 };
 
 /// The purposes of the users whose live sessions are limited (`max_user_concurrent_sessions`).
@@ -20,7 +21,9 @@ pub(super) const LIMITED_PURPOSES: [&str; 2] = ["user", "external_api"];
 /// take a password login's room.
 pub(super) fn share_of(write: &IssueWrite<'_>) -> SessionShare {
     match write {
-        IssueWrite::Login | IssueWrite::Offline(_) => SessionShare::Logins,
+        IssueWrite::Login | IssueWrite::Authorized { .. } | IssueWrite::Offline(_) => {
+            SessionShare::Logins
+        }
         IssueWrite::Grant { .. } | IssueWrite::Rotating { .. } => SessionShare::Grants,
     }
 }
@@ -154,5 +157,47 @@ impl Tokens<'_> {
     /// the cap instead would still leave password logins refused once grants filled the cap.)
     pub(super) fn session_limit(&self) -> i64 {
         i64::try_from(self.0.config.max_user_concurrent_sessions).unwrap_or(i64::MAX)
+    }
+}
+
+/// A user's token for an OAuth2 client (the authorization-code grant), as that grant decided it.
+pub struct AuthorizedToken<'a> {
+    pub user: &'a User,
+    pub client_id: &'a str,
+    pub session_uuid: String,
+    /// The granted ACL entries: the token grants what both they and the user's ACL grant.
+    pub scope: Vec<String>,
+    /// Seconds.
+    pub expiration: i64,
+    pub client: &'a ClientContext,
+    /// With `offline_access`: the uuid of the refresh-token chain to start, and the login.
+    pub chain: Option<(String, String)>,
+}
+
+impl Tokens<'_> {
+    /// Writes a user's token for an OAuth2 client, with the session rules of a login, and the
+    /// refresh-token chain it starts, if any (its value is the answer's `refresh_token`).
+    pub async fn issue_authorized(&self, token: AuthorizedToken<'_>) -> DomainResult<Issued> {
+        let chain = token.chain.map(|(uuid, login)| NewChain {
+            digest: secrets::digest(&self.0.refresh_key.value_for(&uuid, 0)),
+            uuid,
+            scope: token.scope.clone(),
+            login,
+        });
+        let write = IssueWrite::Authorized {
+            client_id: token.client_id,
+            chain,
+        };
+        let minted = self.mint(
+            token.user,
+            token.expiration,
+            token.client,
+            token.session_uuid,
+            &write,
+            Some(token.scope),
+        );
+        // Superseded: the user was disabled or deleted meanwhile.
+        let issued = self.issue(minted, write, None).await?;
+        issued.ok_or(DomainError::AuthenticationFailed)
     }
 }

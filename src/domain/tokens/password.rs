@@ -2,15 +2,59 @@
 //! refresh token, with the mobile rules.
 
 use super::{held_back, ClientContext, Issued, TokenRequest, Tokens};
+use crate::domain::context::Context;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::password::MAX_PASSWORD_BYTES;
 use crate::domain::refresh_tokens;
 use crate::domain::secrets;
 use crate::domain::throttle::Account;
+use crate::domain::throttle::Attempt;
 use crate::store::{IssueWrite, OfflineWrite, Replace, User};
 
 /// Longest login looked up: a longer one names no user (and is never hashed against).
 const MAX_LOGIN_BYTES: usize = 1024;
+
+/// A password attempt the throttle admitted, with the user its login names.
+pub(crate) struct ChargedPassword<'a> {
+    pub attempt: Attempt<'a>,
+    /// The user the login names (`None`: none, so the password is checked against nobody);
+    /// `Err` for a login or password too long to be checked at all.
+    pub user: DomainResult<Option<User>>,
+}
+
+impl Context {
+    /// Charges a password attempt (SPEC §8), before any hashing, so that attempts in flight
+    /// count, to the user the login resolves to (so that its username and e-mail addresses share
+    /// one count); an unknown (or oversized) login counts as typed. `HeldBack` is not charged.
+    /// Every password face (`POST /token`, the login page) starts here.
+    pub(crate) async fn charge_password(
+        &self,
+        login: &str,
+        password: &str,
+        address: &str,
+    ) -> DomainResult<ChargedPassword<'_>> {
+        // A NUL names no user (PostgreSQL's text cannot even hold it): counted, never looked up.
+        let oversized = password.len() > MAX_PASSWORD_BYTES
+            || login.len() > MAX_LOGIN_BYTES
+            || login.contains('\0');
+        let user = match oversized {
+            true => None,
+            false => self.store.find_login_user(login).await?,
+        };
+        let account = match &user {
+            Some(user) => Account::User(user.uuid.clone()),
+            None => Account::login(login),
+        };
+        let attempt = self.throttle.attempt(Some(&account), address).await?;
+        Ok(ChargedPassword {
+            attempt,
+            user: match oversized {
+                true => Err(DomainError::AuthenticationFailed),
+                false => Ok(user),
+            },
+        })
+    }
+}
 
 impl Tokens<'_> {
     /// The password grant. Brute-force protection: the attempt is charged before any hashing,
@@ -24,27 +68,17 @@ impl Tokens<'_> {
         password: &str,
         expiration: i64,
     ) -> DomainResult<Issued> {
-        let ctx = self.0;
         let client = &request.client;
-        let oversized = password.len() > MAX_PASSWORD_BYTES || login.len() > MAX_LOGIN_BYTES;
-        let user = match oversized {
-            true => None,
-            false => ctx.store.find_login_user(login).await?,
-        };
-        let account = match &user {
-            Some(user) => Account::User(user.uuid.clone()),
-            None => Account::login(login),
-        };
-        let attempt = ctx
-            .throttle
-            .attempt(Some(&account), &client.remote_addr)
+        let charged = self
+            .0
+            .charge_password(login, password, &client.remote_addr)
             .await;
-        let attempt = attempt.inspect_err(|error| held_back(error, Some(login), client))?;
-        let outcome = match oversized {
-            true => Err(DomainError::AuthenticationFailed),
-            false => self.login(request, user, login, password, expiration).await,
+        let charged = charged.inspect_err(|error| held_back(error, Some(login), client))?;
+        let outcome = match charged.user {
+            Ok(user) => self.login(request, user, login, password, expiration).await,
+            Err(refused) => Err(refused),
         };
-        self.settle(attempt, outcome, login, client).await
+        self.settle(charged.attempt, outcome, login, client).await
     }
 
     /// A login whose password is checked against `user` (hashed even when there is none).
@@ -57,6 +91,9 @@ impl Tokens<'_> {
         expiration: i64,
     ) -> DomainResult<Issued> {
         let user = self.0.authenticate(user, password).await?;
+        if let (Some(client_id), true) = (&request.client_id, request.offline) {
+            self.refuse_oauth2_client(client_id).await?;
+        }
         let client = &request.client;
         let session_uuid = uuid::Uuid::new_v4().to_string();
         let write = match (&request.client_id, request.offline) {
@@ -75,6 +112,23 @@ impl Tokens<'_> {
         let issued = self.issue(minted, write, None).await?;
         let issued = issued.ok_or(DomainError::AuthenticationFailed)?;
         self.still_valid_login(&user, issued).await
+    }
+
+    /// Refuses an offline login naming a registered OAuth2 client, in any spelling of its uuid
+    /// (SPEC §11: each face redeems only its own refresh tokens). Checked once the password is,
+    /// so that it tells nothing to a caller without one.
+    async fn refuse_oauth2_client(&self, client_id: &str) -> DomainResult<()> {
+        let Some(uuid) = crate::domain::parse_uuid(client_id) else {
+            return Ok(());
+        };
+        match self.0.store.get_client(&uuid).await? {
+            Some(_) => Err(DomainError::invalid(
+                "client_id",
+                "This client_id names a registered OAuth2 client: its tokens come from \
+                 /oauth2/token.",
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The refresh token of an offline login, by the rules of SPEC §2: a mobile login replaces

@@ -41,6 +41,21 @@ enum Lookup {
     Superseded,
 }
 
+/// Which face redeems a value: each redeems only its own refresh tokens (SPEC §11). An OAuth2
+/// chain always rotates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Face {
+    Wazo,
+    OAuth2,
+}
+
+impl Face {
+    /// Whether `refresh` is this face's.
+    fn owns(self, refresh: &RefreshToken) -> bool {
+        refresh.oauth2 == (self == Face::OAuth2)
+    }
+}
+
 /// A refresh token value that may mint, once looked up.
 struct Redeemed {
     refresh: RefreshToken,
@@ -64,7 +79,7 @@ impl Tokens<'_> {
         let attempt = self.0.throttle.unguessable(&client.remote_addr);
         let asked = request.scope.as_deref();
         let outcome = match self
-            .refresh(value, client_id, asked, expiration, client)
+            .refresh(value, client_id, asked, expiration, client, Face::Wazo)
             .await
         {
             Err(DomainError::AuthenticationFailed) => attempt
@@ -89,6 +104,20 @@ impl Tokens<'_> {
         self.settle(attempt, outcome, &login, client).await
     }
 
+    /// An OAuth2 client's refresh grant (SPEC §11.4): its own chains only, always rotating.
+    /// `None`: a replay (the chain and its sessions are revoked).
+    pub(crate) async fn oauth2_refresh(
+        &self,
+        value: &str,
+        client_id: &str,
+        asked: Option<&[String]>,
+        expiration: i64,
+        client: &ClientContext,
+    ) -> DomainResult<Option<Issued>> {
+        self.refresh(value, client_id, asked, expiration, client, Face::OAuth2)
+            .await
+    }
+
     /// `None`: a replay.
     async fn refresh(
         &self,
@@ -97,11 +126,14 @@ impl Tokens<'_> {
         asked: Option<&[String]>,
         expiration: i64,
         client: &ClientContext,
+        face: Face,
     ) -> DomainResult<Option<Issued>> {
         let digest = secrets::digest(value);
         // (No refresh token has a client_id with a NUL, which PostgreSQL refuses in text.)
-        let common =
-            asked.is_none() && !self.0.config.refresh_token_rotation && !client_id.contains('\0');
+        let common = face == Face::Wazo
+            && asked.is_none()
+            && !self.0.config.refresh_token_rotation
+            && !client_id.contains('\0');
         let mut lookup = Lookup::Current;
         if common {
             match self
@@ -124,10 +156,11 @@ impl Tokens<'_> {
             } else {
                 Lookup::Current
             };
-            let Some(redeemed) = self.redeem(&digest, client_id, lookup).await? else {
+            let Some(redeemed) = self.redeem(&digest, client_id, lookup, face).await? else {
                 return Ok(None);
             };
-            let minted = self.mint_from(redeemed, &digest, asked, expiration, client);
+            let rotate = face == Face::OAuth2 || self.0.config.refresh_token_rotation;
+            let minted = self.mint_from(redeemed, &digest, asked, (expiration, rotate), client);
             if let Some(issued) = minted.await? {
                 return Ok(Some(issued));
             }
@@ -135,15 +168,15 @@ impl Tokens<'_> {
         Err(DomainError::AuthenticationFailed)
     }
 
-    /// The second path: a token from a redeemed value, with the scope asked (or the refresh
-    /// token's), rotating the value when rotation is on. `None`: the refresh token changed
-    /// meanwhile (read it again).
+    /// The second path: a token from a redeemed value, for `expiration` seconds, with the scope
+    /// asked (or the refresh token's), rotating the value when `rotate`. `None`: the refresh
+    /// token changed meanwhile (read it again).
     async fn mint_from(
         &self,
         redeemed: Redeemed,
         digest: &[u8],
         asked: Option<&[String]>,
-        expiration: i64,
+        (expiration, rotate): (i64, bool),
         client: &ClientContext,
     ) -> DomainResult<Option<Issued>> {
         let ctx = self.0;
@@ -160,7 +193,7 @@ impl Tokens<'_> {
         let scope = grant::narrowed(refresh.scope.as_deref(), asked, holder)?;
         let next = refresh.generation.saturating_add(1);
         let now = ctx.clock.now_micros();
-        let (write, answer) = match (ctx.config.refresh_token_rotation && current, current) {
+        let (write, answer) = match (rotate && current, current) {
             (true, _) => {
                 let successor = ctx.refresh_key.value_for(&refresh.uuid, next);
                 let rotation = Rotation {
@@ -256,6 +289,7 @@ impl Tokens<'_> {
         digest: &[u8],
         client_id: &str,
         lookup: Lookup,
+        face: Face,
     ) -> DomainResult<Option<Redeemed>> {
         let ctx = self.0;
         let found = match lookup {
@@ -264,13 +298,14 @@ impl Tokens<'_> {
         };
         let (refresh, user, current) = match found {
             Some(grant) => (grant.refresh, grant.user, true),
-            None => match self.within_grace(digest, client_id).await? {
+            None => match self.within_grace(digest, client_id, face).await? {
                 Some((refresh, user)) => (refresh, user, false),
                 None => return Ok(None),
             },
         };
         let now = ctx.clock.now_micros();
         if refresh.client_id != client_id
+            || !face.owns(&refresh)
             || refresh_tokens::expired(&refresh, refresh_tokens::cutoffs(&ctx.config, now))
         {
             return Err(DomainError::AuthenticationFailed);
@@ -293,6 +328,7 @@ impl Tokens<'_> {
         &self,
         digest: &[u8],
         client_id: &str,
+        face: Face,
     ) -> DomainResult<Option<(RefreshToken, Option<User>)>> {
         let ctx = self.0;
         let Some(SupersededValue {
@@ -303,7 +339,7 @@ impl Tokens<'_> {
         else {
             return Err(DomainError::AuthenticationFailed);
         };
-        if chain.client_id != client_id {
+        if chain.client_id != client_id || !face.owns(&chain) {
             return Err(DomainError::AuthenticationFailed);
         }
         let grace = i64::try_from(ctx.config.refresh_token_reuse_grace)

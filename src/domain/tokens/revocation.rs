@@ -64,6 +64,13 @@ impl Tokens<'_> {
             }
         }
         total += self.purge_expired_refresh_tokens().await?;
+        // Browser sessions, authorization and device codes: a code is kept a day past its end, so
+        // that a late replay still ends what it issued and a late poll hears `expired_token`.
+        let now = self.0.clock.now_micros();
+        let codes_before = now.saturating_sub(86_400 * 1_000_000);
+        if let Err(error) = self.0.store.purge_authorizations(now, codes_before).await {
+            tracing::warn!(%error, "purge of browser sessions and codes failed");
+        }
         // Brute-force counts go with the tokens: only those forgotten and holding nothing back.
         match self.0.throttle.purge().await {
             Ok(0) => {}

@@ -7,7 +7,7 @@ use sqlx::Database;
 
 use super::{Db, Store};
 use crate::store::columns::{Id, Micros};
-use crate::store::{search_text, NewToken, SessionShare, StoreResult, TokenRecord};
+use crate::store::{search_text, NewToken, SessionShare, StoreResult, TokenOwner, TokenRecord};
 
 /// A token row's values, bound as $1–$15 in the order of [`token_insert`]; `$8`, where the row's
 /// ACL goes, is the default policy's name, which the insert's ACL expression reads.
@@ -143,6 +143,23 @@ impl Store {
              user_agent, scope FROM tokens WHERE ",
             live_token!()
         ))
+        .bind(digest)
+        .bind(Micros(now))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The unexpired token with this digest, with its client and its user's username.
+    pub async fn find_token_owner(
+        &self,
+        digest: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<TokenOwner>> {
+        Ok(sqlx::query_as(
+            "SELECT t.auth_id, t.client_id, t.issued_at, t.expires_at, t.acl, t.scope, \
+             u.username FROM tokens t LEFT JOIN users u ON u.uuid = t.auth_id \
+             WHERE t.digest = $1 AND t.expires_at > $2",
+        )
         .bind(digest)
         .bind(Micros(now))
         .fetch_optional(&self.pool)

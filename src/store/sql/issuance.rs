@@ -5,15 +5,15 @@
 
 use sqlx::types::Json;
 
-use super::access_tokens::{default_found, token_insert, TokenRow};
+use super::access_tokens::{default_found, token_insert, ShareSql, TokenRow};
 use super::refresh_tokens::{purge_refresh_token, REFRESH_COLUMNS};
 use super::sessions::admit;
 use super::{Conn, Db, Store, FOR_KEY_SHARE};
 use crate::store::columns::{Id, Micros, UuidText};
 use crate::store::{
-    search_text, GrantRefusal, Issue, IssueWrite, IssuedToken, NewToken, OfflineWrite,
+    search_text, GrantRefusal, Issue, IssueWrite, IssuedToken, NewChain, NewToken, OfflineWrite,
     RefreshGrantOutcome, RefreshGrantWrite, RefreshGranted, RefreshToken, Replace, Rotation,
-    StoreResult, TokenMetadata,
+    SessionShare, StoreResult, TokenMetadata,
 };
 
 /// Supersedes the value of a rotating grant's refresh token (its digest is kept, for as long as
@@ -163,27 +163,32 @@ async fn mark_used(conn: &mut Conn, from: &RefreshToken, now: i64) -> StoreResul
     Ok(marked == 1)
 }
 
-/// What the refresh grant's statement found of the refresh token with digest `$1` and its user,
-/// as read before any of its writes (a `d` of [`GRANT_REFUSAL`]): `uuid` NULL when the value is
-/// unknown.
-pub(super) const GRANT_CHECK: &str =
-    "SELECT r.uuid, r.user_uuid, r.client_id = $2 AS same_client, \
+/// What a refresh grant found of the refresh token with digest `$1` and its user (a `d` of
+/// [`grant_refusal_statement`]): `uuid` NULL when the value is unknown.
+const GRANT_CHECK: &str = "SELECT r.uuid, r.user_uuid, r.client_id = $2 AS same_client, \
      u.enabled, (r.used_at > $11 AND r.created_at > $12) AS live, \
      u.purpose IN ($16, $17) AS limited \
      FROM refresh_tokens r LEFT JOIN users u ON u.uuid = r.user_uuid WHERE r.digest = $1";
 
-/// Why a refresh grant wrote nothing, over `d` (a row of [`GRANT_CHECK`], NULLs when the value is
-/// unknown): the first condition not met, in the order the domain reads them; `bound` is the
-/// backend's test that the session bound refused it. Spelled as [`GrantRefusal::from_sql`] reads
-/// it.
-pub(super) fn grant_refusal(bound: &str) -> String {
+/// Why a refresh grant's statement wrote nothing, read right after it with the same values bound
+/// and the same row shape: the first condition not met, in the order the domain reads them,
+/// spelled as [`GrantRefusal::from_sql`] reads it. Only a refusal pays for this read. On SQLite it
+/// runs in the same writer's turn, so nothing changed between; on PostgreSQL a write in between
+/// can only turn the answer into another one the domain handles safely (every reason but a
+/// refusal of the value sends the grant to the second path, which reads everything again).
+pub(super) fn grant_refusal_statement() -> String {
+    let bound = SessionShare::Grants.bound();
     format!(
-        "CASE WHEN d.uuid IS NULL THEN 'unknown' \
+        "SELECT NULL AS auth_id, NULL AS acl, NULL AS metadata, NULL AS scope, \
+         NULL AS default_found, \
+         CASE WHEN d.uuid IS NULL THEN 'unknown' \
          WHEN NOT d.same_client THEN 'wrong_client' \
          WHEN d.enabled IS NOT TRUE THEN 'user_disabled' \
          WHEN NOT d.live THEN 'expired' \
-         WHEN {bound} THEN 'session_bound' \
-         ELSE 'changed' END"
+         WHEN d.limited AND NOT COALESCE((SELECT {bound} FROM session_bounds \
+         WHERE user_uuid = d.user_uuid) < $14, FALSE) THEN 'session_bound' \
+         ELSE 'changed' END AS refused \
+         FROM (SELECT 1) AS one LEFT JOIN ({GRANT_CHECK}) AS d ON TRUE"
     )
 }
 
@@ -270,11 +275,12 @@ async fn replaced_refresh_token(
     let sql = match replace {
         Replace::Never => return Ok(None),
         Replace::Always => {
-            "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2"
+            "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2 \
+             AND oauth2 = FALSE"
         }
         Replace::IfExpired(_) => {
             "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2 \
-             AND (used_at <= $3 OR created_at <= $4)"
+             AND oauth2 = FALSE AND (used_at <= $3 OR created_at <= $4)"
         }
     };
     let mut query = sqlx::query_scalar(sql).bind(Id(user_uuid)).bind(client_id);
@@ -295,7 +301,7 @@ async fn upsert_refresh_token(
         "INSERT INTO refresh_tokens (uuid, digest, client_id, user_uuid, tenant_uuid, mobile, \
          created_at, login, user_agent, remote_addr, search_text, scope, used_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $7) \
-         ON CONFLICT (user_uuid, client_id) DO UPDATE SET scope = excluded.scope, \
+         ON CONFLICT (user_uuid, client_id) WHERE oauth2 = FALSE DO UPDATE SET scope = excluded.scope, \
          used_at = excluded.used_at",
     )
     .bind(Id(&offline.new_uuid))
@@ -313,10 +319,39 @@ async fn upsert_refresh_token(
     .execute(&mut *tx)
     .await?;
     Ok(sqlx::query_as(&format!(
-        "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2"
+        "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2 \
+         AND oauth2 = FALSE"
     ))
     .bind(Id(&token.user_uuid))
     .bind(&offline.client_id)
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+/// Writes a new OAuth2 refresh-token chain of `client_id` for `token`'s user; returns it.
+async fn insert_chain(
+    tx: &mut Conn,
+    token: &NewToken,
+    client_id: &str,
+    chain: &NewChain,
+) -> StoreResult<RefreshToken> {
+    Ok(sqlx::query_as(&format!(
+        "INSERT INTO refresh_tokens (uuid, digest, client_id, user_uuid, tenant_uuid, mobile, \
+         created_at, login, user_agent, remote_addr, search_text, scope, used_at, oauth2) \
+         VALUES ($1, $2, $3, $4, $5, FALSE, $6, $7, $8, $9, $10, $11, $6, TRUE) \
+         RETURNING {REFRESH_COLUMNS}"
+    ))
+    .bind(Id(&chain.uuid))
+    .bind(&chain.digest)
+    .bind(client_id)
+    .bind(Id(&token.user_uuid))
+    .bind(Id(&token.tenant_uuid))
+    .bind(Micros(token.issued_at))
+    .bind(&chain.login)
+    .bind(&token.user_agent)
+    .bind(&token.remote_addr)
+    .bind(search_text(&[Some(client_id)]))
+    .bind(Json(&chain.scope))
     .fetch_one(&mut *tx)
     .await?)
 }
@@ -375,10 +410,19 @@ impl Store {
     /// token): all or nothing.
     pub async fn issue_token(&self, token: &NewToken, write: IssueWrite<'_>) -> StoreResult<Issue> {
         match write {
-            IssueWrite::Login => self.issue_plain_token(token, None).await,
+            IssueWrite::Login => self.issue_plain_token(token, None, None).await,
+            IssueWrite::Authorized {
+                client_id,
+                chain: None,
+            } => self.issue_plain_token(token, None, Some(client_id)).await,
+            IssueWrite::Authorized {
+                client_id,
+                chain: Some(chain),
+            } => self.issue_with_chain(token, client_id, &chain).await,
             IssueWrite::Grant { from, mark_used } => {
                 let check = RefreshCheck { from, mark_used };
-                self.issue_plain_token(token, Some(&check)).await
+                let client_id = Some(from.client_id.as_str());
+                self.issue_plain_token(token, Some(&check), client_id).await
             }
             IssueWrite::Rotating { from, rotation } => {
                 self.issue_rotating(token, from, &rotation).await
@@ -409,6 +453,28 @@ impl Store {
         };
         w.commit().await?;
         Ok(issued(written, None, 0))
+    }
+
+    /// An OAuth2 authorization with `offline_access`: its new chain, then the token, in one
+    /// transaction.
+    async fn issue_with_chain(
+        &self,
+        token: &NewToken,
+        client_id: &str,
+        chain: &NewChain,
+    ) -> StoreResult<Issue> {
+        let mut w = self.begin_write().await?;
+        if !admit_token(&mut w.tx, token, token.session_limit).await? {
+            return Ok(Issue::SessionLimit);
+        }
+        let refresh = insert_chain(&mut w.tx, token, client_id, chain).await?;
+        let row = TokenRow::new(token, Some(&chain.uuid), Some(client_id));
+        let Inserted::Yes(written) = insert_token(&mut w.tx, &row, None, None).await? else {
+            // The user was disabled meanwhile: nothing is kept.
+            return Ok(Issue::Superseded);
+        };
+        w.commit().await?;
+        Ok(issued(written, Some(Box::new(refresh)), 0))
     }
 
     /// An offline login: its refresh token (as [`write_offline_refresh_token`]), then the token,
@@ -442,13 +508,10 @@ impl Store {
         &self,
         token: &NewToken,
         refresh: Option<&RefreshCheck<'_>>,
+        client_id: Option<&str>,
     ) -> StoreResult<Issue> {
-        let from = refresh.map(|check| check.from);
-        let row = TokenRow::new(
-            token,
-            from.map(|r| r.uuid.as_str()),
-            from.map(|r| r.client_id.as_str()),
-        );
+        let from = refresh.map(|check| check.from.uuid.as_str());
+        let row = TokenRow::new(token, from, client_id);
         let limit = token.session_limit;
         let mut inserted = self
             .insert_token_in_one_statement(&row, limit, refresh)

@@ -11,13 +11,14 @@ use crate::store::{
 };
 
 pub(super) const REFRESH_COLUMNS: &str =
-    "uuid, client_id, user_uuid, tenant_uuid, mobile, created_at, sealed, scope, generation, used_at";
+    "uuid, client_id, user_uuid, tenant_uuid, mobile, created_at, sealed, scope, generation, used_at, \
+     oauth2";
 
 /// The refresh token columns of [`Store::find_refresh_grant`], renamed beside the user's.
 const GRANT_REFRESH_COLUMNS: &str = "r.uuid AS r_uuid, r.client_id AS r_client_id, \
      r.user_uuid AS r_user_uuid, r.tenant_uuid AS r_tenant_uuid, r.mobile AS r_mobile, \
      r.created_at AS r_created_at, r.sealed AS r_sealed, r.scope AS r_scope, \
-     r.generation AS r_generation, r.used_at AS r_used_at";
+     r.generation AS r_generation, r.used_at AS r_used_at, r.oauth2 AS r_oauth2";
 
 /// The row of [`Store::find_refresh_grant`]: the refresh token (renamed) and its user (NULL when
 /// gone).
@@ -34,6 +35,7 @@ struct GrantRow {
     r_scope: Option<Vec<String>>,
     r_generation: Option<i64>,
     r_used_at: Option<Micros>,
+    r_oauth2: Option<bool>,
     #[sqlx(flatten)]
     user: GrantUserRow,
 }
@@ -66,6 +68,7 @@ impl GrantRow {
             scope: self.r_scope.take(),
             generation: self.r_generation?,
             used_at: self.r_used_at?.into(),
+            oauth2: self.r_oauth2?,
         })
     }
 }
@@ -281,25 +284,27 @@ impl Store {
         .await
     }
 
-    /// Deletes the (user, client_id) refresh token and ends the sessions minted from it;
-    /// false when there is none.
+    /// Deletes the user's refresh tokens of `client_id` (one of the wazo face; an OAuth2 client
+    /// may hold several chains) and ends the sessions minted from them; false when there is none.
     pub async fn delete_refresh_token(
         &self,
         user_uuid: &str,
         client_id: &str,
     ) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
-        let uuid: Option<UuidText> = sqlx::query_scalar(
+        let uuids: Vec<UuidText> = sqlx::query_scalar(
             "SELECT uuid FROM refresh_tokens WHERE user_uuid = $1 AND client_id = $2",
         )
         .bind(Id(user_uuid))
         .bind(client_id)
-        .fetch_optional(&mut *w.tx)
+        .fetch_all(&mut *w.tx)
         .await?;
-        let Some(uuid) = uuid else { return Ok(false) };
-        purge_refresh_token(&mut w.tx, &String::from(uuid)).await?;
+        let found = !uuids.is_empty();
+        for uuid in uuids {
+            purge_refresh_token(&mut w.tx, &String::from(uuid)).await?;
+        }
         w.commit().await?;
-        Ok(true)
+        Ok(found)
     }
 
     /// Deletes the refresh token whose value (current or superseded) has this digest and ends the

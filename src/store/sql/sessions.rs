@@ -157,6 +157,16 @@ impl Store {
             None => sqlx::query("DELETE FROM tokens WHERE session_uuid = $1").bind(Id(uuid)),
         };
         query.execute(&mut *w.tx).await?;
+        // A session a browser signed in for ends that browser's sign-in too (the user's own).
+        sqlx::query(
+            "DELETE FROM oauth2_browser_sessions WHERE digest IN \
+             (SELECT browser_session FROM oauth2_codes WHERE session_uuid = $1 \
+              AND ($2 IS NULL OR user_uuid = $2))",
+        )
+        .bind(uuid.to_ascii_lowercase())
+        .bind(user_uuid.map(Id))
+        .execute(&mut *w.tx)
+        .await?;
         w.commit().await
     }
 }

@@ -183,10 +183,16 @@ impl Store {
         .await?
         .rows_affected();
         if changed > 0 && !update.enabled {
-            sqlx::query("DELETE FROM tokens WHERE auth_id = $1")
-                .bind(Id(uuid))
-                .execute(&mut *w.tx)
-                .await?;
+            // Its sessions end, its browsers' sign-ins too: enabling it again revives none.
+            for statement in [
+                "DELETE FROM tokens WHERE auth_id = $1",
+                "DELETE FROM oauth2_browser_sessions WHERE user_uuid = $1",
+            ] {
+                sqlx::query(statement)
+                    .bind(Id(uuid))
+                    .execute(&mut *w.tx)
+                    .await?;
+            }
         }
         w.commit().await?;
         Ok(changed > 0)
@@ -229,6 +235,14 @@ impl Store {
         // No token is written after the user's are deleted (on PostgreSQL no foreign key holds
         // tokens to their user: migration 0009).
         drop_bound_and_lock(&mut w.tx, uuid).await?;
+        // Nothing of an unknown user is touched: a client's tokens share the `auth_id` column.
+        let known: Option<UuidText> = sqlx::query_scalar("SELECT uuid FROM users WHERE uuid = $1")
+            .bind(Id(uuid))
+            .fetch_optional(&mut *w.tx)
+            .await?;
+        if known.is_none() {
+            return Ok(false);
+        }
         for statement in [
             "DELETE FROM tokens WHERE auth_id = $1",
             "DELETE FROM refresh_tokens WHERE user_uuid = $1",

@@ -1,0 +1,195 @@
+//! The authorization-code grant (SPEC §11.3–§11.4, RFC 6749 §4.1.3, RFC 7636 §4.6): a code is
+//! redeemed once, by its client, at its redirect URI, with the verifier of its challenge. A
+//! second redemption is `invalid_grant` and ends what the first one issued (RFC 9700 §4.2.4).
+
+use super::authorize::challenge_of;
+use super::client_auth::ClientAuth;
+use super::clients::{AUTHORIZATION_CODE, REFRESH_TOKEN};
+use super::error::{OAuthCode, OAuthError, OAuthResult};
+use super::scope::{OFFLINE_ACCESS, OIDC_SCOPES};
+use super::token::{TokenAnswer, TokenRequest};
+use super::OAuth2;
+use crate::domain::cache::Invalidation;
+use crate::domain::error::DomainError;
+use crate::domain::secrets;
+use crate::domain::throttle::Outcome;
+use crate::domain::tokens::{AuthorizedToken, ClientContext, Tokens};
+use crate::store::{AuthorizationCode, CodeRedemption, OAuth2Client};
+
+/// What a user granted a client, to mint their token from (the code and device grants).
+pub(super) struct UserGrant<'a> {
+    pub user_uuid: &'a str,
+    /// The granted scope values (OpenID Connect scopes and ACL entries).
+    pub scope: &'a [String],
+    pub session_uuid: String,
+    /// The refresh-token chain to start, with `offline_access` (for a client that may use
+    /// refresh tokens).
+    pub chain_uuid: String,
+    /// Which grant, for the log.
+    pub grant: &'static str,
+}
+
+pub(super) fn invalid_grant(description: &str) -> OAuthError {
+    OAuthError::new(OAuthCode::InvalidGrant, description)
+}
+
+impl OAuth2<'_> {
+    /// `grant_type=authorization_code`.
+    pub(super) async fn authorization_code(
+        &self,
+        request: &TokenRequest,
+    ) -> OAuthResult<TokenAnswer> {
+        let auth = request.client.clone().unwrap_or(ClientAuth::Missing);
+        let client = self
+            .authenticate_client(&auth, &request.remote_addr)
+            .await?;
+        if !client.grant_types.iter().any(|g| g == AUTHORIZATION_CODE) {
+            return Err(OAuthError::new(
+                OAuthCode::UnauthorizedClient,
+                "This client may not use the authorization_code grant.",
+            ));
+        }
+        let value = request.code.as_deref().filter(|c| !c.is_empty());
+        let value = value.ok_or_else(|| OAuthError::invalid_request("code is missing."))?;
+        let session_uuid = uuid::Uuid::new_v4().to_string();
+        let chain_uuid = uuid::Uuid::new_v4().to_string();
+        let now = self.0.clock.now_micros();
+        let digest = secrets::digest(value);
+        let ids = (session_uuid.as_str(), chain_uuid.as_str());
+        // The proof is checked by the redemption itself, so that a wrong one spends nothing.
+        let verifier = request.code_verifier.as_deref().unwrap_or_default();
+        let challenge = challenge_of(verifier).unwrap_or_default();
+        let proof = (challenge.as_str(), request.redirect_uri.as_deref());
+        let redemption = self
+            .0
+            .store
+            .redeem_code(&digest, &client.client_id, proof, ids, now);
+        match redemption.await? {
+            CodeRedemption::Fresh(code) => {
+                let session = (session_uuid, chain_uuid);
+                self.redeemed(&client, code, session, &digest, request)
+                    .await
+            }
+            CodeRedemption::Replayed(code) => {
+                self.end_first_redemption(&code).await?;
+                Err(invalid_grant(
+                    "The code was used before: what it issued is revoked.",
+                ))
+            }
+            CodeRedemption::Expired => Err(invalid_grant("The code expired.")),
+            CodeRedemption::Mismatch => Err(invalid_grant(
+                "code_verifier or redirect_uri is not the authorization request's.",
+            )),
+            CodeRedemption::Unknown => {
+                // Codes cannot be guessed; an unknown one still counts against the address.
+                let attempt = self.0.throttle.unguessable(&request.remote_addr);
+                attempt.refuse_if_held().await?;
+                attempt.settle(Outcome::Failed).await;
+                Err(invalid_grant(
+                    "The code is unknown, expired or not this client's.",
+                ))
+            }
+        }
+    }
+
+    /// A code redeemed now: checked against the request, then minted for as `session` (its
+    /// session and chain).
+    async fn redeemed(
+        &self,
+        client: &OAuth2Client,
+        code: AuthorizationCode,
+        (session_uuid, chain_uuid): (String, String),
+        digest: &[u8],
+        request: &TokenRequest,
+    ) -> OAuthResult<TokenAnswer> {
+        let grant = UserGrant {
+            user_uuid: &code.user_uuid,
+            scope: &code.scope,
+            session_uuid: session_uuid.clone(),
+            chain_uuid: chain_uuid.clone(),
+            grant: "authorization code",
+        };
+        let answer = self.mint_for_user(client, grant, request).await?;
+        // A second redemption that came while this one minted found nothing to end yet: this
+        // one ends what it minted (one of the two always sees the other).
+        if self.0.store.code_replayed(digest).await? {
+            let minted = AuthorizationCode {
+                session_uuid: Some(session_uuid),
+                refresh_uuid: Some(chain_uuid),
+                ..code
+            };
+            self.end_first_redemption(&minted).await?;
+            return Err(invalid_grant(
+                "The code was used twice: what it issued is revoked.",
+            ));
+        }
+        Ok(answer)
+    }
+
+    /// Ends the session and the refresh-token chain a code's first redemption minted.
+    async fn end_first_redemption(&self, code: &AuthorizationCode) -> OAuthResult<()> {
+        if let Some(chain) = &code.refresh_uuid {
+            self.0.store.end_refresh_token(chain).await?;
+        }
+        if let Some(session) = &code.session_uuid {
+            self.0.store.delete_session(session, None).await?;
+            self.0
+                .invalidate(Invalidation::User(code.user_uuid.clone()))
+                .await;
+            tracing::warn!(client_id = %code.client_id, "oauth2 code replayed: its tokens are revoked");
+        }
+        Ok(())
+    }
+
+    /// The user's token for the scope they granted the client, and with `offline_access` (for a
+    /// client that may use refresh tokens) a new chain of refresh tokens.
+    pub(super) async fn mint_for_user(
+        &self,
+        client: &OAuth2Client,
+        grant: UserGrant<'_>,
+        request: &TokenRequest,
+    ) -> OAuthResult<TokenAnswer> {
+        let ctx = self.0;
+        let user = ctx.store.get_user(grant.user_uuid).await?;
+        let user = user.filter(|u| u.enabled);
+        let user = user.ok_or_else(|| invalid_grant("The user is gone or disabled."))?;
+        // The token holds the ACL entries; OpenID Connect scopes are no access.
+        let entries = grant
+            .scope
+            .iter()
+            .filter(|v| !OIDC_SCOPES.contains(&v.as_str()));
+        let entries: Vec<String> = entries.cloned().collect();
+        let lifetime = ctx.config.oauth2_access_token_lifetime;
+        let offline = grant.scope.iter().any(|v| v == OFFLINE_ACCESS)
+            && client.grant_types.iter().any(|g| g == REFRESH_TOKEN);
+        let login = user.username.clone().unwrap_or_else(|| user.uuid.clone());
+        let issued = Tokens(ctx)
+            .issue_authorized(AuthorizedToken {
+                user: &user,
+                client_id: &client.client_id,
+                session_uuid: grant.session_uuid,
+                scope: entries,
+                expiration: i64::try_from(lifetime).unwrap_or(i64::MAX),
+                client: &ClientContext {
+                    remote_addr: request.remote_addr.clone(),
+                    user_agent: request.user_agent.clone(),
+                    mobile: false,
+                },
+                chain: offline.then_some((grant.chain_uuid, login)),
+            })
+            .await;
+        let issued = match issued {
+            Err(DomainError::AuthenticationFailed) => {
+                return Err(invalid_grant("The user is gone or disabled."))
+            }
+            other => other?,
+        };
+        tracing::info!(client_id = %client.client_id, user = %user.uuid, grant = grant.grant, "oauth2 token issued");
+        Ok(TokenAnswer {
+            access_token: issued.view.token,
+            expires_in: lifetime,
+            scope: grant.scope.join(" "),
+            refresh_token: issued.view.refresh_token,
+        })
+    }
+}

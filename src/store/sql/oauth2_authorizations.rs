@@ -1,0 +1,253 @@
+//! Sign-in through a browser (SPEC §11.3): browser sessions, remembered consents and
+//! authorization codes. Values are found by their digests only.
+
+use sqlx::types::Json;
+
+use super::Store;
+use crate::store::columns::{Id, Micros};
+use crate::store::{
+    AuthorizationCode, BrowserSession, CodeRedemption, NewBrowserSession, StoreResult,
+};
+
+const SESSION_COLUMNS: &str = "user_uuid, auth_time, password_stamp";
+
+const CODE_COLUMNS: &str = "client_id, user_uuid, redirect_uri, code_challenge, scope, nonce, \
+     browser_session, auth_time, expires_at, session_uuid, refresh_uuid";
+
+impl Store {
+    /// Writes a browser session; its user keeps only the `keep` newest.
+    pub async fn create_browser_session(
+        &self,
+        session: &NewBrowserSession,
+        keep: i64,
+    ) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(&format!(
+            "INSERT INTO oauth2_browser_sessions (digest, {SESSION_COLUMNS}, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)"
+        ))
+        .bind(&session.digest)
+        .bind(Id(&session.user_uuid))
+        .bind(Micros(session.auth_time))
+        .bind(&session.password_stamp)
+        .bind(Micros(session.expires_at))
+        .execute(&mut *w.tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM oauth2_browser_sessions WHERE user_uuid = $1 AND digest NOT IN \
+             (SELECT digest FROM oauth2_browser_sessions WHERE user_uuid = $1 \
+              ORDER BY auth_time DESC LIMIT $2)",
+        )
+        .bind(Id(&session.user_uuid))
+        .bind(keep)
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await
+    }
+
+    /// The unexpired browser session with this digest.
+    pub async fn find_browser_session(
+        &self,
+        digest: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<BrowserSession>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {SESSION_COLUMNS} FROM oauth2_browser_sessions \
+             WHERE digest = $1 AND expires_at > $2"
+        ))
+        .bind(digest)
+        .bind(Micros(now))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The scope `user_uuid` allowed `client_id`, if they did.
+    pub async fn consent(
+        &self,
+        user_uuid: &str,
+        client_id: &str,
+    ) -> StoreResult<Option<Vec<String>>> {
+        let found: Option<Json<Vec<String>>> = sqlx::query_scalar(
+            "SELECT scope FROM oauth2_consents WHERE user_uuid = $1 AND client_id = $2",
+        )
+        .bind(Id(user_uuid))
+        .bind(Id(client_id))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.map(|Json(scope)| scope))
+    }
+
+    /// Remembers that `user_uuid` allowed `client_id` `scope` (replacing what they allowed before).
+    pub async fn remember_consent(
+        &self,
+        user_uuid: &str,
+        client_id: &str,
+        scope: &[String],
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO oauth2_consents (user_uuid, client_id, scope, granted_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (user_uuid, client_id) \
+             DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+        )
+        .bind(Id(user_uuid))
+        .bind(Id(client_id))
+        .bind(Json(scope))
+        .bind(Micros(now))
+        .execute(&mut *w.tx)
+        .await?;
+        w.commit().await
+    }
+
+    /// Whether a second redemption of the code with this digest came.
+    pub async fn code_replayed(&self, digest: &[u8]) -> StoreResult<bool> {
+        let replayed: Option<bool> =
+            sqlx::query_scalar("SELECT replayed FROM oauth2_codes WHERE digest = $1")
+                .bind(digest)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(replayed.unwrap_or(false))
+    }
+
+    /// Forgets what `user_uuid` allowed `client_id`; false when there was nothing.
+    pub async fn forget_consent(&self, user_uuid: &str, client_id: &str) -> StoreResult<bool> {
+        let mut w = self.begin_write().await?;
+        let forgotten =
+            sqlx::query("DELETE FROM oauth2_consents WHERE user_uuid = $1 AND client_id = $2")
+                .bind(Id(user_uuid))
+                .bind(Id(client_id))
+                .execute(&mut *w.tx)
+                .await?
+                .rows_affected();
+        w.commit().await?;
+        Ok(forgotten > 0)
+    }
+
+    /// Writes a code, unless its browser session holds `pending` unredeemed live codes at `now`;
+    /// false then, or when its client or user is gone.
+    pub async fn create_code(
+        &self,
+        digest: &[u8],
+        code: &AuthorizationCode,
+        pending: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut w = self.begin_write().await?;
+        let written = sqlx::query(&format!(
+            "INSERT INTO oauth2_codes (digest, {CODE_COLUMNS}) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL \
+             WHERE EXISTS (SELECT 1 FROM oauth2_clients WHERE client_id = $2) \
+             AND EXISTS (SELECT 1 FROM users WHERE uuid = $3) \
+             AND (SELECT COUNT(*) FROM oauth2_codes WHERE browser_session = $8 \
+                  AND session_uuid IS NULL AND expires_at > $11) < $12"
+        ))
+        .bind(digest)
+        .bind(Id(&code.client_id))
+        .bind(Id(&code.user_uuid))
+        .bind(&code.redirect_uri)
+        .bind(&code.code_challenge)
+        .bind(Json(&code.scope))
+        .bind(&code.nonce)
+        .bind(&code.browser_session)
+        .bind(Micros(code.auth_time))
+        .bind(Micros(code.expires_at))
+        .bind(Micros(now))
+        .bind(pending)
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(written > 0)
+    }
+
+    /// Redeems `client_id`'s code with this digest, presented with `proof` (the PKCE challenge of
+    /// the verifier, the redirect URI), for session `session_uuid` (and the chain `refresh_uuid` it
+    /// may start): once only, before it expires, and only with its proof. A code redeemed before
+    /// is answered with what its first redemption recorded; another client's code, or one
+    /// presented without its proof, stays unused.
+    pub async fn redeem_code(
+        &self,
+        digest: &[u8],
+        client_id: &str,
+        proof: (&str, Option<&str>),
+        (session_uuid, refresh_uuid): (&str, &str),
+        now: i64,
+    ) -> StoreResult<CodeRedemption> {
+        let mut w = self.begin_write().await?;
+        let fresh: Option<AuthorizationCode> = sqlx::query_as(&format!(
+            "UPDATE oauth2_codes SET session_uuid = $2, refresh_uuid = $5 \
+             WHERE digest = $1 AND client_id = $4 AND session_uuid IS NULL AND expires_at > $3 \
+             AND code_challenge = $6 AND (redirect_uri IS NULL OR redirect_uri = $7) \
+             RETURNING {CODE_COLUMNS}"
+        ))
+        .bind(digest)
+        .bind(session_uuid)
+        .bind(Micros(now))
+        .bind(Id(client_id))
+        .bind(refresh_uuid)
+        .bind(proof.0)
+        .bind(proof.1)
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        if let Some(code) = fresh {
+            w.commit().await?;
+            return Ok(CodeRedemption::Fresh(code));
+        }
+        let earlier: Option<AuthorizationCode> = sqlx::query_as(&format!(
+            "SELECT {CODE_COLUMNS} FROM oauth2_codes WHERE digest = $1 AND client_id = $2"
+        ))
+        .bind(digest)
+        .bind(Id(client_id))
+        .fetch_optional(&mut *w.tx)
+        .await?;
+        if earlier
+            .as_ref()
+            .is_some_and(|code| code.session_uuid.is_some())
+        {
+            sqlx::query("UPDATE oauth2_codes SET replayed = TRUE WHERE digest = $1")
+                .bind(digest)
+                .execute(&mut *w.tx)
+                .await?;
+        }
+        w.commit().await?;
+        Ok(match earlier {
+            Some(code) if code.session_uuid.is_some() => CodeRedemption::Replayed(code),
+            Some(code) if code.expires_at <= now => CodeRedemption::Expired,
+            Some(_) => CodeRedemption::Mismatch,
+            None => CodeRedemption::Unknown,
+        })
+    }
+
+    /// Deletes browser sessions that expired before `now`, codes never redeemed that expired,
+    /// redeemed ones that expired before `codes_before` (kept a while after their end, so that a
+    /// late replay is still recognised), and device codes that expired before `codes_before` (a
+    /// late poll is still answered `expired_token`).
+    pub async fn purge_authorizations(&self, now: i64, codes_before: i64) -> StoreResult<u64> {
+        let mut w = self.begin_write().await?;
+        let sessions = sqlx::query("DELETE FROM oauth2_browser_sessions WHERE expires_at <= $1")
+            .bind(Micros(now))
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        // A redeemed code links its session to the browser session (ending the one ends the
+        // other): kept while that browser session lives.
+        let codes = sqlx::query(
+            "DELETE FROM oauth2_codes WHERE (session_uuid IS NULL AND expires_at <= $2) \
+             OR (expires_at <= $1 AND NOT EXISTS (SELECT 1 FROM oauth2_browser_sessions s \
+                 WHERE s.digest = oauth2_codes.browser_session))",
+        )
+        .bind(Micros(codes_before))
+        .bind(Micros(now))
+        .execute(&mut *w.tx)
+        .await?
+        .rows_affected();
+        let devices = sqlx::query("DELETE FROM oauth2_device_codes WHERE expires_at <= $1")
+            .bind(Micros(codes_before))
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        w.commit().await?;
+        Ok(sessions + codes + devices)
+    }
+}
