@@ -290,6 +290,8 @@ pub struct TokenRecord {
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct TokenOwner {
     #[sqlx(try_from = "UuidText")]
+    pub session_uuid: String,
+    #[sqlx(try_from = "UuidText")]
     pub auth_id: String,
     pub client_id: Option<String>,
     #[sqlx(try_from = "Micros")]

@@ -114,6 +114,7 @@ both_stores!(
     a_client_holds_a_bounded_number_of_tokens,
     tokens_in_flight_do_not_outlive_their_deleted_client,
     parallel_grants_at_the_cap_stay_bounded,
+    cached_introspections_end_with_what_they_read,
 );
 
 async fn metadata_is_served_from_the_issuer(store: Store) {
@@ -760,4 +761,164 @@ async fn parallel_grants_at_the_cap_stay_bounded(store: Store) {
         live += usize::from(srv.head_token(&token, None, None).await == 204);
     }
     assert!(live <= 3, "{live} live tokens for a cap of 3");
+}
+
+fn with_cache(config: &mut tessera::Config) {
+    config.token_cache_size = 10_000;
+}
+
+/// Whether `token` introspects as active for `client` (an answer twice: the second is served
+/// from the cache when it is on).
+async fn introspected_twice(srv: &TestServer, client: &Registered, token: &str) -> Reply {
+    let basic = Some((client.id.as_str(), client.secret.as_str()));
+    let first = post_form(srv, "/oauth2/introspect", basic, &[("token", token)]).await;
+    let second = post_form(srv, "/oauth2/introspect", basic, &[("token", token)]).await;
+    assert_eq!(first.body, second.body, "the cached answer is the same");
+    second
+}
+
+/// With the cache on, an introspection is served from it: whatever ends a token, renames its
+/// user or changes the introspecting client is seen at once.
+async fn cached_introspections_end_with_what_they_read(store: Store) {
+    let srv = common::start_with(store, with_cache).await;
+    let admin = srv.admin_token().await;
+    let mut client = register(&srv, &admin, &["confd.#"]).await;
+    let user = srv.create_user("cached-user", "pw-cached").await;
+    let uuid = s(&user["uuid"]);
+
+    let token = srv.token_of("cached-user", "pw-cached").await;
+    assert_eq!(
+        introspected_twice(&srv, &client, &token).await.body["active"],
+        true
+    );
+    srv.request(Method::DELETE, &format!("/token/{token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_inactive(&introspected_twice(&srv, &client, &token).await, "revoked");
+
+    let data = srv.login_ok("cached-user", "pw-cached", json!({})).await;
+    let token = s(&data["token"]);
+    assert_eq!(
+        introspected_twice(&srv, &client, &token).await.body["active"],
+        true
+    );
+    let session = s(&data["session_uuid"]);
+    let ended = format!("/sessions/{session}");
+    let ended = srv.call(Method::DELETE, &ended, Some(&admin), None).await;
+    assert_eq!(ended.status, 204, "{}", ended.text);
+    assert_inactive(
+        &introspected_twice(&srv, &client, &token).await,
+        "session ended",
+    );
+
+    let token = srv.token_of("cached-user", "pw-cached").await;
+    let seen = introspected_twice(&srv, &client, &token).await;
+    assert_eq!(seen.body["username"], "cached-user", "{}", seen.text);
+    srv.update_user(
+        &admin,
+        &uuid,
+        json!({"username": "renamed", "enabled": true}),
+    )
+    .await;
+    let seen = introspected_twice(&srv, &client, &token).await;
+    assert_eq!(seen.body["username"], "renamed", "{}", seen.text);
+
+    let token = srv.token_of("renamed", "pw-cached").await;
+    assert_eq!(
+        introspected_twice(&srv, &client, &token).await.body["active"],
+        true
+    );
+    srv.clock.advance(std::time::Duration::from_secs(7201));
+    assert_inactive(&introspected_twice(&srv, &client, &token).await, "expired");
+
+    // The client's cached copy: a renewed secret replaces the old one at once; a deleted client
+    // introspects nothing.
+    let admin = srv.admin_token().await;
+    let token = srv.token_of("renamed", "pw-cached").await;
+    assert_eq!(
+        introspected_twice(&srv, &client, &token).await.body["active"],
+        true
+    );
+    let path = format!("/oauth2/clients/{}", client.id);
+    let renewed = srv
+        .call(Method::POST, &format!("{path}/secret"), Some(&admin), None)
+        .await;
+    assert_eq!(renewed.status, 200, "{}", renewed.text);
+    let old = post_form(
+        &srv,
+        "/oauth2/introspect",
+        Some((&client.id, &client.secret)),
+        &[("token", &token)],
+    )
+    .await;
+    assert_oauth_error(&old, 401, "invalid_client");
+    client.secret = s(&renewed.body["client_secret"]);
+    assert_eq!(
+        introspected_twice(&srv, &client, &token).await.body["active"],
+        true
+    );
+    assert_eq!(
+        srv.call(Method::DELETE, &path, Some(&admin), None)
+            .await
+            .status,
+        204
+    );
+    let gone = post_form(
+        &srv,
+        "/oauth2/introspect",
+        Some((&client.id, &client.secret)),
+        &[("token", &token)],
+    )
+    .await;
+    assert_oauth_error(&gone, 401, "invalid_client");
+}
+
+/// Polls `other` until `client` no longer introspects there; returns how long that took.
+async fn time_until_refused(
+    other: &TestServer,
+    client: &Registered,
+    token: &str,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let basic = Some((client.id.as_str(), client.secret.as_str()));
+    while post_form(other, "/oauth2/introspect", basic, &[("token", token)])
+        .await
+        .status
+        != 401
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "never invalidated"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    started.elapsed()
+}
+
+/// A secret renewed on one instance stops introspecting on another, whose cache held the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_secret_reaches_another_instance_within_100_ms() {
+    let first = common::start_with(Store::Postgres, with_cache).await;
+    let database_url = first.database_url.clone();
+    let second = common::start_with(Store::Postgres, move |c| {
+        with_cache(c);
+        c.database_url = database_url;
+    })
+    .await;
+    let admin = first.admin_token().await;
+    let client = register(&first, &admin, &["confd.#"]).await;
+    let token = first.admin_token().await;
+    assert_eq!(
+        introspected_twice(&second, &client, &token).await.body["active"],
+        true
+    );
+    let path = format!("/oauth2/clients/{}/secret", client.id);
+    let renewed = first.call(Method::POST, &path, Some(&admin), None).await;
+    assert_eq!(renewed.status, 200, "{}", renewed.text);
+    let took = time_until_refused(&second, &client, &token).await;
+    assert!(
+        took < std::time::Duration::from_millis(100),
+        "took {took:?}"
+    );
 }

@@ -108,6 +108,15 @@ impl Authenticates for ClientCredentials {
     }
 }
 
+impl<C: Authenticates> Authenticates for Arc<C> {
+    fn confidential(&self) -> bool {
+        (**self).confidential()
+    }
+    fn secret_digest(&self) -> Option<&[u8]> {
+        (**self).secret_digest()
+    }
+}
+
 /// Whether `secret` is the client's: a confidential client with that secret's digest, or a
 /// public client presenting none.
 fn secret_matches(client: &impl Authenticates, secret: Option<&str>) -> bool {

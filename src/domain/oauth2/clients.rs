@@ -357,6 +357,10 @@ impl Clients<'_> {
         }
         // Its remembered copy would only fail its next grant's write: spare that write.
         self.0.known_clients.forget(&client_id);
+        // An introspecting copy is served as it is: it must go, here and on every instance.
+        self.0
+            .invalidate(Invalidation::Client(client_id.clone()))
+            .await;
         // Tokens keep the scope they were granted; what the ceiling no longer covers is not
         // taken back from them (as a policy change is not from a scope-limited token's scope).
         self.existing(&client_id).await.map(ClientView::from)
@@ -404,6 +408,9 @@ impl Clients<'_> {
             return Err(DomainError::NotFound);
         }
         self.0.known_clients.forget(&client_id);
+        self.0
+            .invalidate(Invalidation::Client(client_id.clone()))
+            .await;
         tracing::info!(%client_id, "oauth2 client secret renewed");
         Ok(ClientWithSecret {
             client: client.into(),

@@ -2,6 +2,8 @@
 //! introspected, wazo-issued or OAuth2; everything inactive answers exactly `{"active": false}`.
 //! A client revokes only its own tokens; another's gets the same 200 and nothing happens.
 
+use std::sync::Arc;
+
 use super::client_auth::{Authenticates, ClientAuth};
 use super::error::{OAuthCode, OAuthError, OAuthResult};
 use super::OAuth2;
@@ -9,7 +11,7 @@ use crate::domain::cache::Invalidation;
 use crate::domain::caller::{Actor, Credentials};
 use crate::domain::error::{DomainError, Refusal};
 use crate::domain::secrets;
-use crate::store::{OAuth2Client, RefreshToken, TokenOwner};
+use crate::store::{ClientCredentials, OAuth2Client, RefreshToken, TokenOwner};
 
 /// The access a Bearer token needs to introspect.
 pub const INTROSPECT_ACCESS: &str = "auth.oauth2.introspect";
@@ -71,13 +73,9 @@ impl OAuth2<'_> {
         // The introspecting client's id (`None` for a Bearer caller), and the token.
         let (client, token) = match (&query.caller, value) {
             (Introspector::Client(auth), Some(_)) => {
-                let (found, token) = self
-                    .0
-                    .store
-                    .introspection_read(auth.stored_id().as_deref(), &digest, now)
-                    .await?;
+                let (found, token) = self.introspection_read(auth, &digest, now).await?;
                 let client = self.check_client(auth, &query.remote_addr, found).await?;
-                (Some(confidential(client)?.client_id), token)
+                (Some(confidential(client)?.client_id.clone()), token)
             }
             _ => {
                 let client = self.introspector(&query).await?;
@@ -85,12 +83,12 @@ impl OAuth2<'_> {
                     return Err(OAuthError::invalid_request("token is missing."));
                 }
                 let token = self.0.store.find_token_owner(&digest, now).await?;
-                (client.map(|c| c.client_id), token)
+                (client.map(|c| c.client_id), token.map(Arc::new))
             }
         };
         let issuer = self.issuer()?;
         if let Some(token) = token {
-            return Ok(Some(access_token(token, issuer)));
+            return Ok(Some(access_token(&token, issuer)));
         }
         // A refresh token, only for the client it belongs to.
         let Some(client) = client else {
@@ -109,6 +107,41 @@ impl OAuth2<'_> {
             let username = grant.user.and_then(|u| u.username);
             refresh_token(grant.refresh, username, issuer)
         }))
+    }
+
+    /// The credentials of the client `auth` names and the live access token with `digest`: from
+    /// the cache when it is on and holds both, else in one read of the store, which fills it.
+    async fn introspection_read(
+        &self,
+        auth: &ClientAuth,
+        digest: &[u8],
+        now: i64,
+    ) -> OAuthResult<(Option<Arc<ClientCredentials>>, Option<Arc<TokenOwner>>)> {
+        let client_id = auth.stored_id();
+        let store = &self.0.store;
+        let Some(cache) = &self.0.cache else {
+            let (client, token) = store
+                .introspection_read(client_id.as_deref(), digest, now)
+                .await?;
+            return Ok((client.map(Arc::new), token.map(Arc::new)));
+        };
+        let client = client_id.as_deref().and_then(|id| cache.client(id));
+        let token = cache.owner(digest);
+        if client.is_some() && token.is_some() {
+            return Ok((client, token));
+        }
+        let generation = cache.generation();
+        let (client, token) = store
+            .introspection_read(client_id.as_deref(), digest, now)
+            .await?;
+        let (client, token) = (client.map(Arc::new), token.map(Arc::new));
+        if let Some(client) = &client {
+            cache.insert_client(client.clone(), generation);
+        }
+        if let Some(token) = &token {
+            cache.insert_owner(digest.to_vec(), token.clone(), generation);
+        }
+        Ok((client, token))
     }
 
     /// The introspecting client (`None` for a Bearer caller holding `auth.oauth2.introspect`).
@@ -205,13 +238,13 @@ fn bearer_refused(refusal: Refusal) -> OAuthError {
     }
 }
 
-fn access_token(token: TokenOwner, issuer: String) -> ActiveToken {
-    let entries = token.scope.unwrap_or(token.acl);
+fn access_token(token: &TokenOwner, issuer: String) -> ActiveToken {
+    let entries = token.scope.as_ref().unwrap_or(&token.acl);
     ActiveToken {
         scope: entries.join(" "),
-        client_id: token.client_id,
-        username: token.username,
-        sub: token.auth_id,
+        client_id: token.client_id.clone(),
+        username: token.username.clone(),
+        sub: token.auth_id.clone(),
         exp: Some(seconds(token.expires_at)),
         iat: seconds(token.issued_at),
         token_type: "Bearer",

@@ -156,7 +156,7 @@ impl Store {
         now: i64,
     ) -> StoreResult<Option<TokenOwner>> {
         Ok(sqlx::query_as(
-            "SELECT t.auth_id, t.client_id, t.issued_at, t.expires_at, t.acl, t.scope, \
+            "SELECT t.session_uuid, t.auth_id, t.client_id, t.issued_at, t.expires_at, t.acl, t.scope, \
              u.username FROM tokens t LEFT JOIN users u ON u.uuid = t.auth_id \
              WHERE t.digest = $1 AND t.expires_at > $2",
         )

@@ -205,6 +205,7 @@ struct IntrospectionRow {
     client_id: Option<UuidText>,
     confidential: Option<bool>,
     secret_digest: Option<Vec<u8>>,
+    session_uuid: Option<UuidText>,
     auth_id: Option<UuidText>,
     token_client_id: Option<String>,
     issued_at: Option<Micros>,
@@ -225,6 +226,7 @@ impl IntrospectionRow {
 
     fn token(self) -> Option<TokenOwner> {
         Some(TokenOwner {
+            session_uuid: self.session_uuid?.into(),
             auth_id: self.auth_id?.into(),
             client_id: self.token_client_id,
             issued_at: self.issued_at?.into(),
@@ -247,8 +249,8 @@ impl Store {
     ) -> StoreResult<(Option<ClientCredentials>, Option<TokenOwner>)> {
         let mut row: IntrospectionRow = sqlx::query_as(
             "SELECT c.client_id, c.confidential, c.secret_digest, \
-             t.auth_id, t.client_id AS token_client_id, t.issued_at, t.expires_at, t.acl, \
-             t.scope AS token_scope, u.username FROM (SELECT 1) AS one \
+             t.session_uuid, t.auth_id, t.client_id AS token_client_id, t.issued_at, \
+             t.expires_at, t.acl, t.scope AS token_scope, u.username FROM (SELECT 1) AS one \
              LEFT JOIN oauth2_clients c ON c.client_id = $1 \
              LEFT JOIN tokens t ON t.digest = $2 AND t.expires_at > $3 \
              LEFT JOIN users u ON u.uuid = t.auth_id",
