@@ -465,10 +465,12 @@ async fn prompt_none_needs_a_browser_session(store: Store) {
 }
 
 async fn the_login_page_tells_nothing_and_holds_back(store: Store) {
-    let (srv, browser) = tokio::join!(
-        common::start_with(store, |c| c.bruteforce_login_failures = 3),
-        Browser::open()
-    );
+    // The server's clock follows real time: a hold-back long enough to outlast a slow browser.
+    let throttled = |c: &mut tessera::Config| {
+        c.bruteforce_login_failures = 3;
+        c.bruteforce_base_delay = 60;
+    };
+    let (srv, browser) = tokio::join!(common::start_with(store, throttled), Browser::open());
     let app = App::start().await;
     srv.create_user("alice", "alice-pw").await;
     let client_id = register_app(&srv, &app, "required").await;
