@@ -407,7 +407,8 @@ fn device_answer(answer: DeviceAuthorization) -> Value {
         (status = 401, description = "`invalid_client`", body = OAuthErrorBody),
         (status = 404, response = super::wire::NotFound),
         (status = 413, response = super::wire::PayloadTooLarge),
-        (status = 429, description = "Held back after failed client authentications", body = OAuthErrorBody),
+        (status = 429, description = "Held back after failed client authentications, or the client \
+            holds too many pending device authorizations", body = OAuthErrorBody),
         (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody),
     ),
 )]

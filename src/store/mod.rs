@@ -368,8 +368,9 @@ interface! {
     /// Deletes expired browser sessions, unredeemed codes that expired, and redeemed codes and
     /// device codes that expired before `codes_before`.
     async fn purge_authorizations(&self, now: i64, codes_before: i64) -> StoreResult<u64>;
-    /// Writes a device's authorization by its codes' digests; false when its client is gone.
-    async fn create_device_code(&self, code: &NewDeviceCode) -> StoreResult<bool>;
+    /// Writes a device's authorization by its codes' digests, unless its client holds `pending`
+    /// undecided live ones; false then, or when its client is gone.
+    async fn create_device_code(&self, code: &NewDeviceCode, pending: i64) -> StoreResult<bool>;
     /// A client's device authorization by its device code's digest.
     async fn find_device_code(&self, device_digest: &[u8], client_id: &str) -> StoreResult<Option<DeviceCode>>;
     /// The pending, unexpired device authorization by its user code's digest.

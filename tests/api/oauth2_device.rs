@@ -130,6 +130,7 @@ both_stores!(
     device_forms_need_their_csrf_token,
     the_device_consent_is_always_asked,
     only_clients_with_the_grant_may_use_it,
+    a_client_holds_a_bounded_number_of_pending_devices,
 );
 
 async fn a_device_gets_the_users_token_once(store: Store) {
@@ -473,4 +474,33 @@ async fn device_codes_are_digests_purged_a_day_after_their_end(store: Store) {
         assert!(std::time::Instant::now() < deadline, "not purged");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A client's undecided live device authorizations are bounded (a public client's id is no
+/// secret): past the bound it is told to retry later; another client is not affected, and an
+/// expired one frees its place.
+async fn a_client_holds_a_bounded_number_of_pending_devices(store: Store) {
+    let srv = std::sync::Arc::new(common::start(store).await);
+    let client_id = device_app(&srv).await;
+    let mut starts = Vec::new();
+    for _ in 0..8 {
+        let (srv, client_id) = (srv.clone(), client_id.clone());
+        starts.push(tokio::spawn(async move {
+            for _ in 0..125 {
+                let started = start_device(&srv, &client_id, "").await;
+                assert_eq!(started.status, 200, "{}", started.text);
+            }
+        }));
+    }
+    for start in starts {
+        start.await.unwrap();
+    }
+    let refused = start_device(&srv, &client_id, "").await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert_eq!(refused.body["error"], "temporarily_unavailable");
+    assert!(refused.header("retry-after").is_some());
+    let other = device_app(&srv).await;
+    assert_eq!(start_device(&srv, &other, "").await.status, 200);
+    srv.clock.advance(Duration::from_secs(601));
+    assert_eq!(start_device(&srv, &client_id, "").await.status, 200);
 }

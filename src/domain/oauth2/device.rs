@@ -31,6 +31,10 @@ pub const DEVICE_CODE_LIFETIME_SECONDS: u64 = 600;
 /// The interval a device starts with, and what each `slow_down` adds (RFC 8628 §3.5).
 pub const POLL_INTERVAL_SECONDS: i64 = 5;
 
+/// Undecided live authorizations a client may hold: a bound on the table, and on how many user
+/// codes a guess could hit (RFC 8628 §5.1).
+pub const MAX_PENDING_DEVICE_CODES: i64 = 1000;
+
 /// RFC 8628 §6.1's alphabet: no vowels (no words), no look-alike letters.
 const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
 
@@ -140,6 +144,17 @@ fn shown(letters: &str) -> String {
     format!("{first}-{second}")
 }
 
+/// The client holds [`MAX_PENDING_DEVICE_CODES`] (or was deleted since it authenticated).
+fn too_many_pending() -> OAuthError {
+    OAuthError {
+        retry_after: Some(std::time::Duration::from_secs(60)),
+        ..OAuthError::new(
+            OAuthCode::TemporarilyUnavailable,
+            "Too many device authorizations are pending for this client: retry later.",
+        )
+    }
+}
+
 fn expired_token() -> OAuthError {
     OAuthError::new(OAuthCode::ExpiredToken, "The device code has expired.")
 }
@@ -203,10 +218,14 @@ impl OAuth2<'_> {
             let user_code = new_user_code();
             let letters = normalize_user_code(&user_code).unwrap_or_default();
             row.user_code_digest = secrets::digest(&letters);
-            match self.0.store.create_device_code(&row).await {
+            let written = self
+                .0
+                .store
+                .create_device_code(&row, MAX_PENDING_DEVICE_CODES)
+                .await;
+            match written {
                 Ok(true) => return Ok(user_code),
-                // Deleted since it authenticated.
-                Ok(false) => return Err(OAuthError::invalid_client(false)),
+                Ok(false) => return Err(too_many_pending()),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(other) => return Err(DomainError::from(other).into()),
             }

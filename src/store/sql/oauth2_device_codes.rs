@@ -36,14 +36,21 @@ impl From<Row> for DeviceCode {
 }
 
 impl Store {
-    /// Writes a device's authorization; false when its client is gone. A user code digest
-    /// taken already is a `Conflict`.
-    pub async fn create_device_code(&self, code: &NewDeviceCode) -> StoreResult<bool> {
+    /// Writes a device's authorization, unless its client holds `pending` undecided live ones
+    /// (at `last_poll`, when it is asked); false then, or when its client is gone. A user code
+    /// digest taken already is a `Conflict`.
+    pub async fn create_device_code(
+        &self,
+        code: &NewDeviceCode,
+        pending: i64,
+    ) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
         let written = sqlx::query(&format!(
             "INSERT INTO oauth2_device_codes (device_digest, user_code_digest, {COLUMNS}) \
              SELECT $1, $2, $3, $4, $5, $6, $7, 'pending', NULL \
-             WHERE EXISTS (SELECT 1 FROM oauth2_clients WHERE client_id = $3)"
+             WHERE EXISTS (SELECT 1 FROM oauth2_clients WHERE client_id = $3) \
+             AND (SELECT COUNT(*) FROM oauth2_device_codes WHERE client_id = $3 \
+                  AND status = 'pending' AND expires_at > $7) < $8"
         ))
         .bind(&code.device_digest)
         .bind(&code.user_code_digest)
@@ -52,6 +59,7 @@ impl Store {
         .bind(Micros(code.expires_at))
         .bind(code.poll_interval)
         .bind(Micros(code.last_poll))
+        .bind(pending)
         .execute(&mut *w.tx)
         .await?
         .rows_affected();
