@@ -77,7 +77,15 @@ fn render(page: &DevicePage) -> Response {
         DeviceAnswer::Login {
             failed,
             retry_after,
-        } => login(csrf, typed, *failed, *retry_after),
+            typed: login_typed,
+        } => {
+            let state = pages::LoginState {
+                failed: *failed,
+                retry_after: *retry_after,
+                typed: login_typed.as_deref(),
+            };
+            login(csrf, typed, state)
+        }
         DeviceAnswer::EnterCode { wrong } => {
             let status = match wrong {
                 true => StatusCode::BAD_REQUEST,
@@ -117,19 +125,19 @@ fn render(page: &DevicePage) -> Response {
 }
 
 /// The code flow's login page, posting here and carrying the user code on.
-fn login(csrf: &str, typed: &str, failed: bool, retry_after: Option<u64>) -> Response {
+fn login(csrf: &str, typed: &str, state: pages::LoginState) -> Response {
     let login = LoginPage {
         client_name: "",
         action: "device",
         fields: carried(typed),
         csrf,
-        failed,
-        retry_after,
-        login_hint: "",
+        failed: state.failed,
+        retry_after: state.retry_after,
+        login_hint: state.typed.unwrap_or_default(),
     };
-    let status = pages::login_status(retry_after);
+    let status = pages::login_status(state.retry_after);
     let response = pages::page_response(status, login.render(), None);
-    pages::with_retry_after(response, retry_after)
+    pages::with_retry_after(response, state.retry_after)
 }
 
 /// The user code a form carries on, when there is one.

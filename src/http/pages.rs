@@ -290,7 +290,15 @@ fn render(authorization: Authorization, secure: bool, lifetime: u64) -> Response
             request,
             failed,
             retry_after,
-        } => login_page(request, csrf, *failed, *retry_after),
+            typed,
+        } => {
+            let login = LoginState {
+                failed: *failed,
+                retry_after: *retry_after,
+                typed: typed.as_deref(),
+            };
+            login_page(request, csrf, login)
+        }
         Answer::Consent { request } => {
             let page = ConsentPage {
                 client_name: &request.client.name,
@@ -321,21 +329,32 @@ pub(super) fn set_cookie(response: &mut Response, cookie: &str, secure: bool, li
     }
 }
 
-/// The login page: 401 after wrong credentials, 429 with `Retry-After` while held back.
-fn login_page(request: &Checked, csrf: &str, failed: bool, retry_after: Option<u64>) -> Response {
-    let status = login_status(retry_after);
+/// What the login page tells of the last attempt.
+pub(super) struct LoginState<'a> {
+    pub failed: bool,
+    pub retry_after: Option<u64>,
+    /// The login the last attempt gave, filled in again.
+    pub typed: Option<&'a str>,
+}
+
+/// The login page: its message after wrong credentials, 429 with `Retry-After` while held back.
+fn login_page(request: &Checked, csrf: &str, login: LoginState) -> Response {
+    let status = login_status(login.retry_after);
     let page = LoginPage {
         client_name: &request.client.name,
         action: "authorize",
         fields: request.params.fields(),
         csrf,
-        failed,
-        retry_after,
-        login_hint: request.params.login_hint.as_deref().unwrap_or_default(),
+        failed: login.failed,
+        retry_after: login.retry_after,
+        login_hint: login
+            .typed
+            .or(request.params.login_hint.as_deref())
+            .unwrap_or_default(),
     };
     with_retry_after(
         page_response(status, page.render(), Some(request)),
-        retry_after,
+        login.retry_after,
     )
 }
 

@@ -496,6 +496,11 @@ async fn the_login_page_keeps_the_password_rules(store: Store) {
     let unknown = browser.login(&page, "nobody", "nope").await;
     assert_eq!((wrong.status, unknown.status), (200, 200));
     assert!(wrong.text.contains("Wrong username or password"));
+    // The login typed is filled in again, escaped; the password never is.
+    assert!(wrong.text.contains("value=\"alice\""), "{}", wrong.text);
+    assert!(!wrong.text.contains("nope"), "{}", wrong.text);
+    let markup = browser.login(&page, "\"><b>x", "nope").await;
+    assert!(!markup.text.contains("<b>x"), "{}", markup.text);
     let strip = |text: &str| text.split("name=\"csrf\"").next().unwrap().to_string();
     assert_eq!(strip(&wrong.text), strip(&unknown.text));
     browser.login(&page, "alice", "nope").await;

@@ -268,6 +268,16 @@ async fn a_denied_device_gets_access_denied(store: Store) {
     let client_id = device_app(&srv).await;
     let started = start_device(&srv, &client_id, "confd.#").await;
     let mut browser = Browser::new(&srv);
+    // A wrong password: the page again, the login filled in.
+    let login = browser.open(&srv.raw_url("/oauth2/device")).await;
+    let wrong = [("username", "alice"), ("password", "nope")];
+    let failed = post_device(&mut browser, &login, &wrong).await;
+    assert!(
+        failed.text.contains("Wrong username or password"),
+        "{}",
+        failed.text
+    );
+    assert!(failed.text.contains("value=\"alice\""), "{}", failed.text);
     let form = signed_in(&srv, &mut browser).await;
     let user_code = s(&started.body["user_code"]);
     let denied = decide(&mut browser, &form, &user_code, "deny").await;

@@ -130,11 +130,12 @@ pub enum Answer {
     /// 303 to the client's redirect URI.
     Redirect(String),
     /// The login page; `failed`: the last attempt's credentials were wrong (401);
-    /// `retry_after`: held back (429).
+    /// `retry_after`: held back (429); `typed`: the login the last attempt gave, to fill in again.
     Login {
         request: Box<Checked>,
         failed: bool,
         retry_after: Option<u64>,
+        typed: Option<String>,
     },
     /// The consent page.
     Consent { request: Box<Checked> },
@@ -302,6 +303,7 @@ impl OAuth2<'_> {
                         request: Box::new(checked),
                         failed: retry_after.is_none(),
                         retry_after,
+                        typed: Some(username.clone()),
                     })
                 }
             }
@@ -321,6 +323,7 @@ impl OAuth2<'_> {
                     request: Box::new(checked),
                     failed: false,
                     retry_after: None,
+                    typed: None,
                 })
             }
         };

@@ -80,10 +80,12 @@ pub struct DeviceInput {
 pub enum DeviceAnswer {
     /// A form post without the page's CSRF token: 403.
     Forbidden,
-    /// The login page (as the code flow's: `failed` 401, `retry_after` 429).
+    /// The login page (as the code flow's: `failed` 401, `retry_after` 429, `typed` the login
+    /// to fill in again).
     Login {
         failed: bool,
         retry_after: Option<u64>,
+        typed: Option<String>,
     },
     /// The form to type the user code in; `wrong`: the last one matched nothing pending.
     EnterCode { wrong: bool },
@@ -363,6 +365,7 @@ impl OAuth2<'_> {
                 Err(retry_after) => DeviceAnswer::Login {
                     failed: retry_after.is_none(),
                     retry_after,
+                    typed: Some(username.clone()),
                 },
             });
         }
@@ -371,6 +374,7 @@ impl OAuth2<'_> {
             return Ok(DeviceAnswer::Login {
                 failed: false,
                 retry_after: None,
+                typed: None,
             });
         };
         // A GET only shows the form (filled in from the link): a code is looked up when posted.
