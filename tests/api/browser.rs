@@ -1,7 +1,8 @@
-//! The login and consent pages in a real browser (SPEC §11.3, issue 27): headless Chromium driven
-//! over WebDriver (fantoccini) through the code flow with PKCE and a remembered consent, a denial,
-//! `prompt=none`, the login page's failures and hold-back, and a framing attempt. The client
-//! application is a loopback listener in the test, registered as the redirect URI.
+//! The login, consent and device pages in a real browser (SPEC §11.3, §11.8): headless Chromium
+//! driven over WebDriver (fantoccini) through the code flow with PKCE and a remembered consent, a
+//! denial, `prompt=none`, the login page's failures and hold-back, a framing attempt, and a device
+//! connected from the link it shows to its token. The client application is a loopback listener
+//! in the test, registered as the redirect URI.
 //!
 //! One chromedriver serves every test of the run: started on first use, killed with the test
 //! process. Each test opens its own browser session (its own profile, so its own cookies: cookies
@@ -346,6 +347,7 @@ both_stores!(
     denying_redirects_with_access_denied,
     prompt_none_needs_a_browser_session,
     the_login_page_tells_nothing_and_holds_back,
+    a_device_is_connected_in_the_browser,
 );
 
 async fn the_code_flow_with_pkce_ends_at_the_redirect_uri(store: Store) {
@@ -529,4 +531,62 @@ async fn another_origin_cannot_frame_the_pages() {
     let url = browser.client.execute(frame_url, vec![]).await.unwrap();
     assert!(browser.client.find(username).await.is_err());
     assert_eq!(url.as_str(), Some("chrome-error://chromewebdata/"), "{url}");
+}
+
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// The device grant (SPEC §11.8): the device shows a link; the user follows it, signs in, finds
+/// the code filled in, allows the device on the consent page; the device's poll gets the token.
+async fn a_device_is_connected_in_the_browser(store: Store) {
+    let (srv, browser) = tokio::join!(common::start(store), Browser::open());
+    let admin = srv.admin_token().await;
+    srv.user_with_acl(&admin, "alice", "alice-pw", &["confd.users.me.read"])
+        .await;
+    let tv = json!({
+        "name": "Living-room TV",
+        "type": "public",
+        "grant_types": [DEVICE_GRANT],
+        "scope": ["confd.#"],
+    });
+    let registered = srv
+        .call(Method::POST, "/oauth2/clients", Some(&admin), Some(tv))
+        .await;
+    assert_eq!(registered.status, 200, "{}", registered.text);
+    let client_id = s(&registered.body["client_id"]);
+    let asked = [
+        ("client_id", client_id.as_str()),
+        ("scope", "confd.users.me.read"),
+    ];
+    let started = srv
+        .send(
+            srv.client
+                .post(srv.raw_url("/oauth2/device_authorization"))
+                .form(&asked),
+        )
+        .await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    browser
+        .goto(&s(&started.body["verification_uri_complete"]))
+        .await;
+    browser.sign_in("alice", "alice-pw").await;
+    // The code form, filled in from the link.
+    browser.click("button[type=submit]").await;
+    let consent = browser.text().await;
+    assert!(consent.contains("Living-room TV"), "{consent}");
+    assert!(consent.contains("confd.users.me.read"), "{consent}");
+    browser.decide("allow").await;
+    assert_eq!(browser.status().await, 200);
+    srv.clock.advance(Duration::from_secs(5));
+    let poll = [
+        ("grant_type", DEVICE_GRANT),
+        ("device_code", &s(&started.body["device_code"])),
+        ("client_id", &client_id),
+    ];
+    let token = srv
+        .send(srv.client.post(srv.raw_url("/oauth2/token")).form(&poll))
+        .await;
+    assert_eq!(token.status, 200, "{}", token.text);
+    assert_eq!(token.body["scope"], "confd.users.me.read");
+    let access = s(&token.body["access_token"]);
+    assert_eq!(srv.head_token(&access, None, None).await, 204);
 }
