@@ -316,7 +316,8 @@ fn token_answer(answer: TokenAnswer) -> Value {
         (status = 401, description = "`invalid_client`", body = OAuthErrorBody),
         (status = 404, response = super::wire::NotFound),
         (status = 413, response = super::wire::PayloadTooLarge),
-        (status = 429, description = "Held back after failed client authentications", body = OAuthErrorBody),
+        (status = 429, description = "Held back after failed client authentications (`invalid_client`) \
+            or failed grants from the address (`invalid_grant`)", body = OAuthErrorBody),
         (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody),
     ),
 )]

@@ -239,6 +239,7 @@ both_stores!(
     one_browser_cannot_pile_up_codes,
     hostile_parameters_get_clear_answers,
     confidential_clients_introspect_and_revoke_only_their_own_chains,
+    unknown_refresh_tokens_are_held_back_as_grants,
 );
 
 async fn a_third_party_client_signs_a_user_in_with_pkce(store: Store) {
@@ -1058,4 +1059,28 @@ async fn confidential_clients_introspect_and_revoke_only_their_own_chains(store:
     assert_invalid_grant(&gone);
     let access = s(&next.body["access_token"]);
     assert_eq!(srv.head_token(&access, None, None).await, 404);
+}
+
+/// Unknown refresh tokens count against the address; held back, the grant (not the client,
+/// which authenticated) is refused: 429 `invalid_grant` with `Retry-After`.
+async fn unknown_refresh_tokens_are_held_back_as_grants(store: Store) {
+    let srv = common::start_with(store, |c| {
+        c.bruteforce_address_failures = 3;
+        c.bruteforce_base_delay = 60;
+    })
+    .await;
+    let client_id = register_with(
+        &srv,
+        "implicit",
+        &["confd.#"],
+        &["authorization_code", "refresh_token"],
+    )
+    .await;
+    for _ in 0..3 {
+        assert_invalid_grant(&refresh(&srv, &client_id, "no-such-value", None).await);
+    }
+    let held = refresh(&srv, &client_id, "no-such-value", None).await;
+    assert_eq!(held.status, 429, "{}", held.text);
+    assert_eq!(held.body["error"], "invalid_grant", "{}", held.text);
+    assert!(held.header("retry-after").is_some());
 }

@@ -5,7 +5,7 @@
 use super::authorize::challenge_of;
 use super::client_auth::ClientAuth;
 use super::clients::{AUTHORIZATION_CODE, REFRESH_TOKEN};
-use super::error::{OAuthCode, OAuthError, OAuthResult};
+use super::error::{grant_held_back, OAuthCode, OAuthError, OAuthResult};
 use super::scope::{OFFLINE_ACCESS, OIDC_SCOPES};
 use super::token::{TokenAnswer, TokenRequest};
 use super::OAuth2;
@@ -83,7 +83,7 @@ impl OAuth2<'_> {
             CodeRedemption::Unknown => {
                 // Codes cannot be guessed; an unknown one still counts against the address.
                 let attempt = self.0.throttle.unguessable(&request.remote_addr);
-                attempt.refuse_if_held().await?;
+                attempt.refuse_if_held().await.map_err(grant_held_back)?;
                 attempt.settle(Outcome::Failed).await;
                 Err(invalid_grant(
                     "The code is unknown, expired or not this client's.",

@@ -14,7 +14,7 @@ use super::browser::{Browser, SignedIn};
 use super::client_auth::ClientAuth;
 use super::clients::DEVICE_CODE;
 use super::code_grant::{invalid_grant, UserGrant};
-use super::error::{OAuthCode, OAuthError, OAuthResult};
+use super::error::{grant_held_back, OAuthCode, OAuthError, OAuthResult};
 use super::scope;
 use super::token::{TokenAnswer, TokenRequest};
 use super::OAuth2;
@@ -257,7 +257,7 @@ impl OAuth2<'_> {
         let Some(code) = found else {
             // Device codes cannot be guessed; an unknown one still counts against the address.
             let attempt = self.0.throttle.unguessable(&request.remote_addr);
-            attempt.refuse_if_held().await?;
+            attempt.refuse_if_held().await.map_err(grant_held_back)?;
             attempt.settle(Outcome::Failed).await;
             return Err(invalid_grant(
                 "The device code is unknown or not this client's.",

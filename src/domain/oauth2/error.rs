@@ -91,6 +91,20 @@ impl OAuthError {
 
 pub type OAuthResult<T> = Result<T, OAuthError>;
 
+/// A grant that failed (an unknown code, refresh token or device code) refused while its address
+/// is held back: `invalid_grant`, answered 429 with `Retry-After`. The client authenticated: it
+/// is the grant that is refused, not the client.
+pub fn grant_held_back(error: DomainError) -> OAuthError {
+    match OAuthError::from(error) {
+        held if held.retry_after.is_some() => OAuthError {
+            code: OAuthCode::InvalidGrant,
+            description: "Too many failed grants from this address: retry later.".into(),
+            ..held
+        },
+        other => other,
+    }
+}
+
 impl From<DomainError> for OAuthError {
     fn from(error: DomainError) -> Self {
         match error {

@@ -5,7 +5,7 @@
 
 use super::client_auth::ClientAuth;
 use super::clients::REFRESH_TOKEN;
-use super::error::{OAuthCode, OAuthError, OAuthResult};
+use super::error::{grant_held_back, OAuthCode, OAuthError, OAuthResult};
 use super::scope::{self, OFFLINE_ACCESS};
 use super::token::{TokenAnswer, TokenRequest};
 use super::OAuth2;
@@ -83,7 +83,7 @@ impl OAuth2<'_> {
             Err(DomainError::AuthenticationFailed) => {
                 // Refresh tokens cannot be guessed; an unknown one still counts against the address.
                 let attempt = self.0.throttle.unguessable(address);
-                attempt.refuse_if_held().await?;
+                attempt.refuse_if_held().await.map_err(grant_held_back)?;
                 attempt.settle(Outcome::Failed).await;
                 Err(invalid_grant(
                     "The refresh token is unknown, expired or not this client's.",
