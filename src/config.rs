@@ -159,8 +159,8 @@ impl Default for Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let redact = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
-        let oauth2_lifetime = self.oauth2_access_token_lifetime;
-        f.debug_struct("Config")
+        let mut config = f.debug_struct("Config");
+        config
             .field("listen", &self.listen)
             .field("database_url", &redact_url(&self.database_url))
             .field("database_connect_timeout", &self.database_connect_timeout)
@@ -212,11 +212,9 @@ impl fmt::Debug for Config {
                 &self.refresh_token_max_lifetime,
             )
             .field("refresh_token_rotation", &self.refresh_token_rotation)
-            .field("refresh_token_reuse_grace", &self.refresh_token_reuse_grace)
-            .field("public_url", &self.public_url)
-            .field("oauth2_access_token_lifetime", &oauth2_lifetime)
-            .field("browser_session_lifetime", &self.browser_session_lifetime)
-            .finish()
+            .field("refresh_token_reuse_grace", &self.refresh_token_reuse_grace);
+        oauth2::debug_fields(self, &mut config);
+        config.finish()
     }
 }
 

@@ -83,6 +83,16 @@ impl Config {
     }
 }
 
+/// The OAuth2 settings in `Config`'s `Debug` (none of them is secret).
+pub(super) fn debug_fields(config: &Config, out: &mut std::fmt::DebugStruct<'_, '_>) {
+    out.field("public_url", &config.public_url)
+        .field(
+            "oauth2_access_token_lifetime",
+            &config.oauth2_access_token_lifetime,
+        )
+        .field("browser_session_lifetime", &config.browser_session_lifetime);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
