@@ -7,13 +7,21 @@
 --   prefix=PATH   API prefix, default /api/auth/0.1
 -- Each thread counts the HTTP status of every response; done() prints them as
 -- "STATUS <code> <count>" lines and "BAD <count>" (responses that are not 2xx, or up to OK_UP_TO), for
--- bench/run to parse.
+-- bench/run to parse; a script that lists names of its own numeric globals in COUNTED also gets their sum
+-- over the threads, as "COUNT <name> <sum>" lines.
 
 local threads = {}
 local next_id = 1
 
 -- The highest status that counts as served (a script whose answers are redirects raises it).
 OK_UP_TO = 299
+-- Names of numeric globals of each thread that done() sums and prints (a script sets them).
+COUNTED = {}
+
+-- The wrk threads, for a script's own done().
+function each_thread()
+   return ipairs(threads)
+end
 
 function setup(thread)
    thread:set("thread_id", next_id)
@@ -103,4 +111,9 @@ function done(summary, latency, requests)
       if code < 200 or code > OK_UP_TO then bad = bad + n end
    end
    io.write(string.format("BAD %d\n", bad))
+   for _, name in ipairs(COUNTED) do
+      local sum = 0
+      for _, t in ipairs(threads) do sum = sum + (t:get(name) or 0) end
+      io.write(string.format("COUNT %s %d\n", name, sum))
+   end
 end

@@ -174,8 +174,13 @@ impl Store {
         (session_uuid, refresh_uuid): (&str, &str),
         now: i64,
     ) -> StoreResult<CodeRedemption> {
-        let mut w = self.begin_write().await?;
-        let fresh: Option<AuthorizationCode> = sqlx::query_as(&format!(
+        // The connection first, then the writer's turn (as `begin_write`). The redemption is one
+        // statement, its own transaction; a refusal is read in the same turn.
+        let mut conn = self.pool.acquire().await?;
+        let _turn = self.writer_turn().await;
+        // Stepped to its end (`fetch_all`): SQLite checkpoints its WAL only when a committing
+        // statement returns SQLITE_DONE (see `run_refresh_grant`).
+        let fresh: Vec<AuthorizationCode> = sqlx::query_as(&format!(
             "UPDATE oauth2_codes SET session_uuid = $2, refresh_uuid = $5 \
              WHERE digest = $1 AND client_id = $4 AND session_uuid IS NULL AND expires_at > $3 \
              AND code_challenge = $6 AND (redirect_uri IS NULL OR redirect_uri = $7) \
@@ -188,10 +193,9 @@ impl Store {
         .bind(refresh_uuid)
         .bind(proof.0)
         .bind(proof.1)
-        .fetch_optional(&mut *w.tx)
+        .fetch_all(&mut *conn)
         .await?;
-        if let Some(code) = fresh {
-            w.commit().await?;
+        if let Some(code) = fresh.into_iter().next() {
             return Ok(CodeRedemption::Fresh(code));
         }
         let earlier: Option<AuthorizationCode> = sqlx::query_as(&format!(
@@ -199,7 +203,7 @@ impl Store {
         ))
         .bind(digest)
         .bind(Id(client_id))
-        .fetch_optional(&mut *w.tx)
+        .fetch_optional(&mut *conn)
         .await?;
         if earlier
             .as_ref()
@@ -207,10 +211,9 @@ impl Store {
         {
             sqlx::query("UPDATE oauth2_codes SET replayed = TRUE WHERE digest = $1")
                 .bind(digest)
-                .execute(&mut *w.tx)
+                .execute(&mut *conn)
                 .await?;
         }
-        w.commit().await?;
         Ok(match earlier {
             Some(code) if code.session_uuid.is_some() => CodeRedemption::Replayed(code),
             Some(code) if code.expires_at <= now => CodeRedemption::Expired,
