@@ -393,9 +393,9 @@ interface! {
     /// The client `client_id` names and the unexpired token with this digest (with its client and
     /// its user's username), in one read.
     async fn introspection_read(&self, client_id: Option<&str>, digest: &[u8], now: i64) -> StoreResult<(Option<ClientCredentials>, Option<TokenOwner>)>;
-    /// Writes a client's own token ([`ClientToken`]) under its bound of `keep` tokens; false when
-    /// the client is gone.
-    async fn issue_client_token(&self, token: &ClientToken) -> StoreResult<bool>;
+    /// Writes a client's own token ([`ClientToken`]) under its bound of `keep` tokens: how many
+    /// live ones it ended; `None` when the client is gone.
+    async fn issue_client_token(&self, token: &ClientToken) -> StoreResult<Option<u64>>;
 
     /// Writes a session and its token as `write` says (and, for an offline login, the refresh
     /// token): all or nothing.

@@ -672,19 +672,33 @@ async fn a_wazo_offline_login_may_not_name_an_oauth2_client(store: Store) {
     );
 }
 
+/// With and without the cache: a token the bound ends stops validating and introspecting at once
+/// (each is validated and introspected as soon as it is issued, so a cache holds it).
 async fn a_client_holds_a_bounded_number_of_tokens(store: Store) {
-    let srv = common::start_with(store, |c| c.max_user_concurrent_sessions = 3).await;
-    let admin = srv.admin_token().await;
-    let client = register(&srv, &admin, &["confd.#"]).await;
-    let mut tokens = Vec::new();
-    for _ in 0..5 {
-        let reply = client_token(&srv, &client, None).await;
-        assert_eq!(reply.status, 200, "never refused: {}", reply.text);
-        tokens.push(s(&reply.body["access_token"]));
-        srv.clock.advance(std::time::Duration::from_secs(1));
+    for cache in [0, 10_000] {
+        let srv = common::start_with(store, |c| {
+            c.max_user_concurrent_sessions = 3;
+            c.token_cache_size = cache;
+        })
+        .await;
+        let admin = srv.admin_token().await;
+        let client = register(&srv, &admin, &["confd.#"]).await;
+        let mut tokens = Vec::new();
+        for _ in 0..5 {
+            let reply = client_token(&srv, &client, None).await;
+            assert_eq!(reply.status, 200, "never refused: {}", reply.text);
+            let token = s(&reply.body["access_token"]);
+            assert_eq!(srv.head_token(&token, None, None).await, 204);
+            let seen = introspected_twice(&srv, &client, &token).await;
+            assert_eq!(seen.body["active"], true, "{}", seen.text);
+            tokens.push(token);
+            srv.clock.advance(std::time::Duration::from_secs(1));
+        }
+        let live: Vec<u16> = statuses_of(&srv, &tokens).await;
+        assert_eq!(live, vec![404, 404, 204, 204, 204], "the oldest end first");
+        let first = introspected_twice(&srv, &client, &tokens[0]).await;
+        assert_inactive(&first, "ended by the bound");
     }
-    let live: Vec<u16> = statuses_of(&srv, &tokens).await;
-    assert_eq!(live, vec![404, 404, 204, 204, 204], "the oldest end first");
 }
 
 async fn statuses_of(srv: &TestServer, tokens: &[String]) -> Vec<u16> {

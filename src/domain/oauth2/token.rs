@@ -11,6 +11,7 @@ use super::error::{OAuthCode, OAuthError, OAuthResult};
 use super::scope::{self, Granted};
 use super::OAuth2;
 use crate::domain::acl::Holder;
+use crate::domain::cache::Invalidation;
 use crate::domain::secrets;
 use crate::domain::untrusted::Untrusted;
 use crate::store::{ClientToken, OAuth2Client, TokenMetadata};
@@ -153,8 +154,13 @@ impl OAuth2<'_> {
             keep: i64::try_from(ctx.config.max_user_concurrent_sessions).ok(),
             revision,
         };
-        if !ctx.store.issue_client_token(&token).await? {
+        let Some(ended) = ctx.store.issue_client_token(&token).await? else {
             return Ok(None);
+        };
+        if ended > 0 {
+            // The oldest tokens it ended may be cached, here and on other instances.
+            ctx.invalidate(Invalidation::User(client.client_id.clone()))
+                .await;
         }
         tracing::info!(
             client_id = %client.client_id,

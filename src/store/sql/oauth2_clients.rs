@@ -26,7 +26,7 @@ pub(super) fn client_token_insert(condition: &str) -> String {
 /// turns); false when there is no such client at `revision` (`None`: at any). Every write of a
 /// client's tokens takes this lock or the bound's update of the same row, so none is missed by a
 /// deletion.
-async fn lock_client(
+pub(super) async fn lock_client(
     tx: &mut super::Conn,
     client_id: &str,
     revision: Option<i64>,
@@ -263,21 +263,22 @@ impl Store {
         Ok((row.client(), row.token()))
     }
 
-    /// Writes a client's own token ([`ClientToken`]); false when the client is gone (or no longer
-    /// at the token's revision). Under its
+    /// Writes a client's own token ([`ClientToken`]): how many of the client's live tokens it
+    /// ended to keep its bound; `None` when the client is gone (or no longer at the token's
+    /// revision). Under its
     /// token bound it is one statement where the backend allows (`client_token_in_one_write`);
     /// otherwise one transaction: the bound raised if under the limit, else the client's expired
     /// tokens and its live ones past the newest `keep - 1` deleted and the bound set to the exact
     /// count, then the token.
-    pub async fn issue_client_token(&self, token: &ClientToken) -> StoreResult<bool> {
+    pub async fn issue_client_token(&self, token: &ClientToken) -> StoreResult<Option<u64>> {
         let limit = token.keep.unwrap_or(i64::MAX).max(1);
         if self.client_token_in_one_write(token, limit).await? {
-            return Ok(true);
+            return Ok(Some(0));
         }
         let search = client_token_search(token);
         let mut w = self.begin_write().await?;
         if !lock_client(&mut w.tx, &token.client_id, token.revision).await? {
-            return Ok(false);
+            return Ok(None);
         }
         let raised = sqlx::query(
             "UPDATE oauth2_clients SET tokens = tokens + 1 \
@@ -289,9 +290,10 @@ impl Store {
         .await?
         .rows_affected();
         // On SQLite the insert's trigger raises the bound once more: it stays an upper bound.
-        if raised == 0 {
-            end_client_tokens_beyond(&mut w.tx, token, limit - 1).await?;
-        }
+        let ended = match raised {
+            0 => end_client_tokens_beyond(&mut w.tx, token, limit - 1).await?,
+            _ => 0,
+        };
         bind_client_token(&client_token_insert("TRUE"), token, &search)
             .execute(&mut *w.tx)
             .await?;
@@ -305,22 +307,23 @@ impl Store {
             .await?;
         }
         w.commit().await?;
-        Ok(true)
+        Ok(Some(ended))
     }
 }
 
-/// Deletes the client's expired tokens, and its live ones past the newest `kept`.
+/// Deletes the client's expired tokens, and its live ones past the newest `kept`; how many live
+/// ones.
 async fn end_client_tokens_beyond(
     tx: &mut super::Conn,
     token: &ClientToken,
     kept: i64,
-) -> StoreResult<()> {
+) -> StoreResult<u64> {
     sqlx::query("DELETE FROM tokens WHERE auth_id = $1 AND expires_at <= $2")
         .bind(Id(&token.client_id))
         .bind(Micros(token.issued_at))
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
+    let ended = sqlx::query(
         "DELETE FROM tokens WHERE digest IN (SELECT digest FROM tokens WHERE auth_id = $1 \
          ORDER BY expires_at DESC LIMIT $3 OFFSET $2)",
     )
@@ -328,6 +331,7 @@ async fn end_client_tokens_beyond(
     .bind(kept.max(0))
     .bind(i64::MAX)
     .execute(&mut *tx)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(ended)
 }

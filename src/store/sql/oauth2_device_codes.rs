@@ -45,6 +45,10 @@ impl Store {
         pending: i64,
     ) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
+        // The client's row first: parallel requests of one client count one after the other.
+        if !super::oauth2_clients::lock_client(&mut w.tx, &code.client_id, None).await? {
+            return Ok(false);
+        }
         let written = sqlx::query(&format!(
             "INSERT INTO oauth2_device_codes (device_digest, user_code_digest, {COLUMNS}) \
              SELECT $1, $2, $3, $4, $5, $6, $7, 'pending', NULL \
