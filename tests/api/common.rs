@@ -714,6 +714,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A loopback port that refuses connections for as long as the socket is held: bound, never
+/// listening. Unlike a port from [`free_port`], no other test can start listening on it meanwhile.
+pub fn refusing_port() -> (socket2::Socket, u16) {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("an address");
+    socket.bind(&any.into()).expect("a loopback port");
+    let port = socket
+        .local_addr()
+        .ok()
+        .and_then(|address| address.as_socket())
+        .expect("the bound port")
+        .port();
+    (socket, port)
+}
+
 /// A command's standard error, trimmed.
 pub fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).trim().to_string()

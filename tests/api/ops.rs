@@ -457,7 +457,9 @@ async fn first_database_connection_waits_for_postgres() {
 /// wait ends it at once (as PID 1 of a container, Tessera would otherwise ignore it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_database_connection_gives_up_after_the_timeout() {
-    let port = free_port();
+    // Held to the end: a port released at once could be taken by another test's listener, which
+    // would accept and never answer.
+    let (_refusing, port) = common::refusing_port();
     let url = format!("postgres://tessera:never-logged-pw@127.0.0.1:{port}/tessera");
     let run = |timeout: &str, log: &std::path::Path| {
         let env: Vec<(String, String)> = vec![
