@@ -109,6 +109,9 @@ pub struct Config {
     pub oauth2_access_token_lifetime: u64,
     /// Seconds a browser session (signed in at the OAuth2 login page) lives.
     pub browser_session_lifetime: u64,
+    /// The algorithm ID tokens are signed with: `RS256` (what relying parties expect when they
+    /// name none) or `ES256`.
+    pub id_token_signing_alg: String,
 }
 
 impl Default for Config {
@@ -151,6 +154,7 @@ impl Default for Config {
             public_url: None,
             oauth2_access_token_lifetime: 3600,
             browser_session_lifetime: 28_800,
+            id_token_signing_alg: "RS256".into(),
         }
     }
 }

@@ -63,6 +63,9 @@ enum Command {
     /// Move the database to a new `token_secret`, read from standard input; every refresh token
     /// keeps working. Stop every instance first, then start them with the new secret.
     RotateSecret(Database),
+    /// Make a new key to sign ID tokens (OpenID Connect); the previous one stays published until
+    /// every ID token it signed has expired. Running instances sign with it within a minute.
+    RotateSigningKey(Database),
     /// Probe a running server's /health/ready: exit 0 when it answers 200, else 1 (for HEALTHCHECK).
     Healthcheck {
         /// Server to probe (default: the configured `listen`, 0.0.0.0 probed as 127.0.0.1);
@@ -208,6 +211,7 @@ impl Command {
             | Command::Migrate(database)
             | Command::CheckConfig(database)
             | Command::RotateSecret(database)
+            | Command::RotateSigningKey(database)
             | Command::User(UserArgs { database, .. })
             | Command::Client(ClientArgs { database, .. })
             | Command::Token(TokenArgs { database, .. }) => Some(database.url.as_ref()),
@@ -274,6 +278,7 @@ async fn run(args: Cli) -> anyhow::Result<()> {
         },
         Command::Client(ClientArgs { command, .. }) => client(config, command).await,
         Command::RotateSecret(_) => cli::rotate_secret(config).await,
+        Command::RotateSigningKey(_) => cli::rotate_signing_key(config).await,
     }
 }
 

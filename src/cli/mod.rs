@@ -155,9 +155,28 @@ pub async fn rotate_secret(config: ValidConfig) -> anyhow::Result<()> {
         None => "set token_secret (TESSERA_TOKEN_SECRET) to it on every instance".into(),
     };
     println!(
-        "moved {} refresh tokens to the new secret (fingerprint {}); {next}, then start the \
-         instances again",
-        rotated.refresh_tokens, rotated.fingerprint
+        "moved {} refresh tokens and {} signing keys to the new secret (fingerprint {}); {next}, \
+         then start the instances again",
+        rotated.refresh_tokens, rotated.signing_keys, rotated.fingerprint
+    );
+    Ok(())
+}
+
+/// `tessera rotate-signing-key`: a new key signs ID tokens from now on; the previous one stays
+/// published until every ID token it signed has expired.
+pub async fn rotate_signing_key(config: ValidConfig) -> anyhow::Result<()> {
+    let services = services(config).await?;
+    let rotated = services
+        .oauth2()
+        .rotate_signing_key(&Actor::Operator)
+        .await?;
+    let until = chrono::DateTime::from_timestamp_micros(rotated.previous_published_until)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    println!(
+        "new {} signing key {}; the previous one stays published until {until}; running \
+         instances sign with the new key within a minute",
+        rotated.alg, rotated.kid
     );
     Ok(())
 }

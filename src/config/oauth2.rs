@@ -12,6 +12,9 @@ pub const MAX_ACCESS_TOKEN_LIFETIME: u64 = 86_400;
 /// Longest `browser_session_lifetime`: thirty days.
 pub const MAX_BROWSER_SESSION_LIFETIME: u64 = 30 * 86_400;
 
+/// The algorithms ID tokens may be signed with (SPEC §11.9): never `none` nor an `HS*`.
+pub const ID_TOKEN_SIGNING_ALGS: [&str; 2] = ["RS256", "ES256"];
+
 /// Whether a URL's host is a loopback host: `localhost`, `127.0.0.0/8` or `[::1]`.
 pub fn is_loopback_host(host: &url::Host<&str>) -> bool {
     match host {
@@ -37,6 +40,12 @@ pub(super) fn check(config: &Config) -> anyhow::Result<()> {
         anyhow::bail!(
             "invalid configuration: browser_session_lifetime must be \
              1..={MAX_BROWSER_SESSION_LIFETIME}"
+        );
+    }
+    if !ID_TOKEN_SIGNING_ALGS.contains(&config.id_token_signing_alg.as_str()) {
+        anyhow::bail!(
+            "invalid configuration: id_token_signing_alg must be one of {}",
+            ID_TOKEN_SIGNING_ALGS.join(", ")
         );
     }
     if let Some(public_url) = &config.public_url {
@@ -90,7 +99,8 @@ pub(super) fn debug_fields(config: &Config, out: &mut std::fmt::DebugStruct<'_, 
             "oauth2_access_token_lifetime",
             &config.oauth2_access_token_lifetime,
         )
-        .field("browser_session_lifetime", &config.browser_session_lifetime);
+        .field("browser_session_lifetime", &config.browser_session_lifetime)
+        .field("id_token_signing_alg", &config.id_token_signing_alg);
 }
 
 #[cfg(test)]

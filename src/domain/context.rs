@@ -32,6 +32,8 @@ pub(super) struct Context {
     pub(super) issuer: Option<String>,
     /// Clients that authenticated lately (the client-credentials grant's guess).
     pub(super) known_clients: super::oauth2::client_auth::KnownClients,
+    /// The keys that sign ID tokens, as this instance last read them.
+    pub(super) signing_keys: super::oauth2::keys::SigningKeys,
 }
 
 impl Context {

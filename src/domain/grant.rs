@@ -4,7 +4,10 @@
 //! rule (`Caller::holds`) all ask here. The scope is stored with each token, fixed when it is
 //! minted, so the validation cache holds it with the rest of the record.
 
+use std::borrow::Cow;
+
 use super::acl::{self, Holder};
+use super::oauth2::scope::OIDC_SCOPES;
 use super::error::{DomainError, DomainResult};
 use crate::store::TokenRecord;
 
@@ -26,7 +29,7 @@ pub fn token_grants(record: &TokenRecord, required: &str) -> bool {
         && record
             .scope
             .as_deref()
-            .is_none_or(|scope| acl::grants(scope, required, holder))
+            .is_none_or(|scope| acl::grants(&access_entries(scope), required, holder))
 }
 
 /// Whether `record` grants every access string `entry` can match (judged between patterns).
@@ -36,7 +39,32 @@ pub fn token_holds(record: &TokenRecord, entry: &str) -> bool {
         && record
             .scope
             .as_deref()
-            .is_none_or(|scope| acl::covers(scope, entry, holder))
+            .is_none_or(|scope| acl::covers(&access_entries(scope), entry, holder))
+}
+
+/// A scope's ACL entries: an OAuth2 token's scope also names the OpenID Connect scopes it was
+/// granted (SPEC §11.5), which grant no access (not even the access string of the same name).
+fn access_entries(scope: &[String]) -> Cow<'_, [String]> {
+    match scope.iter().any(|v| is_oidc_scope(v)) {
+        true => scope.iter().filter(|v| !is_oidc_scope(v)).cloned().collect(),
+        false => Cow::Borrowed(scope),
+    }
+}
+
+fn is_oidc_scope(value: &str) -> bool {
+    OIDC_SCOPES.contains(&value)
+}
+
+/// The scope an OAuth2 refresh grant mints with: `narrowed` (its ACL entries) and the OpenID
+/// Connect values of the chain's scope `held`, which a narrowing never drops.
+pub fn keeping_oidc(held: Option<&[String]>, narrowed: Option<Vec<String>>) -> Option<Vec<String>> {
+    let kept = held.unwrap_or_default().iter().filter(|v| is_oidc_scope(v));
+    let mut scope: Vec<String> = kept.cloned().collect();
+    match narrowed {
+        Some(entries) => scope.extend(entries.into_iter().filter(|v| !is_oidc_scope(v))),
+        None => return held.map(<[String]>::to_vec),
+    }
+    Some(scope)
 }
 
 /// A scope as a request gives it: at most [`MAX_SCOPE_ENTRIES`] entries of at most

@@ -13,6 +13,7 @@
 
 use std::path::PathBuf;
 
+use aws_lc_rs::aead;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -112,6 +113,44 @@ impl RefreshKey {
     /// a secret from it costs what guessing one from any refresh token's digest costs.
     pub fn fingerprint(&self) -> String {
         hex::encode(self.mac(b"tessera key fingerprint", &[]))
+    }
+
+    /// `plain` (a signing key) sealed under this key: AES-256-GCM with a random nonce, bound to
+    /// `label` (the key's id) so that a sealed blob cannot stand in for another.
+    pub fn seal(&self, label: &str, plain: &[u8]) -> Vec<u8> {
+        use rand::RngCore;
+        let mut nonce = [0u8; aead::NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let mut sealed = plain.to_vec();
+        let aad = aead::Aad::from(label.as_bytes());
+        let nonce_value = aead::Nonce::assume_unique_for_key(nonce);
+        if self
+            .sealing_key()
+            .seal_in_place_append_tag(nonce_value, aad, &mut sealed)
+            .is_err()
+        {
+            unreachable!("AES-GCM seals any input under 64 GiB");
+        }
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    /// A blob [`RefreshKey::seal`] sealed under this key with `label`; `None` when it does not
+    /// open (another key, another label, or altered).
+    pub fn open(&self, label: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        let (nonce, body) = sealed.split_at_checked(aead::NONCE_LEN)?;
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut body = body.to_vec();
+        let aad = aead::Aad::from(label.as_bytes());
+        let plain = self.sealing_key().open_in_place(nonce, aad, &mut body).ok()?;
+        Some(plain.to_vec())
+    }
+
+    fn sealing_key(&self) -> aead::LessSafeKey {
+        let key = self.mac(b"tessera key seal\0", &[]);
+        match aead::UnboundKey::new(&aead::AES_256_GCM, &key) {
+            Ok(key) => aead::LessSafeKey::new(key),
+            Err(_) => unreachable!("a 32-byte key is an AES-256 key"),
+        }
     }
 
     /// `bytes` XOR a mask unique to this key, row and generation: seals a value, and opens a
@@ -294,6 +333,22 @@ mod tests {
         assert_ne!(a, RefreshKey::from_secret("k2").value_for("row-a", 0));
         let parsed = uuid::Uuid::parse_str(&a).expect("uuid");
         assert_eq!(parsed.get_version_num(), 4);
+    }
+
+    #[test]
+    fn a_sealed_blob_opens_under_its_key_and_label_only() {
+        let key = RefreshKey::from_secret("one");
+        let sealed = key.seal("kid-1", b"private key");
+        assert_eq!(key.open("kid-1", &sealed).as_deref(), Some(&b"private key"[..]));
+        assert!(!sealed.windows(11).any(|w| w == b"private key"));
+        assert!(key.open("kid-2", &sealed).is_none());
+        assert!(RefreshKey::from_secret("two").open("kid-1", &sealed).is_none());
+        let mut altered = sealed.clone();
+        if let Some(last) = altered.last_mut() {
+            *last ^= 1;
+        }
+        assert!(key.open("kid-1", &altered).is_none());
+        assert!(key.open("kid-1", &sealed[..5]).is_none());
     }
 
     #[test]

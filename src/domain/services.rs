@@ -80,6 +80,7 @@ impl Services {
                 config,
                 issuer: None,
                 known_clients: Default::default(),
+                signing_keys: Default::default(),
             },
         };
         if let (Some(username), Some(password)) = (

@@ -2,7 +2,8 @@
 //! refresh token. In one transaction, the recorded key fingerprint becomes the new key's and
 //! every refresh token row keeps its current value sealed under the new key: the digests stay as
 //! they are (every value a client holds keeps working) and a second offline login answers the
-//! same value as before. Access tokens are random and owe nothing to the key.
+//! same value as before. The keys that sign ID tokens are sealed again under the new key in the
+//! same transaction. Access tokens are random and owe nothing to the key.
 
 use std::path::PathBuf;
 
@@ -10,12 +11,15 @@ use super::caller::Actor;
 use super::context::Context;
 use super::error::{DomainError, DomainResult};
 use super::secrets::{self, RefreshKey, FINGERPRINT_SETTING};
+use crate::store::{RefreshToken, Reseal, SigningKeyRow};
 
 /// What a rotation did.
 #[derive(Debug)]
 pub struct Rotated {
     /// Refresh tokens moved to the new key.
     pub refresh_tokens: u64,
+    /// Signing keys sealed again under the new key.
+    pub signing_keys: u64,
     /// The new key's fingerprint, as messages show it.
     pub fingerprint: String,
     /// The key file that now holds the new secret (SQLite without `token_secret`).
@@ -57,8 +61,8 @@ impl TokenSecret<'_> {
             ),
             None => None,
         };
-        let moved = match self.rekey(&new).await {
-            Ok(count) => count,
+        let (moved, keys) = match self.rekey(&new).await {
+            Ok(counts) => counts,
             Err(error) => {
                 if let Some(staged) = &staged {
                     let _ = std::fs::remove_file(staged);
@@ -72,19 +76,21 @@ impl TokenSecret<'_> {
         }
         tracing::info!(
             refresh_tokens = moved,
+            signing_keys = keys,
             fingerprint = %secrets::short(&new_fingerprint),
             "token_secret rotated"
         );
         Ok(Rotated {
             refresh_tokens: moved,
+            signing_keys: keys,
             fingerprint: secrets::short(&new_fingerprint),
             key_file,
         })
     }
 
-    /// Moves every refresh token from the running key to `new`, and the recorded fingerprint
-    /// with them, in one transaction: the number of refresh tokens moved.
-    async fn rekey(&self, new: &RefreshKey) -> DomainResult<u64> {
+    /// Moves every refresh token and signing key from the running key to `new`, and the
+    /// recorded fingerprint with them, in one transaction: how many of each moved.
+    async fn rekey(&self, new: &RefreshKey) -> DomainResult<(u64, u64)> {
         let old = &self.0.refresh_key;
         let moved = self
             .0
@@ -93,7 +99,13 @@ impl TokenSecret<'_> {
                 FINGERPRINT_SETTING,
                 &old.fingerprint(),
                 &new.fingerprint(),
-                |row| old.resealed(row, new),
+                Reseal {
+                    refresh_token: |row: &RefreshToken| old.resealed(row, new),
+                    signing_key: |key: &SigningKeyRow| {
+                        let opened = old.open(&key.kid, &key.sealed_key)?;
+                        Some(new.seal(&key.kid, &opened))
+                    },
+                },
             )
             .await?;
         moved.ok_or_else(|| {

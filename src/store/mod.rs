@@ -262,6 +262,13 @@ impl Store {
     }
 }
 
+/// How `rekey_refresh_tokens` seals again: a refresh token's value, and a signing key (`None`:
+/// it does not open with the current secret).
+pub struct Reseal<T, K> {
+    pub refresh_token: T,
+    pub signing_key: K,
+}
+
 /// The interface: each method is the backend's own, handed on as it is.
 macro_rules! interface {
     ($(
@@ -353,6 +360,8 @@ interface! {
     async fn create_browser_session(&self, session: &NewBrowserSession, keep: i64) -> StoreResult<()>;
     /// The unexpired browser session with this digest.
     async fn find_browser_session(&self, digest: &[u8], now: i64) -> StoreResult<Option<BrowserSession>>;
+    /// Ends a browser session (RP-initiated logout): false when there was none.
+    async fn end_browser_session(&self, digest: &[u8]) -> StoreResult<bool>;
     /// The scope a user allowed a client, if they did.
     async fn consent(&self, user_uuid: &str, client_id: &str) -> StoreResult<Option<Vec<String>>>;
     /// Remembers the scope a user allowed a client, replacing what they allowed before.
@@ -365,8 +374,8 @@ interface! {
     async fn code_replayed(&self, digest: &[u8]) -> StoreResult<bool>;
     /// Redeems a code for a session: once, and before it expires.
     async fn redeem_code(&self, digest: &[u8], client_id: &str, proof: (&str, Option<&str>), session: (&str, &str), now: i64) -> StoreResult<CodeRedemption>;
-    /// Deletes expired browser sessions, unredeemed codes that expired, and redeemed codes and
-    /// device codes that expired before `codes_before`.
+    /// Deletes expired browser sessions, unredeemed codes that expired, redeemed codes and
+    /// device codes that expired before `codes_before`, and signing keys no longer published.
     async fn purge_authorizations(&self, now: i64, codes_before: i64) -> StoreResult<u64>;
     /// Writes a device's authorization by its codes' digests, unless its client holds `pending`
     /// undecided live ones; false then, or when its client is gone.
@@ -376,11 +385,16 @@ interface! {
     /// The pending, unexpired device authorization by its user code's digest.
     async fn find_pending_user_code(&self, user_code_digest: &[u8], now: i64) -> StoreResult<Option<DeviceCode>>;
     /// Records a user's decision on a pending device authorization; false when it is not pending.
-    async fn decide_device_code(&self, user_code_digest: &[u8], user_uuid: &str, status: DeviceStatus, now: i64) -> StoreResult<bool>;
+    async fn decide_device_code(&self, user_code_digest: &[u8], decided_by: (&str, &SignIn), status: DeviceStatus, now: i64) -> StoreResult<bool>;
     /// Records a device's poll if none came since `last_poll`; false when one did.
     async fn record_device_poll(&self, device_digest: &[u8], last_poll: i64, now: i64, poll_interval: i64) -> StoreResult<bool>;
     /// Marks an allowed device authorization redeemed: true once only.
     async fn redeem_device_code(&self, device_digest: &[u8]) -> StoreResult<bool>;
+    /// Every signing key, current and retired, oldest first.
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>>;
+    /// Writes a signing key as its algorithm's current one, retiring the current one when
+    /// `retire`; without, false when its algorithm has a current key already.
+    async fn add_signing_key(&self, key: &SigningKeyRow, retire: bool, publish_until: i64) -> StoreResult<bool>;
     async fn create_client(&self, client: &OAuth2Client) -> StoreResult<()>;
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<OAuth2Client>>;
     async fn list_clients(&self, params: &ListParams) -> StoreResult<Page<OAuth2Client>>;
@@ -414,9 +428,9 @@ interface! {
     async fn revoke_token(&self, digest: &[u8]) -> StoreResult<()>;
     /// Deletes up to `batch` expired tokens with their sessions; returns how many sessions went.
     async fn purge_expired(&self, now: i64, batch: i64) -> StoreResult<u64>;
-    /// Moves every refresh token to a new key in one transaction (`None`, and nothing written,
-    /// when the database does not record `old`).
-    async fn rekey_refresh_tokens(&self, setting: &str, old: &str, new: &str, reseal: impl Fn(&RefreshToken) -> Vec<u8>) -> StoreResult<Option<u64>>;
+    /// Moves every refresh token and signing key to a new key in one transaction: how many of
+    /// each (`None`, and nothing written, when the database does not record `old`).
+    async fn rekey_refresh_tokens(&self, setting: &str, old: &str, new: &str, reseal: Reseal<impl Fn(&RefreshToken) -> Vec<u8>, impl Fn(&SigningKeyRow) -> Option<Vec<u8>>>) -> StoreResult<Option<(u64, u64)>>;
     /// The refresh token of which this is a superseded value, when it was superseded and which
     /// generation it was.
     async fn find_superseded_refresh_token(&self, digest: &[u8]) -> StoreResult<Option<SupersededValue>>;

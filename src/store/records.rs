@@ -210,6 +210,30 @@ pub struct DeviceCode {
     pub status: DeviceStatus,
     /// The user who decided, once they did.
     pub user_uuid: Option<String>,
+    /// The sign-in they decided in, once they did.
+    pub signed_in: Option<SignIn>,
+}
+
+/// A key that signs ID tokens, as stored: its private half sealed under `token_secret`.
+#[derive(Clone, Debug)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    /// `RS256` or `ES256`.
+    pub alg: String,
+    pub sealed_key: Vec<u8>,
+    pub created_at: i64,
+    /// When a newer key of its algorithm became current; `None`: it is current.
+    pub retired_at: Option<i64>,
+    /// Until when a retired key stays published.
+    pub publish_until: Option<i64>,
+}
+
+/// A browser's sign-in, as an ID token tells of it (SPEC §11.9): when, and in which browser
+/// session (the digest of its cookie).
+#[derive(Clone, Debug)]
+pub struct SignIn {
+    pub auth_time: i64,
+    pub browser_session: Vec<u8>,
 }
 
 /// Where a device's authorization stands.

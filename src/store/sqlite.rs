@@ -33,6 +33,9 @@ mod oauth2_clients;
 #[path = "sql/oauth2_device_codes.rs"]
 mod oauth2_device_codes;
 #[allow(clippy::duplicate_mod)]
+#[path = "sql/oauth2_signing_keys.rs"]
+mod oauth2_signing_keys;
+#[allow(clippy::duplicate_mod)]
 #[path = "sql/policies.rs"]
 mod policies;
 #[allow(clippy::duplicate_mod)]

@@ -16,7 +16,7 @@ use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::secrets;
 use crate::domain::throttle::Outcome;
 use crate::domain::untrusted::Untrusted;
-use crate::store::NewBrowserSession;
+use crate::store::{NewBrowserSession, SignIn};
 
 /// The browser sessions one user keeps (the newest): sign-ins must not pile up without bound.
 const MAX_BROWSER_SESSIONS: i64 = 20;
@@ -29,6 +29,16 @@ pub struct SignedIn {
     pub auth_time: i64,
     /// The session's digest.
     pub digest: Vec<u8>,
+}
+
+impl SignedIn {
+    /// The sign-in, as an ID token tells of it.
+    pub fn sign_in(&self) -> SignIn {
+        SignIn {
+            auth_time: self.auth_time,
+            browser_session: self.digest.clone(),
+        }
+    }
 }
 
 /// A browser, by its cookie.

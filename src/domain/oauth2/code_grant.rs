@@ -6,7 +6,8 @@ use super::authorize::challenge_of;
 use super::client_auth::ClientAuth;
 use super::clients::{AUTHORIZATION_CODE, REFRESH_TOKEN};
 use super::error::{grant_held_back, OAuthCode, OAuthError, OAuthResult};
-use super::scope::{OFFLINE_ACCESS, OIDC_SCOPES};
+use super::oidc::{asks_identity, Authentication, IdTokenFor};
+use super::scope::OFFLINE_ACCESS;
 use super::token::{TokenAnswer, TokenRequest};
 use super::OAuth2;
 use crate::domain::cache::Invalidation;
@@ -14,7 +15,7 @@ use crate::domain::error::DomainError;
 use crate::domain::secrets;
 use crate::domain::throttle::Outcome;
 use crate::domain::tokens::{AuthorizedToken, ClientContext, Tokens};
-use crate::store::{AuthorizationCode, CodeRedemption, OAuth2Client};
+use crate::store::{AuthorizationCode, CodeRedemption, OAuth2Client, SignIn};
 
 /// What a user granted a client, to mint their token from (the code and device grants).
 pub(super) struct UserGrant<'a> {
@@ -27,6 +28,8 @@ pub(super) struct UserGrant<'a> {
     pub chain_uuid: String,
     /// Which grant, for the log.
     pub grant: &'static str,
+    /// How the user signed in: the ID token's, when `openid` is granted.
+    pub authentication: Option<Authentication>,
 }
 
 pub(super) fn invalid_grant(description: &str) -> OAuthError {
@@ -108,6 +111,13 @@ impl OAuth2<'_> {
             session_uuid: session_uuid.clone(),
             chain_uuid: chain_uuid.clone(),
             grant: "authorization code",
+            authentication: Some(Authentication {
+                sign_in: SignIn {
+                    auth_time: code.auth_time,
+                    browser_session: code.browser_session.clone(),
+                },
+                nonce: code.nonce.clone(),
+            }),
         };
         let answer = self.mint_for_user(client, grant, request).await?;
         // A second redemption that came while this one minted found nothing to end yet: this
@@ -154,12 +164,6 @@ impl OAuth2<'_> {
         let user = ctx.store.get_user_for_token(grant.user_uuid).await?;
         let user = user.filter(|u| u.enabled);
         let user = user.ok_or_else(|| invalid_grant("The user is gone or disabled."))?;
-        // The token holds the ACL entries; OpenID Connect scopes are no access.
-        let entries = grant
-            .scope
-            .iter()
-            .filter(|v| !OIDC_SCOPES.contains(&v.as_str()));
-        let entries: Vec<String> = entries.cloned().collect();
         let lifetime = ctx.config.oauth2_access_token_lifetime;
         let offline = grant.scope.iter().any(|v| v == OFFLINE_ACCESS)
             && client.grant_types.iter().any(|g| g == REFRESH_TOKEN);
@@ -169,7 +173,9 @@ impl OAuth2<'_> {
                 user: &user,
                 client_id: &client.client_id,
                 session_uuid: grant.session_uuid,
-                scope: entries,
+                // The whole granted scope: its OpenID Connect values grant no access
+                // (`grant::token_grants`), and tell userinfo what it may answer.
+                scope: grant.scope.to_vec(),
                 expiration: i64::try_from(lifetime).unwrap_or(i64::MAX),
                 client: &ClientContext {
                     remote_addr: request.remote_addr.clone(),
@@ -185,12 +191,25 @@ impl OAuth2<'_> {
             }
             other => other?,
         };
+        let id_token = match (&grant.authentication, asks_identity(grant.scope)) {
+            (Some(authentication), true) => Some(
+                self.id_token(IdTokenFor {
+                    client_id: &client.client_id,
+                    user_uuid: &user.uuid,
+                    authentication,
+                    access_token: &issued.view.token,
+                })
+                .await?,
+            ),
+            _ => None,
+        };
         tracing::info!(client_id = %client.client_id, user = %user.uuid, grant = grant.grant, "oauth2 token issued");
         Ok(TokenAnswer {
             access_token: issued.view.token,
             expires_in: lifetime,
             scope: grant.scope.join(" "),
             refresh_token: issued.view.refresh_token,
+            id_token,
         })
     }
 }

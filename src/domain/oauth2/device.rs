@@ -14,6 +14,7 @@ use super::browser::{Browser, SignedIn};
 use super::client_auth::ClientAuth;
 use super::clients::DEVICE_CODE;
 use super::code_grant::{invalid_grant, UserGrant};
+use super::oidc::Authentication;
 use super::error::{grant_held_back, OAuthCode, OAuthError, OAuthResult};
 use super::scope;
 use super::token::{TokenAnswer, TokenRequest};
@@ -329,6 +330,11 @@ impl OAuth2<'_> {
             session_uuid: uuid::Uuid::new_v4().to_string(),
             chain_uuid: uuid::Uuid::new_v4().to_string(),
             grant: "device code",
+            // A device's authorization request carries no nonce.
+            authentication: code.signed_in.clone().map(|sign_in| Authentication {
+                sign_in,
+                nonce: None,
+            }),
         };
         self.mint_for_user(client, grant, request).await
     }
@@ -438,8 +444,12 @@ impl OAuth2<'_> {
             true => DeviceStatus::Allowed,
             false => DeviceStatus::Denied,
         };
-        let user = &signed_in.user_uuid;
-        let decided = self.0.store.decide_device_code(&digest, user, status, now);
+        let sign_in = signed_in.sign_in();
+        let decided_by = (signed_in.user_uuid.as_str(), &sign_in);
+        let decided = self
+            .0
+            .store
+            .decide_device_code(&digest, decided_by, status, now);
         Ok(match decided.await? {
             true => DeviceAnswer::Decided { allowed: allow },
             false => DeviceAnswer::Gone,

@@ -60,11 +60,16 @@ impl OAuth2<'_> {
         Ok(TokenAnswer {
             access_token: issued.view.token,
             expires_in: lifetime,
-            scope: std::iter::once(OFFLINE_ACCESS.to_string())
-                .chain(entries)
-                .collect::<Vec<_>>()
-                .join(" "),
+            // Chains made before their scope kept its OpenID Connect values lack offline_access.
+            scope: match entries.iter().any(|v| v == OFFLINE_ACCESS) {
+                true => entries.join(" "),
+                false => std::iter::once(OFFLINE_ACCESS.to_string())
+                    .chain(entries)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            },
             refresh_token: issued.view.refresh_token,
+            id_token: None,
         })
     }
 

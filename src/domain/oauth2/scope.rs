@@ -7,7 +7,10 @@ use crate::domain::acl::Holder;
 use crate::domain::grant::{self, MAX_SCOPE_ENTRIES, MAX_SCOPE_ENTRY_CHARS};
 
 /// The OpenID Connect scopes: recognised, never ACL entries.
-pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", OFFLINE_ACCESS];
+pub const OIDC_SCOPES: [&str; 4] = [OPENID, "profile", "email", OFFLINE_ACCESS];
+
+/// The scope that asks for an ID token (SPEC §11.9).
+pub const OPENID: &str = "openid";
 
 /// The scope that asks for a refresh token.
 pub const OFFLINE_ACCESS: &str = "offline_access";

@@ -42,6 +42,8 @@ pub struct TokenAnswer {
     pub expires_in: u64,
     pub scope: String,
     pub refresh_token: Option<String>,
+    /// The OpenID Connect ID token, when `openid` was granted (code and device grants).
+    pub id_token: Option<String>,
 }
 
 impl OAuth2<'_> {
@@ -173,6 +175,7 @@ impl OAuth2<'_> {
             expires_in: lifetime,
             scope: granted.to_scope_string(),
             refresh_token: None,
+            id_token: None,
         }))
     }
 }

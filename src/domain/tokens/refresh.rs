@@ -190,7 +190,10 @@ impl Tokens<'_> {
             auth_id: &user.uuid,
             session_uuid: &session_uuid,
         };
-        let scope = grant::narrowed(refresh.scope.as_deref(), asked, holder)?;
+        let mut scope = grant::narrowed(refresh.scope.as_deref(), asked, holder)?;
+        if refresh.oauth2 {
+            scope = grant::keeping_oidc(refresh.scope.as_deref(), scope);
+        }
         let next = refresh.generation.saturating_add(1);
         let now = ctx.clock.now_micros();
         let (write, answer) = match (rotate && current, current) {

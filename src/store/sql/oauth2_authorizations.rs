@@ -222,6 +222,18 @@ impl Store {
         })
     }
 
+    /// Ends a browser session (RP-initiated logout): false when there was none.
+    pub async fn end_browser_session(&self, digest: &[u8]) -> StoreResult<bool> {
+        let mut w = self.begin_write().await?;
+        let ended = sqlx::query("DELETE FROM oauth2_browser_sessions WHERE digest = $1")
+            .bind(digest)
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
+        w.commit().await?;
+        Ok(ended > 0)
+    }
+
     /// Deletes browser sessions that expired before `now`, codes never redeemed that expired,
     /// redeemed ones that expired before `codes_before` (kept a while after their end, so that a
     /// late replay is still recognised), and device codes that expired before `codes_before` (a
@@ -250,7 +262,12 @@ impl Store {
             .execute(&mut *w.tx)
             .await?
             .rows_affected();
+        let keys = sqlx::query("DELETE FROM oauth2_signing_keys WHERE publish_until <= $1")
+            .bind(Micros(now))
+            .execute(&mut *w.tx)
+            .await?
+            .rows_affected();
         w.commit().await?;
-        Ok(sessions + codes + devices)
+        Ok(sessions + codes + devices + keys)
     }
 }

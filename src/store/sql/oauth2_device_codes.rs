@@ -6,9 +6,12 @@ use sqlx::types::Json;
 
 use super::Store;
 use crate::store::columns::{Id, Micros, UuidText};
-use crate::store::{DeviceCode, DeviceStatus, NewDeviceCode, StoreResult};
+use crate::store::{DeviceCode, DeviceStatus, NewDeviceCode, SignIn, StoreResult};
 
 const COLUMNS: &str = "client_id, scope, expires_at, poll_interval, last_poll, status, user_uuid";
+/// The columns read: the written ones and the sign-in the authorization was allowed in.
+const READ_COLUMNS: &str = "client_id, scope, expires_at, poll_interval, last_poll, status, \
+                            user_uuid, auth_time, browser_session";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -19,6 +22,8 @@ struct Row {
     last_poll: Micros,
     status: String,
     user_uuid: Option<UuidText>,
+    auth_time: Option<Micros>,
+    browser_session: Option<Vec<u8>>,
 }
 
 impl From<Row> for DeviceCode {
@@ -31,6 +36,13 @@ impl From<Row> for DeviceCode {
             last_poll: row.last_poll.0,
             status: DeviceStatus::parse(&row.status),
             user_uuid: row.user_uuid.map(String::from),
+            signed_in: match (row.auth_time, row.browser_session) {
+                (Some(auth_time), Some(browser_session)) => Some(SignIn {
+                    auth_time: auth_time.0,
+                    browser_session,
+                }),
+                _ => None,
+            },
         }
     }
 }
@@ -79,7 +91,7 @@ impl Store {
         client_id: &str,
     ) -> StoreResult<Option<DeviceCode>> {
         let row: Option<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM oauth2_device_codes WHERE device_digest = $1 AND client_id = $2"
+            "SELECT {READ_COLUMNS} FROM oauth2_device_codes WHERE device_digest = $1 AND client_id = $2"
         ))
         .bind(device_digest)
         .bind(Id(client_id))
@@ -95,7 +107,7 @@ impl Store {
         now: i64,
     ) -> StoreResult<Option<DeviceCode>> {
         let row: Option<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM oauth2_device_codes \
+            "SELECT {READ_COLUMNS} FROM oauth2_device_codes \
              WHERE user_code_digest = $1 AND status = 'pending' AND expires_at > $2"
         ))
         .bind(user_code_digest)
@@ -105,18 +117,20 @@ impl Store {
         Ok(row.map(DeviceCode::from))
     }
 
-    /// Records `user_uuid`'s decision on a pending, unexpired authorization; false when it is
-    /// not pending any more (decided, expired, gone) or the user is gone.
+    /// Records `user_uuid`'s decision, made in the sign-in `signed_in`, on a pending, unexpired
+    /// authorization; false when it is not pending any more (decided, expired, gone) or the user
+    /// is gone.
     pub async fn decide_device_code(
         &self,
         user_code_digest: &[u8],
-        user_uuid: &str,
+        (user_uuid, signed_in): (&str, &SignIn),
         status: DeviceStatus,
         now: i64,
     ) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
         let written = sqlx::query(
-            "UPDATE oauth2_device_codes SET status = $3, user_uuid = $2 \
+            "UPDATE oauth2_device_codes SET status = $3, user_uuid = $2, auth_time = $5, \
+             browser_session = $6 \
              WHERE user_code_digest = $1 AND status = 'pending' AND expires_at > $4 \
              AND EXISTS (SELECT 1 FROM users WHERE uuid = $2)",
         )
@@ -124,6 +138,8 @@ impl Store {
         .bind(Id(user_uuid))
         .bind(status.as_str())
         .bind(Micros(now))
+        .bind(Micros(signed_in.auth_time))
+        .bind(&signed_in.browser_session)
         .execute(&mut *w.tx)
         .await?
         .rows_affected();

@@ -5,9 +5,10 @@ use super::lists::ListQuery;
 use super::users::USER_COLUMNS;
 use super::{Conn, Store, FOR_UPDATE};
 use crate::store::columns::{Arg, Id, Micros, UuidText};
+use super::oauth2_signing_keys::reseal_signing_keys;
 use crate::store::{
-    ListParams, Page, RefreshCutoffs, RefreshGrant, RefreshToken, StoreResult, SupersededValue,
-    User, REFRESH_ORDER,
+    ListParams, Page, RefreshCutoffs, RefreshGrant, RefreshToken, Reseal, SigningKeyRow,
+    StoreResult, SupersededValue, User, REFRESH_ORDER,
 };
 
 pub(super) const REFRESH_COLUMNS: &str =
@@ -126,8 +127,8 @@ impl Store {
         setting: &str,
         old: &str,
         new: &str,
-        reseal: impl Fn(&RefreshToken) -> Vec<u8>,
-    ) -> StoreResult<Option<u64>> {
+        reseal: Reseal<impl Fn(&RefreshToken) -> Vec<u8>, impl Fn(&SigningKeyRow) -> Option<Vec<u8>>>,
+    ) -> StoreResult<Option<(u64, u64)>> {
         let mut w = self.begin_write().await?;
         // The fingerprint first: a write, so that SQLite takes the writer's lock before reading.
         let moved = sqlx::query("UPDATE settings SET value = $3 WHERE key = $1 AND value = $2")
@@ -148,13 +149,14 @@ impl Store {
         for token in tokens {
             sqlx::query("UPDATE refresh_tokens SET sealed = $2 WHERE uuid = $1")
                 .bind(Id(&token.uuid))
-                .bind(reseal(&token))
+                .bind((reseal.refresh_token)(&token))
                 .execute(&mut *w.tx)
                 .await?;
             count += 1;
         }
+        let keys = reseal_signing_keys(&mut w.tx, reseal.signing_key).await?;
         w.commit().await?;
-        Ok(Some(count))
+        Ok(Some((count, keys)))
     }
 
     /// The refresh token of which this is a superseded value, when it was superseded and which
