@@ -63,13 +63,6 @@ impl RunningServer {
         let limits = http::serve::Limits::of(&config);
         let mut services = Services::start(config, clock).await?;
         services.serve_at(local_addr);
-        if services.oauth2().enabled() {
-            services
-                .oauth2()
-                .ensure_signing_key()
-                .await
-                .map_err(|e| anyhow::anyhow!("signing key: {e}"))?;
-        }
         let services = Arc::new(services);
         let state = AppState::new(services.clone());
 

@@ -14,6 +14,7 @@ mod logging;
 pub mod metrics;
 mod oauth2;
 mod oauth2_clients;
+mod oidc;
 mod openapi;
 mod pages;
 mod policies;
@@ -236,6 +237,9 @@ api! {
     oauth2::revoke,
     oauth2::authorization_server_metadata,
     oauth2::openid_configuration,
+    oidc::jwks,
+    oidc::userinfo_get,
+    oidc::userinfo_post,
 }
 
 async fn not_found() -> ApiError {
@@ -274,6 +278,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/oauth2/device",
             axum::routing::get(device::device).post(device::device),
+        )
+        .route(
+            "/oauth2/logout",
+            axum::routing::get(oidc::logout).post(oidc::logout),
         )
         .route(
             "/oauth2/static/tessera.css",

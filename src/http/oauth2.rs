@@ -63,6 +63,8 @@ pub struct OAuthToken {
     /// The granted scope, space-separated
     scope: String,
     refresh_token: Option<String>,
+    /// The OpenID Connect ID token (a JWS), when `openid` was granted (code and device grants)
+    id_token: Option<String>,
 }
 
 /// An OAuth2 error (RFC 6749 §5.2).
@@ -115,6 +117,9 @@ pub struct AuthorizationServerMetadata {
     device_authorization_endpoint: String,
     introspection_endpoint: String,
     revocation_endpoint: String,
+    userinfo_endpoint: String,
+    jwks_uri: String,
+    end_session_endpoint: String,
     response_types_supported: Vec<String>,
     response_modes_supported: Vec<String>,
     grant_types_supported: Vec<String>,
@@ -124,6 +129,9 @@ pub struct AuthorizationServerMetadata {
     revocation_endpoint_auth_methods_supported: Vec<String>,
     scopes_supported: Vec<String>,
     subject_types_supported: Vec<String>,
+    /// The algorithm ID tokens are signed with (`id_token_signing_alg`)
+    id_token_signing_alg_values_supported: Vec<String>,
+    claims_supported: Vec<String>,
     authorization_response_iss_parameter_supported: bool,
 }
 
@@ -291,8 +299,13 @@ fn token_answer(answer: TokenAnswer) -> Value {
         "expires_in": answer.expires_in,
         "scope": answer.scope,
     });
-    if let (Some(refresh), Some(map)) = (answer.refresh_token, body.as_object_mut()) {
-        map.insert("refresh_token".into(), Value::String(refresh));
+    if let Some(map) = body.as_object_mut() {
+        if let Some(refresh) = answer.refresh_token {
+            map.insert("refresh_token".into(), Value::String(refresh));
+        }
+        if let Some(id_token) = answer.id_token {
+            map.insert("id_token".into(), Value::String(id_token));
+        }
     }
     body
 }
@@ -579,6 +592,9 @@ fn metadata_document(metadata: Metadata) -> Value {
         "device_authorization_endpoint": metadata.device_authorization_endpoint,
         "introspection_endpoint": metadata.introspection_endpoint,
         "revocation_endpoint": metadata.revocation_endpoint,
+        "userinfo_endpoint": metadata.userinfo_endpoint,
+        "jwks_uri": metadata.jwks_uri,
+        "end_session_endpoint": metadata.end_session_endpoint,
         "response_types_supported": metadata.response_types_supported,
         "response_modes_supported": metadata.response_modes_supported,
         "grant_types_supported": metadata.grant_types_supported,
@@ -590,6 +606,8 @@ fn metadata_document(metadata: Metadata) -> Value {
             metadata.revocation_endpoint_auth_methods_supported,
         "scopes_supported": metadata.scopes_supported,
         "subject_types_supported": metadata.subject_types_supported,
+        "id_token_signing_alg_values_supported": metadata.id_token_signing_alg_values_supported,
+        "claims_supported": metadata.claims_supported,
         "authorization_response_iss_parameter_supported":
             metadata.authorization_response_iss_parameter_supported,
     })

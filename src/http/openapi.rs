@@ -60,6 +60,7 @@ as `ApiError`."
             oauth2::OAuthTokenRequest, oauth2::OAuthToken, oauth2::OAuthErrorBody, oauth2::TokenForm,
             oauth2::Introspection, oauth2::AuthorizationServerMetadata,
             oauth2::DeviceAuthorizationRequest, oauth2::DeviceAuthorizationAnswer,
+            oidc::JsonWebKeySet, oidc::UserInfoClaims,
         ),
         responses(
             wire::TokenBadRequest, wire::NoSuchToken, wire::TokenUnavailable, wire::Unauthorized,
@@ -104,6 +105,18 @@ impl Modify for SecuritySchemes {
                         "`Authorization: Basic base64(login:password)`, used by POST /token only. \
                          The login is a username or a confirmed e-mail address; it is split from \
                          the password at the first `:`.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "`Authorization: Bearer <access token>`: userinfo reads it from this \
+                         header (an access token from /oauth2/token granted `openid`).",
                     ))
                     .build(),
             ),

@@ -308,7 +308,7 @@ fn render(authorization: Authorization, secure: bool, lifetime: u64) -> Response
                 scopes: crate::domain::oauth2::authorize::granted_values(&request.granted),
                 user_code: None,
             };
-            page_response(StatusCode::OK, page.render(), Some(request))
+            page_response(StatusCode::OK, page.render(), Some(&request.redirect_uri))
         }
     };
     if authorization.set_cookie {
@@ -353,7 +353,7 @@ fn login_page(request: &Checked, csrf: &str, login: LoginState) -> Response {
             .unwrap_or_default(),
     };
     with_retry_after(
-        page_response(status, page.render(), Some(request)),
+        page_response(status, page.render(), Some(&request.redirect_uri)),
         login.retry_after,
     )
 }
@@ -378,7 +378,7 @@ pub(super) fn with_retry_after(mut response: Response, retry_after: Option<u64>)
     response
 }
 
-fn redirect(location: &str) -> Response {
+pub(super) fn redirect(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -391,15 +391,15 @@ pub(super) fn message(
     status: StatusCode,
     title: &str,
     message: &str,
-    request: Option<&Checked>,
+    return_to: Option<&str>,
 ) -> Response {
-    page_response(status, MessagePage { title, message }.render(), request)
+    page_response(status, MessagePage { title, message }.render(), return_to)
 }
 
 pub(super) fn page_response(
     status: StatusCode,
     html: Result<String, askama::Error>,
-    request: Option<&Checked>,
+    return_to: Option<&str>,
 ) -> Response {
     let html = html.unwrap_or_else(|_| "<!doctype html><title>Error</title>".to_string());
     let mut response = (status, html).into_response();
@@ -408,14 +408,15 @@ pub(super) fn page_response(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    hygiene(headers, request);
+    hygiene(headers, return_to);
     response
 }
 
-/// The headers of every page (SPEC §11.3). A form's 303 to the client's redirect URI is a
-/// navigation `form-action` governs in Chromium: the redirect URI's origin is allowed too.
-fn hygiene(headers: &mut HeaderMap, request: Option<&Checked>) {
-    let form_action = match request.and_then(|r| redirect_source(&r.redirect_uri)) {
+/// The headers of every page (SPEC §11.3). A form's 303 to the client's redirect URI (or
+/// `return_to`, where a logout goes back to) is a navigation `form-action` governs in Chromium:
+/// that URI's origin is allowed too.
+fn hygiene(headers: &mut HeaderMap, return_to: Option<&str>) {
+    let form_action = match return_to.and_then(redirect_source) {
         Some(source) => format!("'self' {source}"),
         None => "'self'".to_string(),
     };

@@ -1,4 +1,4 @@
-//! The keys that sign ID tokens (SPEC §11.9). Made at first start, stored only sealed under
+//! The keys that sign ID tokens (SPEC §11.9). Made when first needed, stored only sealed under
 //! `token_secret` (AES-256-GCM, `secrets::RefreshKey::seal`), one current key per algorithm.
 //! `tessera rotate-signing-key` makes a new current key and keeps the previous one published until
 //! every ID token it signed has expired. An instance reads the keys again a minute after it last
@@ -181,9 +181,10 @@ impl Keyring {
 }
 
 impl OAuth2<'_> {
-    /// Makes the configured algorithm's first key, unless it has one (at start; two instances
-    /// starting at once make one).
-    pub async fn ensure_signing_key(&self) -> DomainResult<()> {
+    /// Makes the configured algorithm's first key, unless it has one: the first time a key is
+    /// needed (an RSA key takes a moment to make; a service that never signs makes none). Two
+    /// instances at once make one.
+    async fn ensure_signing_key(&self) -> DomainResult<Arc<Keyring>> {
         let ctx = self.0;
         let alg = ctx.config.id_token_signing_alg.as_str();
         let rows = ctx.store.signing_keys().await?;
@@ -193,7 +194,7 @@ impl OAuth2<'_> {
                 tracing::info!(kid = %key.kid, alg, "signing key made");
             }
         }
-        self.reload_keys().await.map(|_| ())
+        self.reload_keys().await
     }
 
     /// `tessera rotate-signing-key`: a new current key for the configured algorithm; the
@@ -220,17 +221,27 @@ impl OAuth2<'_> {
         })
     }
 
-    /// The keyring, read again when this instance read it over a minute ago.
-    async fn keyring(&self) -> DomainResult<Arc<Keyring>> {
+    /// The keyring, read again when this instance read it over a minute ago, with a current key
+    /// for the configured algorithm (made now if there is none).
+    pub(super) async fn keyring(&self) -> DomainResult<Arc<Keyring>> {
         let now = self.0.clock.now_micros();
         let held = match self.0.signing_keys.0.read() {
             Ok(held) => held.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
-        match held {
-            Some(ring) if now.saturating_sub(ring.loaded_at) < RELOAD_AFTER_MICROS => Ok(ring),
-            _ => self.reload_keys().await,
+        let ring = match held {
+            Some(ring) if now.saturating_sub(ring.loaded_at) < RELOAD_AFTER_MICROS => ring,
+            _ => self.reload_keys().await?,
+        };
+        match ring.current(self.configured_alg()?) {
+            Some(_) => Ok(ring),
+            None => self.ensure_signing_key().await,
         }
+    }
+
+    fn configured_alg(&self) -> DomainResult<Algorithm> {
+        let name = &self.0.config.id_token_signing_alg;
+        algorithm(name).ok_or_else(|| DomainError::Internal(format!("no signing algorithm {name}")))
     }
 
     async fn reload_keys(&self) -> DomainResult<Arc<Keyring>> {
@@ -252,17 +263,9 @@ impl OAuth2<'_> {
 
     /// `claims` signed with the configured algorithm's current key, as a compact JWS.
     pub(super) async fn sign(&self, claims: &impl serde::Serialize) -> DomainResult<String> {
-        let alg = algorithm(&self.0.config.id_token_signing_alg);
-        let alg = alg.ok_or_else(|| DomainError::Internal("no signing algorithm".into()))?;
-        let key = match self.keyring().await?.current(alg) {
-            Some(key) => key,
-            None => {
-                self.ensure_signing_key().await?;
-                let ring = self.keyring().await?;
-                ring.current(alg)
-                    .ok_or_else(|| DomainError::Internal("no current signing key".into()))?
-            }
-        };
+        let ring = self.keyring().await?;
+        let key = ring.current(self.configured_alg()?);
+        let key = key.ok_or_else(|| DomainError::Internal("no current signing key".into()))?;
         let mut header = Header::new(key.alg);
         header.kid = Some(key.kid.clone());
         jsonwebtoken::encode(&header, claims, &key.key)

@@ -27,6 +27,9 @@ pub struct Metadata {
     pub device_authorization_endpoint: String,
     pub introspection_endpoint: String,
     pub revocation_endpoint: String,
+    pub userinfo_endpoint: String,
+    pub jwks_uri: String,
+    pub end_session_endpoint: String,
     pub response_types_supported: Vec<&'static str>,
     pub response_modes_supported: Vec<&'static str>,
     pub grant_types_supported: Vec<&'static str>,
@@ -36,6 +39,8 @@ pub struct Metadata {
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
     pub scopes_supported: Vec<&'static str>,
     pub subject_types_supported: Vec<&'static str>,
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    pub claims_supported: Vec<&'static str>,
     pub authorization_response_iss_parameter_supported: bool,
 }
 
@@ -50,6 +55,9 @@ impl OAuth2<'_> {
             device_authorization_endpoint: endpoint("device_authorization"),
             introspection_endpoint: endpoint("introspect"),
             revocation_endpoint: endpoint("revoke"),
+            userinfo_endpoint: endpoint("userinfo"),
+            jwks_uri: endpoint("jwks"),
+            end_session_endpoint: endpoint("logout"),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],
             grant_types_supported: SUPPORTED_GRANTS.to_vec(),
@@ -60,6 +68,12 @@ impl OAuth2<'_> {
             revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
             scopes_supported: OIDC_SCOPES.to_vec(),
             subject_types_supported: vec!["public"],
+            id_token_signing_alg_values_supported: vec![self
+                .0
+                .config
+                .id_token_signing_alg
+                .clone()],
+            claims_supported: super::oidc::CLAIMS.to_vec(),
             authorization_response_iss_parameter_supported: true,
             issuer,
         })

@@ -12,6 +12,7 @@ pub mod device;
 pub mod error;
 pub mod introspection;
 pub mod keys;
+pub mod logout;
 pub mod metadata;
 pub mod oidc;
 pub mod redirect;
