@@ -7,8 +7,8 @@
 use std::borrow::Cow;
 
 use super::acl::{self, Holder};
-use super::oauth2::scope::OIDC_SCOPES;
 use super::error::{DomainError, DomainResult};
+use super::oauth2::scope::OIDC_SCOPES;
 use crate::store::TokenRecord;
 
 /// Most entries of a scope, and most characters of one entry (SPEC §9).
@@ -46,7 +46,11 @@ pub fn token_holds(record: &TokenRecord, entry: &str) -> bool {
 /// granted (SPEC §11.5), which grant no access (not even the access string of the same name).
 fn access_entries(scope: &[String]) -> Cow<'_, [String]> {
     match scope.iter().any(|v| is_oidc_scope(v)) {
-        true => scope.iter().filter(|v| !is_oidc_scope(v)).cloned().collect(),
+        true => scope
+            .iter()
+            .filter(|v| !is_oidc_scope(v))
+            .cloned()
+            .collect(),
         false => Cow::Borrowed(scope),
     }
 }

@@ -141,7 +141,10 @@ impl RefreshKey {
         let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
         let mut body = body.to_vec();
         let aad = aead::Aad::from(label.as_bytes());
-        let plain = self.sealing_key().open_in_place(nonce, aad, &mut body).ok()?;
+        let plain = self
+            .sealing_key()
+            .open_in_place(nonce, aad, &mut body)
+            .ok()?;
         Some(plain.to_vec())
     }
 
@@ -339,10 +342,15 @@ mod tests {
     fn a_sealed_blob_opens_under_its_key_and_label_only() {
         let key = RefreshKey::from_secret("one");
         let sealed = key.seal("kid-1", b"private key");
-        assert_eq!(key.open("kid-1", &sealed).as_deref(), Some(&b"private key"[..]));
+        assert_eq!(
+            key.open("kid-1", &sealed).as_deref(),
+            Some(&b"private key"[..])
+        );
         assert!(!sealed.windows(11).any(|w| w == b"private key"));
         assert!(key.open("kid-2", &sealed).is_none());
-        assert!(RefreshKey::from_secret("two").open("kid-1", &sealed).is_none());
+        assert!(RefreshKey::from_secret("two")
+            .open("kid-1", &sealed)
+            .is_none());
         let mut altered = sealed.clone();
         if let Some(last) = altered.last_mut() {
             *last ^= 1;

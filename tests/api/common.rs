@@ -632,6 +632,31 @@ impl TestServer {
         pool.close().await;
     }
 
+    /// Everything the database holds, as bytes: the raw SQLite files, or PostgreSQL's rows as
+    /// text (`bytea` in hex). Last in a test: reading SQLite's files from the server's process
+    /// closes descriptors of the file, which drops the server's SQLite locks (POSIX).
+    pub async fn database_bytes(&self) -> Vec<u8> {
+        match &self.pg_database {
+            None => {
+                let mut dump = Vec::new();
+                for entry in std::fs::read_dir(self._dir.path()).expect("read tempdir") {
+                    let path = entry.expect("entry").path();
+                    if path.is_file() {
+                        dump.extend(std::fs::read(&path).unwrap_or_default());
+                    }
+                }
+                dump
+            }
+            Some(_) => self.database_dump().await.into_bytes(),
+        }
+    }
+
+    /// The server's clock, in seconds since the epoch.
+    pub fn clock_now_seconds(&self) -> i64 {
+        use tessera::domain::clock::Clock as _;
+        self.clock.now_micros() / 1_000_000
+    }
+
     /// Everything the database holds, as text: the raw SQLite files (database, WAL, journal), or
     /// every row of every PostgreSQL table cast to text. For "never stored" checks.
     pub async fn database_dump(&self) -> String {

@@ -26,6 +26,7 @@ mod oauth2;
 mod oauth2_authorize;
 mod oauth2_clients;
 mod oauth2_device;
+mod oidc;
 mod openapi;
 mod ops;
 mod policies;

@@ -140,8 +140,11 @@ fn unescape(text: &str) -> String {
         .replace("&#34;", "\"")
         .replace("&#39;", "'")
         .replace("&lt;", "<")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
+        .replace("&#38;", "&")
 }
 
 /// The authorization URL for `client_id` with `extra` parameters (PKCE S256 unless replaced).
@@ -182,7 +185,7 @@ pub(crate) fn param(params: &[(String, String)], name: &str) -> Option<String> {
 }
 
 /// Goes through the pages as alice (signing in and allowing when asked): the code redirected with.
-async fn code_for(
+pub(crate) async fn code_for(
     srv: &TestServer,
     browser: &mut Browser<'_>,
     client_id: &str,
@@ -199,7 +202,12 @@ async fn code_for(
     param(&redirected(&reply), "code").expect("code")
 }
 
-async fn exchange(srv: &TestServer, client_id: &str, code: &str, verifier: &str) -> Reply {
+pub(crate) async fn exchange(
+    srv: &TestServer,
+    client_id: &str,
+    code: &str,
+    verifier: &str,
+) -> Reply {
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code),

@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::both_stores;
 use crate::common::{self, s, Reply, Store, TestServer};
@@ -122,6 +123,7 @@ async fn decide(browser: &mut Browser<'_>, form: &Reply, user_code: &str, decisi
 
 both_stores!(
     a_device_gets_the_users_token_once,
+    a_device_granted_openid_gets_an_id_token,
     polling_too_fast_slows_the_device_down,
     a_denied_device_gets_access_denied,
     device_codes_expire,
@@ -521,4 +523,37 @@ async fn a_client_holds_a_bounded_number_of_pending_devices(store: Store) {
     assert_eq!(start_device(&srv, &other, "").await.status, 200);
     srv.clock.advance(Duration::from_secs(601));
     assert_eq!(start_device(&srv, &client_id, "").await.status, 200);
+}
+
+async fn a_device_granted_openid_gets_an_id_token(store: Store) {
+    let srv = common::start(store).await;
+    let admin = srv.admin_token().await;
+    let alice = srv
+        .user_with_acl(&admin, "alice", "alice-pw", &["confd.users.me.read"])
+        .await;
+    let client_id = device_app(&srv).await;
+    let started = start_device(&srv, &client_id, "openid confd.users.me.read").await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    let mut browser = Browser::new(&srv);
+    let form = signed_in(&srv, &mut browser).await;
+    let user_code = s(&started.body["user_code"]);
+    decide(&mut browser, &form, &user_code, "allow").await;
+    srv.clock.advance(Duration::from_secs(5));
+    let token = poll(&srv, &client_id, &s(&started.body["device_code"])).await;
+    assert_eq!(token.status, 200, "{}", token.text);
+    assert_eq!(s(&token.body["scope"]), "openid confd.users.me.read");
+    let id_token = s(&token.body["id_token"]);
+    let payload = id_token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], alice["uuid"]);
+    assert_eq!(s(&claims["aud"]), client_id);
+    // When alice signed in on the device page, and in which browser session.
+    assert!(claims["auth_time"].as_i64().unwrap() <= claims["iat"].as_i64().unwrap());
+    assert!(!s(&claims["sid"]).is_empty());
+    assert!(claims.get("nonce").is_none(), "{claims}");
 }

@@ -158,8 +158,12 @@ impl Keyring {
         for row in rows {
             let alg = algorithm(&row.alg);
             let opened = sealer.open(&row.kid, &row.sealed_key);
-            let key = alg.zip(opened).and_then(|(alg, der)| encoding_key(alg, &der));
-            let jwk = alg.zip(key.as_ref()).and_then(|(a, k)| public_jwk(&row.kid, a, k));
+            let key = alg
+                .zip(opened)
+                .and_then(|(alg, der)| encoding_key(alg, &der));
+            let jwk = alg
+                .zip(key.as_ref())
+                .and_then(|(a, k)| public_jwk(&row.kid, a, k));
             let (Some(alg), Some(key), Some(jwk)) = (alg, key, jwk) else {
                 tracing::error!(kid = %row.kid, "a signing key does not open with token_secret");
                 continue;
@@ -247,7 +251,11 @@ impl OAuth2<'_> {
     async fn reload_keys(&self) -> DomainResult<Arc<Keyring>> {
         let ctx = self.0;
         let rows = ctx.store.signing_keys().await?;
-        let ring = Arc::new(Keyring::open(rows, &ctx.refresh_key, ctx.clock.now_micros()));
+        let ring = Arc::new(Keyring::open(
+            rows,
+            &ctx.refresh_key,
+            ctx.clock.now_micros(),
+        ));
         match ctx.signing_keys.0.write() {
             Ok(mut held) => *held = Some(ring.clone()),
             Err(poisoned) => *poisoned.into_inner() = Some(ring.clone()),
@@ -296,8 +304,7 @@ mod tests {
             let mut validation = jsonwebtoken::Validation::new(key.alg);
             validation.required_spec_claims.clear();
             validation.validate_exp = false;
-            let decoded =
-                jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation);
+            let decoded = jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation);
             assert_eq!(decoded.unwrap().claims["a"], 1);
             // Another secret opens nothing.
             let other = RefreshKey::from_secret("another secret of enough length too");

@@ -68,11 +68,7 @@ impl OAuth2<'_> {
             revocation_endpoint_auth_methods_supported: AUTH_METHODS.to_vec(),
             scopes_supported: OIDC_SCOPES.to_vec(),
             subject_types_supported: vec!["public"],
-            id_token_signing_alg_values_supported: vec![self
-                .0
-                .config
-                .id_token_signing_alg
-                .clone()],
+            id_token_signing_alg_values_supported: vec![self.0.config.id_token_signing_alg.clone()],
             claims_supported: super::oidc::CLAIMS.to_vec(),
             authorization_response_iss_parameter_supported: true,
             issuer,

@@ -171,7 +171,11 @@ fn claims_of(user: &User, scope: &[String]) -> UserInfo {
     if has("profile") {
         let given = user.firstname.clone().filter(|n| !n.trim().is_empty());
         let family = user.lastname.clone().filter(|n| !n.trim().is_empty());
-        let name: Vec<&str> = given.iter().chain(family.iter()).map(String::as_str).collect();
+        let name: Vec<&str> = given
+            .iter()
+            .chain(family.iter())
+            .map(String::as_str)
+            .collect();
         info.name = (!name.is_empty()).then(|| name.join(" "));
         info.given_name = given;
         info.family_name = family;

@@ -2,10 +2,10 @@
 //! ones and the rekeying of their sealed values.
 
 use super::lists::ListQuery;
+use super::oauth2_signing_keys::reseal_signing_keys;
 use super::users::USER_COLUMNS;
 use super::{Conn, Store, FOR_UPDATE};
 use crate::store::columns::{Arg, Id, Micros, UuidText};
-use super::oauth2_signing_keys::reseal_signing_keys;
 use crate::store::{
     ListParams, Page, RefreshCutoffs, RefreshGrant, RefreshToken, Reseal, SigningKeyRow,
     StoreResult, SupersededValue, User, REFRESH_ORDER,
@@ -127,7 +127,10 @@ impl Store {
         setting: &str,
         old: &str,
         new: &str,
-        reseal: Reseal<impl Fn(&RefreshToken) -> Vec<u8>, impl Fn(&SigningKeyRow) -> Option<Vec<u8>>>,
+        reseal: Reseal<
+            impl Fn(&RefreshToken) -> Vec<u8>,
+            impl Fn(&SigningKeyRow) -> Option<Vec<u8>>,
+        >,
     ) -> StoreResult<Option<(u64, u64)>> {
         let mut w = self.begin_write().await?;
         // The fingerprint first: a write, so that SQLite takes the writer's lock before reading.
