@@ -24,6 +24,9 @@ use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope,
     TokenResponse, TokenUrl,
 };
+use openidconnect as oidc;
+use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType, CoreUserInfoClaims};
+use openidconnect::TokenResponse as _;
 use reqwest::Method;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -343,12 +346,148 @@ fn authorize_url(srv: &TestServer, app: &App, client_id: &str, extra: &[(&str, &
 }
 
 both_stores!(
+    a_relying_party_signs_in_from_the_issuer_url_alone,
     the_code_flow_with_pkce_ends_at_the_redirect_uri,
     denying_redirects_with_access_denied,
     prompt_none_needs_a_browser_session,
     the_login_page_tells_nothing_and_holds_back,
     a_device_is_connected_in_the_browser,
 );
+
+/// An unmodified OpenID Connect relying party (the `openidconnect` crate) given the issuer URL
+/// alone: discovery, the code flow through the browser, the ID token checked its own way
+/// (signature from the JWKS, `iss`, `aud`, `nonce`, `at_hash`), userinfo; then the same after
+/// `tessera rotate-signing-key`, the earlier ID token still verifying.
+async fn a_relying_party_signs_in_from_the_issuer_url_alone(store: Store) {
+    let (srv, browser) = tokio::join!(common::start(store), Browser::open());
+    let mut app = App::start().await;
+    let admin = srv.admin_token().await;
+    let body = json!({"username": "alice", "password": "alice-pw", "firstname": "Alice",
+        "lastname": "Liddell", "email_address": "alice@example.com"});
+    let alice = srv.create_user_with(&admin, body).await;
+    let client_id = register_app(&srv, &app, "required").await;
+    let (rp, http) = relying_party(&srv, &app, &client_id).await;
+
+    let (challenge, verifier) = oidc::PkceCodeChallenge::new_random_sha256();
+    let flow = oidc::AuthenticationFlow::<CoreResponseType>::AuthorizationCode;
+    let (url, state, nonce) = rp
+        .authorize_url(flow, oidc::CsrfToken::new_random, oidc::Nonce::new_random)
+        .add_scope(oidc::Scope::new("profile".into()))
+        .add_scope(oidc::Scope::new("email".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    browser.goto(url.as_str()).await;
+    browser.sign_in("alice", "alice-pw").await;
+    assert!(browser.text().await.contains("openid"));
+    browser.decide("allow").await;
+    let params = app.callback().await;
+    assert_eq!(
+        param(&params, "state").as_deref(),
+        Some(state.secret().as_str())
+    );
+    let code = oidc::AuthorizationCode::new(param(&params, "code").expect("a code"));
+    let token = rp.exchange_code(code).unwrap().set_pkce_verifier(verifier);
+    let token = token.request_async(&http).await.expect("code exchange");
+    let first = token.id_token().expect("an ID token").clone();
+    let claims = verified_claims(&rp, &first, token.access_token(), &nonce);
+    assert_eq!(claims.subject().as_str(), s(&alice["uuid"]));
+    assert!(claims.auth_time().is_some());
+    let info: CoreUserInfoClaims = rp
+        .user_info(token.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("userinfo");
+    assert_eq!(info.subject().as_str(), s(&alice["uuid"]));
+    let username = info.preferred_username().map(|u| u.as_str().to_string());
+    assert_eq!(username.as_deref(), Some("alice"));
+    let email = info.email().map(|e| e.as_str().to_string());
+    assert_eq!(email.as_deref(), Some("alice@example.com"));
+
+    // A new signing key; the server signs with it once it reads the keys again.
+    let mut command =
+        common::tessera_command(&["--database-url", &srv.database_url, "rotate-signing-key"]);
+    if store == Store::Postgres {
+        command.env("TESSERA_TOKEN_SECRET", common::TEST_TOKEN_SECRET);
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", common::stderr_of(&output));
+    srv.clock.advance(Duration::from_secs(61));
+    let (rp, http) = relying_party(&srv, &app, &client_id).await;
+    let again = verified_claims(&rp, &first, token.access_token(), &nonce);
+    assert_eq!(again.subject().as_str(), s(&alice["uuid"]));
+    let (challenge, verifier) = oidc::PkceCodeChallenge::new_random_sha256();
+    let flow = oidc::AuthenticationFlow::<CoreResponseType>::AuthorizationCode;
+    let (url, _, nonce) = rp
+        .authorize_url(flow, oidc::CsrfToken::new_random, oidc::Nonce::new_random)
+        .set_pkce_challenge(challenge)
+        .url();
+    // Signed in, the consent remembered: straight back to the app.
+    browser.goto(url.as_str()).await;
+    let code = oidc::AuthorizationCode::new(param(&app.callback().await, "code").unwrap());
+    let token = rp.exchange_code(code).unwrap().set_pkce_verifier(verifier);
+    let token = token.request_async(&http).await.expect("code exchange");
+    let second = token.id_token().expect("an ID token");
+    verified_claims(&rp, second, token.access_token(), &nonce);
+    assert_ne!(key_id(second), key_id(&first), "signed with the new key");
+}
+
+/// A relying party that knows nothing but Tessera's issuer URL (discovery fetches the rest).
+async fn relying_party(
+    srv: &TestServer,
+    app: &App,
+    client_id: &str,
+) -> (RelyingParty, reqwest::Client) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let issuer = oidc::IssuerUrl::new(format!("http://{}", srv.addr)).unwrap();
+    let metadata = CoreProviderMetadata::discover_async(issuer, &http)
+        .await
+        .expect("discovery from the issuer URL");
+    let rp =
+        CoreClient::from_provider_metadata(metadata, oidc::ClientId::new(client_id.into()), None)
+            .set_redirect_uri(oidc::RedirectUrl::new(app.redirect_uri()).unwrap());
+    (rp, http)
+}
+
+type RelyingParty = CoreClient<
+    oidc::EndpointSet,
+    oidc::EndpointNotSet,
+    oidc::EndpointNotSet,
+    oidc::EndpointNotSet,
+    oidc::EndpointMaybeSet,
+    oidc::EndpointMaybeSet,
+>;
+
+/// The ID token's claims as the relying party checks them, `at_hash` included.
+fn verified_claims<'a>(
+    rp: &RelyingParty,
+    id_token: &'a oidc::core::CoreIdToken,
+    access_token: &oidc::AccessToken,
+    nonce: &oidc::Nonce,
+) -> &'a oidc::core::CoreIdTokenClaims {
+    let verifier = rp.id_token_verifier();
+    let claims = id_token.claims(&verifier, nonce).expect("a valid ID token");
+    let alg = id_token.signing_alg().unwrap();
+    let key = id_token.signing_key(&verifier).unwrap();
+    let actual = oidc::AccessTokenHash::from_token(access_token, alg, key).unwrap();
+    assert_eq!(claims.access_token_hash(), Some(&actual));
+    claims
+}
+
+/// The `kid` of a JWS's header.
+fn key_id(id_token: &oidc::core::CoreIdToken) -> String {
+    use base64::Engine as _;
+    let text = id_token.to_string();
+    let header = text.split('.').next().unwrap();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+    s(&header["kid"])
+}
 
 async fn the_code_flow_with_pkce_ends_at_the_redirect_uri(store: Store) {
     // Chromium starts while the server does.
