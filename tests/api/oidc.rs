@@ -29,6 +29,7 @@ both_stores!(
     signing_keys_are_sealed_and_rotate_without_breaking_tokens,
     logout_ends_the_browser_session_after_a_confirmation,
     logout_never_redirects_where_it_was_not_registered,
+    rotate_secret_seals_the_signing_keys_again,
 );
 
 /// Registers a public client that may sign users in and refresh, with a logout return URI.
@@ -537,4 +538,37 @@ async fn es256_signs_when_configured() {
     )
     .await
     .is_err());
+}
+
+/// `tessera rotate-secret` seals the signing keys again under the new secret: the server started
+/// with it signs with the same key.
+async fn rotate_secret_seals_the_signing_keys_again(store: Store) {
+    const OLD: &str = "the-old-secret-0123456789abcdef";
+    const NEW: &str = "the-new-secret-fedcba9876543210";
+    let srv = common::start_with(store, |c| c.token_secret = Some(OLD.into())).await;
+    alice(&srv).await;
+    let client_id = register_rp(&srv).await;
+    let mut browser = Browser::new(&srv);
+    let before = s(&sign_in(&srv, &mut browser, &client_id, "openid").await.body["id_token"]);
+    let kid = s(&jws_parts(&before).0["kid"]);
+
+    let rotated = common::rotate(&srv, Some(OLD), &format!("{NEW}\n"));
+    assert!(rotated.status.success(), "{}", common::stderr_of(&rotated));
+    let said = String::from_utf8_lossy(&rotated.stdout);
+    assert!(said.contains("and 1 signing keys"), "{said}");
+
+    let after = common::start_on(&srv, Some(NEW))
+        .await
+        .expect("the new secret starts");
+    let mut browser = Browser::new(&after);
+    let again = s(&sign_in(&after, &mut browser, &client_id, "openid")
+        .await
+        .body["id_token"]);
+    assert_eq!(
+        s(&jws_parts(&again).0["kid"]),
+        kid,
+        "the same key, opened with the new secret"
+    );
+    let rs256 = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
+    assert!(verified(&after, &client_id, &again, rs256).await.is_ok());
 }
