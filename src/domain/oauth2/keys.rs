@@ -35,9 +35,13 @@ pub struct Keyring {
     loaded_at: i64,
 }
 
-/// The keyring an instance holds, read again when it is older than a minute.
+/// The keyring an instance holds, read again when it is older than a minute, and the turn to
+/// make the first key (requests that find none at once make one, not one each).
 #[derive(Default)]
-pub struct SigningKeys(RwLock<Option<Arc<Keyring>>>);
+pub struct SigningKeys {
+    ring: RwLock<Option<Arc<Keyring>>>,
+    making: tokio::sync::Mutex<()>,
+}
 
 /// What `tessera rotate-signing-key` did.
 #[derive(Debug)]
@@ -190,6 +194,7 @@ impl OAuth2<'_> {
     /// instances at once make one.
     async fn ensure_signing_key(&self) -> DomainResult<Arc<Keyring>> {
         let ctx = self.0;
+        let _turn = ctx.signing_keys.making.lock().await;
         let alg = ctx.config.id_token_signing_alg.as_str();
         let rows = ctx.store.signing_keys().await?;
         if !rows.iter().any(|r| r.alg == alg && r.retired_at.is_none()) {
@@ -215,7 +220,12 @@ impl OAuth2<'_> {
         let until = now
             .saturating_add(lifetime.saturating_mul(1_000_000))
             .saturating_add(RELOAD_AFTER_MICROS);
-        ctx.store.add_signing_key(&key, true, until).await?;
+        if !ctx.store.add_signing_key(&key, true, until).await? {
+            // Another rotation made its key between this one's two statements.
+            return Err(DomainError::Missing(
+                "another signing key was made at the same moment; run the rotation again".into(),
+            ));
+        }
         self.reload_keys().await?;
         tracing::info!(kid = %key.kid, alg, "signing key rotated");
         Ok(KeyRotation {
@@ -229,7 +239,7 @@ impl OAuth2<'_> {
     /// for the configured algorithm (made now if there is none).
     pub(super) async fn keyring(&self) -> DomainResult<Arc<Keyring>> {
         let now = self.0.clock.now_micros();
-        let held = match self.0.signing_keys.0.read() {
+        let held = match self.0.signing_keys.ring.read() {
             Ok(held) => held.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
@@ -256,7 +266,7 @@ impl OAuth2<'_> {
             &ctx.refresh_key,
             ctx.clock.now_micros(),
         ));
-        match ctx.signing_keys.0.write() {
+        match ctx.signing_keys.ring.write() {
             Ok(mut held) => *held = Some(ring.clone()),
             Err(poisoned) => *poisoned.into_inner() = Some(ring.clone()),
         }
