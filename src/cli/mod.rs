@@ -170,13 +170,18 @@ pub async fn rotate_signing_key(config: ValidConfig) -> anyhow::Result<()> {
         .oauth2()
         .rotate_signing_key(&Actor::Operator)
         .await?;
-    let until = chrono::DateTime::from_timestamp_micros(rotated.previous_published_until)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default();
+    let time = |micros: i64| {
+        chrono::DateTime::from_timestamp_micros(micros)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
     println!(
-        "new {} signing key {}; the previous one stays published until {until}; running \
-         instances sign with the new key within a minute",
-        rotated.alg, rotated.kid
+        "new {} signing key {}, published now, signing from {}; a previous key stays published \
+         until {}",
+        rotated.alg,
+        rotated.kid,
+        time(rotated.signs_from),
+        time(rotated.previous_published_until)
     );
     Ok(())
 }

@@ -132,6 +132,12 @@ pub struct AuthorizationServerMetadata {
     /// The algorithm ID tokens are signed with (`id_token_signing_alg`)
     id_token_signing_alg_values_supported: Vec<String>,
     claims_supported: Vec<String>,
+    /// `false`: request objects are not supported
+    request_parameter_supported: bool,
+    /// `false`
+    request_uri_parameter_supported: bool,
+    /// `false`: the `claims` request parameter is not supported
+    claims_parameter_supported: bool,
     authorization_response_iss_parameter_supported: bool,
 }
 
@@ -608,6 +614,10 @@ fn metadata_document(metadata: Metadata) -> Value {
         "subject_types_supported": metadata.subject_types_supported,
         "id_token_signing_alg_values_supported": metadata.id_token_signing_alg_values_supported,
         "claims_supported": metadata.claims_supported,
+        // Unsupported, said so: OpenID Connect Discovery reads an absent one as `true`.
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
         "authorization_response_iss_parameter_supported":
             metadata.authorization_response_iss_parameter_supported,
     })

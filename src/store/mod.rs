@@ -392,9 +392,10 @@ interface! {
     async fn redeem_device_code(&self, device_digest: &[u8]) -> StoreResult<bool>;
     /// Every signing key, current and retired, oldest first.
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>>;
-    /// Writes a signing key as its algorithm's current one, retiring the current one when
-    /// `retire`; without, false when its algorithm has a current key already.
-    async fn add_signing_key(&self, key: &SigningKeyRow, retire: bool, publish_until: i64) -> StoreResult<bool>;
+    /// Writes a signing key as its algorithm's current one, retiring the current one (published
+    /// until `retire`) when asked; without, false when its algorithm has a current key already;
+    /// `None` when the setting `fingerprint.0` no longer holds `fingerprint.1`.
+    async fn add_signing_key(&self, key: &SigningKeyRow, retire: Option<i64>, fingerprint: (&str, &str)) -> StoreResult<Option<bool>>;
     async fn create_client(&self, client: &OAuth2Client) -> StoreResult<()>;
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<OAuth2Client>>;
     async fn list_clients(&self, params: &ListParams) -> StoreResult<Page<OAuth2Client>>;

@@ -404,7 +404,7 @@ async fn a_relying_party_signs_in_from_the_issuer_url_alone(store: Store) {
     let email = info.email().map(|e| e.as_str().to_string());
     assert_eq!(email.as_deref(), Some("alice@example.com"));
 
-    // A new signing key; the server signs with it once it reads the keys again.
+    // A new signing key; the server signs with it once it has been published two minutes.
     let mut command =
         common::tessera_command(&["--database-url", &srv.database_url, "rotate-signing-key"]);
     if store == Store::Postgres {
@@ -412,7 +412,7 @@ async fn a_relying_party_signs_in_from_the_issuer_url_alone(store: Store) {
     }
     let output = command.output().unwrap();
     assert!(output.status.success(), "{}", common::stderr_of(&output));
-    srv.clock.advance(Duration::from_secs(61));
+    srv.clock.advance(Duration::from_secs(121));
     let (rp, http) = relying_party(&srv, &app, &client_id).await;
     let again = verified_claims(&rp, &first, token.access_token(), &nonce);
     assert_eq!(again.subject().as_str(), s(&alice["uuid"]));

@@ -177,6 +177,40 @@ async fn metadata_is_served_from_the_issuer(store: Store) {
         format!("{issuer}/oauth2/device_authorization")
     );
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    // OpenID Connect Discovery.
+    assert_eq!(
+        doc["userinfo_endpoint"],
+        format!("{issuer}/oauth2/userinfo")
+    );
+    assert_eq!(doc["jwks_uri"], format!("{issuer}/oauth2/jwks"));
+    assert_eq!(
+        doc["end_session_endpoint"],
+        format!("{issuer}/oauth2/logout")
+    );
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        json!(["RS256"])
+    );
+    assert_eq!(doc["subject_types_supported"], json!(["public"]));
+    let claims = doc["claims_supported"].as_array().unwrap();
+    for claim in [
+        "sub",
+        "iss",
+        "aud",
+        "auth_time",
+        "nonce",
+        "at_hash",
+        "sid",
+        "email",
+    ] {
+        assert!(claims.contains(&json!(claim)), "{claim}");
+    }
+    for unsupported in [
+        "request_parameter_supported",
+        "request_uri_parameter_supported",
+    ] {
+        assert_eq!(doc[unsupported], false, "{unsupported}");
+    }
 }
 
 async fn a_third_party_client_gets_uses_introspects_and_revokes_a_token(store: Store) {

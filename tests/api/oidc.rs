@@ -32,6 +32,34 @@ both_stores!(
     rotate_secret_seals_the_signing_keys_again,
 );
 
+/// A current key that does not open with `token_secret` (sealed under another secret) is replaced
+/// at the next signing, and `rotate-secret` deletes it rather than refusing to rotate. PostgreSQL
+/// only: the test writes the row from the server's own process, which on SQLite would drop the
+/// server's file locks.
+#[tokio::test]
+async fn a_key_that_does_not_open_is_replaced_not_fatal() {
+    const OLD: &str = "the-old-secret-0123456789abcdef";
+    let srv = common::start_with(Store::Postgres, |c| c.token_secret = Some(OLD.into())).await;
+    alice(&srv).await;
+    let client_id = register_rp(&srv).await;
+    let mut browser = Browser::new(&srv);
+    let first = s(&sign_in(&srv, &mut browser, &client_id, "openid").await.body["id_token"]);
+    let first_kid = s(&jws_parts(&first).0["kid"]);
+    srv.execute_sql(&["UPDATE oauth2_signing_keys SET sealed_key = '\\x00ff'::bytea"])
+        .await;
+    srv.clock.advance(Duration::from_secs(61));
+    let answer = sign_in(&srv, &mut browser, &client_id, "openid").await;
+    let again = s(&answer.body["id_token"]);
+    let kid = s(&jws_parts(&again).0["kid"]);
+    assert_ne!(kid, first_kid);
+    let rs256 = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
+    assert!(verified(&srv, &client_id, &again, rs256).await.is_ok());
+    let rotated = common::rotate(&srv, Some(OLD), "the-new-secret-fedcba9876543210\n");
+    assert!(rotated.status.success(), "{}", common::stderr_of(&rotated));
+    let said = String::from_utf8_lossy(&rotated.stdout);
+    assert!(said.contains("and 1 signing keys"), "{said}");
+}
+
 /// Registers a public client that may sign users in and refresh, with a logout return URI.
 async fn register_rp(srv: &TestServer) -> String {
     let admin = srv.admin_token().await;
@@ -316,6 +344,8 @@ async fn signing_keys_are_sealed_and_rotate_without_breaking_tokens(store: Store
     let output = command.output().unwrap();
     assert!(output.status.success(), "{}", common::stderr_of(&output));
     let said = String::from_utf8_lossy(&output.stdout).to_string();
+    // Published before it signs: once the server read the keys again, the JWKS holds both, and
+    // the old key still signs until the new one has been published two minutes.
     srv.clock.advance(Duration::from_secs(61));
     let keys = jwks(&srv).await;
     let kids: Vec<String> = keys["keys"]
@@ -326,6 +356,9 @@ async fn signing_keys_are_sealed_and_rotate_without_breaking_tokens(store: Store
         .collect();
     assert_eq!(kids.len(), 2, "{keys}");
     assert!(kids.contains(&first_kid));
+    let during = s(&sign_in(&srv, &mut browser, &client_id, "openid").await.body["id_token"]);
+    assert_eq!(s(&jws_parts(&during).0["kid"]), first_kid);
+    srv.clock.advance(Duration::from_secs(60));
     let second = s(&sign_in(&srv, &mut browser, &client_id, "openid").await.body["id_token"]);
     let (header, _) = jws_parts(&second);
     let second_kid = s(&header["kid"]);
@@ -338,7 +371,7 @@ async fn signing_keys_are_sealed_and_rotate_without_breaking_tokens(store: Store
     assert!(verified(&srv, &client_id, &second, rs256).await.is_ok());
 
     // Once every token the old key signed has expired, it is no longer published.
-    srv.clock.advance(Duration::from_secs(3600 + 61));
+    srv.clock.advance(Duration::from_secs(3600 + 121));
     let keys = jwks(&srv).await;
     let kids: Vec<String> = keys["keys"]
         .as_array()

@@ -1,9 +1,8 @@
 //! The keys that sign ID tokens (SPEC §11.9). Made when first needed, stored only sealed under
 //! `token_secret` (AES-256-GCM, `secrets::RefreshKey::seal`), one current key per algorithm.
-//! `tessera rotate-signing-key` makes a new current key and keeps the previous one published until
-//! every ID token it signed has expired. An instance reads the keys again a minute after it last
-//! did, so that a rotation made elsewhere reaches it; a retired key stays published that much
-//! longer.
+//! `tessera rotate-signing-key` makes a new current key, published two minutes before it signs,
+//! and keeps the previous one published until every ID token it signed has expired. An instance
+//! reads the keys again a minute after it last did, so that a rotation made elsewhere reaches it.
 
 use std::sync::{Arc, RwLock};
 
@@ -14,24 +13,33 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use super::OAuth2;
 use crate::domain::caller::Actor;
 use crate::domain::error::{DomainError, DomainResult};
-use crate::domain::secrets::RefreshKey;
+use crate::domain::secrets::{RefreshKey, FINGERPRINT_SETTING};
 use crate::store::SigningKeyRow;
 
 /// How long an instance signs with the keys it read before it reads them again.
 const RELOAD_AFTER_MICROS: i64 = 60 * 1_000_000;
+
+/// How long a new key is published before it signs (when an older key can sign meanwhile): every
+/// instance has read it again (a minute) and every JWKS cached before it existed has expired
+/// (`max-age` a minute), so no relying party meets a token whose key it cannot find (OIDC Core
+/// §10.1.1).
+const PUBLISHED_BEFORE_USE_MICROS: i64 = 2 * RELOAD_AFTER_MICROS;
 
 /// A key that signs, opened.
 pub struct SigningKey {
     pub kid: String,
     pub alg: Algorithm,
     key: EncodingKey,
+    created_at: i64,
 }
 
-/// The keys as an instance last read them: the current one of each algorithm, and every public
-/// key still published.
+/// The keys as an instance last read them: every published key that opens (oldest first), and
+/// their public halves.
 pub struct Keyring {
-    current: Vec<Arc<SigningKey>>,
+    keys: Vec<Arc<SigningKey>>,
     pub published: JwkSet,
+    /// An algorithm whose current key does not open with `token_secret`: it must be replaced.
+    unopened_current: Vec<String>,
     loaded_at: i64,
 }
 
@@ -49,7 +57,9 @@ pub struct KeyRotation {
     /// The new current key's id.
     pub kid: String,
     pub alg: String,
-    /// Until when (microseconds) the previous key stays published.
+    /// When (microseconds) it starts signing.
+    pub signs_from: i64,
+    /// Until when (microseconds) the previous keys stay published.
     pub previous_published_until: i64,
 }
 
@@ -152,14 +162,19 @@ fn new_key(sealer: &RefreshKey, alg_name: &str, now: i64) -> DomainResult<Signin
 }
 
 impl Keyring {
-    /// The keys of `rows` that open under `sealer`; one that does not is logged and left out.
+    /// The published keys of `rows` that open under `sealer`; one that does not is logged and
+    /// left out.
     fn open(rows: Vec<SigningKeyRow>, sealer: &RefreshKey, now: i64) -> Keyring {
         let mut ring = Keyring {
-            current: Vec::new(),
+            keys: Vec::new(),
             published: JwkSet { keys: Vec::new() },
+            unopened_current: Vec::new(),
             loaded_at: now,
         };
         for row in rows {
+            if row.publish_until.is_some_and(|until| until <= now) {
+                continue;
+            }
             let alg = algorithm(&row.alg);
             let opened = sealer.open(&row.kid, &row.sealed_key);
             let key = alg
@@ -170,45 +185,77 @@ impl Keyring {
                 .and_then(|(a, k)| public_jwk(&row.kid, a, k));
             let (Some(alg), Some(key), Some(jwk)) = (alg, key, jwk) else {
                 tracing::error!(kid = %row.kid, "a signing key does not open with token_secret");
+                if row.retired_at.is_none() {
+                    ring.unopened_current.push(row.alg);
+                }
                 continue;
             };
-            if row.publish_until.is_none_or(|until| until > now) {
-                ring.published.keys.push(jwk);
-            }
-            if row.retired_at.is_none() {
-                let kid = row.kid;
-                ring.current.push(Arc::new(SigningKey { kid, alg, key }));
-            }
+            ring.published.keys.push(jwk);
+            let (kid, created_at) = (row.kid, row.created_at);
+            let opened = SigningKey {
+                kid,
+                alg,
+                key,
+                created_at,
+            };
+            ring.keys.push(Arc::new(opened));
         }
         ring
     }
 
-    fn current(&self, alg: Algorithm) -> Option<Arc<SigningKey>> {
-        self.current.iter().find(|k| k.alg == alg).cloned()
+    /// The key that signs for `alg` at `now`: the newest published for long enough, or, when
+    /// none is yet (the first key), the oldest.
+    fn signer(&self, alg: Algorithm, now: i64) -> Option<Arc<SigningKey>> {
+        let mut keys = self.keys.iter().filter(|k| k.alg == alg);
+        let ripe =
+            |k: &&Arc<SigningKey>| now.saturating_sub(k.created_at) >= PUBLISHED_BEFORE_USE_MICROS;
+        let newest_ripe = keys.clone().filter(ripe).max_by_key(|k| k.created_at);
+        newest_ripe.or_else(|| keys.next()).cloned()
     }
 }
 
 impl OAuth2<'_> {
     /// Makes the configured algorithm's first key, unless it has one: the first time a key is
     /// needed (an RSA key takes a moment to make; a service that never signs makes none). Two
-    /// instances at once make one.
+    /// instances at once make one. A current key that does not open with `token_secret` is
+    /// replaced (it can sign nothing).
     async fn ensure_signing_key(&self) -> DomainResult<Arc<Keyring>> {
         let ctx = self.0;
         let _turn = ctx.signing_keys.making.lock().await;
-        let alg = ctx.config.id_token_signing_alg.as_str();
-        let rows = ctx.store.signing_keys().await?;
-        if !rows.iter().any(|r| r.alg == alg && r.retired_at.is_none()) {
-            let key = new_key(&ctx.refresh_key, alg, ctx.clock.now_micros())?;
-            if ctx.store.add_signing_key(&key, false, 0).await? {
-                tracing::info!(kid = %key.kid, alg, "signing key made");
-            }
+        let ring = self.reload_keys().await?;
+        let alg_name = ctx.config.id_token_signing_alg.as_str();
+        let now = ctx.clock.now_micros();
+        if ring.signer(self.configured_alg()?, now).is_some() {
+            return Ok(ring);
+        }
+        let replace = ring.unopened_current.iter().any(|a| a == alg_name);
+        let key = new_key(&ctx.refresh_key, alg_name, now)?;
+        let write = self.write_key(&key, replace.then_some(now)).await?;
+        if write {
+            tracing::info!(kid = %key.kid, alg = alg_name, replace, "signing key made");
         }
         self.reload_keys().await
     }
 
-    /// `tessera rotate-signing-key`: a new current key for the configured algorithm; the
-    /// previous one stays published until every ID token it signed (here, or on an instance that
-    /// has not read the keys again yet) has expired.
+    /// Writes `key` as current, retiring the current ones (published until `retire`) when asked;
+    /// false when its algorithm has a current key already. Refused when `token_secret` changed
+    /// since this instance started (a rotation of the secret ran): it would be sealed under the
+    /// old one.
+    async fn write_key(&self, key: &SigningKeyRow, retire: Option<i64>) -> DomainResult<bool> {
+        let fingerprint = self.0.refresh_key.fingerprint();
+        let guard = (FINGERPRINT_SETTING, fingerprint.as_str());
+        match self.0.store.add_signing_key(key, retire, guard).await? {
+            Some(written) => Ok(written),
+            None => Err(DomainError::Missing(
+                "token_secret changed meanwhile (rotate-secret ran): start again with the new one"
+                    .into(),
+            )),
+        }
+    }
+
+    /// `tessera rotate-signing-key`: a new current key for the configured algorithm, which signs
+    /// once it has been published for two minutes; every current key is retired, and stays
+    /// published until every ID token it signed (until then) has expired.
     pub async fn rotate_signing_key(&self, actor: &Actor) -> DomainResult<KeyRotation> {
         let ctx = self.0;
         ctx.authorize(actor, "auth.oauth2.signing_keys.rotate")
@@ -218,9 +265,10 @@ impl OAuth2<'_> {
         let key = new_key(&ctx.refresh_key, alg, now)?;
         let lifetime = i64::try_from(ctx.config.oauth2_access_token_lifetime).unwrap_or(i64::MAX);
         let until = now
+            .saturating_add(PUBLISHED_BEFORE_USE_MICROS)
             .saturating_add(lifetime.saturating_mul(1_000_000))
             .saturating_add(RELOAD_AFTER_MICROS);
-        if !ctx.store.add_signing_key(&key, true, until).await? {
+        if !self.write_key(&key, Some(until)).await? {
             // Another rotation made its key between this one's two statements.
             return Err(DomainError::Missing(
                 "another signing key was made at the same moment; run the rotation again".into(),
@@ -231,6 +279,7 @@ impl OAuth2<'_> {
         Ok(KeyRotation {
             kid: key.kid,
             alg: alg.to_string(),
+            signs_from: now.saturating_add(PUBLISHED_BEFORE_USE_MICROS),
             previous_published_until: until,
         })
     }
@@ -247,7 +296,7 @@ impl OAuth2<'_> {
             Some(ring) if now.saturating_sub(ring.loaded_at) < RELOAD_AFTER_MICROS => ring,
             _ => self.reload_keys().await?,
         };
-        match ring.current(self.configured_alg()?) {
+        match ring.signer(self.configured_alg()?, now) {
             Some(_) => Ok(ring),
             None => self.ensure_signing_key().await,
         }
@@ -282,7 +331,7 @@ impl OAuth2<'_> {
     /// `claims` signed with the configured algorithm's current key, as a compact JWS.
     pub(super) async fn sign(&self, claims: &impl serde::Serialize) -> DomainResult<String> {
         let ring = self.keyring().await?;
-        let key = ring.current(self.configured_alg()?);
+        let key = ring.signer(self.configured_alg()?, self.0.clock.now_micros());
         let key = key.ok_or_else(|| DomainError::Internal("no current signing key".into()))?;
         let mut header = Header::new(key.alg);
         header.kid = Some(key.kid.clone());
@@ -305,7 +354,7 @@ mod tests {
             assert_eq!(jwk.common.key_id.as_deref(), Some(row.kid.as_str()));
             let text = serde_json::to_string(jwk).unwrap();
             assert!(!text.contains("\"d\""), "no private part: {text}");
-            let key = ring.current(algorithm(alg).unwrap()).unwrap();
+            let key = ring.signer(algorithm(alg).unwrap(), 2).unwrap();
             let mut header = Header::new(key.alg);
             header.kid = Some(key.kid.clone());
             let token = jsonwebtoken::encode(&header, &serde_json::json!({"a": 1}), &key.key);
@@ -318,7 +367,7 @@ mod tests {
             assert_eq!(decoded.unwrap().claims["a"], 1);
             // Another secret opens nothing.
             let other = RefreshKey::from_secret("another secret of enough length too");
-            assert!(Keyring::open(vec![row], &other, 2).current.is_empty());
+            assert!(Keyring::open(vec![row], &other, 2).keys.is_empty());
         }
     }
 

@@ -42,16 +42,29 @@ impl Store {
     }
 
     /// Writes `key` as its algorithm's current key, retiring the current one (published until
-    /// `publish_until`) when `retire`; without `retire`, false when its algorithm has a current
-    /// key already (another instance made it first).
+    /// `retire`) when asked; without, false when its algorithm has a current key already (another
+    /// instance made it first). `None`, and nothing written, when the setting `fingerprint.0` no
+    /// longer holds `fingerprint.1`: the secret the key is sealed under is not the database's any
+    /// more. The setting's row is written first, so that a rotation of the secret (which writes
+    /// it first too) and this write take turns.
     pub async fn add_signing_key(
         &self,
         key: &SigningKeyRow,
-        retire: bool,
-        publish_until: i64,
-    ) -> StoreResult<bool> {
+        retire: Option<i64>,
+        fingerprint: (&str, &str),
+    ) -> StoreResult<Option<bool>> {
         let mut w = self.begin_write().await?;
-        if retire {
+        let same_secret =
+            sqlx::query("UPDATE settings SET value = $2 WHERE key = $1 AND value = $2")
+                .bind(fingerprint.0)
+                .bind(fingerprint.1)
+                .execute(&mut *w.tx)
+                .await?
+                .rows_affected();
+        if same_secret != 1 {
+            return Ok(None);
+        }
+        if let Some(publish_until) = retire {
             sqlx::query(
                 "UPDATE oauth2_signing_keys SET retired_at = $2, publish_until = $3 \
                  WHERE alg = $1 AND retired_at IS NULL",
@@ -74,7 +87,7 @@ impl Store {
         .await?
         .rows_affected();
         w.commit().await?;
-        Ok(written > 0)
+        Ok(Some(written > 0))
     }
 }
 
@@ -89,12 +102,16 @@ pub(super) async fn reseal_signing_keys(
         .await?;
     let mut count = 0;
     for key in rows.into_iter().map(SigningKeyRow::from) {
-        let sealed = reseal(&key).ok_or_else(|| {
-            crate::store::StoreError::Other(format!(
-                "signing key {} does not open with the current secret",
-                key.kid
-            ))
-        })?;
+        // A key that does not open with the current secret signs nothing and never will:
+        // it goes, rather than keeping the secret from ever rotating again.
+        let Some(sealed) = reseal(&key) else {
+            tracing::warn!(kid = %key.kid, "a signing key that does not open is deleted");
+            sqlx::query("DELETE FROM oauth2_signing_keys WHERE kid = $1")
+                .bind(&key.kid)
+                .execute(&mut **tx)
+                .await?;
+            continue;
+        };
         sqlx::query("UPDATE oauth2_signing_keys SET sealed_key = $2 WHERE kid = $1")
             .bind(&key.kid)
             .bind(sealed)
