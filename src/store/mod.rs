@@ -364,7 +364,10 @@ interface! {
     /// Whether a second redemption of a code came.
     async fn code_replayed(&self, digest: &[u8]) -> StoreResult<bool>;
     /// Redeems a code for a session: once, and before it expires.
-    async fn redeem_code(&self, digest: &[u8], client_id: &str, proof: (&str, Option<&str>), session: (&str, &str), now: i64) -> StoreResult<CodeRedemption>;
+    async fn redeem_code(&self, redeem: &CodeRedeem<'_>) -> StoreResult<CodeRedemption>;
+    /// Redeems a code and writes its token in one write ([`CodeTokenWrite`]); `None`: nothing
+    /// was written (the code is redeemed, or refused, by [`Store::redeem_code`] then).
+    async fn redeem_code_minting(&self, redeem: &CodeRedeem<'_>, token: &CodeTokenWrite<'_>) -> StoreResult<Option<CodeMinted>>;
     /// Deletes expired browser sessions, unredeemed codes that expired, and redeemed codes and
     /// device codes that expired before `codes_before`.
     async fn purge_authorizations(&self, now: i64, codes_before: i64) -> StoreResult<u64>;

@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use tokio::sync::MutexGuard;
 
 use crate::store::{
-    describe, ClientToken, NewToken, RefreshGrantWrite, SessionShare, StoreResult,
-    INVALIDATION_CHANNEL,
+    describe, ClientToken, CodeMinted, CodeRedeem, CodeTokenWrite, NewToken, RefreshGrantWrite,
+    SessionShare, StoreResult, INVALIDATION_CHANNEL,
 };
 
 // Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
@@ -51,10 +51,13 @@ mod sessions;
 #[path = "sql/users.rs"]
 mod users;
 
-use access_tokens::{token_insert, ShareSql, TokenRow, TOKEN_COLUMNS};
+use access_tokens::{default_found, token_insert, ShareSql, TokenRow, TOKEN_COLUMNS};
 use issuance::{
     bind_grant, grant_default_acl, grant_refusal_statement, user_still_enabled, GrantRow, Inserted,
     RefreshCheck, Written,
+};
+use oauth2_authorizations::{
+    bind_code_token, code_token_search, MintedRow, CODE_COLUMNS, CODE_REDEEMABLE,
 };
 
 type Db = sqlx::Postgres;
@@ -227,6 +230,20 @@ impl Store {
         Ok(written == 1)
     }
 
+    /// A code's redemption and its token in one statement ([`code_token_statement`]).
+    async fn code_token_in_one_write(
+        &self,
+        redeem: &CodeRedeem<'_>,
+        token: &CodeTokenWrite<'_>,
+    ) -> StoreResult<Option<CodeMinted>> {
+        let sql = code_token_statement(token.default_policy.is_some());
+        let search = code_token_search(redeem, token);
+        let row: Option<MintedRow> = bind_code_token(&sql, redeem, token, &search)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(MintedRow::minted))
+    }
+
     /// Runs a refresh grant's statement; when it wrote nothing, reads why.
     async fn run_refresh_grant(
         &self,
@@ -368,5 +385,47 @@ fn refresh_grant_statement(default_policy: bool) -> String {
          RETURNING auth_id, acl, metadata, scope) \
          SELECT auth_id, acl, metadata, scope, {default_found} AS default_found, \
          NULL AS refused FROM new_token"
+    )
+}
+
+/// A code's redemption with its token ([`CodeTokenWrite`]; `$1`–`$21`, see `bind_code_token` in
+/// sql/oauth2_authorizations.rs), one statement and its own transaction, in the lock order of
+/// every token write (the session bound, then the user), the code's row last: the code is read,
+/// its user's logins bound raised (for a limited purpose), the user locked (`FOR KEY SHARE`) and
+/// checked again, then the code redeemed and the token written, or neither (the bound may stay
+/// raised: it is an upper bound). The token's scope is the code's less the values `$21` drops.
+fn code_token_statement(default_policy: bool) -> String {
+    let default_acl =
+        default_policy.then_some("(SELECT acl FROM policies WHERE name = $18 LIMIT 1)");
+    let acl = token_acl(default_acl, "g.acl");
+    let found = default_found(default_policy, "$18");
+    let bound = SessionShare::Logins.bound();
+    format!(
+        "WITH c0 AS (SELECT user_uuid FROM oauth2_codes WHERE {CODE_REDEEMABLE} \
+         AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(scope) AS v(value) \
+         WHERE v.value = $20)), \
+         u0 AS (SELECT uuid, purpose IN ($16, $17) AS limited FROM users \
+         WHERE uuid = (SELECT user_uuid FROM c0) AND enabled = TRUE), \
+         admitted AS (UPDATE session_bounds SET {bound} = {bound} + 1 \
+         WHERE user_uuid = (SELECT uuid FROM u0 WHERE limited) AND {bound} < $15 RETURNING 1), \
+         g AS (SELECT uuid, tenant_uuid, purpose, acl FROM users \
+         WHERE uuid = (SELECT uuid FROM u0) AND enabled = TRUE \
+         AND (purpose NOT IN ($16, $17) OR EXISTS (SELECT 1 FROM admitted)) FOR KEY SHARE), \
+         code AS (UPDATE oauth2_codes SET session_uuid = $2, refresh_uuid = $5 \
+         WHERE {CODE_REDEEMABLE} AND user_uuid = (SELECT uuid FROM g) \
+         RETURNING {CODE_COLUMNS}), \
+         new_token AS (INSERT INTO tokens ({TOKEN_COLUMNS}) \
+         SELECT $9, $10, g.uuid, g.tenant_uuid, FALSE, $3, $11, {acl}, \
+         jsonb_build_object('auth_id', g.uuid, \
+         'pbx_user_uuid', CASE WHEN g.purpose = 'user' THEN g.uuid END, \
+         'purpose', g.purpose, 'tenant_uuid', g.tenant_uuid, 'uuid', g.uuid, \
+         'xivo_uuid', CAST($19 AS TEXT)), \
+         $12, $13, CAST(code.client_id AS TEXT), NULL, \
+         (SELECT COALESCE(jsonb_agg(e.value ORDER BY e.n), '[]'::jsonb) \
+         FROM jsonb_array_elements_text(code.scope) WITH ORDINALITY AS e(value, n) \
+         WHERE e.value NOT IN (SELECT jsonb_array_elements_text($21))), \
+         $14, FALSE FROM g, code RETURNING 1) \
+         SELECT {CODE_COLUMNS}, {found} AS default_found FROM code \
+         WHERE EXISTS (SELECT 1 FROM new_token)"
     )
 }
