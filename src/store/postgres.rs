@@ -10,7 +10,7 @@ use tokio::sync::MutexGuard;
 
 use crate::store::{
     describe, ClientToken, CodeMinted, CodeRedeem, CodeTokenWrite, NewToken, RefreshGrantWrite,
-    SessionShare, StoreResult, INVALIDATION_CHANNEL,
+    RefreshToken, Rotation, SessionShare, StoreResult, INVALIDATION_CHANNEL,
 };
 
 // Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
@@ -207,6 +207,39 @@ impl Store {
         })
     }
 
+    /// A rotating grant's token in one statement, its own transaction ([`rotating_statement`]):
+    /// `NotAdmitted` when the user's session bound is at the limit or not known (then a
+    /// transaction counts exactly).
+    async fn rotating_in_one_statement(
+        &self,
+        row: &TokenRow<'_>,
+        limit: Option<i64>,
+        (from, rotation): (&RefreshToken, &Rotation),
+    ) -> StoreResult<Inserted> {
+        use sqlx::types::Json;
+        use sqlx::FromRow;
+        let sql = rotating_statement(row.token, limit.is_some());
+        let mut query = row.bind(&sql);
+        if let Some(limit) = limit {
+            query = query.bind(limit);
+        }
+        let (admitted, acl, default_found) = query
+            .bind(from.generation)
+            .bind(&rotation.new_digest)
+            .bind(&rotation.old_digest)
+            .try_map(|row| <(bool, Option<Json<Vec<String>>>, Option<bool>)>::from_row(&row))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(match (admitted, acl) {
+            (_, Some(Json(acl))) => Inserted::Yes(Written {
+                acl,
+                default_found: default_found.unwrap_or(true),
+            }),
+            (true, None) => Inserted::Superseded,
+            (false, None) => Inserted::NotAdmitted,
+        })
+    }
+
     /// A client's token under its bound, in one statement: the bound raised, then the token
     /// (`$13` the limit). False: the bound is at the limit, or the client is gone.
     async fn client_token_in_one_write(
@@ -297,6 +330,49 @@ fn issue_statement(token: &NewToken, limit: bool, refresh: Option<&RefreshCheck>
         false => "TRUE",
     };
     let insert = token_insert(token, &conditions.join(" AND "));
+    ctes.push(format!("new_token AS ({insert})"));
+    format!(
+        "WITH {} SELECT {admitted} AS admitted, n.acl, n.default_found \
+         FROM (SELECT 1) AS one LEFT JOIN new_token n ON TRUE",
+        ctes.join(", ")
+    )
+}
+
+/// The statement of a rotating grant's token, one round trip and its own transaction: the
+/// user's session bound raised if under `limit` ($16), the user locked (`FOR KEY SHARE`) and
+/// checked, the refresh token rotated from the generation read to the next (the generation, the
+/// new digest and the superseded one bound after the limit), the superseded value kept, then the
+/// token; nothing but the bound when a step finds nothing (the bound is an upper bound). The
+/// user is locked before the refresh token here, as `update_user` and `delete_user` lock them:
+/// the rotation is then written only with its token. It answers as [`issue_statement`].
+fn rotating_statement(token: &NewToken, limit: bool) -> String {
+    let first = if limit { 17 } else { 16 };
+    let (generation, new_digest, old_digest) = (first, first + 1, first + 2);
+    let mut ctes = Vec::new();
+    let mut admitted = "TRUE";
+    let mut after_bound = "";
+    if limit {
+        let bound = token.share.bound();
+        ctes.push(format!(
+            "admitted AS (UPDATE session_bounds SET {bound} = {bound} + 1 \
+             WHERE user_uuid = $3 AND {bound} < $16 RETURNING 1)"
+        ));
+        admitted = "EXISTS (SELECT 1 FROM admitted)";
+        after_bound = " AND EXISTS (SELECT 1 FROM admitted)";
+    }
+    ctes.push(format!(
+        "u AS (SELECT 1 FROM users WHERE uuid = $3 AND enabled = TRUE{after_bound} FOR KEY SHARE)"
+    ));
+    ctes.push(format!(
+        "rotated AS (UPDATE refresh_tokens SET digest = ${new_digest}, \
+         generation = generation + 1, sealed = NULL, used_at = $6 \
+         WHERE uuid = $13 AND generation = ${generation} AND EXISTS (SELECT 1 FROM u) RETURNING 1)"
+    ));
+    ctes.push(format!(
+        "superseded AS (INSERT INTO superseded_refresh_tokens (digest, refresh_token_uuid, \
+         generation, superseded_at) SELECT ${old_digest}, $13, ${generation}, $6 FROM rotated)"
+    ));
+    let insert = token_insert(token, "EXISTS (SELECT 1 FROM rotated)");
     ctes.push(format!("new_token AS ({insert})"));
     format!(
         "WITH {} SELECT {admitted} AS admitted, n.acl, n.default_found \

@@ -10,7 +10,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::store::{
     describe, AuthorizationCode, ClientToken, CodeMinted, CodeRedeem, CodeTokenWrite,
-    RefreshGrantWrite, SessionShare, StoreResult,
+    RefreshGrantWrite, RefreshToken, Rotation, SessionShare, StoreResult,
 };
 
 // Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
@@ -202,6 +202,16 @@ impl Store {
             }
             .minted(),
         ))
+    }
+
+    /// Rotating grants are written in a transaction only (the writers take turns anyway).
+    async fn rotating_in_one_statement(
+        &self,
+        _row: &TokenRow<'_>,
+        _limit: Option<i64>,
+        _rotating: (&RefreshToken, &Rotation),
+    ) -> StoreResult<Inserted> {
+        Ok(Inserted::NotAdmitted)
     }
 
     /// Runs a refresh grant's statement in the writer's turn; when it wrote nothing, reads why
