@@ -148,6 +148,9 @@ pub enum Issue {
 pub struct RefreshGrant {
     pub refresh: RefreshToken,
     pub user: Option<User>,
+    /// The revision of the OAuth2 client asked about, read with them (`None`: none asked, or
+    /// no such client).
+    pub client_revision: Option<i64>,
 }
 
 /// A refresh grant written in one statement: the current refresh token with this digest and
@@ -241,12 +244,12 @@ pub struct CodeRedeem<'a> {
     pub revision: Option<i64>,
 }
 
-/// The token a code's redemption writes with it, all or nothing ([`CodeRedeem`]): the code's
-/// user's, enabled, with room under the logins' session bound (when `limited_purposes` holds the
-/// purpose), limited to the code's scope less `dropped`, with the ACL of every token; the
-/// session is `CodeRedeem::session_uuid`, issued at `CodeRedeem::now`. Nothing is written (the
-/// code stays unused) when any condition fails, or when the code's scope holds `chain_scope`
-/// (a refresh-token chain to start, which the second path writes).
+/// The token a code's redemption writes with it ([`CodeRedeem`]): the code's user's, enabled,
+/// with room under the logins' session bound (when `limited_purposes` holds the purpose),
+/// limited to the code's scope less `dropped`, with the ACL of every token; the session is
+/// `CodeRedeem::session_uuid`, issued at `CodeRedeem::now`. No token is written when a condition
+/// fails, or when the code's scope holds `chain_scope` (a refresh-token chain to start): the
+/// second path writes it.
 pub struct CodeTokenWrite<'a> {
     pub token_digest: Vec<u8>,
     pub expires_at: i64,

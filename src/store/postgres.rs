@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use tokio::sync::MutexGuard;
 
 use crate::store::{
-    describe, ClientToken, CodeMinted, CodeRedeem, CodeTokenWrite, NewToken, RefreshGrantWrite,
-    RefreshToken, Rotation, SessionShare, StoreResult, INVALIDATION_CHANNEL,
+    describe, ClientToken, CodeMinted, CodeRedeem, CodeRedemption, CodeTokenWrite, NewToken,
+    RefreshGrantWrite, RefreshToken, Rotation, SessionShare, StoreResult, INVALIDATION_CHANNEL,
 };
 
 // Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
@@ -57,7 +57,7 @@ use issuance::{
     RefreshCheck, Written,
 };
 use oauth2_authorizations::{
-    bind_code_token, code_token_search, MintedRow, CODE_COLUMNS, CODE_REDEEMABLE,
+    bind_code_token, code_token_search, redeem_code, MintedRow, CODE_COLUMNS, CODE_REDEEMABLE,
 };
 
 type Db = sqlx::Postgres;
@@ -263,18 +263,26 @@ impl Store {
         Ok(written == 1)
     }
 
-    /// A code's redemption and its token in one statement ([`code_token_statement`]).
-    async fn code_token_in_one_write(
+    /// A code's redemption and its token in one statement ([`code_token_statement`]), which
+    /// writes both or neither: a second redemption waits for the first one's row lock and finds
+    /// its session to end. When it wrote nothing, the code is redeemed (or refused) alone.
+    pub async fn redeem_code_minting(
         &self,
         redeem: &CodeRedeem<'_>,
         token: &CodeTokenWrite<'_>,
-    ) -> StoreResult<Option<CodeMinted>> {
+    ) -> StoreResult<Result<CodeMinted, CodeRedemption>> {
         let sql = code_token_statement(token.default_policy.is_some());
         let search = code_token_search(redeem, token);
         let row: Option<MintedRow> = bind_code_token(&sql, redeem, token, &search)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(MintedRow::minted))
+        match row {
+            Some(row) => Ok(Ok(row.minted())),
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                Ok(Err(redeem_code(&mut conn, redeem).await?))
+            }
+        }
     }
 
     /// Runs a refresh grant's statement; when it wrote nothing, reads why.

@@ -9,7 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::store::{
-    describe, AuthorizationCode, ClientToken, CodeMinted, CodeRedeem, CodeTokenWrite,
+    describe, ClientToken, CodeMinted, CodeRedeem, CodeRedemption, CodeTokenWrite,
     RefreshGrantWrite, RefreshToken, Rotation, SessionShare, StoreResult,
 };
 
@@ -55,9 +55,7 @@ use access_tokens::{default_found, ShareSql, TokenRow, TOKEN_COLUMNS};
 use issuance::{
     bind_grant, grant_default_acl, grant_refusal_statement, GrantRow, Inserted, RefreshCheck,
 };
-use oauth2_authorizations::{
-    bind_code_token, code_token_search, MintedRow, CODE_COLUMNS, CODE_REDEEMABLE,
-};
+use oauth2_authorizations::{bind_code_token, code_token_search, redeem_code, MintedRow};
 
 type Db = sqlx::Sqlite;
 type Conn = sqlx::SqliteConnection;
@@ -167,41 +165,36 @@ impl Store {
         Ok(Inserted::NotAdmitted)
     }
 
-    /// A code's redemption and its token in one transaction of the writer's turn: the token's
-    /// `INSERT … SELECT` from the redeemable code ([`code_token_insert`]), then the code's
-    /// redemption, or neither.
-    async fn code_token_in_one_write(
+    /// A code's redemption, then its token ([`code_token_insert`]), each its own commit in one
+    /// writer's turn: no other write comes between, so a second redemption always finds the
+    /// session to end; a crash between leaves the code spent without a token, never a token of
+    /// an unspent code. A code not redeemed is answered why, in the same turn.
+    pub async fn redeem_code_minting(
         &self,
         redeem: &CodeRedeem<'_>,
         token: &CodeTokenWrite<'_>,
-    ) -> StoreResult<Option<CodeMinted>> {
+    ) -> StoreResult<Result<CodeMinted, CodeRedemption>> {
+        let mut conn = self.pool.acquire().await?;
+        let _turn = self.writer_turn().await;
+        let code = match redeem_code(&mut conn, redeem).await? {
+            CodeRedemption::Fresh(code) => code,
+            refused => return Ok(Err(refused)),
+        };
         let insert = code_token_insert(token.default_policy.is_some());
         let search = code_token_search(redeem, token);
-        let mut w = self.begin_write().await?;
+        // Stepped to its end: SQLite checkpoints its WAL only when a committing statement
+        // returns SQLITE_DONE (see `run_refresh_grant`).
         let written: Vec<(bool,)> = bind_code_token(&insert, redeem, token, &search)
-            .fetch_all(&mut *w.tx)
+            .fetch_all(&mut *conn)
             .await?;
-        let Some((default_found,)) = written.into_iter().next() else {
-            return Ok(None);
-        };
-        let redeemed = format!(
-            "UPDATE oauth2_codes SET session_uuid = $2, refresh_uuid = $5 WHERE {CODE_REDEEMABLE} \
-             RETURNING {CODE_COLUMNS}"
-        );
-        let codes: Vec<AuthorizationCode> = bind_code_token(&redeemed, redeem, token, &search)
-            .fetch_all(&mut *w.tx)
-            .await?;
-        let Some(code) = codes.into_iter().next() else {
-            return Ok(None);
-        };
-        w.commit().await?;
-        Ok(Some(
-            MintedRow {
+        Ok(match written.into_iter().next() {
+            Some((default_found,)) => Ok(MintedRow {
                 code,
                 default_found,
             }
-            .minted(),
-        ))
+            .minted()),
+            None => Err(CodeRedemption::Fresh(code)),
+        })
     }
 
     /// Rotating grants are written in a transaction only (the writers take turns anyway).
@@ -288,10 +281,10 @@ fn refresh_grant_statement(default_policy: bool) -> String {
     )
 }
 
-/// The token of a code's redemption ([`CodeTokenWrite`]; `$1`–`$21`, see `bind_code_token` in
-/// sql/oauth2_authorizations.rs): one `INSERT … SELECT` from the redeemable code and its enabled
-/// user with room under the logins' session bound, whose trigger (migration 0013) counts the
-/// token. The token's scope is the code's less the values `$21` drops.
+/// The token of a code just redeemed ([`CodeTokenWrite`]; `$1`–`$21`, see `bind_code_token` in
+/// sql/oauth2_authorizations.rs): one `INSERT … SELECT` from the code redeemed for session `$2`
+/// and its enabled user with room under the logins' session bound, whose trigger (migration
+/// 0013) counts the token. The token's scope is the code's less the values `$21` drops.
 fn code_token_insert(default_policy: bool) -> String {
     let default_acl =
         default_policy.then_some("(SELECT acl FROM policies WHERE name = $18 LIMIT 1)");
@@ -309,7 +302,8 @@ fn code_token_insert(default_policy: bool) -> String {
          (SELECT json_group_array(e.value) FROM json_each(c.scope) AS e \
          WHERE e.value NOT IN (SELECT value FROM json_each($21))), \
          $14, FALSE \
-         FROM (SELECT client_id, user_uuid, scope FROM oauth2_codes WHERE {CODE_REDEEMABLE}) AS c \
+         FROM (SELECT client_id, user_uuid, scope FROM oauth2_codes \
+         WHERE digest = $1 AND session_uuid = $2) AS c \
          JOIN users u ON u.uuid = c.user_uuid \
          WHERE u.enabled = TRUE \
          AND NOT EXISTS (SELECT 1 FROM json_each(c.scope) AS v WHERE v.value = $20) \

@@ -95,30 +95,28 @@ impl OAuth2<'_> {
             now: self.0.clock.now_micros(),
             revision: pinned.then_some(client.revision),
         };
-        if let Some(answer) = self.redeem_minting(client, &redeem, request).await? {
-            return Ok(Some(answer));
-        }
-        match self.0.store.redeem_code(&redeem).await? {
-            CodeRedemption::Fresh(code) => {
+        match self.redeem_minting(client, &redeem, request).await? {
+            Ok(answer) => Ok(Some(answer)),
+            Err(CodeRedemption::Fresh(code)) => {
                 let session = (session_uuid, chain_uuid);
                 self.redeemed(client, code, session, &digest, request)
                     .await
                     .map(Some)
             }
-            _ if pinned => Ok(None),
-            refused => Err(self.refused(refused, request).await),
+            Err(_) if pinned => Ok(None),
+            Err(refused) => Err(self.refused(refused, request).await),
         }
     }
 
-    /// A code redeemed and its token written in one write: no chain to start, and the user
-    /// enabled with room under the session bound. `None`: nothing was written (the second path
-    /// decides).
+    /// A code redeemed and its token written with it: no chain to start, and the user enabled
+    /// with room under the session bound. `Err`: no token was written, and the redemption as the
+    /// store answered it (the second path decides).
     async fn redeem_minting(
         &self,
         client: &OAuth2Client,
         redeem: &CodeRedeem<'_>,
         request: &TokenRequest,
-    ) -> OAuthResult<Option<TokenAnswer>> {
+    ) -> OAuthResult<Result<TokenAnswer, CodeRedemption>> {
         let lifetime = self.0.config.oauth2_access_token_lifetime;
         let may_refresh = client.grant_types.iter().any(|g| g == REFRESH_TOKEN);
         let code_token = CodeToken {
@@ -130,11 +128,12 @@ impl OAuth2<'_> {
             // The token holds the ACL entries; OpenID Connect scopes are no access.
             dropped: &OIDC_SCOPES,
         };
-        let Some((value, code)) = Tokens(self.0).redeem_minting(redeem, code_token).await? else {
-            return Ok(None);
+        let (value, code) = match Tokens(self.0).redeem_minting(redeem, code_token).await? {
+            Ok(minted) => minted,
+            Err(redemption) => return Ok(Err(redemption)),
         };
         tracing::info!(client_id = %client.client_id, user = %code.user_uuid, grant = "authorization code", "oauth2 token issued");
-        Ok(Some(TokenAnswer {
+        Ok(Ok(TokenAnswer {
             access_token: value,
             expires_in: lifetime,
             scope: code.scope.join(" "),

@@ -9,8 +9,8 @@ use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::secrets;
 use crate::domain::untrusted::Untrusted;
 use crate::store::{
-    AuthorizationCode, CodeRedeem, CodeTokenWrite, Issue, IssueWrite, NewChain, NewToken,
-    SessionShare, StoreError, TokenMetadata, TokenRecord, User,
+    AuthorizationCode, CodeRedeem, CodeRedemption, CodeTokenWrite, Issue, IssueWrite, NewChain,
+    NewToken, SessionShare, StoreError, TokenMetadata, TokenRecord, User,
 };
 
 /// The purposes of the users whose live sessions are limited (`max_user_concurrent_sessions`).
@@ -217,15 +217,15 @@ pub struct CodeToken<'a> {
 }
 
 impl Tokens<'_> {
-    /// Redeems a code and writes its user's token in one write, with the session rules of a
-    /// login (as [`Self::issue_authorized`] without a chain); the token's value and the code.
-    /// `None`: nothing was written (the code is unused, or its user disabled, gone or at the
-    /// session bound): the second path decides.
+    /// Redeems a code and writes its user's token with it, with the session rules of a login (as
+    /// [`Self::issue_authorized`] without a chain); the token's value and the code. `Err`: no
+    /// token was written (a chain to start, the user disabled, gone or at the session bound),
+    /// and the redemption as the store answered it: the second path decides.
     pub async fn redeem_minting(
         &self,
         redeem: &CodeRedeem<'_>,
         token: CodeToken<'_>,
-    ) -> DomainResult<Option<(String, AuthorizationCode)>> {
+    ) -> DomainResult<Result<(String, AuthorizationCode), CodeRedemption>> {
         let config = &self.0.config;
         let value = secrets::new_access_token();
         let write = CodeTokenWrite {
@@ -242,10 +242,11 @@ impl Tokens<'_> {
             chain_scope: token.chain_scope,
             dropped: token.dropped,
         };
-        let Some(minted) = self.0.store.redeem_code_minting(redeem, &write).await? else {
-            return Ok(None);
+        let minted = match self.0.store.redeem_code_minting(redeem, &write).await? {
+            Ok(minted) => minted,
+            Err(redemption) => return Ok(Err(redemption)),
         };
         self.default_policy_found(minted.default_found);
-        Ok(Some((value, minted.code)))
+        Ok(Ok((value, minted.code)))
     }
 }

@@ -163,50 +163,6 @@ impl Store {
         Ok(written > 0)
     }
 
-    /// Redeems `client_id`'s code with this digest, presented with its proof (the PKCE challenge
-    /// of the verifier, the redirect URI), for session `session_uuid` (and the chain
-    /// `chain_uuid` it may start): once only, before it expires, only with its proof, and only
-    /// while the client is at the revision given. A code redeemed before is answered with what
-    /// its first redemption recorded; another client's code, or one presented without its proof,
-    /// stays unused.
-    pub async fn redeem_code(&self, redeem: &CodeRedeem<'_>) -> StoreResult<CodeRedemption> {
-        // The connection first, then the writer's turn (as `begin_write`). The redemption is one
-        // statement, its own transaction; a refusal is read in the same turn.
-        let mut conn = self.pool.acquire().await?;
-        let _turn = self.writer_turn().await;
-        // Stepped to its end (`fetch_all`): SQLite checkpoints its WAL only when a committing
-        // statement returns SQLITE_DONE (see `run_refresh_grant`).
-        let fresh: Vec<AuthorizationCode> = sqlx::query_as(&format!(
-            "UPDATE oauth2_codes SET session_uuid = $2, refresh_uuid = $5 \
-             WHERE {CODE_REDEEMABLE} RETURNING {CODE_COLUMNS}"
-        ))
-        .bind(redeem.digest)
-        .bind(redeem.session_uuid)
-        .bind(Micros(redeem.now))
-        .bind(Id(redeem.client_id))
-        .bind(redeem.chain_uuid)
-        .bind(redeem.challenge)
-        .bind(redeem.redirect_uri)
-        .bind(redeem.revision)
-        .fetch_all(&mut *conn)
-        .await?;
-        if let Some(code) = fresh.into_iter().next() {
-            return Ok(CodeRedemption::Fresh(code));
-        }
-        refused_redemption(&mut conn, redeem).await
-    }
-
-    /// Redeems a code and writes its token ([`CodeTokenWrite`]) in one write: the redemption
-    /// then holds the session it names, so a second redemption, which waits for the first one's
-    /// row lock (or writer's turn), always finds it to end. `None`: nothing was written.
-    pub async fn redeem_code_minting(
-        &self,
-        redeem: &CodeRedeem<'_>,
-        token: &CodeTokenWrite<'_>,
-    ) -> StoreResult<Option<CodeMinted>> {
-        self.code_token_in_one_write(redeem, token).await
-    }
-
     /// Deletes browser sessions that expired before `now`, codes never redeemed that expired,
     /// redeemed ones that expired before `codes_before` (kept a while after their end, so that a
     /// late replay is still recognised), and device codes that expired before `codes_before` (a
@@ -247,6 +203,39 @@ pub(super) const CODE_REDEEMABLE: &str = "digest = $1 AND client_id = $4 \
      AND session_uuid IS NULL AND expires_at > $3 AND code_challenge = $6 \
      AND (redirect_uri IS NULL OR redirect_uri = $7) AND EXISTS (SELECT 1 FROM oauth2_clients k \
      WHERE k.client_id = $4 AND k.revision = COALESCE($8, k.revision))";
+
+/// Redeems `client_id`'s code with this digest, presented with its proof (the PKCE challenge of
+/// the verifier, the redirect URI), for session `session_uuid` (and the chain `chain_uuid` it
+/// may start): once only, before it expires, only with its proof, and only while the client is at
+/// the revision given ([`CODE_REDEEMABLE`]); one statement, its own transaction. A code redeemed
+/// before is answered with what its first redemption recorded; another client's code, or one
+/// presented without its proof, stays unused. On SQLite the caller holds the writer's turn, so
+/// the refusal is read in it.
+pub(super) async fn redeem_code(
+    conn: &mut Conn,
+    redeem: &CodeRedeem<'_>,
+) -> StoreResult<CodeRedemption> {
+    // Stepped to its end (`fetch_all`): SQLite checkpoints its WAL only when a committing
+    // statement returns SQLITE_DONE (see `run_refresh_grant`).
+    let fresh: Vec<AuthorizationCode> = sqlx::query_as(&format!(
+        "UPDATE oauth2_codes SET session_uuid = $2, refresh_uuid = $5 \
+         WHERE {CODE_REDEEMABLE} RETURNING {CODE_COLUMNS}"
+    ))
+    .bind(redeem.digest)
+    .bind(redeem.session_uuid)
+    .bind(Micros(redeem.now))
+    .bind(Id(redeem.client_id))
+    .bind(redeem.chain_uuid)
+    .bind(redeem.challenge)
+    .bind(redeem.redirect_uri)
+    .bind(redeem.revision)
+    .fetch_all(&mut *conn)
+    .await?;
+    if let Some(code) = fresh.into_iter().next() {
+        return Ok(CodeRedemption::Fresh(code));
+    }
+    refused_redemption(conn, redeem).await
+}
 
 /// Why a code was not redeemed, read right after its redemption in the same writer's turn; a
 /// code redeemed before is marked replayed (its first redemption, still minting, ends what it
