@@ -148,6 +148,9 @@ pub enum Issue {
 pub struct RefreshGrant {
     pub refresh: RefreshToken,
     pub user: Option<User>,
+    /// The revision of the OAuth2 client asked about, read with them (`None`: none asked, or
+    /// no such client).
+    pub client_revision: Option<i64>,
 }
 
 /// A refresh grant written in one statement: the current refresh token with this digest and
@@ -223,6 +226,50 @@ impl GrantRefusal {
             _ => GrantRefusal::Changed,
         }
     }
+}
+
+/// A code's redemption (SPEC §11.3): `client_id`'s code with this digest, presented with its
+/// proof, redeemed for a new session (and the chain it may start): once only, before it expires.
+pub struct CodeRedeem<'a> {
+    pub digest: &'a [u8],
+    pub client_id: &'a str,
+    /// The PKCE S256 challenge of the verifier presented.
+    pub challenge: &'a str,
+    pub redirect_uri: Option<&'a str>,
+    pub session_uuid: &'a str,
+    pub chain_uuid: &'a str,
+    pub now: i64,
+    /// The client's revision it was authenticated at: redeemed only while the client is still
+    /// at it. `None`: whatever its revision.
+    pub revision: Option<i64>,
+}
+
+/// The token a code's redemption writes with it ([`CodeRedeem`]): the code's user's, enabled,
+/// with room under the logins' session bound (when `limited_purposes` holds the purpose),
+/// limited to the code's scope less `dropped`, with the ACL of every token; the session is
+/// `CodeRedeem::session_uuid`, issued at `CodeRedeem::now`. No token is written when a condition
+/// fails, or when the code's scope holds `chain_scope` (a refresh-token chain to start): the
+/// second path writes it.
+pub struct CodeTokenWrite<'a> {
+    pub token_digest: Vec<u8>,
+    pub expires_at: i64,
+    pub remote_addr: &'a str,
+    pub user_agent: &'a str,
+    pub session_limit: i64,
+    pub limited_purposes: [&'a str; 2],
+    pub default_policy: Option<&'a str>,
+    pub xivo_uuid: Option<&'a str>,
+    /// The scope value that starts a chain, when the client may use refresh tokens.
+    pub chain_scope: Option<&'a str>,
+    /// Scope values that grant no access (OpenID Connect's): not in the token's scope.
+    pub dropped: &'a [&'a str],
+}
+
+/// A code redeemed together with its token ([`CodeTokenWrite`]).
+pub struct CodeMinted {
+    pub code: super::AuthorizationCode,
+    /// False when the default policy named was not found.
+    pub default_found: bool,
 }
 
 /// What a refresh grant's statement did.

@@ -372,8 +372,10 @@ interface! {
     async fn create_code(&self, digest: &[u8], code: &AuthorizationCode, pending: i64, now: i64) -> StoreResult<bool>;
     /// Whether a second redemption of a code came.
     async fn code_replayed(&self, digest: &[u8]) -> StoreResult<bool>;
-    /// Redeems a code for a session: once, and before it expires.
-    async fn redeem_code(&self, digest: &[u8], client_id: &str, proof: (&str, Option<&str>), session: (&str, &str), now: i64) -> StoreResult<CodeRedemption>;
+    /// Redeems a code for a session (once, before it expires, with its proof) and writes its
+    /// token with it ([`CodeTokenWrite`]); `Err`: no token was written, and what the redemption
+    /// found (`Fresh`: redeemed without its token, which the second path writes).
+    async fn redeem_code_minting(&self, redeem: &CodeRedeem<'_>, token: &CodeTokenWrite<'_>) -> StoreResult<Result<CodeMinted, CodeRedemption>>;
     /// Deletes expired browser sessions, unredeemed codes that expired, redeemed codes and
     /// device codes that expired before `codes_before`, and signing keys no longer published.
     async fn purge_authorizations(&self, now: i64, codes_before: i64) -> StoreResult<u64>;
@@ -418,7 +420,7 @@ interface! {
     /// A refresh grant in one statement ([`RefreshGrantWrite`]), or why it wrote nothing.
     async fn write_refresh_grant(&self, grant: &RefreshGrantWrite<'_>) -> StoreResult<RefreshGrantOutcome>;
     /// The refresh token whose current value has this digest, with its user: one statement.
-    async fn find_refresh_grant(&self, digest: &[u8]) -> StoreResult<Option<RefreshGrant>>;
+    async fn find_refresh_grant(&self, digest: &[u8], client_id: Option<&str>) -> StoreResult<Option<RefreshGrant>>;
     /// The unexpired token with this digest.
     async fn find_token(&self, digest: &[u8], now: i64) -> StoreResult<Option<TokenRecord>>;
     /// The unexpired token with this digest, with its client and its user's username.

@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use tokio::sync::MutexGuard;
 
 use crate::store::{
-    describe, ClientToken, NewToken, RefreshGrantWrite, SessionShare, StoreResult,
-    INVALIDATION_CHANNEL,
+    describe, ClientToken, CodeMinted, CodeRedeem, CodeRedemption, CodeTokenWrite, NewToken,
+    RefreshGrantWrite, RefreshToken, Rotation, SessionShare, StoreResult, INVALIDATION_CHANNEL,
 };
 
 // Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
@@ -54,10 +54,13 @@ mod sessions;
 #[path = "sql/users.rs"]
 mod users;
 
-use access_tokens::{token_insert, ShareSql, TokenRow, TOKEN_COLUMNS};
+use access_tokens::{default_found, token_insert, ShareSql, TokenRow, TOKEN_COLUMNS};
 use issuance::{
     bind_grant, grant_default_acl, grant_refusal_statement, user_still_enabled, GrantRow, Inserted,
     RefreshCheck, Written,
+};
+use oauth2_authorizations::{
+    bind_code_token, code_token_search, redeem_code, MintedRow, CODE_COLUMNS, CODE_REDEEMABLE,
 };
 
 type Db = sqlx::Postgres;
@@ -207,6 +210,39 @@ impl Store {
         })
     }
 
+    /// A rotating grant's token in one statement, its own transaction ([`rotating_statement`]):
+    /// `NotAdmitted` when the user's session bound is at the limit or not known (then a
+    /// transaction counts exactly).
+    async fn rotating_in_one_statement(
+        &self,
+        row: &TokenRow<'_>,
+        limit: Option<i64>,
+        (from, rotation): (&RefreshToken, &Rotation),
+    ) -> StoreResult<Inserted> {
+        use sqlx::types::Json;
+        use sqlx::FromRow;
+        let sql = rotating_statement(row.token, limit.is_some());
+        let mut query = row.bind(&sql);
+        if let Some(limit) = limit {
+            query = query.bind(limit);
+        }
+        let (admitted, acl, default_found) = query
+            .bind(from.generation)
+            .bind(&rotation.new_digest)
+            .bind(&rotation.old_digest)
+            .try_map(|row| <(bool, Option<Json<Vec<String>>>, Option<bool>)>::from_row(&row))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(match (admitted, acl) {
+            (_, Some(Json(acl))) => Inserted::Yes(Written {
+                acl,
+                default_found: default_found.unwrap_or(true),
+            }),
+            (true, None) => Inserted::Superseded,
+            (false, None) => Inserted::NotAdmitted,
+        })
+    }
+
     /// A client's token under its bound, in one statement: the bound raised, then the token
     /// (`$13` the limit). False: the bound is at the limit, or the client is gone.
     async fn client_token_in_one_write(
@@ -228,6 +264,28 @@ impl Store {
             .await?
             .rows_affected();
         Ok(written == 1)
+    }
+
+    /// A code's redemption and its token in one statement ([`code_token_statement`]), which
+    /// writes both or neither: a second redemption waits for the first one's row lock and finds
+    /// its session to end. When it wrote nothing, the code is redeemed (or refused) alone.
+    pub async fn redeem_code_minting(
+        &self,
+        redeem: &CodeRedeem<'_>,
+        token: &CodeTokenWrite<'_>,
+    ) -> StoreResult<Result<CodeMinted, CodeRedemption>> {
+        let sql = code_token_statement(token.default_policy.is_some());
+        let search = code_token_search(redeem, token);
+        let row: Option<MintedRow> = bind_code_token(&sql, redeem, token, &search)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(Ok(row.minted())),
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                Ok(Err(redeem_code(&mut conn, redeem).await?))
+            }
+        }
     }
 
     /// Runs a refresh grant's statement; when it wrote nothing, reads why.
@@ -283,6 +341,49 @@ fn issue_statement(token: &NewToken, limit: bool, refresh: Option<&RefreshCheck>
         false => "TRUE",
     };
     let insert = token_insert(token, &conditions.join(" AND "));
+    ctes.push(format!("new_token AS ({insert})"));
+    format!(
+        "WITH {} SELECT {admitted} AS admitted, n.acl, n.default_found \
+         FROM (SELECT 1) AS one LEFT JOIN new_token n ON TRUE",
+        ctes.join(", ")
+    )
+}
+
+/// The statement of a rotating grant's token, one round trip and its own transaction: the
+/// user's session bound raised if under `limit` ($16), the user locked (`FOR KEY SHARE`) and
+/// checked, the refresh token rotated from the generation read to the next (the generation, the
+/// new digest and the superseded one bound after the limit), the superseded value kept, then the
+/// token; nothing but the bound when a step finds nothing (the bound is an upper bound). The
+/// user is locked before the refresh token here, as `update_user` and `delete_user` lock them:
+/// the rotation is then written only with its token. It answers as [`issue_statement`].
+fn rotating_statement(token: &NewToken, limit: bool) -> String {
+    let first = if limit { 17 } else { 16 };
+    let (generation, new_digest, old_digest) = (first, first + 1, first + 2);
+    let mut ctes = Vec::new();
+    let mut admitted = "TRUE";
+    let mut after_bound = "";
+    if limit {
+        let bound = token.share.bound();
+        ctes.push(format!(
+            "admitted AS (UPDATE session_bounds SET {bound} = {bound} + 1 \
+             WHERE user_uuid = $3 AND {bound} < $16 RETURNING 1)"
+        ));
+        admitted = "EXISTS (SELECT 1 FROM admitted)";
+        after_bound = " AND EXISTS (SELECT 1 FROM admitted)";
+    }
+    ctes.push(format!(
+        "u AS (SELECT 1 FROM users WHERE uuid = $3 AND enabled = TRUE{after_bound} FOR KEY SHARE)"
+    ));
+    ctes.push(format!(
+        "rotated AS (UPDATE refresh_tokens SET digest = ${new_digest}, \
+         generation = generation + 1, sealed = NULL, used_at = $6 \
+         WHERE uuid = $13 AND generation = ${generation} AND EXISTS (SELECT 1 FROM u) RETURNING 1)"
+    ));
+    ctes.push(format!(
+        "superseded AS (INSERT INTO superseded_refresh_tokens (digest, refresh_token_uuid, \
+         generation, superseded_at) SELECT ${old_digest}, $13, ${generation}, $6 FROM rotated)"
+    ));
+    let insert = token_insert(token, "EXISTS (SELECT 1 FROM rotated)");
     ctes.push(format!("new_token AS ({insert})"));
     format!(
         "WITH {} SELECT {admitted} AS admitted, n.acl, n.default_found \
@@ -371,5 +472,47 @@ fn refresh_grant_statement(default_policy: bool) -> String {
          RETURNING auth_id, acl, metadata, scope) \
          SELECT auth_id, acl, metadata, scope, {default_found} AS default_found, \
          NULL AS refused FROM new_token"
+    )
+}
+
+/// A code's redemption with its token ([`CodeTokenWrite`]; `$1`–`$21`, see `bind_code_token` in
+/// sql/oauth2_authorizations.rs), one statement and its own transaction, in the lock order of
+/// every token write (the session bound, then the user), the code's row last: the code is read,
+/// its user's logins bound raised (for a limited purpose), the user locked (`FOR KEY SHARE`) and
+/// checked again, then the code redeemed and the token written, or neither (the bound may stay
+/// raised: it is an upper bound). The token's scope is the code's less the values `$21` drops.
+fn code_token_statement(default_policy: bool) -> String {
+    let default_acl =
+        default_policy.then_some("(SELECT acl FROM policies WHERE name = $18 LIMIT 1)");
+    let acl = token_acl(default_acl, "g.acl");
+    let found = default_found(default_policy, "$18");
+    let bound = SessionShare::Logins.bound();
+    format!(
+        "WITH c0 AS (SELECT user_uuid FROM oauth2_codes WHERE {CODE_REDEEMABLE} \
+         AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(scope) AS v(value) \
+         WHERE v.value = $20)), \
+         u0 AS (SELECT uuid, purpose IN ($16, $17) AS limited FROM users \
+         WHERE uuid = (SELECT user_uuid FROM c0) AND enabled = TRUE), \
+         admitted AS (UPDATE session_bounds SET {bound} = {bound} + 1 \
+         WHERE user_uuid = (SELECT uuid FROM u0 WHERE limited) AND {bound} < $15 RETURNING 1), \
+         g AS (SELECT uuid, tenant_uuid, purpose, acl FROM users \
+         WHERE uuid = (SELECT uuid FROM u0) AND enabled = TRUE \
+         AND (purpose NOT IN ($16, $17) OR EXISTS (SELECT 1 FROM admitted)) FOR KEY SHARE), \
+         code AS (UPDATE oauth2_codes SET session_uuid = $2, refresh_uuid = $5 \
+         WHERE {CODE_REDEEMABLE} AND user_uuid = (SELECT uuid FROM g) \
+         RETURNING {CODE_COLUMNS}), \
+         new_token AS (INSERT INTO tokens ({TOKEN_COLUMNS}) \
+         SELECT $9, $10, g.uuid, g.tenant_uuid, FALSE, $3, $11, {acl}, \
+         jsonb_build_object('auth_id', g.uuid, \
+         'pbx_user_uuid', CASE WHEN g.purpose = 'user' THEN g.uuid END, \
+         'purpose', g.purpose, 'tenant_uuid', g.tenant_uuid, 'uuid', g.uuid, \
+         'xivo_uuid', CAST($19 AS TEXT)), \
+         $12, $13, CAST(code.client_id AS TEXT), NULL, \
+         (SELECT COALESCE(jsonb_agg(e.value ORDER BY e.n), '[]'::jsonb) \
+         FROM jsonb_array_elements_text(code.scope) WITH ORDINALITY AS e(value, n) \
+         WHERE e.value NOT IN (SELECT jsonb_array_elements_text($21))), \
+         $14, FALSE FROM g, code RETURNING 1) \
+         SELECT {CODE_COLUMNS}, {found} AS default_found FROM code \
+         WHERE EXISTS (SELECT 1 FROM new_token)"
     )
 }

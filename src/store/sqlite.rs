@@ -8,7 +8,10 @@ use std::sync::Arc;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::store::{describe, ClientToken, RefreshGrantWrite, SessionShare, StoreResult};
+use crate::store::{
+    describe, ClientToken, CodeMinted, CodeRedeem, CodeRedemption, CodeTokenWrite,
+    RefreshGrantWrite, RefreshToken, Rotation, SessionShare, StoreResult,
+};
 
 // Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
 #[allow(clippy::duplicate_mod)]
@@ -51,10 +54,11 @@ mod sessions;
 #[path = "sql/users.rs"]
 mod users;
 
-use access_tokens::{ShareSql, TokenRow, TOKEN_COLUMNS};
+use access_tokens::{default_found, ShareSql, TokenRow, TOKEN_COLUMNS};
 use issuance::{
     bind_grant, grant_default_acl, grant_refusal_statement, GrantRow, Inserted, RefreshCheck,
 };
+use oauth2_authorizations::{bind_code_token, code_token_search, redeem_code, MintedRow};
 
 type Db = sqlx::Sqlite;
 type Conn = sqlx::SqliteConnection;
@@ -164,6 +168,48 @@ impl Store {
         Ok(Inserted::NotAdmitted)
     }
 
+    /// A code's redemption, then its token ([`code_token_insert`]), each its own commit in one
+    /// writer's turn: no other write comes between, so a second redemption always finds the
+    /// session to end; a crash between leaves the code spent without a token, never a token of
+    /// an unspent code. A code not redeemed is answered why, in the same turn.
+    pub async fn redeem_code_minting(
+        &self,
+        redeem: &CodeRedeem<'_>,
+        token: &CodeTokenWrite<'_>,
+    ) -> StoreResult<Result<CodeMinted, CodeRedemption>> {
+        let mut conn = self.pool.acquire().await?;
+        let _turn = self.writer_turn().await;
+        let code = match redeem_code(&mut conn, redeem).await? {
+            CodeRedemption::Fresh(code) => code,
+            refused => return Ok(Err(refused)),
+        };
+        let insert = code_token_insert(token.default_policy.is_some());
+        let search = code_token_search(redeem, token);
+        // Stepped to its end: SQLite checkpoints its WAL only when a committing statement
+        // returns SQLITE_DONE (see `run_refresh_grant`).
+        let written: Vec<(bool,)> = bind_code_token(&insert, redeem, token, &search)
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok(match written.into_iter().next() {
+            Some((default_found,)) => Ok(MintedRow {
+                code,
+                default_found,
+            }
+            .minted()),
+            None => Err(CodeRedemption::Fresh(code)),
+        })
+    }
+
+    /// Rotating grants are written in a transaction only (the writers take turns anyway).
+    async fn rotating_in_one_statement(
+        &self,
+        _row: &TokenRow<'_>,
+        _limit: Option<i64>,
+        _rotating: (&RefreshToken, &Rotation),
+    ) -> StoreResult<Inserted> {
+        Ok(Inserted::NotAdmitted)
+    }
+
     /// Runs a refresh grant's statement in the writer's turn; when it wrote nothing, reads why
     /// ([`grant_refusal_statement`]) in the same turn, before any other write.
     async fn run_refresh_grant(
@@ -235,5 +281,37 @@ fn refresh_grant_statement(default_policy: bool) -> String {
          OR (SELECT {bound} FROM session_bounds WHERE user_uuid = r.user_uuid) < $14) \
          RETURNING auth_id, acl, metadata, scope, {default_found} AS default_found, \
          NULL AS refused"
+    )
+}
+
+/// The token of a code just redeemed ([`CodeTokenWrite`]; `$1`–`$21`, see `bind_code_token` in
+/// sql/oauth2_authorizations.rs): one `INSERT … SELECT` from the code redeemed for session `$2`
+/// and its enabled user with room under the logins' session bound, whose trigger (migration
+/// 0013) counts the token. The token's scope is the code's less the values `$21` drops.
+fn code_token_insert(default_policy: bool) -> String {
+    let default_acl =
+        default_policy.then_some("(SELECT acl FROM policies WHERE name = $18 LIMIT 1)");
+    let acl = token_acl(default_acl, "u.acl");
+    let found = default_found(default_policy, "$18");
+    let bound = SessionShare::Logins.bound();
+    format!(
+        "INSERT INTO tokens ({TOKEN_COLUMNS}) \
+         SELECT $9, $10, u.uuid, u.tenant_uuid, FALSE, $3, $11, {acl}, \
+         json_object('auth_id', u.uuid, \
+         'pbx_user_uuid', CASE WHEN u.purpose = 'user' THEN u.uuid END, \
+         'purpose', u.purpose, 'tenant_uuid', u.tenant_uuid, 'uuid', u.uuid, \
+         'xivo_uuid', $19), \
+         $12, $13, c.client_id, NULL, \
+         (SELECT json_group_array(e.value) FROM json_each(c.scope) AS e \
+         WHERE e.value NOT IN (SELECT value FROM json_each($21))), \
+         $14, FALSE \
+         FROM (SELECT client_id, user_uuid, scope FROM oauth2_codes \
+         WHERE digest = $1 AND session_uuid = $2) AS c \
+         JOIN users u ON u.uuid = c.user_uuid \
+         WHERE u.enabled = TRUE \
+         AND NOT EXISTS (SELECT 1 FROM json_each(c.scope) AS v WHERE v.value = $20) \
+         AND (u.purpose NOT IN ($16, $17) \
+         OR (SELECT {bound} FROM session_bounds WHERE user_uuid = u.uuid) < $15) \
+         RETURNING {found} AS default_found"
     )
 }

@@ -1092,3 +1092,68 @@ async fn unknown_refresh_tokens_are_held_back_as_grants(store: Store) {
     assert_eq!(held.body["error"], "invalid_grant", "{}", held.text);
     assert!(held.header("retry-after").is_some());
 }
+
+/// PUT /oauth2/clients/{id}: the test's public client with these grants.
+async fn change_grants(srv: &TestServer, client_id: &str, grants: &[&str]) {
+    let admin = srv.admin_token().await;
+    let body = json!({
+        "name": "Photo app",
+        "type": "public",
+        "redirect_uris": [REDIRECT],
+        "grant_types": grants,
+        "scope": ["confd.#"],
+        "consent": "implicit",
+    });
+    let path = format!("/oauth2/clients/{client_id}");
+    let changed = srv.call(Method::PUT, &path, Some(&admin), Some(body)).await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+}
+
+/// An instance remembers a client that authenticated there, and its code and refresh grants hold
+/// only while the client is as remembered: a change made on another instance is read again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remembered_client_changed_on_another_instance_is_read_again() {
+    let first = common::start(Store::Postgres).await;
+    let database_url = first.database_url.clone();
+    let second = common::start_with(Store::Postgres, move |c| c.database_url = database_url).await;
+    let admin = first.admin_token().await;
+    first
+        .user_with_acl(&admin, "alice", "alice-pw", &["confd.#"])
+        .await;
+    let grants = ["authorization_code", "refresh_token"];
+    let client_id = register_with(&first, "implicit", &["confd.#"], &grants).await;
+    let mut browser = Browser::new(&second);
+    let start = offline_start(&second, &mut browser, &client_id).await;
+    let next = refresh(&second, &client_id, &s(&start.body["refresh_token"]), None).await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    let value = s(&next.body["refresh_token"]);
+    let code = code_for(&second, &mut browser, &client_id, &[("scope", "confd.#")]).await;
+
+    change_grants(&first, &client_id, &["authorization_code"]).await;
+    let refused = refresh(&second, &client_id, &value, None).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(
+        refused.body["error"], "unauthorized_client",
+        "{}",
+        refused.text
+    );
+    change_grants(
+        &first,
+        &client_id,
+        &["urn:ietf:params:oauth:grant-type:device_code"],
+    )
+    .await;
+    let refused = exchange(&second, &client_id, &code, VERIFIER).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(
+        refused.body["error"], "unauthorized_client",
+        "{}",
+        refused.text
+    );
+    // Given back, the code and the chain still work: nothing was spent.
+    change_grants(&first, &client_id, &grants).await;
+    let exchanged = exchange(&second, &client_id, &code, VERIFIER).await;
+    assert_eq!(exchanged.status, 200, "{}", exchanged.text);
+    let refreshed = refresh(&second, &client_id, &value, None).await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+}

@@ -94,7 +94,7 @@ impl OAuth2<'_> {
         let Some(client) = client else {
             return Ok(None);
         };
-        let Some(grant) = self.0.store.find_refresh_grant(&digest).await? else {
+        let Some(grant) = self.0.store.find_refresh_grant(&digest, None).await? else {
             return Ok(None);
         };
         let live = grant.user.as_ref().is_some_and(|u| u.enabled)
@@ -205,7 +205,7 @@ impl OAuth2<'_> {
         client: &OAuth2Client,
     ) -> OAuthResult<Option<RefreshToken>> {
         let store = &self.0.store;
-        let chain = match store.find_refresh_grant(digest).await? {
+        let chain = match store.find_refresh_grant(digest, None).await? {
             Some(grant) => Some(grant.refresh),
             None => store
                 .find_superseded_refresh_token(digest)

@@ -3,6 +3,8 @@
 //! revokes its chain and the sessions minted from it (RFC 9700 §4.14). An optional `scope`
 //! narrows, by §9's rule.
 
+use std::sync::Arc;
+
 use super::client_auth::ClientAuth;
 use super::clients::REFRESH_TOKEN;
 use super::error::{grant_held_back, OAuthCode, OAuthError, OAuthResult};
@@ -12,23 +14,52 @@ use super::OAuth2;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::throttle::Outcome;
 use crate::domain::tokens::{ClientContext, Issued, Tokens};
+use crate::store::OAuth2Client;
 
 fn invalid_grant(description: &str) -> OAuthError {
     OAuthError::new(OAuthCode::InvalidGrant, description)
 }
 
 impl OAuth2<'_> {
-    /// `grant_type=refresh_token`.
+    /// `grant_type=refresh_token`. A client that authenticated lately is not read again: its
+    /// grant is issued only while the client is still at the revision remembered, and anything
+    /// else (an error too) is decided again on the client as read.
     pub(super) async fn refresh_token(&self, request: &TokenRequest) -> OAuthResult<TokenAnswer> {
         let auth = request.client.clone().unwrap_or(ClientAuth::Missing);
+        let known = &self.0.known_clients;
+        if let Some(client) = known.get(&auth) {
+            if let Ok(Some(answer)) = self.refresh_for(&client, request, true).await {
+                return Ok(answer);
+            }
+            known.forget(&client.client_id);
+        }
         let client = self
             .authenticate_client(&auth, &request.remote_addr)
             .await?;
+        let client = Arc::new(client);
+        known.remember(Arc::clone(&client));
+        let answer = self.refresh_for(&client, request, false).await?;
+        answer.ok_or_else(|| {
+            invalid_grant("The refresh token is unknown, expired or not this client's.")
+        })
+    }
+
+    /// The grant to an authenticated client, at its revision when `pinned`. `None` (only when
+    /// `pinned`): nothing was granted; decide again on the client as read.
+    async fn refresh_for(
+        &self,
+        client: &OAuth2Client,
+        request: &TokenRequest,
+        pinned: bool,
+    ) -> OAuthResult<Option<TokenAnswer>> {
         if !client.grant_types.iter().any(|g| g == REFRESH_TOKEN) {
-            return Err(OAuthError::new(
-                OAuthCode::UnauthorizedClient,
-                "This client may not use the refresh_token grant.",
-            ));
+            return match pinned {
+                true => Ok(None),
+                false => Err(OAuthError::new(
+                    OAuthCode::UnauthorizedClient,
+                    "This client may not use the refresh_token grant.",
+                )),
+            };
         }
         let value = request.refresh_token.as_deref().filter(|v| !v.is_empty());
         let value =
@@ -44,7 +75,10 @@ impl OAuth2<'_> {
             user_agent: request.user_agent.clone(),
             mobile: false,
         };
-        let expiration = i64::try_from(lifetime).unwrap_or(i64::MAX);
+        let expiration = (
+            i64::try_from(lifetime).unwrap_or(i64::MAX),
+            pinned.then_some(client.revision),
+        );
         let outcome = Tokens(ctx)
             .oauth2_refresh(
                 value,
@@ -54,10 +88,14 @@ impl OAuth2<'_> {
                 &origin,
             )
             .await;
-        let issued = self.refreshed(outcome, &request.remote_addr).await?;
+        let issued = match (pinned, outcome) {
+            (true, Ok(Some(issued))) => issued,
+            (true, _) => return Ok(None),
+            (false, outcome) => self.refreshed(outcome, &request.remote_addr).await?,
+        };
         let entries = issued.view.record.scope.clone().unwrap_or_default();
         tracing::info!(client_id = %client.client_id, "oauth2 token issued (refresh token)");
-        Ok(TokenAnswer {
+        Ok(Some(TokenAnswer {
             access_token: issued.view.token,
             expires_in: lifetime,
             // Chains made before their scope kept its OpenID Connect values lack offline_access.
@@ -70,7 +108,7 @@ impl OAuth2<'_> {
             },
             refresh_token: issued.view.refresh_token,
             id_token: None,
-        })
+        }))
     }
 
     /// The grant's outcome, in RFC 6749's terms: a replay or an unknown value is

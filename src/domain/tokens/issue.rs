@@ -9,8 +9,8 @@ use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::secrets;
 use crate::domain::untrusted::Untrusted;
 use crate::store::{
-    Issue, IssueWrite, NewChain, NewToken, SessionShare, StoreError, TokenMetadata, TokenRecord,
-    User,
+    AuthorizationCode, CodeRedeem, CodeRedemption, CodeTokenWrite, Issue, IssueWrite, NewChain,
+    NewToken, SessionShare, StoreError, TokenMetadata, TokenRecord, User,
 };
 
 /// The purposes of the users whose live sessions are limited (`max_user_concurrent_sessions`).
@@ -199,5 +199,54 @@ impl Tokens<'_> {
         // Superseded: the user was disabled or deleted meanwhile.
         let issued = self.issue(minted, write, None).await?;
         issued.ok_or(DomainError::AuthenticationFailed)
+    }
+}
+
+/// The token a code's redemption writes with it, as the authorization-code grant decided it
+/// ([`Tokens::redeem_minting`]).
+pub struct CodeToken<'a> {
+    /// Seconds.
+    pub expiration: i64,
+    pub remote_addr: &'a str,
+    pub user_agent: &'a str,
+    /// A scope value that starts a refresh-token chain: a code holding it is left to the second
+    /// path.
+    pub chain_scope: Option<&'a str>,
+    /// Scope values that grant no access: not in the token's scope.
+    pub dropped: &'a [&'a str],
+}
+
+impl Tokens<'_> {
+    /// Redeems a code and writes its user's token with it, with the session rules of a login (as
+    /// [`Self::issue_authorized`] without a chain); the token's value and the code. `Err`: no
+    /// token was written (a chain to start, the user disabled, gone or at the session bound),
+    /// and the redemption as the store answered it: the second path decides.
+    pub async fn redeem_minting(
+        &self,
+        redeem: &CodeRedeem<'_>,
+        token: CodeToken<'_>,
+    ) -> DomainResult<Result<(String, AuthorizationCode), CodeRedemption>> {
+        let config = &self.0.config;
+        let value = secrets::new_access_token();
+        let write = CodeTokenWrite {
+            token_digest: secrets::digest(&value),
+            expires_at: redeem
+                .now
+                .saturating_add(token.expiration.saturating_mul(1_000_000)),
+            remote_addr: token.remote_addr,
+            user_agent: token.user_agent,
+            session_limit: self.session_limit(),
+            limited_purposes: LIMITED_PURPOSES,
+            default_policy: config.default_user_policy.as_deref(),
+            xivo_uuid: config.xivo_uuid.as_deref(),
+            chain_scope: token.chain_scope,
+            dropped: token.dropped,
+        };
+        let minted = match self.0.store.redeem_code_minting(redeem, &write).await? {
+            Ok(minted) => minted,
+            Err(redemption) => return Ok(Err(redemption)),
+        };
+        self.default_policy_found(minted.default_found);
+        Ok(Ok((value, minted.code)))
     }
 }

@@ -21,7 +21,7 @@ use super::throttle::{Attempt, Outcome};
 use super::untrusted::{self, Untrusted};
 use crate::store::TokenRecord;
 
-pub use issue::AuthorizedToken;
+pub use issue::{AuthorizedToken, CodeToken};
 pub use validation::{MAX_CHECKED_SCOPES, MAX_CHECKED_SCOPES_BYTES};
 
 /// Where a request comes from, recorded on the session and token.

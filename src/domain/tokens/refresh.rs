@@ -46,13 +46,29 @@ enum Lookup {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Face {
     Wazo,
-    OAuth2,
+    /// `pinned`: the revision of the remembered client copy the grant is for (`None`: the
+    /// client as read).
+    OAuth2 {
+        pinned: Option<i64>,
+    },
 }
 
 impl Face {
     /// Whether `refresh` is this face's.
     fn owns(self, refresh: &RefreshToken) -> bool {
-        refresh.oauth2 == (self == Face::OAuth2)
+        refresh.oauth2 == self.oauth2()
+    }
+
+    fn oauth2(self) -> bool {
+        matches!(self, Face::OAuth2 { .. })
+    }
+
+    /// The revision of a remembered client copy, if the grant is for one.
+    fn pinned(self) -> Option<i64> {
+        match self {
+            Face::OAuth2 { pinned } => pinned,
+            Face::Wazo => None,
+        }
     }
 }
 
@@ -105,16 +121,20 @@ impl Tokens<'_> {
     }
 
     /// An OAuth2 client's refresh grant (SPEC §11.4): its own chains only, always rotating.
-    /// `None`: a replay (the chain and its sessions are revoked).
+    /// `None`: a replay (the chain and its sessions are revoked). With `pinned` (the revision of
+    /// a remembered copy of the client), only a current value of a client still at that revision
+    /// is granted; anything else fails with nothing written or revoked, to be decided again on the
+    /// client as read.
     pub(crate) async fn oauth2_refresh(
         &self,
         value: &str,
         client_id: &str,
         asked: Option<&[String]>,
-        expiration: i64,
+        (expiration, pinned): (i64, Option<i64>),
         client: &ClientContext,
     ) -> DomainResult<Option<Issued>> {
-        self.refresh(value, client_id, asked, expiration, client, Face::OAuth2)
+        let face = Face::OAuth2 { pinned };
+        self.refresh(value, client_id, asked, expiration, client, face)
             .await
     }
 
@@ -159,7 +179,7 @@ impl Tokens<'_> {
             let Some(redeemed) = self.redeem(&digest, client_id, lookup, face).await? else {
                 return Ok(None);
             };
-            let rotate = face == Face::OAuth2 || self.0.config.refresh_token_rotation;
+            let rotate = face.oauth2() || self.0.config.refresh_token_rotation;
             let minted = self.mint_from(redeemed, &digest, asked, (expiration, rotate), client);
             if let Some(issued) = minted.await? {
                 return Ok(Some(issued));
@@ -295,10 +315,20 @@ impl Tokens<'_> {
         face: Face,
     ) -> DomainResult<Option<Redeemed>> {
         let ctx = self.0;
+        let pinned = face.pinned();
         let found = match lookup {
-            Lookup::Current => ctx.store.find_refresh_grant(digest).await?,
+            Lookup::Current => {
+                let client = pinned.map(|_| client_id);
+                ctx.store.find_refresh_grant(digest, client).await?
+            }
             Lookup::Superseded => None,
         };
+        // A remembered client's copy serves only a current value, while the client is still at
+        // its revision: a superseded value (the grace, or a replay that revokes) is decided on
+        // the client as read.
+        if pinned.is_some() && found.as_ref().map(|grant| grant.client_revision) != Some(pinned) {
+            return Err(DomainError::AuthenticationFailed);
+        }
         let (refresh, user, current) = match found {
             Some(grant) => (grant.refresh, grant.user, true),
             None => match self.within_grace(digest, client_id, face).await? {

@@ -431,14 +431,26 @@ impl Store {
         }
     }
 
-    /// A refresh grant that rotates its refresh token: the rotation, then the token, in one
-    /// transaction.
+    /// A refresh grant that rotates its refresh token: the rotation and the token in one
+    /// statement on PostgreSQL while the user's session bound admits it; otherwise the rotation,
+    /// then the token, in one transaction.
     async fn issue_rotating(
         &self,
         token: &NewToken,
         from: &RefreshToken,
         rotation: &Rotation,
     ) -> StoreResult<Issue> {
+        let row = TokenRow::new(token, Some(&from.uuid), Some(&from.client_id));
+        let limit = token.session_limit;
+        match self
+            .rotating_in_one_statement(&row, limit, (from, rotation))
+            .await?
+        {
+            Inserted::Yes(written) => return Ok(issued(written, None, 0)),
+            Inserted::Superseded => return Ok(Issue::Superseded),
+            // Counted exactly below (or SQLite, whose writers take turns anyway).
+            Inserted::NotAdmitted | Inserted::SessionLimit => {}
+        }
         let mut w = self.begin_write().await?;
         if !admit_token(&mut w.tx, token, token.session_limit).await? {
             return Ok(Issue::SessionLimit);
@@ -446,7 +458,6 @@ impl Store {
         if !rotate_refresh_token(&mut w.tx, from, rotation, token.issued_at).await? {
             return Ok(Issue::Superseded);
         }
-        let row = TokenRow::new(token, Some(&from.uuid), Some(&from.client_id));
         let Inserted::Yes(written) = insert_token(&mut w.tx, &row, None, None).await? else {
             // The user was disabled meanwhile: nothing is kept (read again).
             return Ok(Issue::Superseded);

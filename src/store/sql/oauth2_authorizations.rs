@@ -3,15 +3,17 @@
 
 use sqlx::types::Json;
 
-use super::Store;
+use super::{Conn, Db, Store};
 use crate::store::columns::{Id, Micros};
 use crate::store::{
-    AuthorizationCode, BrowserSession, CodeRedemption, NewBrowserSession, StoreResult,
+    search_text, AuthorizationCode, BrowserSession, CodeMinted, CodeRedeem, CodeRedemption,
+    CodeTokenWrite, NewBrowserSession, StoreResult,
 };
 
 const SESSION_COLUMNS: &str = "user_uuid, auth_time, password_stamp";
 
-const CODE_COLUMNS: &str = "client_id, user_uuid, redirect_uri, code_challenge, scope, nonce, \
+pub(super) const CODE_COLUMNS: &str =
+    "client_id, user_uuid, redirect_uri, code_challenge, scope, nonce, \
      browser_session, auth_time, expires_at, session_uuid, refresh_uuid";
 
 impl Store {
@@ -161,67 +163,6 @@ impl Store {
         Ok(written > 0)
     }
 
-    /// Redeems `client_id`'s code with this digest, presented with `proof` (the PKCE challenge of
-    /// the verifier, the redirect URI), for session `session_uuid` (and the chain `refresh_uuid` it
-    /// may start): once only, before it expires, and only with its proof. A code redeemed before
-    /// is answered with what its first redemption recorded; another client's code, or one
-    /// presented without its proof, stays unused.
-    pub async fn redeem_code(
-        &self,
-        digest: &[u8],
-        client_id: &str,
-        proof: (&str, Option<&str>),
-        (session_uuid, refresh_uuid): (&str, &str),
-        now: i64,
-    ) -> StoreResult<CodeRedemption> {
-        // The connection first, then the writer's turn (as `begin_write`). The redemption is one
-        // statement, its own transaction; a refusal is read in the same turn.
-        let mut conn = self.pool.acquire().await?;
-        let _turn = self.writer_turn().await;
-        // Stepped to its end (`fetch_all`): SQLite checkpoints its WAL only when a committing
-        // statement returns SQLITE_DONE (see `run_refresh_grant`).
-        let fresh: Vec<AuthorizationCode> = sqlx::query_as(&format!(
-            "UPDATE oauth2_codes SET session_uuid = $2, refresh_uuid = $5 \
-             WHERE digest = $1 AND client_id = $4 AND session_uuid IS NULL AND expires_at > $3 \
-             AND code_challenge = $6 AND (redirect_uri IS NULL OR redirect_uri = $7) \
-             RETURNING {CODE_COLUMNS}"
-        ))
-        .bind(digest)
-        .bind(session_uuid)
-        .bind(Micros(now))
-        .bind(Id(client_id))
-        .bind(refresh_uuid)
-        .bind(proof.0)
-        .bind(proof.1)
-        .fetch_all(&mut *conn)
-        .await?;
-        if let Some(code) = fresh.into_iter().next() {
-            return Ok(CodeRedemption::Fresh(code));
-        }
-        let earlier: Option<AuthorizationCode> = sqlx::query_as(&format!(
-            "SELECT {CODE_COLUMNS} FROM oauth2_codes WHERE digest = $1 AND client_id = $2"
-        ))
-        .bind(digest)
-        .bind(Id(client_id))
-        .fetch_optional(&mut *conn)
-        .await?;
-        if earlier
-            .as_ref()
-            .is_some_and(|code| code.session_uuid.is_some())
-        {
-            sqlx::query("UPDATE oauth2_codes SET replayed = TRUE WHERE digest = $1")
-                .bind(digest)
-                .execute(&mut *conn)
-                .await?;
-        }
-        Ok(match earlier {
-            Some(code) if code.session_uuid.is_some() => CodeRedemption::Replayed(code),
-            Some(code) if code.expires_at <= now => CodeRedemption::Expired,
-            Some(_) => CodeRedemption::Mismatch,
-            None => CodeRedemption::Unknown,
-        })
-    }
-
     /// Ends a browser session (RP-initiated logout): false when there was none.
     pub async fn end_browser_session(&self, digest: &[u8]) -> StoreResult<bool> {
         let mut w = self.begin_write().await?;
@@ -270,4 +211,139 @@ impl Store {
         w.commit().await?;
         Ok(sessions + codes + devices + keys)
     }
+}
+
+/// What makes a code redeemable by a [`CodeRedeem`] bound as `$1`–`$7` and `$20` (see
+/// [`bind_code_token`]): its client's, unused, unexpired, with its proof, and its client still at
+/// the revision authenticated.
+pub(super) const CODE_REDEEMABLE: &str = "digest = $1 AND client_id = $4 \
+     AND session_uuid IS NULL AND expires_at > $3 AND code_challenge = $6 \
+     AND (redirect_uri IS NULL OR redirect_uri = $7) AND EXISTS (SELECT 1 FROM oauth2_clients k \
+     WHERE k.client_id = $4 AND k.revision = COALESCE($8, k.revision))";
+
+/// Redeems `client_id`'s code with this digest, presented with its proof (the PKCE challenge of
+/// the verifier, the redirect URI), for session `session_uuid` (and the chain `chain_uuid` it
+/// may start): once only, before it expires, only with its proof, and only while the client is at
+/// the revision given ([`CODE_REDEEMABLE`]); one statement, its own transaction. A code redeemed
+/// before is answered with what its first redemption recorded; another client's code, or one
+/// presented without its proof, stays unused. On SQLite the caller holds the writer's turn, so
+/// the refusal is read in it.
+pub(super) async fn redeem_code(
+    conn: &mut Conn,
+    redeem: &CodeRedeem<'_>,
+) -> StoreResult<CodeRedemption> {
+    // Stepped to its end (`fetch_all`): SQLite checkpoints its WAL only when a committing
+    // statement returns SQLITE_DONE (see `run_refresh_grant`).
+    let fresh: Vec<AuthorizationCode> = sqlx::query_as(&format!(
+        "UPDATE oauth2_codes SET session_uuid = $2, refresh_uuid = $5 \
+         WHERE {CODE_REDEEMABLE} RETURNING {CODE_COLUMNS}"
+    ))
+    .bind(redeem.digest)
+    .bind(redeem.session_uuid)
+    .bind(Micros(redeem.now))
+    .bind(Id(redeem.client_id))
+    .bind(redeem.chain_uuid)
+    .bind(redeem.challenge)
+    .bind(redeem.redirect_uri)
+    .bind(redeem.revision)
+    .fetch_all(&mut *conn)
+    .await?;
+    if let Some(code) = fresh.into_iter().next() {
+        return Ok(CodeRedemption::Fresh(code));
+    }
+    refused_redemption(conn, redeem).await
+}
+
+/// Why a code was not redeemed, read right after its redemption in the same writer's turn; a
+/// code redeemed before is marked replayed (its first redemption, still minting, ends what it
+/// minted).
+async fn refused_redemption(
+    conn: &mut Conn,
+    redeem: &CodeRedeem<'_>,
+) -> StoreResult<CodeRedemption> {
+    let earlier: Option<AuthorizationCode> = sqlx::query_as(&format!(
+        "SELECT {CODE_COLUMNS} FROM oauth2_codes WHERE digest = $1 AND client_id = $2"
+    ))
+    .bind(redeem.digest)
+    .bind(Id(redeem.client_id))
+    .fetch_optional(&mut *conn)
+    .await?;
+    if earlier
+        .as_ref()
+        .is_some_and(|code| code.session_uuid.is_some())
+    {
+        sqlx::query("UPDATE oauth2_codes SET replayed = TRUE WHERE digest = $1")
+            .bind(redeem.digest)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(match earlier {
+        Some(code) if code.session_uuid.is_some() => CodeRedemption::Replayed(code),
+        Some(code) if code.expires_at <= redeem.now => CodeRedemption::Expired,
+        Some(_) => CodeRedemption::Mismatch,
+        None => CodeRedemption::Unknown,
+    })
+}
+
+/// A code redeemed with its token, as the write answers it.
+#[derive(sqlx::FromRow)]
+pub(super) struct MintedRow {
+    #[sqlx(flatten)]
+    pub code: AuthorizationCode,
+    pub default_found: bool,
+}
+
+impl MintedRow {
+    pub(super) fn minted(self) -> CodeMinted {
+        CodeMinted {
+            code: self.code,
+            default_found: self.default_found,
+        }
+    }
+}
+
+/// The search text of a code's token (as `TokenRow`'s: user agent, address, client).
+pub(super) fn code_token_search(redeem: &CodeRedeem<'_>, token: &CodeTokenWrite<'_>) -> String {
+    search_text(&[
+        Some(token.user_agent),
+        Some(token.remote_addr),
+        Some(redeem.client_id),
+    ])
+}
+
+/// `sql` with a code's redemption bound as `$1`–`$8` (as [`Store::redeem_code`] binds it) and its
+/// token as `$9`–`$21`: the token's digest, session (as a token's uuid), expiry, address, user
+/// agent and search text, the session limit, the limited purposes, the default policy's name,
+/// `xivo_uuid`, the scope value that starts a chain, the scope values dropped (a JSON array).
+pub(super) fn bind_code_token<'q, O>(
+    sql: &'q str,
+    redeem: &'q CodeRedeem<'_>,
+    token: &'q CodeTokenWrite<'_>,
+    search: &'q str,
+) -> sqlx::query::QueryAs<'q, Db, O, <Db as sqlx::Database>::Arguments<'q>>
+where
+    O: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row>,
+{
+    sqlx::query_as(sql)
+        .bind(redeem.digest)
+        .bind(redeem.session_uuid)
+        .bind(Micros(redeem.now))
+        .bind(Id(redeem.client_id))
+        .bind(redeem.chain_uuid)
+        .bind(redeem.challenge)
+        .bind(redeem.redirect_uri)
+        .bind(redeem.revision)
+        .bind(&token.token_digest)
+        .bind(Id(redeem.session_uuid))
+        .bind(Micros(token.expires_at))
+        .bind(token.remote_addr)
+        .bind(token.user_agent)
+        .bind(search)
+        .bind(token.session_limit)
+        .bind(token.limited_purposes[0])
+        .bind(token.limited_purposes[1])
+        .bind(token.default_policy)
+        .bind(token.xivo_uuid)
+        .bind(token.chain_scope)
+        .bind(Json(token.dropped))
 }

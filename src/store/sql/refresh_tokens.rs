@@ -37,6 +37,7 @@ struct GrantRow {
     r_generation: Option<i64>,
     r_used_at: Option<Micros>,
     r_oauth2: Option<bool>,
+    client_revision: Option<i64>,
     #[sqlx(flatten)]
     user: GrantUserRow,
 }
@@ -234,24 +235,32 @@ impl Store {
         ))
     }
 
-    /// The refresh token whose current value has this digest, with its user: one statement.
-    pub async fn find_refresh_grant(&self, digest: &[u8]) -> StoreResult<Option<RefreshGrant>> {
+    /// The refresh token whose current value has this digest, with its user, and the revision
+    /// of the OAuth2 client `client_id` if one is named: one statement.
+    pub async fn find_refresh_grant(
+        &self,
+        digest: &[u8],
+        client_id: Option<&str>,
+    ) -> StoreResult<Option<RefreshGrant>> {
         let user_columns = USER_COLUMNS
             .split(", ")
             .map(|c| format!("u.{}", c.trim()))
             .collect::<Vec<_>>()
             .join(", ");
         let row: Option<GrantRow> = sqlx::query_as(&format!(
-            "SELECT {GRANT_REFRESH_COLUMNS}, {user_columns} FROM refresh_tokens r \
-             LEFT JOIN users u ON u.uuid = r.user_uuid WHERE r.digest = $1"
+            "SELECT {GRANT_REFRESH_COLUMNS}, {user_columns}, \
+             (SELECT revision FROM oauth2_clients WHERE client_id = $2) AS client_revision \
+             FROM refresh_tokens r LEFT JOIN users u ON u.uuid = r.user_uuid WHERE r.digest = $1"
         ))
         .bind(digest)
+        .bind(client_id.map(Id))
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.and_then(|mut row| {
             let refresh = row.refresh()?;
             Some(RefreshGrant {
                 refresh,
+                client_revision: row.client_revision,
                 user: row.user.user(),
             })
         }))
