@@ -115,6 +115,22 @@ impl<'a> Browser<'a> {
     }
 }
 
+/// Posts a page's form to `path`: its hidden fields, with `extra` in place of any of the same name.
+pub(crate) async fn post_page(
+    browser: &mut Browser<'_>,
+    path: &str,
+    page: &Reply,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let mut form = hidden_fields(&page.text);
+    for (name, value) in extra {
+        form.retain(|(n, _)| n != name);
+        form.push((name.to_string(), value.to_string()));
+    }
+    let builder = browser.http.post(browser.srv.raw_url(path)).form(&form);
+    browser.send(builder).await
+}
+
 /// The hidden inputs of a page's form, HTML entities decoded.
 pub(crate) fn hidden_fields(html: &str) -> Vec<(String, String)> {
     html.split("<input type=\"hidden\" ")

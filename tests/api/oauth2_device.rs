@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::both_stores;
 use crate::common::{self, s, Reply, Store, TestServer};
 use crate::oauth2_authorize::{
-    assert_page_hygiene, authorize_url, hidden_fields, param, redirected, Browser, REDIRECT,
+    assert_page_hygiene, authorize_url, param, post_page, redirected, Browser, REDIRECT,
 };
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -82,16 +82,7 @@ async fn poll_error(srv: &TestServer, client_id: &str, device_code: &str) -> Str
 
 /// Posts the device page's form (its hidden fields and `extra`).
 async fn post_device(browser: &mut Browser<'_>, page: &Reply, extra: &[(&str, &str)]) -> Reply {
-    let mut form = hidden_fields(&page.text);
-    for (name, value) in extra {
-        form.retain(|(n, _)| n != name);
-        form.push((name.to_string(), value.to_string()));
-    }
-    let builder = browser
-        .http
-        .post(browser.srv.raw_url("/oauth2/device"))
-        .form(&form);
-    browser.send(builder).await
+    post_page(browser, "/oauth2/device", page, extra).await
 }
 
 /// Signs alice in on the device page: the code form.

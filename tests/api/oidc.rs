@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::both_stores;
 use crate::common::{self, s, Reply, Store, TestServer};
 use crate::oauth2_authorize::{
-    assert_page_hygiene, code_for, exchange, hidden_fields, Browser, REDIRECT,
+    assert_page_hygiene, code_for, exchange, post_page, Browser, REDIRECT,
 };
 
 /// RFC 7636 appendix B.
@@ -348,12 +348,7 @@ async fn signing_keys_are_sealed_and_rotate_without_breaking_tokens(store: Store
     // the old key still signs until the new one has been published two minutes.
     srv.clock.advance(Duration::from_secs(61));
     let keys = jwks(&srv).await;
-    let kids: Vec<String> = keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| s(&k["kid"]))
-        .collect();
+    let kids = key_ids(&keys);
     assert_eq!(kids.len(), 2, "{keys}");
     assert!(kids.contains(&first_kid));
     let during = s(&sign_in(&srv, &mut browser, &client_id, "openid").await.body["id_token"]);
@@ -373,12 +368,7 @@ async fn signing_keys_are_sealed_and_rotate_without_breaking_tokens(store: Store
     // Once every token the old key signed has expired, it is no longer published.
     srv.clock.advance(Duration::from_secs(3600 + 121));
     let keys = jwks(&srv).await;
-    let kids: Vec<String> = keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| s(&k["kid"]))
-        .collect();
+    let kids = key_ids(&keys);
     assert_eq!(kids, std::slice::from_ref(&second_kid), "{keys}");
 
     // Only the public half is anywhere in clear: the modulus is in no row, in no encoding. (Last:
@@ -397,6 +387,12 @@ async fn signing_keys_are_sealed_and_rotate_without_breaking_tokens(store: Store
     );
 }
 
+/// The key ids of a JWKS.
+fn key_ids(keys: &Value) -> Vec<String> {
+    let keys = keys["keys"].as_array().unwrap();
+    keys.iter().map(|k| s(&k["kid"])).collect()
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -412,16 +408,7 @@ async fn logout_page(browser: &mut Browser<'_>, params: &[(&str, &str)]) -> Repl
 
 /// Posts the logout page's form with its hidden fields and `extra`.
 async fn post_logout(browser: &mut Browser<'_>, page: &Reply, extra: &[(&str, &str)]) -> Reply {
-    let mut form = hidden_fields(&page.text);
-    for (name, value) in extra {
-        form.retain(|(n, _)| n != name);
-        form.push((name.to_string(), value.to_string()));
-    }
-    let builder = browser
-        .http
-        .post(browser.srv.raw_url("/oauth2/logout"))
-        .form(&form);
-    browser.send(builder).await
+    post_page(browser, "/oauth2/logout", page, extra).await
 }
 
 async fn logout_ends_the_browser_session_after_a_confirmation(store: Store) {
