@@ -405,13 +405,7 @@ async fn a_relying_party_signs_in_from_the_issuer_url_alone(store: Store) {
     assert_eq!(email.as_deref(), Some("alice@example.com"));
 
     // A new signing key; the server signs with it once it has been published two minutes.
-    let mut command =
-        common::tessera_command(&["--database-url", &srv.database_url, "rotate-signing-key"]);
-    if store == Store::Postgres {
-        command.env("TESSERA_TOKEN_SECRET", common::TEST_TOKEN_SECRET);
-    }
-    let output = command.output().unwrap();
-    assert!(output.status.success(), "{}", common::stderr_of(&output));
+    srv.rotate_signing_key();
     srv.clock.advance(Duration::from_secs(121));
     let (rp, http) = relying_party(&srv, &app, &client_id).await;
     let again = verified_claims(&rp, &first, token.access_token(), &nonce);

@@ -637,18 +637,33 @@ impl TestServer {
     /// closes descriptors of the file, which drops the server's SQLite locks (POSIX).
     pub async fn database_bytes(&self) -> Vec<u8> {
         match &self.pg_database {
-            None => {
-                let mut dump = Vec::new();
-                for entry in std::fs::read_dir(self._dir.path()).expect("read tempdir") {
-                    let path = entry.expect("entry").path();
-                    if path.is_file() {
-                        dump.extend(std::fs::read(&path).unwrap_or_default());
-                    }
-                }
-                dump
-            }
+            None => self.sqlite_files(),
             Some(_) => self.database_dump().await.into_bytes(),
         }
+    }
+
+    /// The SQLite database's files (database, WAL, journal), one after the other.
+    fn sqlite_files(&self) -> Vec<u8> {
+        let mut dump = Vec::new();
+        for entry in std::fs::read_dir(self._dir.path()).expect("read tempdir") {
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                dump.extend(std::fs::read(&path).unwrap_or_default());
+            }
+        }
+        dump
+    }
+
+    /// `tessera rotate-signing-key` on this server's database: what it printed.
+    pub fn rotate_signing_key(&self) -> String {
+        let mut command =
+            tessera_command(&["--database-url", &self.database_url, "rotate-signing-key"]);
+        if self.store() == Store::Postgres {
+            command.env("TESSERA_TOKEN_SECRET", TEST_TOKEN_SECRET);
+        }
+        let output = command.output().expect("tessera runs");
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// The server's clock, in seconds since the epoch.
@@ -661,16 +676,7 @@ impl TestServer {
     /// every row of every PostgreSQL table cast to text. For "never stored" checks.
     pub async fn database_dump(&self) -> String {
         match &self.pg_database {
-            None => {
-                let mut dump = Vec::new();
-                for entry in std::fs::read_dir(self._dir.path()).expect("read tempdir") {
-                    let path = entry.expect("entry").path();
-                    if path.is_file() {
-                        dump.extend(std::fs::read(&path).unwrap_or_default());
-                    }
-                }
-                String::from_utf8_lossy(&dump).into_owned()
-            }
+            None => String::from_utf8_lossy(&self.sqlite_files()).into_owned(),
             Some(name) => {
                 use sqlx::{Connection, Row};
                 let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
