@@ -7,6 +7,7 @@
 --   client=ID      the client's id
 --   redirect=URI   the redirect URI of the authorization requests, urlencoded
 --   verifier=V     the code verifier of every code's challenge
+--   out=FILE       where done() writes the codes no thread reached, still unspent, for the next run
 -- A thread that has presented all its codes starts over: those codes are spent, answered 400 (and a replay
 -- revokes what the first exchange issued). It counts them as `spent`, for bench/run to say the run ran out.
 dofile(debug.getinfo(1, "S").source:sub(2):match("^(.*/)") .. "common.lua")
@@ -14,8 +15,8 @@ dofile(debug.getinfo(1, "S").source:sub(2):match("^(.*/)") .. "common.lua")
 COUNTED = { "spent" }
 spent = 0
 
-local codes = {}
-local code_i = 0
+codes = {}
+code_i = 0
 local tail
 local headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
 
@@ -40,4 +41,18 @@ function request()
    code_i = code_i + 1
    if code_i > #codes then spent = spent + 1 end
    return wrk.format("POST", "/oauth2/token", headers, "code=" .. codes[(code_i - 1) % #codes + 1] .. tail)
+end
+
+-- The codes after each thread's last request are unspent (a request in flight when wrk stopped may
+-- have spent its code, so the codes up to it are not written).
+local common_done = done
+function done(summary, latency, requests)
+   common_done(summary, latency, requests)
+   local out = nil
+   for _, t in each_thread() do
+      out = out or assert(io.open(t:get("opts").out, "w"))
+      local mine = t:get("codes")
+      for j = t:get("code_i") + 1, #mine do out:write(mine[j] .. "\n") end
+   end
+   if out then out:close() end
 end

@@ -8,9 +8,11 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use tokio::sync::MutexGuard;
 
+use crate::store::columns::{Id, Micros};
 use crate::store::{
-    describe, ClientToken, CodeMinted, CodeRedeem, CodeRedemption, CodeTokenWrite, NewToken,
-    RefreshGrantWrite, RefreshToken, Rotation, SessionShare, StoreResult, INVALIDATION_CHANNEL,
+    describe, AuthorizationCode, ClientToken, CodeMinted, CodeRedeem, CodeRedemption,
+    CodeTokenWrite, NewToken, RefreshGrantWrite, RefreshToken, Rotation, SessionShare, StoreResult,
+    INVALIDATION_CHANNEL,
 };
 
 // Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
@@ -60,7 +62,8 @@ use issuance::{
     RefreshCheck, Written,
 };
 use oauth2_authorizations::{
-    bind_code_token, code_token_search, redeem_code, MintedRow, CODE_COLUMNS, CODE_REDEEMABLE,
+    bind_code_token, code_token_search, redeem_code_statement, refused_redemption, MintedRow,
+    CODE_COLUMNS, CODE_REDEEMABLE,
 };
 
 type Db = sqlx::Postgres;
@@ -274,9 +277,11 @@ impl Store {
         redeem: &CodeRedeem<'_>,
         token: &CodeTokenWrite<'_>,
     ) -> StoreResult<Result<CodeMinted, CodeRedemption>> {
+        use sqlx::FromRow;
         let sql = code_token_statement(token.default_policy.is_some());
         let search = code_token_search(redeem, token);
-        let row: Option<MintedRow> = bind_code_token(&sql, redeem, token, &search)
+        let row = bind_code_token(&sql, redeem, token, &search)
+            .try_map(|row| MintedRow::from_row(&row))
             .fetch_optional(&self.pool)
             .await?;
         match row {
@@ -305,6 +310,30 @@ impl Store {
 /// Locks a user's row before a change that ends the user's sessions (PostgreSQL: `FOR UPDATE`,
 /// which waits for the token inserts holding it `FOR KEY SHARE`): a login or grant in flight
 /// then either wrote its token before, and the change deletes it, or waits and sees the change
+/// Redeems `client_id`'s code with this digest, presented with its proof (the PKCE challenge of
+/// the verifier, the redirect URI), for session `session_uuid` (and the chain `chain_uuid` it
+/// may start): once only, before it expires, only with its proof, and only while the client is at
+/// the revision given ([`CODE_REDEEMABLE`]); one statement, its own transaction. A code redeemed
+/// before is answered with what its first redemption recorded; another client's code, or one
+/// presented without its proof, stays unused.
+async fn redeem_code(conn: &mut Conn, redeem: &CodeRedeem<'_>) -> StoreResult<CodeRedemption> {
+    let fresh: Option<AuthorizationCode> = sqlx::query_as(&redeem_code_statement())
+        .bind(redeem.digest)
+        .bind(redeem.session_uuid)
+        .bind(Micros(redeem.now))
+        .bind(Id(redeem.client_id))
+        .bind(redeem.chain_uuid)
+        .bind(redeem.challenge)
+        .bind(redeem.redirect_uri)
+        .bind(redeem.revision)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match fresh {
+        Some(code) => Ok(CodeRedemption::Fresh(code)),
+        None => refused_redemption(conn, redeem).await,
+    }
+}
+
 /// (`user_still_enabled` in sql/issuance.rs). SQLite's writers take turns already.
 async fn lock_for_change(conn: &mut Conn, uuid: &str) -> StoreResult<()> {
     sqlx::query("SELECT uuid FROM users WHERE uuid = $1 FOR UPDATE")

@@ -9,8 +9,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::store::{
-    describe, ClientToken, CodeMinted, CodeRedeem, CodeRedemption, CodeTokenWrite,
-    RefreshGrantWrite, RefreshToken, Rotation, SessionShare, StoreResult,
+    describe, AuthorizationCode, ClientToken, CodeMinted, CodeRedeem, CodeRedemption,
+    CodeTokenWrite, NewToken, RefreshGrantWrite, RefreshToken, Rotation, SessionShare, StoreResult,
 };
 
 // Each backend compiles the shared SQL against its own `Db`: loaded twice on purpose.
@@ -54,11 +54,14 @@ mod sessions;
 #[path = "sql/users.rs"]
 mod users;
 
-use access_tokens::{default_found, ShareSql, TokenRow, TOKEN_COLUMNS};
+use access_tokens::{default_found, token_insert, ShareSql, TokenRow, TOKEN_COLUMNS};
 use issuance::{
     bind_grant, grant_default_acl, grant_refusal_statement, GrantRow, Inserted, RefreshCheck,
+    Written,
 };
-use oauth2_authorizations::{bind_code_token, code_token_search, redeem_code, MintedRow};
+use oauth2_authorizations::{
+    bind_code_token, code_token_search, redeem_code_statement, refused_redemption, MintedRow,
+};
 
 type Db = sqlx::Sqlite;
 type Conn = sqlx::SqliteConnection;
@@ -168,46 +171,77 @@ impl Store {
         Ok(Inserted::NotAdmitted)
     }
 
-    /// A code's redemption, then its token ([`code_token_insert`]), each its own commit in one
-    /// writer's turn: no other write comes between, so a second redemption always finds the
-    /// session to end; a crash between leaves the code spent without a token, never a token of
-    /// an unspent code. A code not redeemed is answered why, in the same turn.
+    /// A code's redemption, then its token ([`code_token_insert`], which finds the code only once
+    /// redeemed), each its own commit, sent as one query in one writer's turn: no other write
+    /// comes between, so a second redemption always finds the session to end; a crash between
+    /// leaves the code spent without a token, never a token of an unspent code. A code not
+    /// redeemed is answered why, in the same turn.
     pub async fn redeem_code_minting(
         &self,
         redeem: &CodeRedeem<'_>,
         token: &CodeTokenWrite<'_>,
     ) -> StoreResult<Result<CodeMinted, CodeRedemption>> {
+        use sqlx::{FromRow, Row};
+        let sql = format!(
+            "{}; {}",
+            redeem_code_statement(),
+            code_token_insert(token.default_policy.is_some())
+        );
+        let search = code_token_search(redeem, token);
         let mut conn = self.pool.acquire().await?;
         let _turn = self.writer_turn().await;
-        let code = match redeem_code(&mut conn, redeem).await? {
-            CodeRedemption::Fresh(code) => code,
-            refused => return Ok(Err(refused)),
-        };
-        let insert = code_token_insert(token.default_policy.is_some());
-        let search = code_token_search(redeem, token);
-        // Stepped to its end: SQLite checkpoints its WAL only when a committing statement
-        // returns SQLITE_DONE (see `run_refresh_grant`).
-        let written: Vec<(bool,)> = bind_code_token(&insert, redeem, token, &search)
+        // One query, not two: the worker thread that runs a connection's statements is reached
+        // once in the writer's turn. Stepped to its end: SQLite checkpoints its WAL only when a
+        // committing statement returns SQLITE_DONE (see `run_refresh_grant`).
+        let rows = bind_code_token(&sql, redeem, token, &search)
             .fetch_all(&mut *conn)
             .await?;
-        Ok(match written.into_iter().next() {
-            Some((default_found,)) => Ok(MintedRow {
+        let mut rows = rows.iter();
+        let Some(code) = rows.next() else {
+            return Ok(Err(refused_redemption(&mut conn, redeem).await?));
+        };
+        let code = AuthorizationCode::from_row(code)?;
+        Ok(match rows.next() {
+            Some(token) => Ok(MintedRow {
                 code,
-                default_found,
+                default_found: token.try_get(0)?,
             }
             .minted()),
             None => Err(CodeRedemption::Fresh(code)),
         })
     }
 
-    /// Rotating grants are written in a transaction only (the writers take turns anyway).
+    /// A rotating grant's rotation and token ([`rotating_statements`]), sent as one query in one
+    /// transaction: three round trips to the connection's worker thread in the writer's turn
+    /// (begin, the query, commit) where the steps one by one take six. When it wrote no token,
+    /// nothing is kept, and the grant takes the path that counts the bound exactly and says why.
     async fn rotating_in_one_statement(
         &self,
-        _row: &TokenRow<'_>,
-        _limit: Option<i64>,
-        _rotating: (&RefreshToken, &Rotation),
+        row: &TokenRow<'_>,
+        limit: Option<i64>,
+        (from, rotation): (&RefreshToken, &Rotation),
     ) -> StoreResult<Inserted> {
-        Ok(Inserted::NotAdmitted)
+        use sqlx::types::Json;
+        use sqlx::FromRow;
+        let sql = rotating_statements(row.token, limit.is_some());
+        let mut query = row.bind(&sql);
+        if let Some(limit) = limit {
+            query = query.bind(limit);
+        }
+        let mut w = self.begin_write().await?;
+        let written = query
+            .bind(from.generation)
+            .bind(&rotation.new_digest)
+            .bind(&rotation.old_digest)
+            .try_map(|row| <(Json<Vec<String>>, bool)>::from_row(&row))
+            .fetch_all(&mut *w.tx)
+            .await?;
+        let Some((Json(acl), default_found)) = written.into_iter().next() else {
+            w.tx.rollback().await?;
+            return Ok(Inserted::NotAdmitted);
+        };
+        w.commit().await?;
+        Ok(Inserted::Yes(Written { acl, default_found }))
     }
 
     /// Runs a refresh grant's statement in the writer's turn; when it wrote nothing, reads why
@@ -231,6 +265,33 @@ impl Store {
         let why = grant_refusal_statement();
         Ok(bind_grant(&why, grant).fetch_one(&mut *conn).await?)
     }
+}
+
+/// The statements of a rotating grant (`$1`–`$15` its token as [`TokenRow`] binds it, then the
+/// session limit `$16` when there is one, the generation read, the new digest and the superseded
+/// one): the refresh token rotated from the generation read, while its user is enabled and under
+/// the limit (the token's trigger raises the bound, migration 0013); the superseded value kept;
+/// the token, answering as [`token_insert`]. Each step writes only when the one before it wrote
+/// its row (`changes()`, the rows of the last statement completed): the new digest alone would
+/// not tell, since concurrent grants of one value within the grace derive the same successor.
+fn rotating_statements(token: &NewToken, limit: bool) -> String {
+    let first = if limit { 17 } else { 16 };
+    let (generation, new_digest, old_digest) = (first, first + 1, first + 2);
+    let under_limit = match limit {
+        true => format!(
+            " AND (SELECT {} FROM session_bounds WHERE user_uuid = $3) < $16",
+            token.share.bound()
+        ),
+        false => String::new(),
+    };
+    let insert = token_insert(token, "changes() = 1");
+    format!(
+        "UPDATE refresh_tokens SET digest = ${new_digest}, generation = generation + 1, \
+         sealed = NULL, used_at = $6 WHERE uuid = $13 AND generation = ${generation} \
+         AND EXISTS (SELECT 1 FROM users WHERE uuid = $3 AND enabled = TRUE){under_limit}; \
+         INSERT INTO superseded_refresh_tokens (digest, refresh_token_uuid, generation, \
+         superseded_at) SELECT ${old_digest}, $13, ${generation}, $6 WHERE changes() = 1; {insert}"
+    )
 }
 
 /// The writers take turns: a change of a user needs no lock of its row.

@@ -221,43 +221,18 @@ pub(super) const CODE_REDEEMABLE: &str = "digest = $1 AND client_id = $4 \
      AND (redirect_uri IS NULL OR redirect_uri = $7) AND EXISTS (SELECT 1 FROM oauth2_clients k \
      WHERE k.client_id = $4 AND k.revision = COALESCE($8, k.revision))";
 
-/// Redeems `client_id`'s code with this digest, presented with its proof (the PKCE challenge of
-/// the verifier, the redirect URI), for session `session_uuid` (and the chain `chain_uuid` it
-/// may start): once only, before it expires, only with its proof, and only while the client is at
-/// the revision given ([`CODE_REDEEMABLE`]); one statement, its own transaction. A code redeemed
-/// before is answered with what its first redemption recorded; another client's code, or one
-/// presented without its proof, stays unused. On SQLite the caller holds the writer's turn, so
-/// the refusal is read in it.
-pub(super) async fn redeem_code(
-    conn: &mut Conn,
-    redeem: &CodeRedeem<'_>,
-) -> StoreResult<CodeRedemption> {
-    // Stepped to its end (`fetch_all`): SQLite checkpoints its WAL only when a committing
-    // statement returns SQLITE_DONE (see `run_refresh_grant`).
-    let fresh: Vec<AuthorizationCode> = sqlx::query_as(&format!(
+/// The redemption of [`redeem_code`] (`$1`–`$8`), answering the code redeemed.
+pub(super) fn redeem_code_statement() -> String {
+    format!(
         "UPDATE oauth2_codes SET session_uuid = $2, refresh_uuid = $5 \
          WHERE {CODE_REDEEMABLE} RETURNING {CODE_COLUMNS}"
-    ))
-    .bind(redeem.digest)
-    .bind(redeem.session_uuid)
-    .bind(Micros(redeem.now))
-    .bind(Id(redeem.client_id))
-    .bind(redeem.chain_uuid)
-    .bind(redeem.challenge)
-    .bind(redeem.redirect_uri)
-    .bind(redeem.revision)
-    .fetch_all(&mut *conn)
-    .await?;
-    if let Some(code) = fresh.into_iter().next() {
-        return Ok(CodeRedemption::Fresh(code));
-    }
-    refused_redemption(conn, redeem).await
+    )
 }
 
 /// Why a code was not redeemed, read right after its redemption in the same writer's turn; a
 /// code redeemed before is marked replayed (its first redemption, still minting, ends what it
 /// minted).
-async fn refused_redemption(
+pub(super) async fn refused_redemption(
     conn: &mut Conn,
     redeem: &CodeRedeem<'_>,
 ) -> StoreResult<CodeRedemption> {
@@ -315,16 +290,13 @@ pub(super) fn code_token_search(redeem: &CodeRedeem<'_>, token: &CodeTokenWrite<
 /// token as `$9`–`$21`: the token's digest, session (as a token's uuid), expiry, address, user
 /// agent and search text, the session limit, the limited purposes, the default policy's name,
 /// `xivo_uuid`, the scope value that starts a chain, the scope values dropped (a JSON array).
-pub(super) fn bind_code_token<'q, O>(
+pub(super) fn bind_code_token<'q>(
     sql: &'q str,
     redeem: &'q CodeRedeem<'_>,
     token: &'q CodeTokenWrite<'_>,
     search: &'q str,
-) -> sqlx::query::QueryAs<'q, Db, O, <Db as sqlx::Database>::Arguments<'q>>
-where
-    O: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row>,
-{
-    sqlx::query_as(sql)
+) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {
+    sqlx::query(sql)
         .bind(redeem.digest)
         .bind(redeem.session_uuid)
         .bind(Micros(redeem.now))
