@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -211,10 +212,10 @@ impl Store {
         })
     }
 
-    /// A rotating grant's rotation and token ([`rotating_statements`]), sent as one query in one
-    /// transaction: three round trips to the connection's worker thread in the writer's turn
-    /// (begin, the query, commit) where the steps one by one take six. When it wrote no token,
-    /// nothing is kept, and the grant takes the path that counts the bound exactly and says why.
+    /// A rotating grant's rotation and token in one transaction ([`rotating_batch`]), sent as one
+    /// query: one round trip to the connection's worker thread in the writer's turn, where the
+    /// steps one by one take six. When it wrote no token it wrote nothing, and the grant takes
+    /// the path that counts the bound exactly and says why.
     async fn rotating_in_one_statement(
         &self,
         row: &TokenRow<'_>,
@@ -223,25 +224,25 @@ impl Store {
     ) -> StoreResult<Inserted> {
         use sqlx::types::Json;
         use sqlx::FromRow;
-        let sql = rotating_statements(row.token, limit.is_some());
+        let sql = rotating_batch(row.token, limit.is_some());
         let mut query = row.bind(&sql);
         if let Some(limit) = limit {
             query = query.bind(limit);
         }
-        let mut w = self.begin_write().await?;
+        let mut batch = Batch::new(self.pool.acquire().await?);
+        let _turn = self.writer_turn().await;
         let written = query
             .bind(from.generation)
             .bind(&rotation.new_digest)
             .bind(&rotation.old_digest)
             .try_map(|row| <(Json<Vec<String>>, bool)>::from_row(&row))
-            .fetch_all(&mut *w.tx)
+            .fetch_all(batch.conn())
             .await?;
-        let Some((Json(acl), default_found)) = written.into_iter().next() else {
-            w.tx.rollback().await?;
-            return Ok(Inserted::NotAdmitted);
-        };
-        w.commit().await?;
-        Ok(Inserted::Yes(Written { acl, default_found }))
+        batch.completed();
+        Ok(match written.into_iter().next() {
+            Some((Json(acl), default_found)) => Inserted::Yes(Written { acl, default_found }),
+            None => Inserted::NotAdmitted,
+        })
     }
 
     /// Runs a refresh grant's statement in the writer's turn; when it wrote nothing, reads why
@@ -267,14 +268,15 @@ impl Store {
     }
 }
 
-/// The statements of a rotating grant (`$1`–`$15` its token as [`TokenRow`] binds it, then the
-/// session limit `$16` when there is one, the generation read, the new digest and the superseded
-/// one): the refresh token rotated from the generation read, while its user is enabled and under
-/// the limit (the token's trigger raises the bound, migration 0013); the superseded value kept;
-/// the token, answering as [`token_insert`]. Each step writes only when the one before it wrote
-/// its row (`changes()`, the rows of the last statement completed): the new digest alone would
-/// not tell, since concurrent grants of one value within the grace derive the same successor.
-fn rotating_statements(token: &NewToken, limit: bool) -> String {
+/// A rotating grant as one query, its own transaction (`$1`–`$15` its token as [`TokenRow`]
+/// binds it, then the session limit `$16` when there is one, the generation read, the new digest
+/// and the superseded one): the refresh token rotated from the generation read, while its user is
+/// enabled and under the limit (the token's trigger raises the bound, migration 0013); the
+/// superseded value kept; the token, answering as [`token_insert`]. Each step writes only when the
+/// one before it wrote its row (`changes()`, the rows of the last statement completed): the new
+/// digest alone would not tell, since concurrent grants of one value within the grace derive the
+/// same successor. Run through a [`Batch`].
+fn rotating_batch(token: &NewToken, limit: bool) -> String {
     let first = if limit { 17 } else { 16 };
     let (generation, new_digest, old_digest) = (first, first + 1, first + 2);
     let under_limit = match limit {
@@ -286,12 +288,49 @@ fn rotating_statements(token: &NewToken, limit: bool) -> String {
     };
     let insert = token_insert(token, "changes() = 1");
     format!(
-        "UPDATE refresh_tokens SET digest = ${new_digest}, generation = generation + 1, \
+        "BEGIN IMMEDIATE; \
+         UPDATE refresh_tokens SET digest = ${new_digest}, generation = generation + 1, \
          sealed = NULL, used_at = $6 WHERE uuid = $13 AND generation = ${generation} \
          AND EXISTS (SELECT 1 FROM users WHERE uuid = $3 AND enabled = TRUE){under_limit}; \
          INSERT INTO superseded_refresh_tokens (digest, refresh_token_uuid, generation, \
-         superseded_at) SELECT ${old_digest}, $13, ${generation}, $6 WHERE changes() = 1; {insert}"
+         superseded_at) SELECT ${old_digest}, $13, ${generation}, $6 WHERE changes() = 1; \
+         {insert}; COMMIT"
     )
+}
+
+/// A pool connection running a query that begins and commits its own transaction. Until the
+/// query has completed, dropping it (an error, or the request's future dropped mid-query) closes
+/// the connection instead of returning it to the pool: the close rolls the transaction back, and
+/// the next user never finds it open.
+struct Batch {
+    conn: PoolConnection<Db>,
+    completed: bool,
+}
+
+impl Batch {
+    fn new(conn: PoolConnection<Db>) -> Batch {
+        Batch {
+            conn,
+            completed: false,
+        }
+    }
+
+    fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+
+    /// The query ran to its end (its `COMMIT` included): the connection goes back to the pool.
+    fn completed(mut self) {
+        self.completed = true;
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if !self.completed {
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 /// The writers take turns: a change of a user needs no lock of its row.

@@ -3,7 +3,7 @@
 //! revocation of the whole chain, the concurrent-grant race, and rotation across
 //! `tessera rotate-secret`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -68,6 +68,7 @@ both_stores!(
     concurrent_grants_without_grace_leave_no_live_successor,
     workers_sharing_a_chain_either_keep_it_or_lose_it_whole,
     a_rotating_chain_survives_rotate_secret,
+    a_rotation_failing_midway_keeps_nothing_and_leaves_no_write_open,
 );
 
 async fn by_default_refresh_tokens_never_expire_nor_rotate(store: Store) {
@@ -572,6 +573,51 @@ async fn a_rotating_chain_survives_rotate_secret(store: Store) {
         third
     );
     granted(&after, &third).await;
+}
+
+/// The statements that make every superseded value refused, as a fault after the rotation and
+/// before the token: a trigger on `superseded_refresh_tokens`.
+fn superseded_values_refused(store: Store) -> Vec<&'static str> {
+    match store {
+        Store::Sqlite => vec![
+            "CREATE TRIGGER test_refuse_superseded BEFORE INSERT ON superseded_refresh_tokens \
+             BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+        ],
+        Store::Postgres => vec![
+            "CREATE FUNCTION test_refuse_superseded() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$",
+            "CREATE TRIGGER test_refuse_superseded BEFORE INSERT ON superseded_refresh_tokens \
+             FOR EACH ROW EXECUTE FUNCTION test_refuse_superseded()",
+        ],
+    }
+}
+
+/// A rotating grant whose write fails midway (after the rotation, before the token) keeps none
+/// of it: the chain stays at the value presented, and the writes after it find no transaction
+/// left open (SQLite's grant is one query that begins and commits its own).
+async fn a_rotation_failing_midway_keeps_nothing_and_leaves_no_write_open(store: Store) {
+    let srv = common::start_with(store, rotating(0)).await;
+    rita(&srv).await;
+    let first = s(&login(&srv, offline_with("app", an_hour())).await["refresh_token"]);
+    srv.execute_sql(&superseded_values_refused(store)).await;
+    let reply = srv.grant_with(&first, "app", an_hour()).await;
+    assert!(reply.status >= 500, "{}: {}", reply.status, reply.text);
+    // More writes than the pool has connections, each prompt.
+    for n in 0..8 {
+        let started = Instant::now();
+        login(&srv, an_hour()).await;
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(2), "login {n} took {took:?}");
+    }
+    let fault_ends = match store {
+        Store::Sqlite => "DROP TRIGGER test_refuse_superseded",
+        Store::Postgres => "DROP TRIGGER test_refuse_superseded ON superseded_refresh_tokens",
+    };
+    srv.execute_sql(&[fault_ends]).await;
+    let (_, second) = granted(&srv, &first).await;
+    let second = second.expect("rotated");
+    assert_ne!(second, first);
+    granted(&srv, &second).await;
 }
 
 /// `refresh_token_reuse_grace` is at most 300 seconds, and the lifetimes at most ten years:
