@@ -77,6 +77,11 @@ impl From<sqlx::Error> for StoreError {
             {
                 StoreError::Unavailable(db.message().to_string())
             }
+            // SQLite's write lock held past `busy_timeout` by something outside this process (a
+            // `sqlite3` shell, a backup): busy, not broken.
+            sqlx::Error::Database(db) if sqlite_busy(db.as_ref()) => {
+                StoreError::Unavailable(db.message().to_string())
+            }
             sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
@@ -85,6 +90,15 @@ impl From<sqlx::Error> for StoreError {
             _ => StoreError::Other(error.to_string()),
         }
     }
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED, with any of their extended codes (the low byte is the primary).
+fn sqlite_busy(error: &dyn sqlx::error::DatabaseError) -> bool {
+    use sqlx::error::DatabaseError as _;
+    error
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .and_then(|sqlite| sqlite.code()?.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -686,6 +686,36 @@ async fn sqlite_wal_stays_bounded_under_refresh_grants() {
     assert!(size < 6 * 1024 * 1024, "the WAL holds {size} bytes");
 }
 
+/// SQLite's write lock held past `busy_timeout` from outside (a `sqlite3` shell, a backup) makes a
+/// write wait, then answer 503 in the API's shape, never a 500; once it is released, writes work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_behind_a_foreign_sqlite_lock_answers_503() {
+    use sqlx::Connection;
+    let srv = common::start(Store::Sqlite).await;
+    sqlx::any::install_default_drivers();
+    let mut holder = sqlx::AnyConnection::connect(&srv.database_url)
+        .await
+        .expect("a second connection");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .expect("the write lock");
+    let reply = srv
+        .login_reply(ADMIN_USERNAME, ADMIN_PASSWORD, json!({}))
+        .await;
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert_eq!(reply.body["status_code"], 503, "{}", reply.text);
+    sqlx::query("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .expect("the lock released");
+    holder.close().await.expect("closed");
+    let reply = srv
+        .login_reply(ADMIN_USERNAME, ADMIN_PASSWORD, json!({}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
 /// A client that sends requests and never reads the answers holds its connections only until a
 /// write has waited `http_request_timeout` for it: then they are closed and its slots free.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
