@@ -8,7 +8,6 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use tokio::sync::MutexGuard;
 
-use crate::store::columns::{Id, Micros};
 use crate::store::{
     describe, AuthorizationCode, ClientToken, CodeMinted, CodeRedeem, CodeRedemption,
     CodeTokenWrite, NewToken, RefreshGrantWrite, RefreshToken, Rotation, SessionShare, StoreResult,
@@ -62,8 +61,8 @@ use issuance::{
     RefreshCheck, Written,
 };
 use oauth2_authorizations::{
-    bind_code_token, code_token_search, redeem_code_statement, refused_redemption, MintedRow,
-    CODE_COLUMNS, CODE_REDEEMABLE,
+    bind_code_token, bind_redemption, code_token_search, redeem_code_statement, refused_redemption,
+    MintedRow, CODE_COLUMNS, CODE_REDEEMABLE,
 };
 
 type Db = sqlx::Postgres;
@@ -225,14 +224,8 @@ impl Store {
         use sqlx::types::Json;
         use sqlx::FromRow;
         let sql = rotating_statement(row.token, limit.is_some());
-        let mut query = row.bind(&sql);
-        if let Some(limit) = limit {
-            query = query.bind(limit);
-        }
-        let (admitted, acl, default_found) = query
-            .bind(from.generation)
-            .bind(&rotation.new_digest)
-            .bind(&rotation.old_digest)
+        let (admitted, acl, default_found) = row
+            .bind_rotating(&sql, limit, from, rotation)
             .try_map(|row| <(bool, Option<Json<Vec<String>>>, Option<bool>)>::from_row(&row))
             .fetch_one(&self.pool)
             .await?;
@@ -317,15 +310,10 @@ impl Store {
 /// before is answered with what its first redemption recorded; another client's code, or one
 /// presented without its proof, stays unused.
 async fn redeem_code(conn: &mut Conn, redeem: &CodeRedeem<'_>) -> StoreResult<CodeRedemption> {
-    let fresh: Option<AuthorizationCode> = sqlx::query_as(&redeem_code_statement())
-        .bind(redeem.digest)
-        .bind(redeem.session_uuid)
-        .bind(Micros(redeem.now))
-        .bind(Id(redeem.client_id))
-        .bind(redeem.chain_uuid)
-        .bind(redeem.challenge)
-        .bind(redeem.redirect_uri)
-        .bind(redeem.revision)
+    use sqlx::FromRow;
+    let sql = redeem_code_statement();
+    let fresh = bind_redemption(&sql, redeem)
+        .try_map(|row| AuthorizationCode::from_row(&row))
         .fetch_optional(&mut *conn)
         .await?;
     match fresh {

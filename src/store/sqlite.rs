@@ -225,16 +225,10 @@ impl Store {
         use sqlx::types::Json;
         use sqlx::FromRow;
         let sql = rotating_batch(row.token, limit.is_some());
-        let mut query = row.bind(&sql);
-        if let Some(limit) = limit {
-            query = query.bind(limit);
-        }
+        let query = row.bind_rotating(&sql, limit, from, rotation);
         let mut batch = Batch::new(self.pool.acquire().await?);
         let _turn = self.writer_turn().await;
         let written = query
-            .bind(from.generation)
-            .bind(&rotation.new_digest)
-            .bind(&rotation.old_digest)
             .try_map(|row| <(Json<Vec<String>>, bool)>::from_row(&row))
             .fetch_all(batch.conn())
             .await?;

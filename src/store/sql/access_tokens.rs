@@ -7,7 +7,10 @@ use sqlx::Database;
 
 use super::{Db, Store};
 use crate::store::columns::{Id, Micros};
-use crate::store::{search_text, NewToken, SessionShare, StoreResult, TokenOwner, TokenRecord};
+use crate::store::{
+    search_text, NewToken, RefreshToken, Rotation, SessionShare, StoreResult, TokenOwner,
+    TokenRecord,
+};
 
 /// A token row's values, bound as $1–$15 in the order of [`token_insert`]; `$8`, where the row's
 /// ACL goes, is the default policy's name, which the insert's ACL expression reads.
@@ -132,6 +135,25 @@ impl<'a> TokenRow<'a> {
             .bind(self.refresh_uuid.map(Id))
             .bind(r.scope.as_ref().map(Json))
             .bind(&self.search)
+    }
+
+    /// `sql`, a rotating grant's write, with this token bound (`$1`–`$15`), then the session
+    /// limit when there is one, the generation read, the new digest and the superseded one.
+    pub(super) fn bind_rotating<'q>(
+        &'q self,
+        sql: &'q str,
+        limit: Option<i64>,
+        from: &'q RefreshToken,
+        rotation: &'q Rotation,
+    ) -> Query<'q, Db, <Db as Database>::Arguments<'q>> {
+        let mut query = self.bind(sql);
+        if let Some(limit) = limit {
+            query = query.bind(limit);
+        }
+        query
+            .bind(from.generation)
+            .bind(&rotation.new_digest)
+            .bind(&rotation.old_digest)
     }
 }
 

@@ -221,7 +221,24 @@ pub(super) const CODE_REDEEMABLE: &str = "digest = $1 AND client_id = $4 \
      AND (redirect_uri IS NULL OR redirect_uri = $7) AND EXISTS (SELECT 1 FROM oauth2_clients k \
      WHERE k.client_id = $4 AND k.revision = COALESCE($8, k.revision))";
 
-/// The redemption of [`redeem_code`] (`$1`–`$8`), answering the code redeemed.
+type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>;
+
+/// `sql` with a code's redemption bound as `$1`–`$8`: the code's digest, the session it starts
+/// (and the chain, `$5`), the time, the client, the PKCE challenge of the verifier, the redirect
+/// URI and the client's revision.
+pub(super) fn bind_redemption<'q>(sql: &'q str, redeem: &'q CodeRedeem<'_>) -> Query<'q> {
+    sqlx::query(sql)
+        .bind(redeem.digest)
+        .bind(redeem.session_uuid)
+        .bind(Micros(redeem.now))
+        .bind(Id(redeem.client_id))
+        .bind(redeem.chain_uuid)
+        .bind(redeem.challenge)
+        .bind(redeem.redirect_uri)
+        .bind(redeem.revision)
+}
+
+/// The redemption (`$1`–`$8`, [`bind_redemption`]), answering the code redeemed.
 pub(super) fn redeem_code_statement() -> String {
     format!(
         "UPDATE oauth2_codes SET session_uuid = $2, refresh_uuid = $5 \
@@ -295,16 +312,8 @@ pub(super) fn bind_code_token<'q>(
     redeem: &'q CodeRedeem<'_>,
     token: &'q CodeTokenWrite<'_>,
     search: &'q str,
-) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {
-    sqlx::query(sql)
-        .bind(redeem.digest)
-        .bind(redeem.session_uuid)
-        .bind(Micros(redeem.now))
-        .bind(Id(redeem.client_id))
-        .bind(redeem.chain_uuid)
-        .bind(redeem.challenge)
-        .bind(redeem.redirect_uri)
-        .bind(redeem.revision)
+) -> Query<'q> {
+    bind_redemption(sql, redeem)
         .bind(&token.token_digest)
         .bind(Id(redeem.session_uuid))
         .bind(Micros(token.expires_at))
