@@ -188,7 +188,6 @@ impl Store {
         limit: Option<i64>,
         refresh: Option<&RefreshCheck<'_>>,
     ) -> StoreResult<Inserted> {
-        use sqlx::types::Json;
         use sqlx::FromRow;
         let sql = issue_statement(row.token, limit.is_some(), refresh);
         let mut query = row.bind(&sql);
@@ -198,18 +197,11 @@ impl Store {
         if let Some(check) = refresh {
             query = query.bind(check.from.generation);
         }
-        let (admitted, acl, default_found) = query
-            .try_map(|row| <(bool, Option<Json<Vec<String>>>, Option<bool>)>::from_row(&row))
+        let written = query
+            .try_map(|row| OneStatementRow::from_row(&row))
             .fetch_one(&self.pool)
             .await?;
-        Ok(match (admitted, acl) {
-            (_, Some(Json(acl))) => Inserted::Yes(Written {
-                acl,
-                default_found: default_found.unwrap_or(true),
-            }),
-            (true, None) => Inserted::Superseded,
-            (false, None) => Inserted::NotAdmitted,
-        })
+        Ok(written.inserted())
     }
 
     /// A rotating grant's token in one statement, its own transaction ([`rotating_statement`]):
@@ -221,22 +213,14 @@ impl Store {
         limit: Option<i64>,
         (from, rotation): (&RefreshToken, &Rotation),
     ) -> StoreResult<Inserted> {
-        use sqlx::types::Json;
         use sqlx::FromRow;
         let sql = rotating_statement(row.token, limit.is_some());
-        let (admitted, acl, default_found) = row
+        let written = row
             .bind_rotating(&sql, limit, from, rotation)
-            .try_map(|row| <(bool, Option<Json<Vec<String>>>, Option<bool>)>::from_row(&row))
+            .try_map(|row| OneStatementRow::from_row(&row))
             .fetch_one(&self.pool)
             .await?;
-        Ok(match (admitted, acl) {
-            (_, Some(Json(acl))) => Inserted::Yes(Written {
-                acl,
-                default_found: default_found.unwrap_or(true),
-            }),
-            (true, None) => Inserted::Superseded,
-            (false, None) => Inserted::NotAdmitted,
-        })
+        Ok(written.inserted())
     }
 
     /// A client's token under its bound, in one statement: the bound raised, then the token
@@ -303,6 +287,28 @@ impl Store {
 /// Locks a user's row before a change that ends the user's sessions (PostgreSQL: `FOR UPDATE`,
 /// which waits for the token inserts holding it `FOR KEY SHARE`): a login or grant in flight
 /// then either wrote its token before, and the change deletes it, or waits and sees the change
+/// What a token's one statement answers ([`issue_statement`], [`rotating_statement`]): whether
+/// the session bound admitted it, and the token's ACL and default-policy check when written.
+#[derive(sqlx::FromRow)]
+struct OneStatementRow {
+    admitted: bool,
+    acl: Option<sqlx::types::Json<Vec<String>>>,
+    default_found: Option<bool>,
+}
+
+impl OneStatementRow {
+    fn inserted(self) -> Inserted {
+        match (self.admitted, self.acl) {
+            (_, Some(acl)) => Inserted::Yes(Written {
+                acl: acl.0,
+                default_found: self.default_found.unwrap_or(true),
+            }),
+            (true, None) => Inserted::Superseded,
+            (false, None) => Inserted::NotAdmitted,
+        }
+    }
+}
+
 /// Redeems `client_id`'s code with this digest, presented with its proof (the PKCE challenge of
 /// the verifier, the redirect URI), for session `session_uuid` (and the chain `chain_uuid` it
 /// may start): once only, before it expires, only with its proof, and only while the client is at
