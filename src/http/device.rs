@@ -3,14 +3,10 @@
 //! allows or denies it on a consent page that warns against codes sent by others. The domain
 //! decides every step; this renders them with the pages' headers and cookie.
 
-use std::net::SocketAddr;
-
 use askama::Template;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
-use bytes::Bytes;
 
 use super::pages::{self, ConsentPage, LoginPage, PageRequest};
 use super::AppState;
@@ -25,18 +21,7 @@ struct CodePage<'a> {
 }
 
 /// GET and POST /oauth2/device.
-pub async fn device(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let page = match PageRequest::read(&state, peer, (&method, &uri), &headers, body) {
-        Ok(page) => page,
-        Err(answer) => return *answer,
-    };
+pub async fn device(State(state): State<AppState>, page: PageRequest) -> Response {
     let services = state.services();
     let secure = page.secure;
     let input = DeviceInput {

@@ -1,15 +1,11 @@
 //! OpenID Connect's endpoints (SPEC §11.9): the signing keys (`/oauth2/jwks`), userinfo, and the
 //! RP-initiated logout page. The domain decides; this reads the request and renders.
 
-use std::net::SocketAddr;
-
 use askama::Template;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bytes::Bytes;
 
 use super::error::ApiError;
 use super::extract::bearer_token;
@@ -150,18 +146,7 @@ struct ConfirmPage<'a> {
 }
 
 /// GET and POST /oauth2/logout: a page, like the login page.
-pub async fn logout(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let page = match PageRequest::read(&state, peer, (&method, &uri), &headers, body) {
-        Ok(page) => page,
-        Err(answer) => return *answer,
-    };
+pub async fn logout(State(state): State<AppState>, page: PageRequest) -> Response {
     let services = state.services();
     let fields = &page.fields;
     let input = LogoutInput {

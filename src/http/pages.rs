@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use askama::Template;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -187,19 +187,28 @@ impl PageRequest {
     }
 }
 
+/// Every page handler takes its request this way; a request with no page to serve is answered
+/// as [`PageRequest::read`] says.
+impl FromRequest<AppState> for PageRequest {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let (method, uri, headers) = (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.headers.clone(),
+        );
+        let body = Bytes::from_request(Request::from_parts(parts, body), state).await;
+        PageRequest::read(state, peer, (&method, &uri), &headers, body).map_err(|answer| *answer)
+    }
+}
+
 /// GET and POST /oauth2/authorize.
-pub async fn authorize(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let page = match PageRequest::read(&state, peer, (&method, &uri), &headers, body) {
-        Ok(page) => page,
-        Err(answer) => return *answer,
-    };
+pub async fn authorize(State(state): State<AppState>, page: PageRequest) -> Response {
     let services = state.services();
     let input = BrowserInput {
         cookie: page.cookie,
